@@ -1,0 +1,236 @@
+// azlb lbset create|join|leave|list|show|set|delete: steps 3 and 4 of the
+// portal and what surrounds them.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/flags.hpp"
+#include "cli/render.hpp"
+#include "cli/table.hpp"
+#include "store/state_file.hpp"
+
+namespace azlb::cli {
+
+using namespace azlb::model;
+
+namespace {
+
+struct CreateFlags {
+  std::string set;
+  Flag vm, endpoint, protocol, public_port, private_port;
+  SetFlags options;
+};
+
+Status create(const Context& ctx, const CreateFlags& f) {
+  LbsetCreateRequest r;
+  r.set = f.set;
+  r.vm = f.vm.value;
+  r.endpoint = f.endpoint.value;
+  AZLB_TRY(parse_if(f.protocol, r.protocol, parse_protocol));
+  AZLB_TRY(parse_if(f.public_port, r.public_port, [](auto& v) { return parse_port("public port", v); }));
+  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_port("private port", v); }));
+  AZLB_ASSIGN(opts, f.options.parse());
+  r.options = opts;
+  LbsetCreated created;
+  State after;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(c, create_lbset(s, r));
+    created = c;
+    after = s;
+    return ok();
+  }));
+  auto& vm = *find_vm(after, r.vm);
+  auto& svc = *find_service(after, vm.cloud_service);
+  auto& set = *find_lbset(svc, r.set);
+  std::string msg = "Load-balanced set " + q(set.name) + " created in cloud service " + q(svc.name) + " on " +
+                    std::string(to_string(set.protocol)) + "/" + std::to_string(set.public_port) + " with " +
+                    (created.endpoint_created ? "new " : "") + "endpoint " + q(r.endpoint) + " of VM " +
+                    q(vm.name) + " as first member; probe " + describe(set.probe) + "; distribution " +
+                    std::string(to_string(set.distribution));
+  ctx.confirm(msg, {{"lbset", to_json(after, svc, set, no_engine_health)}});
+  return ok();
+}
+
+struct JoinFlags {
+  std::string set;
+  Flag vm, endpoint, private_port;
+};
+
+Status join(const Context& ctx, const JoinFlags& f) {
+  LbsetJoinRequest r;
+  r.set = f.set;
+  r.vm = f.vm.value;
+  if (f.endpoint.given()) r.endpoint = f.endpoint.value;
+  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_port("private port", v); }));
+  Joined joined;
+  State after;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(j, join_lbset(s, r));
+    joined = j;
+    after = s;
+    return ok();
+  }));
+  auto& vm = *find_vm(after, r.vm);
+  auto& ep = *find_endpoint(vm, joined.endpoint);
+  auto& svc = *find_service(after, vm.cloud_service);
+  std::string msg = joined.existing ? "Endpoint " + q(ep.name) + " of VM " + q(vm.name) +
+                                          " moved into load-balanced set " + q(r.set) + " (" + port_mapping(ep) + ")"
+                                    : "Endpoint " + q(ep.name) + " (" + port_mapping(ep) + ") added to VM " +
+                                          q(vm.name) + " in load-balanced set " + q(r.set);
+  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(ep)},
+                    {"lbset", to_json(after, svc, *find_lbset(svc, r.set), no_engine_health)}});
+  return ok();
+}
+
+Status leave(const Context& ctx, const std::string& set, const std::string& vm) {
+  PortMove move;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(m, leave_lbset(s, set, vm));
+    move = m;
+    return ok();
+  }));
+  ctx.confirm("VM " + q(vm) + " left load-balanced set " + q(set) + "; endpoint " + q(move.endpoint) +
+                  " stays on the VM, now on public port " + std::to_string(move.to),
+              {{"vm", vm}, {"endpoint", move.endpoint}, {"public_port", move.to}});
+  return ok();
+}
+
+Status list(const Context& ctx) {
+  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  if (ctx.json()) {
+    Json out = Json::array();
+    for (auto& svc : s.services)
+      for (auto& set : svc.lbsets) out.push_back(to_json(s, svc, set, no_engine_health));
+    ctx.print_json({{"lbsets", out}});
+    return ok();
+  }
+  Table t({"NAME", "CLOUD SERVICE", "PUBLIC PORT", "MEMBERS", "DISTRIBUTION", "PROBE"});
+  for (auto& svc : s.services)
+    for (auto& set : svc.lbsets)
+      t.add({set.name, svc.name, std::string(to_string(set.protocol)) + "/" + std::to_string(set.public_port),
+             std::to_string(members_of(s, svc, set).size()), std::string(to_string(set.distribution)),
+             describe(set.probe)});
+  if (t.empty() && !ctx.quiet)
+    std::cout << "No load-balanced sets yet. Make one with: azlb lbset create SET --vm VM --endpoint N\n";
+  else
+    t.print(std::cout);
+  return ok();
+}
+
+Status show(const Context& ctx, const SetRef& ref) {
+  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(loc, locate_set(s, ref));
+  if (ctx.json()) {
+    ctx.print_json(to_json(s, *loc.service, *loc.set, no_engine_health));
+    return ok();
+  }
+  auto& set = *loc.set;
+  std::cout << "Load-balanced set " << set.name << "\n"
+            << "  cloud service  " << loc.service->name << " (VIP " << loc.service->vip.to_string() << ")\n"
+            << "  public port    " << to_string(set.protocol) << "/" << set.public_port << "\n"
+            << "  distribution   " << to_string(set.distribution) << "\n"
+            << "  probe          " << describe(set.probe) << "\n"
+            << "  when all down  " << to_string(set.when_all_down) << "\n\n";
+  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT"});
+  for (auto& m : members_of(s, *loc.service, set))
+    t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port)});
+  if (t.empty())
+    std::cout << "  no members: add one with 'azlb lbset join " << set.name << " --vm VM'\n";
+  else
+    t.print(std::cout, "  ");
+  return ok();
+}
+
+struct SetCmdFlags {
+  SetRef ref;
+  SetFlags options;
+};
+
+Status update(const Context& ctx, const SetCmdFlags& f) {
+  AZLB_ASSIGN(opts, f.options.parse());
+  State after;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_TRY(update_lbset(s, f.ref, opts));
+    after = s;
+    return ok();
+  }));
+  auto loc = locate_set(after, f.ref);
+  auto& set = *loc->set;
+  ctx.confirm("Load-balanced set " + q(set.name) + " updated: probe " + describe(set.probe) + "; distribution " +
+                  std::string(to_string(set.distribution)) + "; when all down " +
+                  std::string(to_string(set.when_all_down)),
+              {{"lbset", to_json(after, *loc->service, set, no_engine_health)}});
+  return ok();
+}
+
+Status remove(const Context& ctx, const SetRef& ref) {
+  std::vector<PortMove> moves;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(m, delete_lbset(s, ref));
+    moves = m;
+    return ok();
+  }));
+  std::string msg = "Load-balanced set " + q(ref.name) + " deleted";
+  msg += moves.empty() ? "; it had no members" : "; its endpoints stay on their VMs: " + describe(moves);
+  Json jm = Json::array();
+  for (auto& m : moves)
+    jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"public_port", m.to}});
+  ctx.confirm(msg, {{"lbset", ref.name}, {"endpoints", jm}});
+  return ok();
+}
+
+void add_set_ref(CLI::App& c, SetRef& ref) {
+  c.add_option("SET", ref.name, "Load-balanced set name")->required();
+  c.add_option("--cloud-service", ref.cloud_service, "Cloud service of the set, where the name is in several")
+      ->type_name("CS");
+}
+
+}  // namespace
+
+void register_lbset(CLI::App& app, Context& ctx) {
+  auto* lb = group(app, ctx, "lbset", "Load-balanced sets: create, join, leave, list, show, set, delete");
+
+  auto f = std::make_shared<CreateFlags>();
+  auto* c = command(*lb, ctx, "create", "Make a VM's endpoint the first member of a new set (step 3)",
+                    [&ctx, f] { return create(ctx, *f); });
+  c->add_option("SET", f->set, "Load-balanced set name")->required();
+  add(*c, f->vm, "--vm", "VM whose endpoint becomes the first member").opt->required()->type_name("VM");
+  add(*c, f->endpoint, "--endpoint", "The VM's endpoint (made first when --public-port/--private-port are given)")
+      .opt->required()
+      ->type_name("N");
+  add(*c, f->protocol, "--protocol", "Protocol of an endpoint made here: tcp (default) or udp").opt->type_name("tcp|udp");
+  add(*c, f->public_port, "--public-port", "Public port of an endpoint made here").opt->type_name("P");
+  add(*c, f->private_port, "--private-port", "Private port of an endpoint made here").opt->type_name("Q");
+  f->options.add_to(*c);
+
+  auto j = std::make_shared<JoinFlags>();
+  auto* jc = command(*lb, ctx, "join", "Add a VM to a set with an endpoint (step 4)", [&ctx, j] { return join(ctx, *j); });
+  jc->add_option("SET", j->set, "Load-balanced set name")->required();
+  add(*jc, j->vm, "--vm", "VM to add").opt->required()->type_name("VM");
+  add(*jc, j->endpoint, "--endpoint", "Endpoint name (default: the set's)").opt->type_name("N");
+  add(*jc, j->private_port, "--private-port", "Private port (default: the first member's)").opt->type_name("Q");
+
+  auto lv = std::make_shared<std::pair<std::string, std::string>>();
+  auto* lc = command(*lb, ctx, "leave", "Take a VM out of a set; its endpoint stays on a public port of its own",
+                     [&ctx, lv] { return leave(ctx, lv->first, lv->second); });
+  lc->add_option("SET", lv->first, "Load-balanced set name")->required();
+  lc->add_option("--vm", lv->second, "VM to take out")->required()->type_name("VM");
+
+  command(*lb, ctx, "list", "List load-balanced sets", [&ctx] { return list(ctx); })->alias("ls");
+
+  auto sr = std::make_shared<SetRef>();
+  add_set_ref(*command(*lb, ctx, "show", "Show a set and its members", [&ctx, sr] { return show(ctx, *sr); }), *sr);
+
+  auto u = std::make_shared<SetCmdFlags>();
+  auto* uc = command(*lb, ctx, "set", "Change a set's probe, distribution or fail-open choice",
+                     [&ctx, u] { return update(ctx, *u); });
+  add_set_ref(*uc, u->ref);
+  u->options.add_to(*uc);
+
+  auto d = std::make_shared<SetRef>();
+  add_set_ref(*command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs",
+                       [&ctx, d] { return remove(ctx, *d); }),
+              *d);
+}
+
+}  // namespace azlb::cli

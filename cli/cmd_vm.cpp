@@ -1,0 +1,147 @@
+// azlb vm create|list|show|delete: steps 1 and 2 of the portal.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/flags.hpp"
+#include "cli/render.hpp"
+#include "cli/table.hpp"
+#include "store/state_file.hpp"
+
+namespace azlb::cli {
+
+using namespace azlb::model;
+
+namespace {
+
+struct CreateFlags {
+  std::string name;
+  Flag cloud_service, os, image, private_ip;
+  std::vector<std::string> endpoints;
+  bool quick = false, no_default_endpoints = false;
+};
+
+Status create(const Context& ctx, const CreateFlags& f) {
+  VmRequest r;
+  r.name = f.name;
+  r.cloud_service = f.cloud_service.value;
+  r.quick = f.quick;
+  r.default_endpoints = !f.no_default_endpoints;
+  if (f.os.given()) {
+    AZLB_ASSIGN(os, parse_os(f.os.value));
+    r.os = os;
+  }
+  if (f.image.given()) r.image = f.image.value;
+  AZLB_TRY(parse_if(f.private_ip, r.private_ip, [](auto& v) { return parse_ip("private IP", v); }));
+  for (auto& text : f.endpoints) {
+    AZLB_ASSIGN(spec, parse_endpoint_spec(text));
+    r.endpoints.push_back(spec);
+  }
+  VmCreated created;
+  State after;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(c, create_vm(s, r));
+    created = c;
+    after = s;
+    return ok();
+  }));
+  const Vm& vm = *find_vm(after, r.name);
+  const CloudService& svc = *find_service(after, created.cloud_service);
+  std::string msg = "VM " + q(vm.name) + " created in " + (created.service_created ? "new " : "") +
+                    "cloud service " + q(svc.name) + " (" + svc.dns() + ", VIP " + svc.vip.to_string() +
+                    ") with private IP " + vm.private_ip.to_string();
+  std::string eps;
+  for (auto& e : vm.endpoints) eps += (eps.empty() ? "" : ", ") + e.name + " " + port_mapping(e);
+  msg += eps.empty() ? " and no endpoints" : "; endpoints: " + eps;
+  Json details = to_json(vm);
+  details["cloud_service_created"] = created.service_created;
+  ctx.confirm(msg, {{"vm", details}});
+  return ok();
+}
+
+Status list(const Context& ctx) {
+  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  if (ctx.json()) {
+    Json vms = Json::array();
+    for (auto& vm : s.vms) vms.push_back(to_json(vm));
+    ctx.print_json({{"vms", vms}});
+    return ok();
+  }
+  Table t({"NAME", "CLOUD SERVICE", "PRIVATE IP", "OS", "IMAGE", "CREATED BY", "ENDPOINTS"});
+  for (auto& vm : s.vms)
+    t.add({vm.name, vm.cloud_service, vm.private_ip.to_string(), std::string(to_string(vm.os)), vm.image,
+           std::string(to_string(vm.created_by)), std::to_string(vm.endpoints.size())});
+  if (t.empty() && !ctx.quiet)
+    std::cout << "No VMs yet. Create one with: azlb vm create NAME --cloud-service CS\n";
+  else
+    t.print(std::cout);
+  return ok();
+}
+
+Status show(const Context& ctx, const std::string& name) {
+  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(vm, vm_or_error(s, name));
+  if (ctx.json()) {
+    ctx.print_json(to_json(*vm));
+    return ok();
+  }
+  const CloudService& svc = *find_service(s, vm->cloud_service);
+  std::cout << "VM " << vm->name << "\n"
+            << "  cloud service  " << svc.name << " (" << svc.dns() << ", VIP " << svc.vip.to_string() << ")\n"
+            << "  private IP     " << vm->private_ip.to_string() << "\n"
+            << "  os             " << to_string(vm->os) << "\n"
+            << "  image          " << vm->image << "\n"
+            << "  created by     " << to_string(vm->created_by) << "\n\n";
+  Table t({"ENDPOINT", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "IDLE TIMEOUT", "LOAD-BALANCED SET", "ACL RULES"});
+  for (auto& e : vm->endpoints)
+    t.add({e.name, std::string(to_string(e.protocol)), std::to_string(e.public_port), std::to_string(e.private_port),
+           std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset,
+           std::to_string(e.acl.size())});
+  if (t.empty())
+    std::cout << "  no endpoints\n";
+  else
+    t.print(std::cout, "  ");
+  return ok();
+}
+
+Status remove(const Context& ctx, const std::string& name) {
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) { return delete_vm(s, name); }));
+  ctx.confirm("VM " + q(name) + " deleted", {{"vm", name}});
+  return ok();
+}
+
+}  // namespace
+
+void register_vm(CLI::App& app, Context& ctx) {
+  auto* vm = group(app, ctx, "vm", "Create, list, show and delete virtual machines");
+
+  auto f = std::make_shared<CreateFlags>();
+  auto* c = command(*vm, ctx, "create", "Create a VM (From Gallery, or --quick); makes its cloud service if new",
+                    [&ctx, f] { return create(ctx, *f); });
+  c->add_option("NAME", f->name, "VM name")->required();
+  add(*c, f->cloud_service, "--cloud-service", "Cloud service to put the VM in (created if new)")
+      .opt->type_name("CS");
+  c->add_flag("--quick", f->quick, "Quick Create: the cloud service gets a default name (the VM's)");
+  add(*c, f->os, "--os", "Operating system: linux (default) or windows").opt->type_name("linux|windows");
+  add(*c, f->image, "--image", "Image label, shown only").opt->type_name("LABEL");
+  add(*c, f->private_ip, "--private-ip", "Private IP (DIP); default: next free in the service's subnet")
+      .opt->type_name("ADDR");
+  c->add_option("--endpoint", f->endpoints, "Endpoint to add, NAME:PROTO:PUBLIC:PRIVATE (repeatable)")
+      ->type_name("SPEC");
+  c->add_flag("--no-default-endpoints", f->no_default_endpoints,
+              "Skip the default endpoints (linux: SSH; windows: RemoteDesktop, PowerShell)");
+
+  command(*vm, ctx, "list", "List VMs", [&ctx] { return list(ctx); })->alias("ls");
+
+  auto show_name = std::make_shared<std::string>();
+  command(*vm, ctx, "show", "Show a VM and its endpoints", [&ctx, show_name] { return show(ctx, *show_name); })
+      ->add_option("NAME", *show_name, "VM name")
+      ->required();
+
+  auto del_name = std::make_shared<std::string>();
+  command(*vm, ctx, "delete", "Delete a VM and its endpoints", [&ctx, del_name] { return remove(ctx, *del_name); })
+      ->add_option("NAME", *del_name, "VM name")
+      ->required();
+}
+
+}  // namespace azlb::cli

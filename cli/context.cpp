@@ -1,0 +1,45 @@
+#include "cli/context.hpp"
+
+#include <iostream>
+
+#include "store/state_file.hpp"
+
+namespace azlb::cli {
+
+std::filesystem::path Context::state_path() const { return store::resolve_state_path(state_flag); }
+
+void Context::print_json(const Json& j) const { std::cout << j.dump(2) << "\n"; }
+
+void Context::confirm(const std::string& message, Json details) const {
+  if (json()) {
+    Json j = {{"message", message}};
+    for (auto& [k, v] : details.items()) j[k] = v;
+    print_json(j);
+  } else if (!quiet) {
+    std::cout << message << "\n";
+  }
+}
+
+CLI::App* command(CLI::App& parent, Context& ctx, const std::string& name, const std::string& help,
+                  std::function<model::Status()> body) {
+  auto* sub = parent.add_subcommand(name, help);
+  sub->callback([&ctx, body = std::move(body)] { ctx.action = body; });
+  return sub;
+}
+
+CLI::App* group(CLI::App& parent, Context& ctx, const std::string& name, const std::string& help) {
+  auto* g = parent.add_subcommand(name, help);
+  g->require_subcommand(0, 1);
+  g->callback([&ctx, g, name] {
+    if (!g->get_subcommands().empty()) return;
+    std::string known;
+    for (auto* sub : g->get_subcommands({}))
+      if (!sub->get_group().empty()) known += (known.empty() ? "" : ", ") + sub->get_name();
+    std::string path = g->get_parent()->get_parent() ? g->get_parent()->get_name() + " " + name : name;
+    std::string message = "'azlb " + path + "' needs a command: " + known;
+    ctx.action = [message] { return model::Status(model::usage_error(message)); };
+  });
+  return g;
+}
+
+}  // namespace azlb::cli

@@ -1,0 +1,29 @@
+// What `azlb status` knows of the engine serving this state file.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "cli/context.hpp"
+
+namespace azlb::cli {
+
+struct EngineView {
+  bool running = false;
+  long pid = 0;
+  int listeners = 0;
+  std::string error;  // why the engine could not be asked, when it runs
+  // (service, set, vm, endpoint) -> "up" / "down"
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::string> member_health;
+
+  std::string health(const std::string& svc, const std::string& set, const std::string& vm,
+                     const std::string& ep) const;
+  Json to_json() const;
+  std::string summary() const;
+};
+
+EngineView query_engine(const std::filesystem::path& state);
+
+}  // namespace azlb::cli

@@ -1,0 +1,46 @@
+#include "cli/flags.hpp"
+
+namespace azlb::cli {
+
+using namespace azlb::model;
+
+Flag& add(CLI::App& app, Flag& f, const std::string& name, const std::string& help) {
+  f.opt = app.add_option(name, f.value, help);
+  return f;
+}
+
+void SetFlags::add_to(CLI::App& app, bool with_distribution) {
+  add(app, probe_protocol, "--probe-protocol", "Probe kind: tcp (connect succeeds) or http (200 to GET path)")
+      .opt->type_name("tcp|http");
+  add(app, probe_port, "--probe-port", "Port probed on each member (default: first member's private port)")
+      .opt->type_name("PORT");
+  add(app, probe_path, "--probe-path", "Path of an http probe (default /)").opt->type_name("PATH");
+  add(app, probe_interval, "--probe-interval", "Seconds between probes, 1..3600 (default 15)").opt->type_name("SEC");
+  add(app, probe_timeout, "--probe-timeout",
+      "Seconds without a passed probe before a member is taken out (default 31)")
+      .opt->type_name("SEC");
+  app.add_flag("--no-probe", no_probe, "No health probe: every member counts as up");
+  add(app, when_all_down, "--when-all-down", "With every member down: refuse new connections, or serve-all")
+      .opt->type_name("refuse|serve-all");
+  if (with_distribution)
+    add(app, distribution, "--distribution", "five-tuple (random, default), source-ip or source-ip-protocol")
+        .opt->type_name("MODE");
+}
+
+Result<SetOptions> SetFlags::parse() const {
+  SetOptions o;
+  AZLB_TRY(parse_if(probe_protocol, o.probe_protocol, parse_probe_protocol));
+  AZLB_TRY(parse_if(probe_port, o.probe_port, [](auto& v) { return parse_port("probe port", v); }));
+  if (probe_path.given()) o.probe_path = probe_path.value;
+  auto seconds = [](const char* what, std::uint32_t hi) {
+    return [=](const std::string& v) { return parse_uint(what, v, 0, hi); };
+  };
+  AZLB_TRY(parse_if(probe_interval, o.probe_interval_s, seconds("probe interval", kProbeIntervalMax)));
+  AZLB_TRY(parse_if(probe_timeout, o.probe_timeout_s, seconds("probe timeout", kProbeTimeoutMax)));
+  AZLB_TRY(parse_if(when_all_down, o.when_all_down, parse_when_all_down));
+  AZLB_TRY(parse_if(distribution, o.distribution, parse_distribution));
+  o.no_probe = no_probe;
+  return o;
+}
+
+}  // namespace azlb::cli

@@ -1,0 +1,103 @@
+#include "cli/render.hpp"
+
+namespace azlb::cli {
+
+using namespace azlb::model;
+
+std::string no_engine_health(const std::string&, const std::string&, const std::string&, const std::string&) {
+  return "unknown";
+}
+
+Json to_json(const AclRule& r) {
+  return {{"order", r.order},
+          {"action", to_string(r.action)},
+          {"remote_subnet", r.remote_subnet.to_string()},
+          {"description", r.description}};
+}
+
+Json to_json(const Endpoint& e) {
+  Json acl = Json::array();
+  for (auto& r : e.acl) acl.push_back(to_json(r));
+  return {{"name", e.name},
+          {"protocol", to_string(e.protocol)},
+          {"public_port", e.public_port},
+          {"private_port", e.private_port},
+          {"idle_timeout_min", e.idle_timeout_min},
+          {"lbset", e.lbset.empty() ? Json(nullptr) : Json(e.lbset)},
+          {"acl", acl}};
+}
+
+Json to_json(const Vm& vm) {
+  Json eps = Json::array();
+  for (auto& e : vm.endpoints) eps.push_back(to_json(e));
+  return {{"name", vm.name},
+          {"cloud_service", vm.cloud_service},
+          {"private_ip", vm.private_ip.to_string()},
+          {"os", to_string(vm.os)},
+          {"image", vm.image},
+          {"created_by", to_string(vm.created_by)},
+          {"endpoints", eps}};
+}
+
+Json to_json(const std::optional<Probe>& p) {
+  if (!p) return nullptr;
+  Json j = {{"protocol", to_string(p->protocol)}, {"port", p->port}};
+  j["path"] = p->protocol == ProbeProtocol::Http ? Json(p->path) : Json(nullptr);
+  j["interval_s"] = p->interval_s;
+  j["timeout_s"] = p->timeout_s;
+  return j;
+}
+
+Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set, const HealthOf& health) {
+  Json members = Json::array();
+  for (auto& m : members_of(s, svc, set))
+    members.push_back({{"vm", m.vm->name},
+                       {"endpoint", m.endpoint->name},
+                       {"private_ip", m.vm->private_ip.to_string()},
+                       {"private_port", m.endpoint->private_port},
+                       {"health", health(svc.name, set.name, m.vm->name, m.endpoint->name)}});
+  return {{"name", set.name},
+          {"cloud_service", svc.name},
+          {"protocol", to_string(set.protocol)},
+          {"public_port", set.public_port},
+          {"distribution", to_string(set.distribution)},
+          {"probe", to_json(set.probe)},
+          {"when_all_down", to_string(set.when_all_down)},
+          {"members", members}};
+}
+
+Json to_json(const State& s, const CloudService& svc, const HealthOf& health) {
+  Json vms = Json::array(), sets = Json::array();
+  for (auto* vm : vms_of(s, svc)) vms.push_back(to_json(*vm));
+  for (auto& set : svc.lbsets) sets.push_back(to_json(s, svc, set, health));
+  return {{"name", svc.name},
+          {"vip", svc.vip.to_string()},
+          {"dns", svc.dns()},
+          {"subnet", svc.subnet.to_string()},
+          {"vms", vms},
+          {"lbsets", sets}};
+}
+
+std::string port_mapping(const Endpoint& e) {
+  return std::string(to_string(e.protocol)) + " " + std::to_string(e.public_port) + "->" +
+         std::to_string(e.private_port);
+}
+
+std::string describe(const std::optional<Probe>& p) {
+  if (!p) return "none (every member counts as up)";
+  std::string s = std::string(to_string(p->protocol)) + ":" + std::to_string(p->port);
+  if (p->protocol == ProbeProtocol::Http) s += p->path;
+  return s + " every " + std::to_string(p->interval_s) + " s, down after " + std::to_string(p->timeout_s) + " s";
+}
+
+std::string describe(const std::vector<PortMove>& moves) {
+  std::string s;
+  for (auto& m : moves) {
+    s += (s.empty() ? "" : ", ") + m.vm + "/" + m.endpoint;
+    s += m.from == m.to ? " keeps public port " + std::to_string(m.to)
+                        : " moves from public port " + std::to_string(m.from) + " to " + std::to_string(m.to);
+  }
+  return s;
+}
+
+}  // namespace azlb::cli

@@ -1,0 +1,241 @@
+#include "model/rules.hpp"
+
+#include <algorithm>
+
+namespace azlb::model {
+
+namespace {
+
+template <class C, class N>
+auto find_named(C& items, N name) -> decltype(&items.front()) {
+  for (auto& i : items)
+    if (i.name == name) return &i;
+  return nullptr;
+}
+
+template <class C>
+std::vector<std::string> names_of(const C& items) {
+  std::vector<std::string> out;
+  for (auto& i : items) out.push_back(i.name);
+  return out;
+}
+
+std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+}  // namespace
+
+const CloudService* find_service(const State& s, std::string_view n) { return find_named(s.services, n); }
+CloudService* find_service(State& s, std::string_view n) { return find_named(s.services, n); }
+const Vm* find_vm(const State& s, std::string_view n) { return find_named(s.vms, n); }
+Vm* find_vm(State& s, std::string_view n) { return find_named(s.vms, n); }
+const Endpoint* find_endpoint(const Vm& v, std::string_view n) { return find_named(v.endpoints, n); }
+Endpoint* find_endpoint(Vm& v, std::string_view n) { return find_named(v.endpoints, n); }
+const LoadBalancedSet* find_lbset(const CloudService& c, std::string_view n) { return find_named(c.lbsets, n); }
+LoadBalancedSet* find_lbset(CloudService& c, std::string_view n) { return find_named(c.lbsets, n); }
+
+Result<CloudService*> service_or_error(State& s, std::string_view n) {
+  if (auto* c = find_service(s, n)) return c;
+  return not_found_with_hint("cloud service", n, names_of(s.services));
+}
+
+Result<Vm*> vm_or_error(State& s, std::string_view n) {
+  if (auto* v = find_vm(s, n)) return v;
+  return not_found_with_hint("VM", n, names_of(s.vms));
+}
+
+Result<Endpoint*> endpoint_or_error(Vm& v, std::string_view n) {
+  if (auto* e = find_endpoint(v, n)) return e;
+  return not_found_with_hint("endpoint", n, names_of(v.endpoints), " on VM " + q(v.name));
+}
+
+Result<LoadBalancedSet*> lbset_or_error(CloudService& c, std::string_view n) {
+  if (auto* l = find_lbset(c, n)) return l;
+  return not_found_with_hint("load-balanced set", n, names_of(c.lbsets), " in cloud service " + q(c.name));
+}
+
+Result<SetLocation> locate_set(State& s, const SetRef& ref) {
+  if (!ref.cloud_service.empty()) {
+    AZLB_ASSIGN(svc, service_or_error(s, ref.cloud_service));
+    AZLB_ASSIGN(set, lbset_or_error(*svc, ref.name));
+    return SetLocation{svc, set};
+  }
+  std::vector<SetLocation> found;
+  std::vector<std::string> all;
+  for (auto& svc : s.services)
+    for (auto& set : svc.lbsets) {
+      all.push_back(set.name);
+      if (set.name == ref.name) found.push_back({&svc, &set});
+    }
+  if (found.size() == 1) return found.front();
+  if (found.empty()) return not_found_with_hint("load-balanced set", ref.name, all);
+  std::string where;
+  for (auto& f : found) where += (where.empty() ? "" : ", ") + f.service->name;
+  return usage_error("load-balanced set " + q(ref.name) + " exists in several cloud services (" + where +
+                     "); name one with --cloud-service");
+}
+
+std::vector<Member> members_of(const State& s, const CloudService& svc, const LoadBalancedSet& set) {
+  std::vector<Member> out;
+  for (auto& vm : s.vms) {
+    if (vm.cloud_service != svc.name) continue;
+    for (auto& ep : vm.endpoints)
+      if (ep.lbset == set.name) out.push_back({&vm, &ep});
+  }
+  return out;
+}
+
+std::vector<const Vm*> vms_of(const State& s, const CloudService& svc) {
+  std::vector<const Vm*> out;
+  for (auto& vm : s.vms)
+    if (vm.cloud_service == svc.name) out.push_back(&vm);
+  return out;
+}
+
+Status check_probe(const Probe& p) {
+  AZLB_TRY(check_port("probe port", p.port));
+  if (p.protocol == ProbeProtocol::Tcp && !p.path.empty())
+    return usage_error("invalid probe path " + q(p.path) + ": a path is only used by http probes");
+  if (p.protocol == ProbeProtocol::Http && (p.path.empty() || p.path.front() != '/'))
+    return usage_error("invalid probe path " + q(p.path) + ": must start with '/'");
+  for (char c : p.path)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return usage_error("invalid probe path " + q(p.path) + ": spaces and control characters are not allowed");
+  AZLB_TRY(check_range("probe interval", p.interval_s, kProbeIntervalMin, kProbeIntervalMax));
+  if (p.timeout_s <= p.interval_s || p.timeout_s > kProbeTimeoutMax)
+    return usage_error("invalid probe timeout " + std::to_string(p.timeout_s) +
+                       ": must be more than the interval (" + std::to_string(p.interval_s) + ") and at most " +
+                       std::to_string(kProbeTimeoutMax));
+  return ok();
+}
+
+Status check_acl(const std::vector<AclRule>& acl) {
+  if (acl.size() > kAclRulesMax)
+    return conflict("an endpoint holds at most " + std::to_string(kAclRulesMax) + " ACL rules");
+  for (std::size_t i = 0; i < acl.size(); ++i) {
+    AZLB_TRY(check_range("ACL order", acl[i].order, 0, kAclOrderMax));
+    if (acl[i].description.size() > 256)
+      return usage_error("invalid ACL description: at most 256 characters");
+    for (std::size_t j = 0; j < i; ++j)
+      if (acl[j].order == acl[i].order)
+        return conflict("ACL rule with order " + std::to_string(acl[i].order) + " already exists");
+  }
+  return ok();
+}
+
+Status check_endpoint_fields(const Endpoint& e) {
+  AZLB_TRY(check_name("endpoint name", e.name));
+  AZLB_TRY(check_port("public port", e.public_port));
+  AZLB_TRY(check_port("private port", e.private_port));
+  AZLB_TRY(check_range("idle timeout (minutes)", e.idle_timeout_min, kIdleTimeoutMin, kIdleTimeoutMax));
+  return check_acl(e.acl);
+}
+
+namespace {
+
+std::string port_text(Protocol p, std::uint16_t port) {
+  return std::string(to_string(p)) + "/" + std::to_string(port);
+}
+
+}  // namespace
+
+Status check_public_port_free(const State& s, const CloudService& svc, Protocol proto, std::uint16_t port,
+                              std::string_view lbset) {
+  for (auto& other : s.services) {
+    if (!listen_overlaps(other.vip, svc.vip)) continue;
+    bool same = &other == &svc || other.name == svc.name;
+    std::string where = same ? "" : " of cloud service " + q(other.name) + " on the same VIP " + other.vip.to_string();
+    for (auto& set : other.lbsets)
+      if (set.protocol == proto && set.public_port == port && !(same && set.name == lbset))
+        return conflict("public port " + port_text(proto, port) + " is already used by load-balanced set " +
+                        q(set.name) + where);
+    for (auto& vm : s.vms) {
+      if (vm.cloud_service != other.name) continue;
+      for (auto& ep : vm.endpoints)
+        if (ep.protocol == proto && ep.public_port == port && !(same && !lbset.empty() && ep.lbset == lbset))
+          return conflict("public port " + port_text(proto, port) + " is already used by endpoint " +
+                          q(ep.name) + " of VM " + q(vm.name) + where);
+    }
+  }
+  return ok();
+}
+
+bool public_port_free(const State& s, const CloudService& svc, Protocol proto, std::uint16_t port) {
+  return check_public_port_free(s, svc, proto, port, "").ok();
+}
+
+Status insert_service(State& s, CloudService svc) {
+  AZLB_TRY(check_name("cloud service name", svc.name));
+  if (find_service(s, svc.name)) return conflict("cloud service " + q(svc.name) + " already exists");
+  svc.lbsets.clear();
+  s.services.push_back(std::move(svc));
+  return ok();
+}
+
+Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set) {
+  AZLB_TRY(check_name("load-balanced set name", set.name));
+  AZLB_ASSIGN(svc, service_or_error(s, service));
+  if (find_lbset(*svc, set.name))
+    return conflict("load-balanced set " + q(set.name) + " already exists in cloud service " + q(svc->name));
+  AZLB_TRY(check_port("public port", set.public_port));
+  if (set.probe) AZLB_TRY(check_probe(*set.probe));
+  AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name));
+  svc->lbsets.push_back(std::move(set));
+  return ok();
+}
+
+Status insert_vm(State& s, Vm vm) {
+  AZLB_TRY(check_name("VM name", vm.name));
+  if (find_vm(s, vm.name)) return conflict("VM " + q(vm.name) + " already exists");
+  AZLB_ASSIGN(svc, service_or_error(s, vm.cloud_service));
+  if (!svc->subnet.contains(vm.private_ip))
+    return usage_error("invalid private IP " + vm.private_ip.to_string() + ": outside cloud service " +
+                       q(svc->name) + "'s subnet " + svc->subnet.to_string());
+  for (auto& other : s.vms)
+    if (other.cloud_service == vm.cloud_service && other.private_ip == vm.private_ip)
+      return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + q(other.name) +
+                      " in cloud service " + q(svc->name));
+  vm.endpoints.clear();
+  s.vms.push_back(std::move(vm));
+  return ok();
+}
+
+Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep) {
+  AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
+  AZLB_TRY(check_endpoint_fields(ep));
+  if (find_endpoint(*vm, ep.name))
+    return conflict("endpoint " + q(ep.name) + " already exists on VM " + q(vm->name));
+  AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+  if (!ep.lbset.empty()) {
+    AZLB_ASSIGN(set, lbset_or_error(*svc, ep.lbset));
+    if (set->protocol != ep.protocol || set->public_port != ep.public_port)
+      return conflict("endpoint " + q(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
+                      " but load-balanced set " + q(set->name) + " is " +
+                      port_text(set->protocol, set->public_port));
+    auto members = members_of(s, *svc, *set);
+    for (auto& m : members)
+      if (m.vm == vm)
+        return conflict("VM " + q(vm->name) + " already has endpoint " + q(m.endpoint->name) +
+                        " in load-balanced set " + q(set->name));
+    // Azure applies a set's ACL to every VM in it, so its members carry one list.
+    if (!members.empty() && members.front().endpoint->acl != ep.acl)
+      return conflict("endpoint " + q(ep.name) + " has other ACL rules than the members of load-balanced set " +
+                      q(set->name) + "; a set's members share one ACL");
+  }
+  AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset));
+  std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
+  vm->endpoints.push_back(std::move(ep));
+  return ok();
+}
+
+Status validate(const State& s) {
+  State rebuilt;
+  for (auto& svc : s.services) AZLB_TRY(insert_service(rebuilt, svc));
+  for (auto& svc : s.services)
+    for (auto& set : svc.lbsets) AZLB_TRY(insert_lbset(rebuilt, svc.name, set));
+  for (auto& vm : s.vms) AZLB_TRY(insert_vm(rebuilt, vm));
+  for (auto& vm : s.vms)
+    for (auto& ep : vm.endpoints) AZLB_TRY(insert_endpoint(rebuilt, vm.name, ep));
+  return ok();
+}
+
+}  // namespace azlb::model

@@ -1,0 +1,65 @@
+// The platform's rules as pure functions over State. Every object enters a
+// State through one of the insert_* functions, which check every rule that
+// involves it; the TOML loader and the commands in ops.hpp both go through
+// them, so a rule is written exactly once.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "model/state.hpp"
+
+namespace azlb::model {
+
+// Lookups. The *_or_error forms give the user a "did you mean" hint.
+const CloudService* find_service(const State&, std::string_view name);
+CloudService* find_service(State&, std::string_view name);
+const Vm* find_vm(const State&, std::string_view name);
+Vm* find_vm(State&, std::string_view name);
+const Endpoint* find_endpoint(const Vm&, std::string_view name);
+Endpoint* find_endpoint(Vm&, std::string_view name);
+const LoadBalancedSet* find_lbset(const CloudService&, std::string_view name);
+LoadBalancedSet* find_lbset(CloudService&, std::string_view name);
+
+Result<CloudService*> service_or_error(State&, std::string_view name);
+Result<Vm*> vm_or_error(State&, std::string_view name);
+Result<Endpoint*> endpoint_or_error(Vm&, std::string_view name);
+Result<LoadBalancedSet*> lbset_or_error(CloudService&, std::string_view name);
+
+// A set named by the user: in `cloud_service` if given, else the one set of
+// that name anywhere (ambiguity is a usage error naming the services).
+struct SetRef {
+  std::string name;
+  std::string cloud_service;  // empty: search every service
+};
+struct SetLocation {
+  CloudService* service;
+  LoadBalancedSet* set;
+};
+Result<SetLocation> locate_set(State&, const SetRef&);
+
+// The set's members in state order (VM order, then endpoint order).
+std::vector<Member> members_of(const State&, const CloudService&, const LoadBalancedSet&);
+std::vector<const Vm*> vms_of(const State&, const CloudService&);
+
+// Single-object rules.
+Status check_probe(const Probe&);
+Status check_acl(const std::vector<AclRule>&);
+Status check_endpoint_fields(const Endpoint&);
+
+// A public port (with its protocol) is used once per listening address, except
+// by the endpoints of one set. `lbset` names the set that may share it.
+Status check_public_port_free(const State&, const CloudService&, Protocol, std::uint16_t port,
+                              std::string_view lbset);
+bool public_port_free(const State&, const CloudService&, Protocol, std::uint16_t port);
+
+// Checked insertions.
+Status insert_service(State&, CloudService);  // without sets
+Status insert_lbset(State&, std::string_view service, LoadBalancedSet);
+Status insert_vm(State&, Vm);  // without endpoints
+Status insert_endpoint(State&, std::string_view vm, Endpoint);
+
+// Every rule over a whole state, e.g. one built by hand.
+Status validate(const State&);
+
+}  // namespace azlb::model

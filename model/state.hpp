@@ -1,0 +1,84 @@
+// The objects of a classic Azure deployment as plain data. Members of a
+// load-balanced set are not stored twice: an endpoint names its set, and the
+// set's members are derived (see rules.hpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/address.hpp"
+#include "model/values.hpp"
+
+namespace azlb::model {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct AclRule {
+  std::uint32_t order = 0;  // rules are evaluated in ascending order
+  AclAction action = AclAction::Permit;
+  Cidr remote_subnet;
+  std::string description;
+  friend bool operator==(const AclRule&, const AclRule&) = default;
+};
+
+struct Endpoint {
+  std::string name;
+  Protocol protocol = Protocol::Tcp;
+  std::uint16_t public_port = 0;
+  std::uint16_t private_port = 0;
+  std::uint32_t idle_timeout_min = kIdleTimeoutDefault;
+  std::string lbset;             // empty: not load-balanced
+  std::vector<AclRule> acl;      // kept sorted by order
+};
+
+struct Vm {
+  std::string name;
+  std::string cloud_service;
+  IpAddress private_ip;
+  Os os = Os::Linux;
+  std::string image;
+  CreatedBy created_by = CreatedBy::Gallery;
+  std::vector<Endpoint> endpoints;
+};
+
+struct Probe {
+  ProbeProtocol protocol = ProbeProtocol::Tcp;
+  std::uint16_t port = 0;
+  std::string path;  // http only
+  std::uint32_t interval_s = kProbeIntervalDefault;
+  std::uint32_t timeout_s = kProbeTimeoutDefault;
+  friend bool operator==(const Probe&, const Probe&) = default;
+};
+
+struct LoadBalancedSet {
+  std::string name;
+  Protocol protocol = Protocol::Tcp;
+  std::uint16_t public_port = 0;
+  std::optional<Probe> probe;  // nullopt: Azure's -NoProbe, every member is up
+  Distribution distribution = Distribution::FiveTuple;
+  WhenAllDown when_all_down = WhenAllDown::Refuse;
+};
+
+struct CloudService {
+  std::string name;
+  IpAddress vip;
+  Cidr subnet;  // where private IPs of its VMs come from
+  std::vector<LoadBalancedSet> lbsets;
+
+  std::string dns() const { return name + ".cloudapp.net"; }
+};
+
+struct State {
+  std::vector<CloudService> services;
+  std::vector<Vm> vms;
+};
+
+// A member of a set, as derived from the endpoints that name it.
+struct Member {
+  const Vm* vm;
+  const Endpoint* endpoint;
+};
+
+}  // namespace azlb::model

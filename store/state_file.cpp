@@ -1,0 +1,139 @@
+#include "store/state_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "store/toml_codec.hpp"
+
+namespace azlb::store {
+
+namespace fs = std::filesystem;
+using namespace azlb::model;
+
+namespace {
+
+Error io_error(const std::string& what, const fs::path& p) {
+  return runtime_error(what + " " + p.string() + ": " + std::strerror(errno));
+}
+
+// Closes a descriptor when it goes out of scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Result<std::optional<std::string>> read_text(const fs::path& p) {
+  Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (f.fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>{};
+    return io_error("cannot read", p);
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("cannot read", p);
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return std::optional<std::string>{std::move(text)};
+}
+
+Status write_all(int fd, std::string_view data, const fs::path& p) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("cannot write", p);
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return ok();
+}
+
+Status ensure_parent(const fs::path& state) {
+  std::error_code ec;
+  auto dir = state.parent_path();
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  if (ec) return runtime_error("cannot create folder " + dir.string() + ": " + ec.message());
+  return ok();
+}
+
+// Replaces the file so that a reader, or a crash at any instant, sees the old
+// or the new contents and never a mix.
+Status write_atomically(const fs::path& state, const std::string& text) {
+  fs::path tmp = state;
+  tmp += ".tmp." + std::to_string(::getpid());
+  Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (f.fd < 0) return io_error("cannot create", tmp);
+  auto st = write_all(f.fd, text, tmp);
+  if (st && ::fsync(f.fd) != 0) st = io_error("cannot sync", tmp);
+  if (st && ::rename(tmp.c_str(), state.c_str()) != 0) st = io_error("cannot replace", state);
+  if (!st) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // The rename is only durable once the folder's entry is on disk.
+  auto dir = state.parent_path().empty() ? fs::path(".") : state.parent_path();
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.fd >= 0) ::fsync(d.fd);
+  return ok();
+}
+
+}  // namespace
+
+fs::path resolve_state_path(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* e = std::getenv("AZLB_STATE"); e && *e) return e;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return fs::path(x) / "azlb" / "state.toml";
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : ".") / ".local" / "state" / "azlb" / "state.toml";
+}
+
+Companions companions_of(const fs::path& state) {
+  auto with = [&](const char* suffix) {
+    fs::path p = state;
+    p += suffix;
+    return p;
+  };
+  return {with(".lock"), with(".engine.lock"), with(".engine.pid"), with(".engine.sock"), with(".engine.log")};
+}
+
+Result<State> load(const fs::path& state) {
+  AZLB_ASSIGN(text, read_text(state));
+  if (!text) return State{};
+  return parse_state(*text, state.string());
+}
+
+Status update(const fs::path& state, const std::function<Status(State&)>& change) {
+  AZLB_TRY(ensure_parent(state));
+  auto lock_path = companions_of(state).lock;
+  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (lock.fd < 0) return io_error("cannot open lock file", lock_path);
+  while (::flock(lock.fd, LOCK_EX) != 0)
+    if (errno != EINTR) return io_error("cannot lock", lock_path);
+
+  AZLB_ASSIGN(before, read_text(state));
+  State s;
+  if (before) {
+    AZLB_ASSIGN(parsed, parse_state(*before, state.string()));
+    s = std::move(parsed);
+  }
+  AZLB_TRY(change(s));
+  auto after = format_state(s);
+  if (before && *before == after) return ok();
+  return write_atomically(state, after);
+}
+
+}  // namespace azlb::store

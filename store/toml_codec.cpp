@@ -1,0 +1,335 @@
+#include "store/toml_codec.hpp"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+#include "model/rules.hpp"
+
+namespace azlb::store {
+
+using namespace azlb::model;
+
+namespace {
+
+// Reads one TOML table field by field, remembering positions for messages and
+// which keys were used, so that a misspelt key is reported instead of ignored.
+class Fields {
+ public:
+  Fields(const toml::table& t, std::string_view source, std::string kind)
+      : t_(t), source_(source), kind_(std::move(kind)) {}
+
+  std::string where(const toml::node& n) const {
+    auto& b = n.source().begin;
+    return std::string(source_) + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": ";
+  }
+  std::string where() const { return where(t_); }
+
+  Error fail(const toml::node& n, std::string message) const {
+    return usage_error(where(n) + message);
+  }
+  Error located(const Error& e) const { return {e.kind, where() + e.message}; }
+
+  Result<std::string> string(std::string_view key, std::optional<std::string> fallback = std::nullopt) {
+    used_.insert(std::string(key));
+    auto* n = t_.get(key);
+    if (!n) {
+      if (fallback) return *fallback;
+      return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
+    }
+    auto v = n->value<std::string>();
+    if (!v) return fail(*n, "'" + std::string(key) + "' must be a string");
+    return *v;
+  }
+
+  Result<std::int64_t> integer(std::string_view key, std::optional<std::int64_t> fallback = std::nullopt) {
+    used_.insert(std::string(key));
+    auto* n = t_.get(key);
+    if (!n) {
+      if (fallback) return *fallback;
+      return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
+    }
+    auto v = n->value_exact<std::int64_t>();
+    if (!v) return fail(*n, "'" + std::string(key) + "' must be an integer");
+    return *v;
+  }
+
+  // A parsed value; a parse error is placed at the value's position.
+  template <class T, class Parse>
+  Result<T> parsed(std::string_view key, Parse parse, std::optional<std::string> fallback = std::nullopt) {
+    AZLB_ASSIGN(text, string(key, fallback));
+    auto r = parse(text);
+    if (!r) return at(key, r.error());
+    return std::move(r).value();
+  }
+
+  Result<std::uint16_t> port(std::string_view key) {
+    AZLB_ASSIGN(v, integer(key));
+    if (auto r = check_port(key, v); !r) return at(key, r.error());
+    return static_cast<std::uint16_t>(v);
+  }
+
+  Error at(std::string_view key, const Error& e) const {
+    auto* n = t_.get(key);
+    return {e.kind, (n ? where(*n) : where()) + e.message};
+  }
+
+  const toml::node* get(std::string_view key) {
+    used_.insert(std::string(key));
+    return t_.get(key);
+  }
+
+  Status no_unknown_keys() const {
+    for (auto& [k, v] : t_)
+      if (!used_.count(std::string(k.str())))
+        return fail(v, "unknown key '" + std::string(k.str()) + "' in " + kind_);
+    return ok();
+  }
+
+ private:
+  const toml::table& t_;
+  std::string_view source_;
+  std::string kind_;
+  std::set<std::string> used_;
+};
+
+// Each element of an array of tables, or an error if it is not one.
+template <class Each>
+Status each_table(Fields& parent, std::string_view key, std::string_view kind, Each each) {
+  auto* n = parent.get(key);
+  if (!n) return ok();
+  auto* arr = n->as_array();
+  if (!arr) return parent.fail(*n, "'" + std::string(key) + "' must be an array of tables ([[" + std::string(kind) + "]])");
+  for (auto& el : *arr) {
+    auto* t = el.as_table();
+    if (!t) return parent.fail(el, "each '" + std::string(key) + "' must be a table");
+    AZLB_TRY(each(*t));
+  }
+  return ok();
+}
+
+Result<Probe> read_probe(const toml::table& t, std::string_view source) {
+  Fields f(t, source, "probe");
+  Probe p;
+  AZLB_ASSIGN(proto, f.parsed<ProbeProtocol>("protocol", parse_probe_protocol));
+  AZLB_ASSIGN(port, f.port("port"));
+  AZLB_ASSIGN(path, f.string("path", std::string(proto == ProbeProtocol::Http ? "/" : "")));
+  AZLB_ASSIGN(interval, f.integer("interval_s", kProbeIntervalDefault));
+  AZLB_ASSIGN(timeout, f.integer("timeout_s", kProbeTimeoutDefault));
+  if (interval < 0 || timeout < 0 || interval > kProbeTimeoutMax * 2 || timeout > kProbeTimeoutMax * 2)
+    return f.fail(t, "probe interval_s and timeout_s must be small positive integers");
+  p = {proto, port, path, static_cast<std::uint32_t>(interval), static_cast<std::uint32_t>(timeout)};
+  if (auto r = check_probe(p); !r) return f.located(r.error());
+  AZLB_TRY(f.no_unknown_keys());
+  return p;
+}
+
+Result<AclRule> read_acl_rule(const toml::table& t, std::string_view source) {
+  Fields f(t, source, "ACL rule");
+  AclRule r;
+  AZLB_ASSIGN(order, f.integer("order"));
+  if (auto c = check_range("ACL order", order, 0, kAclOrderMax); !c) return f.at("order", c.error());
+  r.order = static_cast<std::uint32_t>(order);
+  AZLB_ASSIGN(action, f.parsed<AclAction>("action", parse_acl_action));
+  r.action = action;
+  AZLB_ASSIGN(subnet, f.parsed<Cidr>("remote_subnet", [](auto& s) { return parse_cidr("remote subnet", s); }));
+  r.remote_subnet = subnet;
+  AZLB_ASSIGN(desc, f.string("description", std::string()));
+  r.description = desc;
+  AZLB_TRY(f.no_unknown_keys());
+  return r;
+}
+
+Status read_service(State& s, const toml::table& t, std::string_view source) {
+  Fields f(t, source, "cloud service");
+  CloudService svc;
+  AZLB_ASSIGN(name, f.string("name"));
+  svc.name = name;
+  AZLB_ASSIGN(vip, f.parsed<IpAddress>("vip", [](auto& v) { return parse_ip("VIP", v); }, "127.0.0.1"));
+  svc.vip = vip;
+  AZLB_ASSIGN(subnet, f.parsed<Cidr>("subnet", [](auto& v) { return parse_cidr("subnet", v); }));
+  svc.subnet = subnet;
+  if (auto r = insert_service(s, svc); !r) return f.located(r.error());
+  AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const toml::table& st) -> Status {
+    Fields sf(st, source, "load-balanced set");
+    LoadBalancedSet set;
+    AZLB_ASSIGN(set_name, sf.string("name"));
+    set.name = set_name;
+    AZLB_ASSIGN(proto, sf.parsed<Protocol>("protocol", parse_protocol));
+    set.protocol = proto;
+    AZLB_ASSIGN(port, sf.port("public_port"));
+    set.public_port = port;
+    AZLB_ASSIGN(dist, sf.parsed<Distribution>("distribution", parse_distribution, "five-tuple"));
+    set.distribution = dist;
+    AZLB_ASSIGN(wad, sf.parsed<WhenAllDown>("when_all_down", parse_when_all_down, "refuse"));
+    set.when_all_down = wad;
+    if (auto* p = sf.get("probe")) {
+      auto* pt = p->as_table();
+      if (!pt) return sf.fail(*p, "'probe' must be a table");
+      AZLB_ASSIGN(probe, read_probe(*pt, source));
+      set.probe = probe;
+    }
+    AZLB_TRY(sf.no_unknown_keys());
+    if (auto r = insert_lbset(s, name, std::move(set)); !r) return sf.located(r.error());
+    return ok();
+  }));
+  return f.no_unknown_keys();
+}
+
+Status read_vm(State& s, const toml::table& t, std::string_view source) {
+  Fields f(t, source, "VM");
+  Vm vm;
+  AZLB_ASSIGN(name, f.string("name"));
+  vm.name = name;
+  AZLB_ASSIGN(svc, f.string("cloud_service"));
+  vm.cloud_service = svc;
+  AZLB_ASSIGN(ip, f.parsed<IpAddress>("private_ip", [](auto& v) { return parse_ip("private IP", v); }));
+  vm.private_ip = ip;
+  AZLB_ASSIGN(os, f.parsed<Os>("os", parse_os, "linux"));
+  vm.os = os;
+  AZLB_ASSIGN(image, f.string("image", std::string()));
+  vm.image = image;
+  AZLB_ASSIGN(by, f.parsed<CreatedBy>("created_by", parse_created_by, "gallery"));
+  vm.created_by = by;
+  if (auto r = insert_vm(s, vm); !r) return f.located(r.error());
+  AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const toml::table& et) -> Status {
+    Fields ef(et, source, "endpoint");
+    Endpoint ep;
+    AZLB_ASSIGN(ep_name, ef.string("name"));
+    ep.name = ep_name;
+    AZLB_ASSIGN(proto, ef.parsed<Protocol>("protocol", parse_protocol));
+    ep.protocol = proto;
+    AZLB_ASSIGN(pub, ef.port("public_port"));
+    ep.public_port = pub;
+    AZLB_ASSIGN(priv, ef.port("private_port"));
+    ep.private_port = priv;
+    AZLB_ASSIGN(idle, ef.integer("idle_timeout_min", kIdleTimeoutDefault));
+    if (auto c = check_range("idle timeout (minutes)", idle, kIdleTimeoutMin, kIdleTimeoutMax); !c)
+      return ef.at("idle_timeout_min", c.error());
+    ep.idle_timeout_min = static_cast<std::uint32_t>(idle);
+    AZLB_ASSIGN(lbset, ef.string("lbset", std::string()));
+    ep.lbset = lbset;
+    if (auto* acl = ef.get("acl")) {
+      auto* arr = acl->as_array();
+      if (!arr) return ef.fail(*acl, "'acl' must be an array of tables");
+      for (auto& el : *arr) {
+        auto* rt = el.as_table();
+        if (!rt) return ef.fail(el, "each ACL rule must be a table");
+        AZLB_ASSIGN(rule, read_acl_rule(*rt, source));
+        ep.acl.push_back(std::move(rule));
+      }
+    }
+    AZLB_TRY(ef.no_unknown_keys());
+    if (auto r = insert_endpoint(s, name, std::move(ep)); !r) return ef.located(r.error());
+    return ok();
+  }));
+  return f.no_unknown_keys();
+}
+
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Result<State> parse_state(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    auto& b = e.source().begin;
+    return usage_error(std::string(source) + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+                       ": " + std::string(e.description()));
+  }
+  State s;
+  Fields f(root, source, "state file");
+  auto* version = f.get("schema_version");
+  if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
+  auto v = version->value_exact<std::int64_t>();
+  if (!v || *v < 1) return f.fail(*version, "schema_version must be a positive integer");
+  if (*v > kSchemaVersion)
+    return f.fail(*version, "schema_version " + std::to_string(*v) + " was written by a newer azlb (this one reads " +
+                                std::to_string(kSchemaVersion) + ")");
+  AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
+                      [&](const toml::table& t) { return read_service(s, t, source); }));
+  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source); }));
+  AZLB_TRY(f.no_unknown_keys());
+  return s;
+}
+
+std::string format_state(const State& s) {
+  std::ostringstream o;
+  o << "# azlb state: cloud services, VMs, endpoints and load-balanced sets.\n"
+       "# You may edit this file; azlb checks every rule when it loads it (see azlb-state(5)).\n"
+       "schema_version = "
+    << kSchemaVersion << "\n";
+  for (auto& svc : s.services) {
+    o << "\n[[cloud_service]]\n"
+      << "name = " << quoted(svc.name) << "\n"
+      << "vip = " << quoted(svc.vip.to_string()) << "\n"
+      << "subnet = " << quoted(svc.subnet.to_string()) << "\n";
+    for (auto& set : svc.lbsets) {
+      o << "\n  [[cloud_service.lbset]]\n"
+        << "  name = " << quoted(set.name) << "\n"
+        << "  protocol = " << quoted(to_string(set.protocol)) << "\n"
+        << "  public_port = " << set.public_port << "\n"
+        << "  distribution = " << quoted(to_string(set.distribution)) << "\n"
+        << "  when_all_down = " << quoted(to_string(set.when_all_down)) << "\n";
+      if (auto& p = set.probe) {
+        o << "  probe = { protocol = " << quoted(to_string(p->protocol)) << ", port = " << p->port;
+        if (p->protocol == ProbeProtocol::Http) o << ", path = " << quoted(p->path);
+        o << ", interval_s = " << p->interval_s << ", timeout_s = " << p->timeout_s << " }\n";
+      }
+    }
+  }
+  for (auto& vm : s.vms) {
+    o << "\n[[vm]]\n"
+      << "name = " << quoted(vm.name) << "\n"
+      << "cloud_service = " << quoted(vm.cloud_service) << "\n"
+      << "private_ip = " << quoted(vm.private_ip.to_string()) << "\n"
+      << "os = " << quoted(to_string(vm.os)) << "\n"
+      << "image = " << quoted(vm.image) << "\n"
+      << "created_by = " << quoted(to_string(vm.created_by)) << "\n";
+    for (auto& ep : vm.endpoints) {
+      o << "\n  [[vm.endpoint]]\n"
+        << "  name = " << quoted(ep.name) << "\n"
+        << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
+        << "  public_port = " << ep.public_port << "\n"
+        << "  private_port = " << ep.private_port << "\n"
+        << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
+      if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";
+      if (!ep.acl.empty()) {
+        o << "  acl = [\n";
+        for (auto& r : ep.acl) {
+          o << "    { order = " << r.order << ", action = " << quoted(to_string(r.action))
+            << ", remote_subnet = " << quoted(r.remote_subnet.to_string());
+          if (!r.description.empty()) o << ", description = " << quoted(r.description);
+          o << " },\n";
+        }
+        o << "  ]\n";
+      }
+    }
+  }
+  return o.str();
+}
+
+}  // namespace azlb::store

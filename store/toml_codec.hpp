@@ -1,0 +1,19 @@
+// The state file's TOML form: arrays of tables in the order objects were made,
+// so that "the first member" of a set survives a round trip, and every object
+// shows its name as a field. See man/azlb-state.5.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "model/state.hpp"
+
+namespace azlb::store {
+
+// Parses and validates with every model rule. Errors name `source` with the
+// line and column of the offending value ("state.toml:12:15: ...").
+model::Result<model::State> parse_state(std::string_view text, std::string_view source);
+
+std::string format_state(const model::State&);
+
+}  // namespace azlb::store
