@@ -91,6 +91,16 @@ Status write_atomically(const fs::path& state, const std::string& text) {
   return ok();
 }
 
+// A writer killed between creating its temp file and renaming it leaves the
+// file behind. Under the lock no other writer is mid-way, so any is stale.
+void remove_stale_temp_files(const fs::path& state) {
+  auto prefix = state.filename().string() + ".tmp.";
+  std::error_code ec;
+  auto dir = state.parent_path().empty() ? fs::path(".") : state.parent_path();
+  for (auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+}
+
 }  // namespace
 
 fs::path resolve_state_path(const std::string& flag) {
@@ -124,6 +134,7 @@ Status update(const fs::path& state, const std::function<Status(State&)>& change
   while (::flock(lock.fd, LOCK_EX) != 0)
     if (errno != EINTR) return io_error("cannot lock", lock_path);
 
+  remove_stale_temp_files(state);
   AZLB_ASSIGN(before, read_text(state));
   State s;
   if (before) {

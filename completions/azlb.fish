@@ -1,0 +1,80 @@
+# fish completion for azlb: commands, flags, and names read from the state file.
+
+function __azlb_names
+    set -l state
+    set -l tokens (commandline -opc)
+    for i in (seq (count $tokens))
+        if test "$tokens[$i]" = --state
+            set state --state $tokens[(math $i + 1)]
+        end
+    end
+    $tokens[1] $state __complete $argv 2>/dev/null
+end
+
+# The group and command typed so far (options skipped).
+function __azlb_at
+    set -l words
+    set -l skip 0
+    for t in (commandline -opc)[2..-1]
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description
+                set skip 1
+            case '-*'
+            case '*'
+                set words $words $t
+        end
+    end
+    test "$words" = "$argv"
+end
+
+function __azlb_endpoint_vm
+    set -l words
+    for t in (commandline -opc)
+        switch $t
+            case '-*'
+            case '*'
+                set words $words $t
+        end
+    end
+    echo $words[4]
+end
+
+complete -c azlb -f
+complete -c azlb -l state -r -F -d 'State file'
+complete -c azlb -s o -l output -x -a 'table json' -d 'Output format'
+complete -c azlb -s q -l quiet -d 'Print nothing on success'
+complete -c azlb -l version -d 'Print the version'
+
+complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status'
+complete -c azlb -n '__azlb_at vm; or __azlb_at service' -a 'create list show delete'
+complete -c azlb -n '__azlb_at endpoint' -a 'add list show remove acl'
+complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'
+complete -c azlb -n '__azlb_at lbset' -a 'create join leave list show set delete'
+
+complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
+complete -c azlb -n '__azlb_at service show; or __azlb_at service delete' -a '(__azlb_names services)'
+complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
+for c in 'endpoint show' 'endpoint remove' 'endpoint acl add' 'endpoint acl list' 'endpoint acl remove'
+    complete -c azlb -n "__fish_seen_subcommand_from $c" -a '(__azlb_names endpoints (__azlb_endpoint_vm))'
+end
+
+complete -c azlb -l cloud-service -x -a '(__azlb_names services)' -d 'Cloud service'
+complete -c azlb -l vm -x -a '(__azlb_names vms)' -d 'VM'
+complete -c azlb -l lbset -x -a '(__azlb_names lbsets)' -d 'Load-balanced set'
+complete -c azlb -l protocol -x -a 'tcp udp'
+complete -c azlb -l os -x -a 'linux windows'
+complete -c azlb -l probe-protocol -x -a 'tcp http'
+complete -c azlb -l distribution -x -a 'five-tuple source-ip source-ip-protocol'
+complete -c azlb -l when-all-down -x -a 'refuse serve-all'
+complete -c azlb -l action -x -a 'permit deny'
+complete -c azlb -l no-probe -d 'Every member counts as up'
+complete -c azlb -l no-default-endpoints -d 'Skip the default endpoints'
+complete -c azlb -l quick -d 'Quick Create'
+complete -c azlb -l with-vms -d 'Also delete its VMs'
+for o in name public-port private-port idle-timeout endpoint image private-ip vip subnet probe-port probe-path probe-interval probe-timeout order remote-subnet description
+    complete -c azlb -l $o -x
+end

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, whatever azlb's build, tests and demo need
+# and the machine lacks. Run as root (or with sudo) on Debian bookworm.
+set -euo pipefail
+packages=(build-essential cmake pkg-config python3 bash
+          libcli11-dev libtomlplusplus-dev liburing-dev doctest-dev libcurl4-openssl-dev nlohmann-json3-dev
+          curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,84 @@
+"""Runs the real azlb binary against a state file in a fresh temp folder."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+AZLB = os.environ.get("AZLB_BIN", os.path.join(os.path.dirname(__file__), "../../build/cli/azlb"))
+SOURCE = os.environ.get("AZLB_SOURCE", os.path.join(os.path.dirname(__file__), "../.."))
+
+
+class Run:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"rc={self.rc}\nstdout:\n{self.out}\nstderr:\n{self.err}"
+
+
+class AzlbCase(unittest.TestCase):
+    """Each test gets its own folder and state file."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="azlb-e2e-")
+        self.state = os.path.join(self.dir, "state.toml")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def azlb(self, *args, env=None, timeout=30):
+        e = dict(os.environ)
+        e["AZLB_STATE"] = self.state
+        e.update(env or {})
+        p = subprocess.run([AZLB, *args], capture_output=True, text=True, env=e, timeout=timeout)
+        return Run(p)
+
+    def ok(self, *args, **kw):
+        r = self.azlb(*args, **kw)
+        self.assertEqual(r.rc, 0, f"azlb {' '.join(args)} failed:\n{r}")
+        return r
+
+    def read(self, path=None):
+        with open(path or self.state) as f:
+            return f.read()
+
+    def write(self, text, path=None):
+        with open(path or self.state, "w") as f:
+            f.write(text)
+
+    def state_digest(self):
+        if not os.path.exists(self.state):
+            return None
+        with open(self.state, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def fails(self, code, *args, mentions=None):
+        """The command exits with `code`, says one line naming `mentions`, and leaves the file alone."""
+        before = self.state_digest()
+        r = self.azlb(*args)
+        self.assertEqual(r.rc, code, f"azlb {' '.join(args)}:\n{r}")
+        self.assertEqual(r.out, "", r)
+        lines = r.err.strip("\n").split("\n")
+        self.assertEqual(len(lines), 1, f"expected one line on stderr:\n{r.err}")
+        if mentions:
+            self.assertIn(mentions, r.err)
+        self.assertEqual(self.state_digest(), before, "the state file changed on a failure")
+        return r
+
+    def four_steps(self):
+        """The portal's four steps for three VMs behind one set."""
+        self.ok("vm", "create", "vm1", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("vm", "create", "vm2", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("vm", "create", "vm3", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp",
+                "--public-port", "8080", "--private-port", "80")
+        self.ok("lbset", "create", "webset", "--vm", "vm1", "--endpoint", "http",
+                "--probe-protocol", "http", "--probe-path", "/")
+        self.ok("lbset", "join", "webset", "--vm", "vm2")
+        self.ok("lbset", "join", "webset", "--vm", "vm3")

@@ -1,0 +1,66 @@
+"""Every failure: the contract's exit code, one line naming the bad value, and
+a state file that stays byte-identical."""
+from harness import AzlbCase
+
+USAGE, NOT_FOUND, CONFLICT = 2, 3, 4
+
+
+class Errors(AzlbCase):
+    def setUp(self):
+        super().setUp()
+        self.four_steps()
+
+    def test_usage_errors_exit_2(self):
+        self.fails(USAGE, "endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "0",
+                   "--private-port", "80", mentions="public port 0")
+        self.fails(USAGE, "endpoint", "add", "vm1", "--name", "x", "--protocol", "sctp", "--public-port", "1",
+                   "--private-port", "80", mentions="'sctp'")
+        self.fails(USAGE, "endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "permit",
+                   "--remote-subnet", "10.0.0.300/8", mentions="10.0.0.300/8")
+        self.fails(USAGE, "lbset", "set", "webset", "--probe-protocol", "tcp", "--probe-path", "/x",
+                   mentions="'/x'")
+        self.fails(USAGE, "lbset", "set", "webset", "--probe-interval", "0", mentions="probe interval 0")
+        self.fails(USAGE, "lbset", "set", "webset", "--probe-interval", "20", "--probe-timeout", "20",
+                   mentions="probe timeout 20")
+        self.fails(USAGE, "vm", "create", "_bad", "--cloud-service", "web", mentions="_bad")
+        self.fails(USAGE, "vm", "create", "bad name", "--cloud-service", "web", mentions="'bad name'")
+        self.fails(USAGE, "vm", "create", "x", "--cloud-service", "web", "--private-ip", "10.0.0.1",
+                   mentions="10.0.0.1")
+        self.fails(USAGE, "endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "9",
+                   "--private-port", "9", "--idle-timeout", "3", mentions="3")
+        self.fails(USAGE, "vm", "list", "--bogus", mentions="--bogus")
+        self.fails(USAGE, "-o", "yaml", "vm", "list", mentions="yaml")
+        self.fails(USAGE, "vm", mentions="create")
+
+    def test_not_found_exits_3_with_a_suggestion(self):
+        r = self.fails(NOT_FOUND, "vm", "show", "vm4", mentions="'vm4'")
+        self.assertIn("did you mean", r.err)
+        self.fails(NOT_FOUND, "endpoint", "show", "vm1", "htp", mentions="did you mean 'http'")
+        self.fails(NOT_FOUND, "lbset", "join", "websett", "--vm", "vm2", mentions="did you mean 'webset'")
+        self.fails(NOT_FOUND, "lbset", "leave", "webset", "--vm", "nope", mentions="'nope'")
+        self.fails(NOT_FOUND, "service", "show", "wbe", mentions="did you mean 'web'")
+        self.fails(NOT_FOUND, "endpoint", "acl", "remove", "vm1", "http", "--order", "7", mentions="order 7")
+
+    def test_conflicts_exit_4(self):
+        self.fails(CONFLICT, "vm", "create", "vm1", "--cloud-service", "web", mentions="'vm1' already exists")
+        self.fails(CONFLICT, "endpoint", "add", "vm2", "--name", "other", "--protocol", "tcp", "--public-port",
+                   "8080", "--private-port", "80", mentions="tcp/8080")
+        self.fails(CONFLICT, "lbset", "join", "webset", "--vm", "vm2", mentions="already in load-balanced set")
+        self.fails(CONFLICT, "service", "create", "web", mentions="'web' already exists")
+        self.fails(CONFLICT, "service", "delete", "web", mentions="still has VMs")
+        self.ok("vm", "create", "vm4", "--cloud-service", "web", "--no-default-endpoints")
+        self.fails(CONFLICT, "endpoint", "add", "vm4", "--name", "http", "--protocol", "udp", "--public-port",
+                   "8080", "--private-port", "80", "--lbset", "webset", mentions="udp/8080")
+
+    def test_a_corrupt_state_file_is_reported_with_its_line_and_never_rewritten(self):
+        self.write(self.read().replace('public_port = 8080\n  private_port = 80\n  idle_timeout_min = 4\n  lbset',
+                                       'public_port = 8080\n  private_port = "eighty"\n  idle_timeout_min = 4\n  lbset', 1))
+        line = next(i for i, l in enumerate(self.read().splitlines(), 1) if '"eighty"' in l)
+        r = self.fails(USAGE, "vm", "list", mentions=f"state.toml:{line}:")
+        self.assertIn("private_port", r.err)
+        self.fails(USAGE, "vm", "create", "vm9", "--cloud-service", "web", mentions=f"state.toml:{line}:")
+
+    def test_a_syntax_error_is_reported_with_line_and_column(self):
+        self.write(self.read() + "\n[[vm]\n")
+        n = len(self.read().splitlines())
+        self.fails(USAGE, "status", mentions=f"state.toml:{n}:")

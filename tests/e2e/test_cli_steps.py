@@ -1,0 +1,138 @@
+"""The four portal steps typed as a user would, and what azlb shows after."""
+import os
+
+from harness import AzlbCase
+
+
+class FourSteps(AzlbCase):
+    def test_first_vm_makes_its_cloud_service_with_an_ssh_endpoint(self):
+        r = self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        self.assertIn("VM 'vm1' created in new cloud service 'web'", r.out)
+        self.assertIn("web.cloudapp.net", r.out)
+        vm = self.ok("vm", "show", "vm1", "-o", "json").json()
+        self.assertEqual(vm["private_ip"], "127.0.1.4")
+        self.assertEqual(vm["created_by"], "gallery")
+        self.assertEqual([(e["name"], e["public_port"], e["private_port"]) for e in vm["endpoints"]],
+                         [("SSH", 22, 22)])
+
+    def test_more_vms_join_the_service_with_distinct_ssh_ports(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        r = self.ok("vm", "create", "vm2", "--cloud-service", "web")
+        self.assertIn("in cloud service 'web'", r.out)
+        self.assertNotIn("new cloud service", r.out)
+        ports = [v["endpoints"][0]["public_port"] for v in self.ok("vm", "list", "-o", "json").json()["vms"]]
+        self.assertEqual(len(set(ports)), 2)
+
+    def test_the_four_steps_give_a_set_of_three_members_in_status(self):
+        self.four_steps()
+        st = self.ok("status", "-o", "json").json()
+        self.assertEqual(st["engine"]["running"], False)
+        (svc,) = st["cloud_services"]
+        self.assertEqual((svc["name"], svc["vip"], svc["dns"]), ("web", "127.0.0.1", "web.cloudapp.net"))
+        (lbset,) = svc["lbsets"]
+        self.assertEqual(lbset["name"], "webset")
+        self.assertEqual(lbset["protocol"], "tcp")
+        self.assertEqual(lbset["public_port"], 8080)
+        self.assertEqual(lbset["distribution"], "five-tuple")
+        self.assertEqual(lbset["when_all_down"], "refuse")
+        self.assertEqual(lbset["probe"], {"protocol": "http", "port": 80, "path": "/",
+                                          "interval_s": 15, "timeout_s": 31})
+        self.assertEqual([(m["vm"], m["endpoint"], m["private_ip"], m["private_port"], m["health"])
+                          for m in lbset["members"]],
+                         [("vm1", "http", "127.0.1.4", 80, "unknown"),
+                          ("vm2", "http", "127.0.1.5", 80, "unknown"),
+                          ("vm3", "http", "127.0.1.6", 80, "unknown")])
+        ep = svc["vms"][1]["endpoints"][0]
+        self.assertEqual(ep, {"name": "http", "protocol": "tcp", "public_port": 8080, "private_port": 80,
+                              "idle_timeout_min": 4, "lbset": "webset", "acl": []})
+
+    def test_status_table_has_a_load_balanced_set_column(self):
+        self.four_steps()
+        out = self.ok("status").out
+        self.assertIn("LOAD-BALANCED SET", out)
+        rows = [l.split() for l in out.splitlines() if l.strip().startswith("vm")]
+        self.assertEqual(len(rows), 3)
+        for row in rows:
+            self.assertIn("webset", row)
+        self.assertIn("Engine: not running", out)
+
+    def test_join_confirms_like_the_portal(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("vm", "create", "vm2", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("endpoint", "add", "vm1", "--name", "web", "--protocol", "tcp", "--public-port", "80",
+                "--private-port", "8000", "--lbset", "webset")
+        r = self.ok("endpoint", "add", "vm2", "--name", "web", "--protocol", "tcp", "--public-port", "80",
+                    "--private-port", "8000", "--lbset", "webset")
+        self.assertIn("Endpoint 'web' (tcp 80->8000) added to VM 'vm2' in load-balanced set 'webset'", r.out)
+
+    def test_quick_create_names_the_service_after_the_vm(self):
+        r = self.ok("vm", "create", "fast", "--quick", "--os", "windows")
+        self.assertIn("new cloud service 'fast'", r.out)
+        vm = self.ok("vm", "show", "fast", "-o", "json").json()
+        self.assertEqual(vm["created_by"], "quick")
+        self.assertEqual([e["name"] for e in vm["endpoints"]], ["RemoteDesktop", "PowerShell"])
+
+    def test_leave_and_delete_keep_the_endpoints_on_their_vms(self):
+        self.four_steps()
+        r = self.ok("lbset", "leave", "webset", "--vm", "vm2")
+        self.assertIn("now on public port 8081", r.out)
+        r = self.ok("lbset", "delete", "webset", "-o", "json").json()
+        self.assertEqual([(e["vm"], e["public_port"]) for e in r["endpoints"]], [("vm1", 8080), ("vm3", 8082)])
+        self.assertEqual(self.ok("lbset", "list", "-o", "json").json(), {"lbsets": []})
+        for vm in ("vm1", "vm2", "vm3"):
+            self.assertEqual(len(self.ok("endpoint", "list", vm, "-o", "json").json()["endpoints"]), 1)
+
+    def test_acl_rules_are_added_listed_and_removed_in_order(self):
+        self.four_steps()
+        self.ok("endpoint", "acl", "add", "vm1", "http", "--order", "200", "--action", "deny",
+                "--remote-subnet", "10.0.0.0/8")
+        r = self.ok("endpoint", "acl", "add", "vm1", "http", "--order", "100", "--action", "permit",
+                    "--remote-subnet", "10.1.0.0/16", "--description", "office")
+        self.assertIn("applied to vm1/http, vm2/http, vm3/http", r.out)
+        acl = self.ok("endpoint", "acl", "list", "vm3", "http", "-o", "json").json()["acl"]
+        self.assertEqual([(a["order"], a["action"], a["remote_subnet"]) for a in acl],
+                         [(100, "permit", "10.1.0.0/16"), (200, "deny", "10.0.0.0/8")])
+        self.ok("endpoint", "acl", "remove", "vm2", "http", "--order", "100")
+        acl = self.ok("endpoint", "acl", "list", "vm1", "http", "-o", "json").json()["acl"]
+        self.assertEqual([a["order"] for a in acl], [200])
+
+    def test_lbset_set_changes_the_probe_and_distribution(self):
+        self.four_steps()
+        self.ok("lbset", "set", "webset", "--probe-protocol", "tcp", "--probe-interval", "5",
+                "--distribution", "source-ip", "--when-all-down", "serve-all")
+        s = self.ok("lbset", "show", "webset", "-o", "json").json()
+        self.assertEqual(s["probe"], {"protocol": "tcp", "port": 80, "path": None, "interval_s": 5, "timeout_s": 31})
+        self.assertEqual(s["distribution"], "source-ip")
+        self.assertEqual(s["when_all_down"], "serve-all")
+        self.ok("lbset", "set", "webset", "--no-probe")
+        self.assertIsNone(self.ok("lbset", "show", "webset", "-o", "json").json()["probe"])
+
+    def test_quiet_prints_nothing_and_every_command_speaks_json(self):
+        r = self.ok("-q", "vm", "create", "vm1", "--cloud-service", "web")
+        self.assertEqual(r.out, "")
+        for args in (["vm", "list"], ["vm", "show", "vm1"], ["service", "list"], ["service", "show", "web"],
+                     ["endpoint", "list", "vm1"], ["endpoint", "show", "vm1", "SSH"], ["lbset", "list"],
+                     ["endpoint", "acl", "list", "vm1", "SSH"], ["status"],
+                     ["service", "create", "two", "--vip", "127.0.0.2"], ["vm", "delete", "vm1"]):
+            self.ok(*args, "-o", "json").json()
+
+    def test_state_path_comes_from_flag_then_env_then_xdg(self):
+        xdg = os.path.join(self.dir, "xdg")
+        env = {"AZLB_STATE": "", "XDG_STATE_HOME": xdg}
+        self.ok("service", "create", "a", env=env)
+        self.assertTrue(os.path.exists(os.path.join(xdg, "azlb", "state.toml")))
+        flag = os.path.join(self.dir, "other.toml")
+        self.ok("--state", flag, "service", "create", "b")
+        self.assertIn('name = "b"', self.read(flag))
+        self.assertFalse(os.path.exists(self.state))
+
+    def test_a_hand_edit_is_read_back(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        self.write(self.read().replace('image = "Ubuntu Server 24.04 LTS"', 'image = "Debian 12"'))
+        self.assertEqual(self.ok("vm", "show", "vm1", "-o", "json").json()["image"], "Debian 12")
+
+    def test_version_and_help(self):
+        self.assertIn("azlb", self.ok("--version").out)
+        out = self.ok("lbset", "create", "--help").out
+        for flag in ("--probe-protocol", "--probe-interval", "--no-probe", "--when-all-down", "--distribution"):
+            self.assertIn(flag, out)

@@ -1,0 +1,318 @@
+#include "model/ops.hpp"
+
+#include "fixtures.hpp"
+
+using namespace azlb::test;
+
+TEST_CASE("the first VM of a new service gets .4 of a fresh 127.0.N.0/24 and an SSH endpoint on 22") {
+  State s;
+  VmRequest r;
+  r.name = "vm1";
+  r.cloud_service = "web";
+  auto c = create_vm(s, r);
+  REQUIRE(c.ok());
+  CHECK(c->service_created);
+  CHECK(s.services.at(0).subnet.to_string() == "127.0.1.0/24");
+  CHECK(s.services.at(0).vip.to_string() == "127.0.0.1");
+  auto& vm = s.vms.at(0);
+  CHECK(vm.private_ip.to_string() == "127.0.1.4");
+  REQUIRE(vm.endpoints.size() == 1);
+  CHECK(vm.endpoints[0].name == "SSH");
+  CHECK(vm.endpoints[0].public_port == 22);
+}
+
+TEST_CASE("the 2nd and 3rd linux VM of a service get distinct free public ports for SSH") {
+  State s;
+  for (auto* n : {"vm1", "vm2", "vm3"}) make_vm(s, n, "web", true);
+  CHECK(s.vms[0].endpoints[0].public_port == 22);
+  CHECK(s.vms[1].endpoints[0].public_port == 50000);
+  CHECK(s.vms[2].endpoints[0].public_port == 50001);
+  CHECK(s.vms[2].endpoints[0].private_port == 22);
+  CHECK(s.vms[2].private_ip.to_string() == "127.0.1.6");
+}
+
+TEST_CASE("a windows VM gets RemoteDesktop and PowerShell endpoints on free public ports") {
+  State s;
+  make_vm(s, "w1", "win", true, Os::Windows);
+  make_vm(s, "w2", "win", true, Os::Windows);
+  auto& a = s.vms[0].endpoints;
+  auto& b = s.vms[1].endpoints;
+  REQUIRE(a.size() == 2);
+  CHECK(a[0].name == "RemoteDesktop");
+  CHECK(a[0].private_port == 3389);
+  CHECK(a[1].name == "PowerShell");
+  CHECK(a[1].private_port == 5986);
+  CHECK(b[0].public_port != a[0].public_port);
+  CHECK(b[1].public_port != a[1].public_port);
+}
+
+TEST_CASE("a second service gets its own default subnet") {
+  State s;
+  make_vm(s, "a", "one");
+  make_vm(s, "b", "two");
+  CHECK(s.services[1].subnet.to_string() == "127.0.2.0/24");
+  CHECK(s.vms[1].private_ip.to_string() == "127.0.2.4");
+}
+
+TEST_CASE("Quick Create names the service after the VM and records how the VM was made") {
+  State s;
+  VmRequest r;
+  r.name = "quick1";
+  r.quick = true;
+  REQUIRE(create_vm(s, r).ok());
+  CHECK(s.services[0].name == "quick1");
+  CHECK(s.vms[0].created_by == CreatedBy::Quick);
+  r.cloud_service = "web";
+  r.name = "quick2";
+  CHECK(kind_of(create_vm(s, r)) == ErrorKind::Usage);
+}
+
+TEST_CASE("a private IP is unique within its service and must lie in its subnet") {
+  State s;
+  make_vm(s, "vm1", "web");
+  VmRequest r;
+  r.name = "vm2";
+  r.cloud_service = "web";
+  r.private_ip = *parse_ip("ip", "127.0.1.4");
+  CHECK(kind_of(create_vm(s, r)) == ErrorKind::Conflict);
+  r.private_ip = *parse_ip("ip", "10.9.9.9");
+  CHECK(kind_of(create_vm(s, r)) == ErrorKind::Usage);
+  r.private_ip = *parse_ip("ip", "127.0.1.77");
+  CHECK(create_vm(s, r).ok());
+}
+
+TEST_CASE("a VM named on its own private IP makes a service around that subnet") {
+  State s;
+  VmRequest r;
+  r.name = "db";
+  r.cloud_service = "data";
+  r.private_ip = *parse_ip("ip", "10.20.30.40");
+  r.default_endpoints = false;
+  REQUIRE(create_vm(s, r).ok());
+  CHECK(s.services[0].subnet.to_string() == "10.20.30.0/24");
+}
+
+TEST_CASE("a public port is shared only inside one load-balanced set") {
+  State s = web_farm();
+  // Outside the set, 8080 is taken.
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("other", 8080, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+  // The same port over UDP is a different public port.
+  CHECK(add_endpoint(s, {"vm2", spec("dns", 8080, 53, Protocol::Udp), std::nullopt, "", {}}).ok());
+  // Inside the set, it is shared.
+  CHECK(add_endpoint(s, {"vm2", spec("http", 8080, 81), std::nullopt, "webset", {}}).ok());
+  // Another service on the same VIP may not take it either.
+  make_vm(s, "x1", "other");
+  CHECK(kind_of(add_endpoint(s, {"x1", spec("http", 8080, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+}
+
+TEST_CASE("services on different VIPs may use the same public port") {
+  State s;
+  must(create_service(s, {"a", *parse_ip("ip", "127.0.0.2"), std::nullopt}));
+  must(create_service(s, {"b", *parse_ip("ip", "127.0.0.3"), std::nullopt}));
+  make_vm(s, "va", "a");
+  make_vm(s, "vb", "b");
+  CHECK(add_endpoint(s, {"va", spec("http", 80, 80), std::nullopt, "", {}}).ok());
+  CHECK(add_endpoint(s, {"vb", spec("http", 80, 80), std::nullopt, "", {}}).ok());
+  must(create_service(s, {"any", *parse_ip("ip", "0.0.0.0"), std::nullopt}));
+  make_vm(s, "vany", "any");
+  CHECK(kind_of(add_endpoint(s, {"vany", spec("http", 80, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+}
+
+TEST_CASE("a set's members have its protocol and public port, one endpoint per VM") {
+  State s = web_farm();
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 9090, 80), std::nullopt, "webset", {}})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 8080, 80, Protocol::Udp), std::nullopt, "webset", {}})) ==
+        ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vm1", spec("http2", 8080, 81), std::nullopt, "webset", {}})) == ErrorKind::Conflict);
+}
+
+TEST_CASE("the default probe is tcp on the first member's private port, every 15 s, down after 31 s") {
+  State s = web_farm();
+  auto& set = s.services[0].lbsets.at(0);
+  REQUIRE(set.probe);
+  CHECK(set.probe->protocol == ProbeProtocol::Tcp);
+  CHECK(set.probe->port == 80);
+  CHECK(set.probe->path.empty());
+  CHECK(set.probe->interval_s == 15);
+  CHECK(set.probe->timeout_s == 31);
+  CHECK(set.distribution == Distribution::FiveTuple);
+  CHECK(set.when_all_down == WhenAllDown::Refuse);
+}
+
+TEST_CASE("probe rules: a path only with http, 1 <= interval < timeout <= 7200") {
+  auto with = [](SetOptions o) { return resolve_probe(std::nullopt, o, 80); };
+  SetOptions o;
+  o.probe_path = "/health";
+  CHECK(kind_of(with(o)) == ErrorKind::Usage);
+  o.probe_protocol = ProbeProtocol::Http;
+  CHECK((*with(o))->path == "/health");
+  SetOptions http;
+  http.probe_protocol = ProbeProtocol::Http;
+  CHECK((*with(http))->path == "/");
+  SetOptions i;
+  i.probe_interval_s = 0;
+  CHECK(kind_of(with(i)) == ErrorKind::Usage);
+  i.probe_interval_s = 1;
+  i.probe_timeout_s = 2;
+  CHECK(with(i).ok());
+  i.probe_timeout_s = 1;
+  CHECK(kind_of(with(i)) == ErrorKind::Usage);
+  i.probe_interval_s = 3600;
+  i.probe_timeout_s = 7201;
+  CHECK(kind_of(with(i)) == ErrorKind::Usage);
+  SetOptions none;
+  none.no_probe = true;
+  CHECK_FALSE(*with(none));
+  none.probe_port = 81;
+  CHECK(kind_of(with(none)) == ErrorKind::Usage);
+}
+
+TEST_CASE("switching a probe from http to tcp drops its path") {
+  SetOptions o;
+  o.probe_protocol = ProbeProtocol::Http;
+  o.probe_path = "/ready";
+  auto http = *resolve_probe(std::nullopt, o, 80);
+  SetOptions back;
+  back.probe_protocol = ProbeProtocol::Tcp;
+  auto tcp = *resolve_probe(http, back, 80);
+  CHECK(tcp->path.empty());
+}
+
+TEST_CASE("joining a set makes the set's endpoint on the VM with the first member's private port") {
+  State s = web_farm();
+  auto j = join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt});
+  REQUIRE(j.ok());
+  CHECK(j->endpoint == "http");
+  auto* ep = find_endpoint(*find_vm(s, "vm2"), "http");
+  REQUIRE(ep);
+  CHECK(ep->public_port == 8080);
+  CHECK(ep->private_port == 80);
+  CHECK(ep->lbset == "webset");
+  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt})) == ErrorKind::Conflict);
+  CHECK(kind_of(join_lbset(s, {"nosuch", "vm3", std::nullopt, std::nullopt})) == ErrorKind::NotFound);
+  CHECK(members_of(s, s.services[0], s.services[0].lbsets[0]).size() == 2);
+}
+
+TEST_CASE("an existing endpoint that joins a set takes the set's public port") {
+  State s = web_farm();
+  must(add_endpoint(s, {"vm3", spec("http", 9000, 8000), std::nullopt, "", {}}));
+  auto j = join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt});
+  REQUIRE(j.ok());
+  CHECK(j->existing);
+  auto* ep = find_endpoint(*find_vm(s, "vm3"), "http");
+  CHECK(ep->public_port == 8080);
+  CHECK(ep->private_port == 8000);
+}
+
+TEST_CASE("leaving a set keeps the endpoint on a free public port of its own") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  auto m = leave_lbset(s, "webset", "vm2");
+  REQUIRE(m.ok());
+  CHECK(m->from == 8080);
+  CHECK(m->to == 8081);
+  auto* ep = find_endpoint(*find_vm(s, "vm2"), "http");
+  CHECK(ep->lbset.empty());
+  CHECK(ep->public_port == 8081);
+  CHECK(kind_of(leave_lbset(s, "webset", "vm2")) == ErrorKind::NotFound);
+  CHECK(validate(s).ok());
+}
+
+TEST_CASE("deleting a set leaves its endpoints: the first keeps the port, the others move") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  auto moves = delete_lbset(s, {"webset", ""});
+  REQUIRE(moves.ok());
+  REQUIRE(moves->size() == 3);
+  CHECK((*moves)[0].to == 8080);
+  CHECK((*moves)[1].to == 8081);
+  CHECK((*moves)[2].to == 8082);
+  CHECK(s.services[0].lbsets.empty());
+  CHECK(validate(s).ok());
+}
+
+TEST_CASE("a set's members share one ACL: a rule added to one applies to all") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  auto changed = add_acl_rule(s, "vm2", "http", {10, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"});
+  REQUIRE(changed.ok());
+  CHECK(changed->size() == 2);
+  CHECK(find_endpoint(*find_vm(s, "vm1"), "http")->acl.size() == 1);
+  // A VM that joins later inherits it.
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.size() == 1);
+  CHECK(kind_of(add_acl_rule(s, "vm1", "http", {10, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""})) ==
+        ErrorKind::Conflict);
+  CHECK(remove_acl_rule(s, "vm1", "http", 10).ok());
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.empty());
+  CHECK(kind_of(remove_acl_rule(s, "vm1", "http", 10)) == ErrorKind::NotFound);
+}
+
+TEST_CASE("ACL rules are kept in order and limited to 50") {
+  State s = web_farm();
+  make_vm(s, "solo", "web", true);
+  for (std::uint32_t i = 0; i < 50; ++i)
+    REQUIRE(add_acl_rule(s, "solo", "SSH", {50 - i, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""}).ok());
+  auto& acl = find_endpoint(*find_vm(s, "solo"), "SSH")->acl;
+  CHECK(acl.front().order == 1);
+  CHECK(acl.back().order == 50);
+  CHECK(kind_of(add_acl_rule(s, "solo", "SSH", {99, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""})) ==
+        ErrorKind::Conflict);
+}
+
+TEST_CASE("lbset create can make the endpoint first, and refuses an endpoint already in a set") {
+  State s = web_farm();
+  LbsetCreateRequest r;
+  r.set = "api";
+  r.vm = "vm2";
+  r.endpoint = "api";
+  r.public_port = 9000;
+  r.private_port = 9001;
+  auto c = create_lbset(s, r);
+  REQUIRE(c.ok());
+  CHECK(c->endpoint_created);
+  CHECK(find_endpoint(*find_vm(s, "vm2"), "api")->lbset == "api");
+  LbsetCreateRequest again;
+  again.set = "other";
+  again.vm = "vm1";
+  again.endpoint = "http";
+  CHECK(kind_of(create_lbset(s, again)) == ErrorKind::Conflict);
+  again.endpoint = "nope";
+  CHECK(kind_of(create_lbset(s, again)) == ErrorKind::NotFound);
+}
+
+TEST_CASE("a set name that exists in two services needs --cloud-service") {
+  State s = web_farm();
+  make_vm(s, "o1", "other");
+  must(add_endpoint(s, {"o1", spec("http", 7000, 80), std::nullopt, "webset", {}}));
+  CHECK(kind_of(locate_set(s, {"webset", ""})) == ErrorKind::Usage);
+  CHECK(locate_set(s, {"webset", "other"}).ok());
+}
+
+TEST_CASE("a service with VMs is deleted only when asked to take them along") {
+  State s = web_farm();
+  CHECK(kind_of(delete_service(s, "web", false)) == ErrorKind::Conflict);
+  auto d = delete_service(s, "web", true);
+  REQUIRE(d.ok());
+  CHECK(d->size() == 3);
+  CHECK(s.vms.empty());
+  CHECK(s.services.empty());
+}
+
+TEST_CASE("endpoint specs read NAME:PROTOCOL:PUBLIC:PRIVATE") {
+  auto e = parse_endpoint_spec("web:tcp:80:8080");
+  REQUIRE(e.ok());
+  CHECK(e->public_port == 80);
+  CHECK(e->private_port == 8080);
+  CHECK(kind_of(parse_endpoint_spec("web:tcp:80")) == ErrorKind::Usage);
+  CHECK(kind_of(parse_endpoint_spec("web:icmp:80:80")) == ErrorKind::Usage);
+  CHECK(kind_of(parse_endpoint_spec("web:tcp:0:80")) == ErrorKind::Usage);
+}
+
+TEST_CASE("idle timeouts are 4..30 minutes") {
+  State s = web_farm();
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 3u, "", {}})) == ErrorKind::Usage);
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 31u, "", {}})) == ErrorKind::Usage);
+  CHECK(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 30u, "", {}}).ok());
+}

@@ -1,0 +1,149 @@
+#include "store/toml_codec.hpp"
+
+#include "fixtures.hpp"
+
+using namespace azlb::test;
+using azlb::store::format_state;
+using azlb::store::parse_state;
+
+namespace {
+
+State rich_state() {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(add_acl_rule(s, "vm1", "http", {20, AclAction::Deny, *parse_cidr("s", "2001:db8::/32"), "say \"hi\"\n"}));
+  must(add_acl_rule(s, "vm1", "http", {10, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), ""}));
+  SetOptions o;
+  o.probe_protocol = ProbeProtocol::Http;
+  o.probe_path = "/health?x=1";
+  o.probe_interval_s = 5;
+  o.distribution = Distribution::SourceIp;
+  o.when_all_down = WhenAllDown::ServeAll;
+  must(update_lbset(s, {"webset", ""}, o));
+  must(add_endpoint(s, {"vm3", spec("dns", 53, 53, Protocol::Udp), 30u, "dnsset", {}}));
+  SetOptions none;
+  none.no_probe = true;
+  must(update_lbset(s, {"dnsset", ""}, none));
+  VmRequest w;
+  w.name = "win";
+  w.quick = true;
+  w.os = Os::Windows;
+  w.image = "Windows \\ \"2012\"";
+  must(create_vm(s, w));
+  return s;
+}
+
+std::string error_of(std::string_view text) {
+  auto r = parse_state(text, "state.toml");
+  REQUIRE_FALSE(r.ok());
+  return r.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("load -> save -> load gives the same model, byte for byte") {
+  State s = rich_state();
+  auto text = format_state(s);
+  auto back = parse_state(text, "state.toml");
+  REQUIRE_MESSAGE(back.ok(), (back.ok() ? "" : back.error().message));
+  CHECK(format_state(*back) == text);
+  auto& set = back->services[0].lbsets[0];
+  CHECK(set.distribution == Distribution::SourceIp);
+  CHECK(set.when_all_down == WhenAllDown::ServeAll);
+  CHECK(set.probe->path == "/health?x=1");
+  CHECK_FALSE(back->services[0].lbsets[1].probe);
+  auto& acl = find_endpoint(*find_vm(*back, "vm1"), "http")->acl;
+  REQUIRE(acl.size() == 2);
+  CHECK(acl[0].order == 10);
+  CHECK(acl[1].description == "say \"hi\"\n");
+  CHECK(find_vm(*back, "win")->image == "Windows \\ \"2012\"");
+  CHECK(find_vm(*back, "win")->created_by == CreatedBy::Quick);
+}
+
+TEST_CASE("the order of VMs, and so a set's first member, survives a round trip") {
+  State s;
+  make_vm(s, "zeta", "web");
+  make_vm(s, "alpha", "web");
+  auto back = parse_state(format_state(s), "s");
+  REQUIRE(back.ok());
+  CHECK(back->vms[0].name == "zeta");
+}
+
+TEST_CASE("a TOML syntax error is reported with file, line and column") {
+  auto m = error_of("schema_version = 1\n[[vm]\n");
+  CHECK(m.rfind("state.toml:2:", 0) == 0);
+}
+
+TEST_CASE("a value that breaks a rule is reported at its line") {
+  auto m = error_of(R"(schema_version = 1
+[[cloud_service]]
+name = "web"
+subnet = "127.0.1.0/24"
+
+[[vm]]
+name = "vm1"
+cloud_service = "web"
+private_ip = "127.0.1.4"
+
+  [[vm.endpoint]]
+  name = "http"
+  protocol = "tcp"
+  public_port = 70000
+  private_port = 80
+)");
+  CHECK(m.rfind("state.toml:14:", 0) == 0);
+  CHECK(m.find("70000") != std::string::npos);
+}
+
+TEST_CASE("a rule across objects is reported at the object that breaks it") {
+  auto m = error_of(R"(schema_version = 1
+[[cloud_service]]
+name = "web"
+subnet = "127.0.1.0/24"
+[[vm]]
+name = "vm1"
+cloud_service = "web"
+private_ip = "127.0.1.4"
+[[vm]]
+name = "vm2"
+cloud_service = "web"
+private_ip = "127.0.1.4"
+)");
+  CHECK(m.rfind("state.toml:9:", 0) == 0);
+  CHECK(m.find("127.0.1.4 is already used by VM 'vm1'") != std::string::npos);
+}
+
+TEST_CASE("a misspelt key, a wrong type, a missing field and a newer schema are each refused") {
+  CHECK(error_of("schema_version = 1\n[[cloud_service]]\nname = \"w\"\nsubnet = \"127.0.1.0/24\"\nvipp = \"1.2.3.4\"\n")
+            .find("unknown key 'vipp'") != std::string::npos);
+  CHECK(error_of("schema_version = 1\n[[cloud_service]]\nname = 5\nsubnet = \"127.0.1.0/24\"\n")
+            .find("'name' must be a string") != std::string::npos);
+  CHECK(error_of("schema_version = 1\n[[cloud_service]]\nname = \"w\"\n").find("has no 'subnet'") !=
+        std::string::npos);
+  CHECK(error_of("schema_version = 9\n").find("newer azlb") != std::string::npos);
+  CHECK(error_of("name = 1\n").find("no schema_version") != std::string::npos);
+}
+
+TEST_CASE("an endpoint naming a set of another protocol is refused on load") {
+  auto m = error_of(R"(schema_version = 1
+[[cloud_service]]
+name = "web"
+subnet = "127.0.1.0/24"
+  [[cloud_service.lbset]]
+  name = "s"
+  protocol = "udp"
+  public_port = 53
+[[vm]]
+name = "vm1"
+cloud_service = "web"
+private_ip = "127.0.1.4"
+  [[vm.endpoint]]
+  name = "dns"
+  protocol = "tcp"
+  public_port = 53
+  private_port = 53
+  lbset = "s"
+)");
+  CHECK(m.rfind("state.toml:13:", 0) == 0);
+  CHECK(m.find("load-balanced set 's' is udp/53") != std::string::npos);
+}

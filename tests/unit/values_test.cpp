@@ -1,0 +1,43 @@
+#include "model/values.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace azlb::model;
+
+TEST_CASE("names are 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit") {
+  CHECK(check_name("VM name", "web-1.prod_a"));
+  CHECK(check_name("VM name", std::string(63, 'a')));
+  CHECK_FALSE(check_name("VM name", std::string(64, 'a')));
+  CHECK_FALSE(check_name("VM name", ""));
+  CHECK_FALSE(check_name("VM name", "-web"));
+  CHECK_FALSE(check_name("VM name", "web 1"));
+  auto e = check_name("VM name", "we/b");
+  REQUIRE_FALSE(e);
+  CHECK(e.error().message == "invalid VM name 'we/b': only letters, digits, '-', '_' and '.' are allowed");
+}
+
+TEST_CASE("ports are 1..65535 and the message names the bad value") {
+  CHECK(*parse_port("public port", "65535") == 65535);
+  CHECK_FALSE(parse_port("public port", "0"));
+  CHECK_FALSE(parse_port("public port", "65536"));
+  CHECK_FALSE(parse_port("public port", "80x"));
+  CHECK_FALSE(parse_port("public port", "-1"));
+  CHECK(parse_port("public port", "0").error().message.find("public port 0") != std::string::npos);
+}
+
+TEST_CASE("enums parse only their spelled names and list the choices otherwise") {
+  CHECK(*parse_protocol("udp") == Protocol::Udp);
+  CHECK(*parse_distribution("source-ip-protocol") == Distribution::SourceIpProtocol);
+  CHECK(to_string(Distribution::FiveTuple) == "five-tuple");
+  auto e = parse_protocol("TCP");
+  REQUIRE_FALSE(e);
+  CHECK(e.error().message == "invalid protocol 'TCP': expected one of tcp, udp");
+}
+
+TEST_CASE("an unknown name is answered with the nearest known one") {
+  CHECK(closest_name("wbe1", {"web1", "db1"}) == "web1");
+  CHECK_FALSE(closest_name("zzzzzz", {"web1", "db1"}));
+  auto e = not_found_with_hint("VM", "wbe1", {"web1"});
+  CHECK(e.kind == ErrorKind::NotFound);
+  CHECK(e.message == "no VM 'wbe1'; did you mean 'web1'?");
+}
