@@ -142,6 +142,8 @@ void register_vm(CLI::App& app, Context& ctx) {
   command(*vm, ctx, "delete", "Delete a VM and its endpoints", [&ctx, del_name] { return remove(ctx, *del_name); })
       ->add_option("NAME", *del_name, "VM name")
       ->required();
+
+  register_serve(*vm, ctx);
 }
 
 }  // namespace azlb::cli

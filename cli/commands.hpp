@@ -10,6 +10,8 @@ void register_service(CLI::App&, Context&);
 void register_endpoint(CLI::App&, Context&);
 void register_lbset(CLI::App&, Context&);
 void register_status(CLI::App&, Context&);
+void register_engine(CLI::App&, Context&);
+void register_serve(CLI::App& vm_group, Context&);
 void register_complete(CLI::App&, Context&);
 
 }  // namespace azlb::cli

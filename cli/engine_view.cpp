@@ -1,5 +1,7 @@
 #include "cli/engine_view.hpp"
 
+#include "engine/control.hpp"
+
 namespace azlb::cli {
 
 std::string EngineView::health(const std::string& svc, const std::string& set, const std::string& vm,
@@ -19,13 +21,38 @@ Json EngineView::to_json() const {
 }
 
 std::string EngineView::summary() const {
-  if (!running) return "Engine: not running, so health is unknown.";
+  if (!running) return "Engine: not running, so health is unknown. Start it with 'azlb engine start'.";
   std::string s = "Engine: running (pid " + std::to_string(pid) + ", " + std::to_string(listeners) + " listeners)";
   if (!error.empty()) s += "; " + error;
   return s;
 }
 
-// The engine does not exist yet in this build: nothing can be running.
-EngineView query_engine(const std::filesystem::path&) { return {}; }
+EngineView query_engine(const std::filesystem::path& state) {
+  EngineView v;
+  auto abs = std::filesystem::absolute(state);
+  auto pid = engine::running_pid(abs);
+  if (!pid) return v;
+  v.running = true;
+  v.pid = *pid;
+  auto r = engine::admin_request(abs, "GET", "/v1/status");
+  if (!r || r->status != 200) {
+    v.error = r ? "admin socket answered " + std::to_string(r->status) : r.error().message;
+    return v;
+  }
+  auto j = Json::parse(r->body, nullptr, false);
+  if (!j.is_object()) {
+    v.error = "admin socket sent no JSON";
+    return v;
+  }
+  v.listeners = static_cast<int>(j["listeners"].size());
+  for (auto& m : j["members"]) {
+    if (m["lbset"].is_null()) continue;
+    v.member_health[{m["service"], m["lbset"], m["vm"], m["endpoint"]}] = m["health"];
+  }
+  if (!j["last_reload"].value("ok", true))
+    v.error = "the state file did not load; the engine keeps its last good configuration: " +
+              j["last_reload"].value("error", std::string());
+  return v;
+}
 
 }  // namespace azlb::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   register_endpoint(app, ctx);
   register_lbset(app, ctx);
   register_status(app, ctx);
+  register_engine(app, ctx);
   register_complete(app, ctx);
 
   try {

@@ -1,0 +1,98 @@
+// azlb engine start|stop|reload.
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/flags.hpp"
+#include "engine/control.hpp"
+#include "engine/runtime.hpp"
+#include "store/state_file.hpp"
+
+namespace azlb::cli {
+
+using namespace azlb::model;
+
+namespace {
+
+struct StartFlags {
+  bool foreground = false;
+  Flag threads, drain_timeout;
+};
+
+Status start(const Context& ctx, const StartFlags& f) {
+  engine::EngineOptions o;
+  o.state = std::filesystem::absolute(ctx.state_path());
+  if (f.threads.given()) {
+    AZLB_ASSIGN(n, parse_uint("thread count", f.threads.value, 1, engine::kMaxThreads));
+    o.threads = n;
+  }
+  if (f.drain_timeout.given()) {
+    AZLB_ASSIGN(s, parse_uint("drain timeout (seconds)", f.drain_timeout.value, 0, 3600));
+    o.drain_timeout_ms = s * 1000;
+  }
+  // Tests shorten the idle-timeout minute; nobody else should need to.
+  if (const char* unit = std::getenv("AZLB_IDLE_TIMEOUT_UNIT_MS")) {
+    AZLB_ASSIGN(ms, parse_uint("AZLB_IDLE_TIMEOUT_UNIT_MS", unit, 1, 60000));
+    o.idle_unit_ms = ms;
+  }
+  // The state must load before anything starts: a broken file is a usage error.
+  AZLB_TRY(store::load(o.state));
+  auto files = store::companions_of(o.state);
+  if (f.foreground) {
+    Status result = ok();
+    int rc = engine::run_engine(o, [&](const Status& st) { result = st; });
+    if (!result) return result;
+    if (rc != 0) return runtime_error("the engine stopped with status " + std::to_string(rc));
+    return ok();
+  }
+  AZLB_ASSIGN(pid, engine::start_daemon(o));
+  std::string listeners = "?";
+  if (auto r = engine::admin_request(o.state, "GET", "/v1/status"); r && r->status == 200)
+    listeners = std::to_string(nlohmann::json::parse(r->body, nullptr, false).value("listeners", nlohmann::json::array()).size());
+  ctx.confirm("Engine started (pid " + std::to_string(pid) + ", " + listeners + " listeners); log: " +
+                  files.engine_log.string(),
+              {{"pid", pid}, {"log", files.engine_log.string()}, {"admin_socket", files.engine_sock.string()}});
+  return ok();
+}
+
+Status stop(const Context& ctx) {
+  AZLB_ASSIGN(pid, engine::stop_engine(std::filesystem::absolute(ctx.state_path()), 30000));
+  ctx.confirm("Engine stopped (pid " + std::to_string(pid) + ")", {{"pid", pid}});
+  return ok();
+}
+
+Status reload(const Context& ctx) {
+  auto state = std::filesystem::absolute(ctx.state_path());
+  if (!engine::running_pid(state)) return runtime_error("no engine runs for " + state.string());
+  AZLB_ASSIGN(r, engine::admin_request(state, "POST", "/v1/reload"));
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 200) {
+    // The engine keeps its configuration when the file does not load.
+    return usage_error(j.is_object() ? j.value("error", r.body) : r.body);
+  }
+  auto gen = j.value("generation", 0);
+  ctx.confirm(j.value("changed", false) ? "Engine reloaded: configuration generation " + std::to_string(gen)
+                                        : "Engine already runs the current state (generation " + std::to_string(gen) + ")",
+              {{"generation", gen}, {"changed", j.value("changed", false)}});
+  return ok();
+}
+
+}  // namespace
+
+void register_engine(CLI::App& app, Context& ctx) {
+  auto* eng = group(app, ctx, "engine", "Start, stop and reload the io_uring forwarding engine");
+  auto f = std::make_shared<StartFlags>();
+  auto* s = command(*eng, ctx, "start", "Start the engine; returns once every listener is bound",
+                    [&ctx, f] { return start(ctx, *f); });
+  s->add_flag("--foreground", f->foreground, "Stay in the foreground, log to stderr (for systemd and debugging)");
+  add(*s, f->threads, "--threads", "Worker threads, one io_uring each (default: one per core)").opt->type_name("N");
+  add(*s, f->drain_timeout, "--drain-timeout", "Seconds 'engine stop' lets connections finish (default 10)")
+      .opt->type_name("SEC");
+  command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
+  command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
+          [&ctx] { return reload(ctx); });
+}
+
+}  // namespace azlb::cli

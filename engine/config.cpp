@@ -1,0 +1,117 @@
+#include "engine/config.hpp"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include "model/rules.hpp"
+
+namespace azlb::engine {
+
+using namespace azlb::model;
+
+std::shared_ptr<MemberState> Registry::member(const MemberKey& k) {
+  auto& slot = members_[k];
+  if (!slot) slot = std::make_shared<MemberState>(k);
+  return slot;
+}
+
+std::shared_ptr<ListenerState> Registry::listener(const ListenKey& k) {
+  auto& slot = listeners_[k];
+  if (!slot) slot = std::make_shared<ListenerState>(k);
+  return slot;
+}
+
+void Registry::prune() {
+  std::erase_if(members_, [](auto& kv) { return kv.second.use_count() == 1; });
+  std::erase_if(listeners_, [](auto& kv) { return kv.second.use_count() == 1; });
+}
+
+namespace {
+
+void fill_sockaddr(const IpAddress& ip, std::uint16_t port, sockaddr_storage& out, socklen_t& len) {
+  std::memset(&out, 0, sizeof out);
+  if (ip.family == Family::V4) {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    std::memcpy(&sa->sin_addr, ip.bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, ip.bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+}
+
+std::uint64_t hash_of(const MemberKey& k) {
+  // FNV-1a: stable across runs, so affinity survives an engine restart.
+  std::uint64_t h = 1469598103934665603ull;
+  for (auto* s : {&k.vm, &k.endpoint})
+    for (unsigned char c : *s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+Upstream upstream_for(Registry& reg, Config& cfg, MemberKey key, const Vm& vm, const Endpoint& ep,
+                      std::uint32_t idle_unit_ms) {
+  Upstream u;
+  fill_sockaddr(vm.private_ip, ep.private_port, u.addr, u.addr_len);
+  u.idle_timeout_ms = ep.idle_timeout_min * idle_unit_ms;
+  u.id_hash = hash_of(key);
+  auto state = reg.member(key);
+  u.state = state.get();
+  cfg.members.push_back(std::move(state));
+  return u;
+}
+
+}  // namespace
+
+std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_t generation,
+                                     std::uint32_t idle_unit_ms) {
+  auto cfg = std::make_shared<Config>();
+  cfg->generation = generation;
+  for (auto& svc : s.services) {
+    for (auto* vm : vms_of(s, svc))
+      for (auto& ep : vm->endpoints) {
+        if (!ep.lbset.empty()) continue;
+        Route r;
+        r.key = {ep.protocol, svc.vip, ep.public_port};
+        r.name = svc.name + "/" + vm->name + "/" + ep.name;
+        r.acl = ep.acl;
+        r.upstreams.push_back(upstream_for(reg, *cfg, {svc.name, "", vm->name, ep.name}, *vm, ep, idle_unit_ms));
+        r.upstreams.back().state->health.store(Health::Up);
+        cfg->routes.push_back(std::move(r));
+      }
+    for (auto& set : svc.lbsets) {
+      Route r;
+      r.key = {set.protocol, svc.vip, set.public_port};
+      r.name = svc.name + "/" + set.name;
+      r.distribution = set.distribution;
+      r.when_all_down = set.when_all_down;
+      auto members = members_of(s, svc, set);
+      if (!members.empty()) r.acl = members.front().endpoint->acl;  // a set's members share one ACL
+      for (auto& m : members) {
+        MemberKey key{svc.name, set.name, m.vm->name, m.endpoint->name};
+        r.upstreams.push_back(upstream_for(reg, *cfg, key, *m.vm, *m.endpoint, idle_unit_ms));
+        if (set.probe)
+          cfg->probes.push_back({cfg->members.back(), *set.probe, m.vm->private_ip});
+        else
+          r.upstreams.back().state->health.store(Health::Up);  // Azure's -NoProbe
+      }
+      cfg->routes.push_back(std::move(r));
+    }
+  }
+  std::sort(cfg->routes.begin(), cfg->routes.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  for (auto& r : cfg->routes) {
+    auto ls = reg.listener(r.key);
+    r.counters = ls.get();
+    cfg->listeners.push_back(std::move(ls));
+  }
+  return cfg;
+}
+
+}  // namespace azlb::engine

@@ -1,0 +1,71 @@
+// The engine's immutable view of a state file: for each listening address,
+// the route to its upstreams. Built once per (re)load from the model, then
+// shared read-only by every worker.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "engine/runtime.hpp"
+#include "model/state.hpp"
+
+namespace azlb::engine {
+
+struct Upstream {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::uint32_t idle_timeout_ms = 0;
+  std::uint64_t id_hash = 0;  // stable per member, for affinity hashing
+  MemberState* state = nullptr;
+};
+
+struct Route {
+  ListenKey key;
+  std::string name;  // "web/webset" or "web/vm1/http", for logs
+  model::Distribution distribution = model::Distribution::FiveTuple;
+  model::WhenAllDown when_all_down = model::WhenAllDown::Refuse;
+  std::vector<model::AclRule> acl;
+  std::vector<Upstream> upstreams;
+  ListenerState* counters = nullptr;
+};
+
+struct ProbeTarget {
+  std::shared_ptr<MemberState> member;
+  model::Probe probe;
+  model::IpAddress ip;
+};
+
+struct Config {
+  std::uint64_t generation = 0;
+  std::vector<Route> routes;  // one per listening address, sorted by key
+  std::vector<ProbeTarget> probes;
+  // Keep what routes point to alive for as long as this config is in use.
+  std::vector<std::shared_ptr<MemberState>> members;
+  std::vector<std::shared_ptr<ListenerState>> listeners;
+  // Per route, one listening socket per worker (owned by the engine).
+  std::vector<std::vector<int>> fds;
+};
+
+// Finds the live state of members and listeners across reloads.
+class Registry {
+ public:
+  std::shared_ptr<MemberState> member(const MemberKey&);
+  std::shared_ptr<ListenerState> listener(const ListenKey&);
+  // Forgets entries that no config holds any more.
+  void prune();
+
+ private:
+  std::map<MemberKey, std::shared_ptr<MemberState>> members_;
+  std::map<ListenKey, std::shared_ptr<ListenerState>> listeners_;
+};
+
+// Routes and probes for every endpoint and set of the state. Members without
+// a probe (plain endpoints, --no-probe sets) are marked up.
+std::shared_ptr<Config> build_config(const model::State&, Registry&, std::uint64_t generation,
+                                     std::uint32_t idle_unit_ms);
+
+}  // namespace azlb::engine

@@ -1,0 +1,122 @@
+#include "engine/control.hpp"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "store/state_file.hpp"
+
+namespace azlb::engine {
+
+namespace {
+
+std::size_t append(char* p, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+
+bool lock_held(const std::filesystem::path& lock) {
+  int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
+}  // namespace
+
+std::optional<long> running_pid(const std::filesystem::path& state) {
+  auto files = store::companions_of(state);
+  if (!lock_held(files.engine_lock)) return std::nullopt;
+  long pid = 0;
+  std::ifstream(files.engine_pid) >> pid;
+  return pid;
+}
+
+model::Result<long> start_daemon(const EngineOptions& opt) {
+  if (auto pid = running_pid(opt.state))
+    return model::runtime_error("an engine already runs for " + opt.state.string() + " (pid " + std::to_string(*pid) + ")");
+  auto files = store::companions_of(opt.state);
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return model::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  pid_t child = ::fork();
+  if (child < 0) return model::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    ::close(ready[0]);
+    ::setsid();
+    int null = ::open("/dev/null", O_RDWR);
+    int logfd = ::open(files.engine_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(logfd >= 0 ? logfd : null, STDERR_FILENO);
+    int rc = run_engine(opt, [&](const model::Status& st) {
+      std::string msg = st ? "OK\n" : st.error().message + "\n";
+      (void)!::write(ready[1], msg.data(), msg.size());
+      ::close(ready[1]);
+    });
+    std::_Exit(rc);
+  }
+  ::close(ready[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(ready[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(ready[0]);
+  if (msg == "OK\n") return static_cast<long>(child);
+  ::waitpid(child, nullptr, 0);
+  if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  return model::runtime_error(msg.empty() ? "the engine exited before it was ready; see " + files.engine_log.string()
+                                          : msg);
+}
+
+model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms) {
+  auto pid = running_pid(state);
+  if (!pid || *pid <= 0) return model::runtime_error("no engine runs for " + state.string());
+  if (::kill(static_cast<pid_t>(*pid), SIGTERM) != 0)
+    return model::runtime_error("cannot signal engine pid " + std::to_string(*pid) + ": " + std::strerror(errno));
+  auto lock = store::companions_of(state).engine_lock;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (lock_held(lock)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return model::runtime_error("engine pid " + std::to_string(*pid) + " did not stop within " +
+                                  std::to_string(timeout_ms / 1000) + " s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return *pid;
+}
+
+model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
+                                        const std::string& path) {
+  auto sock = store::companions_of(state).engine_sock;
+  CURL* e = curl_easy_init();
+  AdminReply reply;
+  curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
+  std::string url = "http://azlb" + path;
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST") curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
+  CURLcode rc = curl_easy_perform(e);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_easy_cleanup(e);
+  if (rc != CURLE_OK)
+    return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " + curl_easy_strerror(rc));
+  return reply;
+}
+
+}  // namespace azlb::engine

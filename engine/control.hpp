@@ -1,0 +1,32 @@
+// Starting, stopping and asking a running engine, from another process
+// (the CLI). The engine for a state file is found through the files next to it.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "engine/engine.hpp"
+
+namespace azlb::engine {
+
+// The pid of the engine running for this state file, if one runs (it holds
+// the engine lock; a pid file without the lock is stale).
+std::optional<long> running_pid(const std::filesystem::path& state);
+
+// Daemonizes: returns once the engine has bound every listener (with its pid),
+// or with the reason it could not start. Its log goes to <state>.engine.log.
+model::Result<long> start_daemon(const EngineOptions&);
+
+// SIGTERM, then waits (bounded) for the engine to drain and release its lock.
+model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms);
+
+struct AdminReply {
+  long status = 0;
+  std::string body;
+};
+// One HTTP request over the admin socket.
+model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
+                                        const std::string& path);
+
+}  // namespace azlb::engine

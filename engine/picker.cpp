@@ -1,0 +1,64 @@
+#include "engine/picker.hpp"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+
+namespace azlb::engine {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {
+  // splitmix64's finaliser: every input bit moves every output bit.
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool was_tried(std::span<const std::uint8_t> tried, std::size_t i) {
+  return std::find(tried.begin(), tried.end(), static_cast<std::uint8_t>(i)) != tried.end();
+}
+
+}  // namespace
+
+std::uint64_t client_hash(const sockaddr_storage& client, model::Protocol proto) {
+  std::uint64_t h = 0;
+  if (client.ss_family == AF_INET) {
+    h = reinterpret_cast<const sockaddr_in&>(client).sin_addr.s_addr;
+  } else if (client.ss_family == AF_INET6) {
+    auto* b = reinterpret_cast<const sockaddr_in6&>(client).sin6_addr.s6_addr;
+    for (int i = 0; i < 16; ++i) h = mix(h ^ b[i]);
+  }
+  return mix(h ^ (static_cast<std::uint64_t>(proto) << 56));
+}
+
+int pick(const Route& r, std::uint64_t chash, std::span<const std::uint8_t> tried, Rng& rng) {
+  const auto n = r.upstreams.size();
+  bool any_eligible = false;
+  for (std::size_t i = 0; i < n && !any_eligible; ++i) any_eligible = r.upstreams[i].state->eligible();
+  bool serve_all = !any_eligible && r.when_all_down == model::WhenAllDown::ServeAll;
+  auto usable = [&](std::size_t i) {
+    return !was_tried(tried, i) && (serve_all || r.upstreams[i].state->eligible());
+  };
+
+  if (r.distribution == model::Distribution::FiveTuple) {
+    // Reservoir sampling: one pass, uniform over the usable upstreams, no scratch space.
+    int chosen = kNoUpstream;
+    std::uint32_t seen = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (usable(i) && rng.below(++seen) == 0) chosen = static_cast<int>(i);
+    return chosen;
+  }
+  int chosen = kNoUpstream;
+  std::uint64_t best = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!usable(i)) continue;
+    auto score = mix(chash ^ r.upstreams[i].id_hash);
+    if (chosen == kNoUpstream || score > best) best = score, chosen = static_cast<int>(i);
+  }
+  return chosen;
+}
+
+}  // namespace azlb::engine

@@ -1,0 +1,144 @@
+#include "engine/prober.hpp"
+
+#include <algorithm>
+
+#include "engine/log.hpp"
+
+namespace azlb::engine {
+
+namespace {
+
+std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+
+std::string url_of(const ProbeTarget& t) {
+  auto host = t.ip.to_string();
+  if (t.ip.family == model::Family::V6) host = "[" + host + "]";
+  std::string path = t.probe.protocol == model::ProbeProtocol::Http ? t.probe.path : "/";
+  return "http://" + host + ":" + std::to_string(t.probe.port) + path;
+}
+
+void set_health(MemberState& m, Health h, const std::string& why) {
+  if (m.health.exchange(h) != h) log("member %s is %s (%s)", m.key.to_string().c_str(), to_string(h), why.c_str());
+}
+
+}  // namespace
+
+Prober::Prober() : multi_(curl_multi_init()) {}
+
+Prober::~Prober() {
+  for (auto& [k, t] : targets_)
+    if (t->in_flight) {
+      curl_multi_remove_handle(multi_, t->in_flight);
+      curl_easy_cleanup(t->in_flight);
+    }
+  curl_multi_cleanup(multi_);
+}
+
+void Prober::reconcile(const Config& cfg, std::int64_t now_ms) {
+  std::map<MemberKey, const ProbeTarget*> wanted;
+  for (auto& p : cfg.probes) wanted[p.member->key] = &p;
+  for (auto& [key, t] : targets_)
+    if (!wanted.count(key)) t->dead = true;
+  for (auto& [key, spec] : wanted) {
+    auto& t = targets_[key];
+    if (!t) {
+      t = std::make_unique<Target>();
+      t->next_ms = now_ms;  // probe a new member at once
+      // A member that was up without a probe gets a full timeout to pass its first.
+      if (spec->member->health.load() == Health::Up && spec->member->last_pass_ms == 0)
+        spec->member->last_pass_ms = now_ms;
+    } else if (!(t->spec.probe == spec->probe) || !(t->spec.ip == spec->ip)) {
+      t->next_ms = now_ms;  // a changed probe starts over at once
+    }
+    t->dead = false;
+    t->spec = *spec;
+    t->url = url_of(*spec);
+  }
+  std::erase_if(targets_, [](auto& kv) { return kv.second->dead && !kv.second->in_flight; });
+}
+
+void Prober::start(Target& t, std::int64_t now_ms) {
+  CURL* e = curl_easy_init();
+  const auto& p = t.spec.probe;
+  // One attempt must end before the next is due, and within 5 s at most.
+  long attempt_ms = static_cast<long>(std::min<std::uint32_t>(p.interval_s, 5)) * 1000;
+  curl_easy_setopt(e, CURLOPT_URL, t.url.c_str());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, attempt_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, attempt_ms);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROXY, "");  // a probe goes straight to the VM, never through http_proxy
+  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "azlb-probe/1");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+  if (p.protocol == model::ProbeProtocol::Tcp) curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+  curl_multi_add_handle(multi_, e);
+  t.in_flight = e;
+  t.next_ms = now_ms + static_cast<std::int64_t>(p.interval_s) * 1000;
+}
+
+void Prober::finish(Target& t, CURLcode rc, std::int64_t now_ms) {
+  MemberState& m = *t.spec.member;
+  long status = 0;
+  curl_easy_getinfo(t.in_flight, CURLINFO_RESPONSE_CODE, &status);
+  curl_multi_remove_handle(multi_, t.in_flight);
+  curl_easy_cleanup(t.in_flight);
+  t.in_flight = nullptr;
+  if (t.dead) return;
+  bool http = t.spec.probe.protocol == model::ProbeProtocol::Http;
+  bool pass = rc == CURLE_OK && (!http || status == 200);
+  m.last_probe_ms = now_ms;
+  m.last_probe_ok = pass;
+  m.last_probe_detail = rc != CURLE_OK ? curl_easy_strerror(rc)
+                        : http        ? "HTTP " + std::to_string(status)
+                                      : "connected";
+  if (pass) {
+    m.last_pass_ms = now_ms;
+    set_health(m, Health::Up, "probe " + t.url + ": " + m.last_probe_detail);
+  } else if (m.health.load() == Health::Unknown) {
+    // Nothing has vouched for it yet: the first failure decides.
+    set_health(m, Health::Down, "probe " + t.url + ": " + m.last_probe_detail);
+  }
+  evaluate(t, now_ms);
+}
+
+void Prober::evaluate(Target& t, std::int64_t now_ms) {
+  MemberState& m = *t.spec.member;
+  if (m.health.load() != Health::Up) return;
+  if (now_ms - m.last_pass_ms >= static_cast<std::int64_t>(t.spec.probe.timeout_s) * 1000)
+    set_health(m, Health::Down,
+               "no passed probe for " + std::to_string(t.spec.probe.timeout_s) + " s; last: " + m.last_probe_detail);
+}
+
+void Prober::run(std::int64_t now_ms) {
+  int running = 0;
+  curl_multi_perform(multi_, &running);
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    Target* t = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+    finish(*t, msg->data.result, now_ms);
+  }
+  std::erase_if(targets_, [](auto& kv) { return kv.second->dead && !kv.second->in_flight; });
+  bool started = false;
+  for (auto& [k, t] : targets_) {
+    if (!t->dead && !t->in_flight && now_ms >= t->next_ms) start(*t, now_ms), started = true;
+    if (!t->dead) evaluate(*t, now_ms);
+  }
+  if (started) curl_multi_perform(multi_, &running);
+}
+
+std::int64_t Prober::next_due_ms(std::int64_t now_ms) const {
+  std::int64_t due = 1000;
+  for (auto& [k, t] : targets_) {
+    if (t->dead) continue;
+    if (!t->in_flight) due = std::min(due, t->next_ms - now_ms);
+    auto& m = *t->spec.member;
+    if (m.health.load() == Health::Up)
+      due = std::min(due, m.last_pass_ms + static_cast<std::int64_t>(t->spec.probe.timeout_s) * 1000 - now_ms);
+  }
+  return std::max<std::int64_t>(due, 0);
+}
+
+}  // namespace azlb::engine

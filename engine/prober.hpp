@@ -1,0 +1,49 @@
+// Health probes as Azure defined them: every interval, tcp passes when a
+// connection opens, http passes on 200 to GET path. A member goes down when it
+// has not passed for `timeout` seconds and comes back on its first pass. The
+// prober only reports (into MemberState::health); it never touches traffic.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "engine/config.hpp"
+
+namespace azlb::engine {
+
+class Prober {
+ public:
+  Prober();
+  ~Prober();
+  Prober(const Prober&) = delete;
+  Prober& operator=(const Prober&) = delete;
+
+  // Takes the probe targets of a new config; members that stay keep their
+  // schedule and health.
+  void reconcile(const Config&, std::int64_t now_ms);
+  // Starts due probes, collects finished ones, applies the timeout rule.
+  void run(std::int64_t now_ms);
+  // Milliseconds until run() has something to do.
+  std::int64_t next_due_ms(std::int64_t now_ms) const;
+  CURLM* multi() const { return multi_; }
+
+ private:
+  struct Target {
+    ProbeTarget spec;
+    std::string url;
+    std::int64_t next_ms = 0;
+    CURL* in_flight = nullptr;
+    bool dead = false;  // gone from the config, waiting for its probe to end
+  };
+  void start(Target&, std::int64_t now_ms);
+  void finish(Target&, CURLcode, std::int64_t now_ms);
+  void evaluate(Target&, std::int64_t now_ms);
+
+  CURLM* multi_;
+  std::map<MemberKey, std::unique_ptr<Target>> targets_;
+};
+
+}  // namespace azlb::engine

@@ -1,0 +1,30 @@
+// Socket set-up the engine needs outside the ring: listening sockets that
+// every worker shares through SO_REUSEPORT, and a few per-socket options.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/runtime.hpp"
+#include "model/address.hpp"
+#include "model/error.hpp"
+
+namespace azlb::engine {
+
+// `count` sockets bound to `key` with SO_REUSEPORT, so that the kernel spreads
+// new connections (and UDP flows, by their 4-tuple) over the workers. The
+// error says which address failed and, for a privileged port, how to grant it.
+model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count);
+
+// Closing with SO_LINGER {on, 0} sends RST instead of FIN: the client learns
+// at once that nobody will serve it.
+void close_with_reset(int fd);
+void set_nodelay(int fd);
+std::string describe(const sockaddr_storage&);
+// The client's address as the model's ACLs see it; a v4-mapped IPv6 address
+// is an IPv4 client.
+model::IpAddress ip_of(const sockaddr_storage&);
+
+}  // namespace azlb::engine

@@ -1,0 +1,279 @@
+// A proxied TCP connection, top to bottom:
+//   accept -> ACL -> pick -> connect (retry on another member) -> relay both
+//   ways -> half-close -> close.
+// Each direction has at most one operation in flight and holds at most one
+// buffer, so a slow reader stalls its sender instead of making us buffer.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/log.hpp"
+#include "engine/sockets.hpp"
+#include "engine/worker.hpp"
+#include "model/acl.hpp"
+
+namespace azlb::engine {
+
+namespace {
+
+bool resource_limit(int err) { return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM; }
+
+}  // namespace
+
+std::uint32_t Worker::alloc_conn() {
+  if (free_conns_.empty()) {
+    conns_.emplace_back();
+    return static_cast<std::uint32_t>(conns_.size() - 1);
+  }
+  auto i = free_conns_.back();
+  free_conns_.pop_back();
+  return i;
+}
+
+void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
+  auto& l = listeners_[slot];
+  if (!(cqe->flags & IORING_CQE_F_MORE)) {
+    // The multishot request ended: cancelled, or stopped by an error.
+    l.armed = false;
+    if (l.removed) {
+      l.fd = -1;
+      free_listeners_.push_back(slot);
+    } else if (resource_limit(cqe->res)) {
+      // At the fd limit the kernel ends the request. Existing connections go
+      // on; accepting resumes at the next tick, when some may have closed.
+      l.retry = true;
+      log_ratelimited("accept on %s paused: %s (open files at their limit)", l.route->key.to_string().c_str(),
+                      std::strerror(-cqe->res));
+    } else if (cqe->res >= 0 || cqe->res == -ECANCELED || cqe->res == -EINTR || cqe->res == -ECONNABORTED) {
+      arm_listener(slot);
+    } else {
+      l.retry = true;
+      log_ratelimited("accept on %s failed: %s", l.route->key.to_string().c_str(), std::strerror(-cqe->res));
+    }
+  }
+  if (cqe->res < 0) return;
+  const int fd = cqe->res;
+  if (l.removed || draining_) {
+    ::close(fd);
+    return;
+  }
+  const Route& route = *l.route;
+  sockaddr_storage client{};
+  socklen_t len = sizeof client;
+  ::getpeername(fd, reinterpret_cast<sockaddr*>(&client), &len);
+  auto& lc = route.counters->per_thread[opt_.id];
+  if (!route.acl.empty() && !model::acl_permits(route.acl, ip_of(client))) {
+    ThreadCounters::add(lc.denied, 1);
+    close_with_reset(fd);
+    return;
+  }
+  const auto ci = alloc_conn();
+  Conn& c = conn(ci);
+  c = Conn{};
+  c.state = Conn::State::Connecting;
+  c.down = fd;
+  c.route = &route;
+  c.gen = current_;
+  ++current_->users;
+  c.client_hash = client_hash(client, route.key.protocol);
+  c.last_active_ms = now_ms_;
+  ++live_conns_;
+  set_nodelay(fd);
+  connect_next(ci);
+}
+
+// Picks an upstream not tried yet and connects to it, guarded by a timeout.
+void Worker::connect_next(std::uint32_t ci) {
+  Conn& c = conn(ci);
+  const Route& route = *c.route;
+  int idx = c.attempts < kMaxConnectAttempts
+                ? pick(route, c.client_hash, std::span<const std::uint8_t>(c.tried, c.attempts), rng_)
+                : kNoUpstream;
+  if (idx == kNoUpstream) {
+    // Every member is down (or has refused us): reset at once rather than let
+    // the client wait for a timeout.
+    ThreadCounters::add(route.counters->per_thread[opt_.id].refused, 1);
+    close_conn(ci, true);
+    return;
+  }
+  c.tried[c.attempts++] = static_cast<std::uint8_t>(idx);
+  c.upstream = &route.upstreams[idx];
+  c.up = ::socket(c.upstream->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (c.up < 0) {
+    log_ratelimited("cannot create upstream socket: %s", std::strerror(errno));
+    close_conn(ci, true);
+    return;
+  }
+  set_nodelay(c.up);
+  auto* s = sqe();
+  io_uring_prep_connect(s, c.up, reinterpret_cast<const sockaddr*>(&c.upstream->addr), c.upstream->addr_len);
+  io_uring_sqe_set_data64(s, pack(Op::Connect, ci));
+  s->flags |= IOSQE_IO_LINK;
+  auto* t = sqe();
+  io_uring_prep_link_timeout(t, &connect_ts_, 0);
+  io_uring_sqe_set_data64(t, pack(Op::ConnectTimeout, ci));
+  c.pending += 2;
+}
+
+void Worker::on_connect(std::uint32_t ci, int res) {
+  Conn& c = conn(ci);
+  --c.pending;
+  if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
+  auto& counters = c.upstream->state->per_thread[opt_.id];
+  if (res < 0) {
+    // Refused, unreachable, or cancelled by the link timeout: this member
+    // costs the client nothing, the next one is tried.
+    ThreadCounters::add(counters.connect_failures, 1);
+    ::close(c.up);
+    c.up = -1;
+    connect_next(ci);
+    return;
+  }
+  c.state = Conn::State::Relaying;
+  c.counted = true;
+  ThreadCounters::add(counters.active, 1);
+  ThreadCounters::add(counters.total, 1);
+  c.last_active_ms = now_ms_;
+  arm_recv(ci, true);
+  arm_recv(ci, false);
+}
+
+void Worker::arm_recv(std::uint32_t ci, bool from_client) {
+  Conn& c = conn(ci);
+  Half& h = from_client ? c.d2u : c.u2d;
+  auto* s = sqe();
+  io_uring_prep_recv(s, from_client ? c.down : c.up, nullptr, tcp_bufs_->size(), 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = tcp_bufs_->group();
+  io_uring_sqe_set_data64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci));
+  h.in_flight = true;
+  ++c.pending;
+}
+
+void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
+  Conn& c = conn(ci);
+  Half& h = from_client ? c.d2u : c.u2d;
+  h.in_flight = false;
+  --c.pending;
+  const int res = cqe->res;
+  if (cqe->flags & IORING_CQE_F_BUFFER) {
+    h.buf = static_cast<std::int32_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    h.off = 0;
+    h.len = res > 0 ? static_cast<std::uint32_t>(res) : 0;
+  }
+  if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
+  if (res > 0) {
+    c.last_active_ms = now_ms_;
+    send_half(ci, from_client);
+    return;
+  }
+  if (res == -ENOBUFS) {
+    // Every buffer is in flight: wait for one to come back rather than spin.
+    h.starved = true;
+    starved_.push_back({ci, from_client});
+    return;
+  }
+  if (res == 0) {
+    // The sender finished: pass the FIN on and keep the other direction going.
+    h.eof = true;
+    ::shutdown(from_client ? c.up : c.down, SHUT_WR);
+    if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
+    return;
+  }
+  // A reset or error on either side ends both: pass a reset on to the client.
+  close_conn(ci, true);
+}
+
+void Worker::send_half(std::uint32_t ci, bool to_upstream) {
+  Conn& c = conn(ci);
+  Half& h = to_upstream ? c.d2u : c.u2d;
+  auto* s = sqe();
+  io_uring_prep_send(s, to_upstream ? c.up : c.down, tcp_bufs_->data(static_cast<std::uint16_t>(h.buf)) + h.off,
+                     h.len - h.off, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, pack(to_upstream ? Op::SendUp : Op::SendDown, ci));
+  h.in_flight = true;
+  ++c.pending;
+}
+
+void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
+  Conn& c = conn(ci);
+  Half& h = to_upstream ? c.d2u : c.u2d;
+  h.in_flight = false;
+  --c.pending;
+  if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
+  if (res < 0) {
+    close_conn(ci, true);
+    return;
+  }
+  auto& counters = c.upstream->state->per_thread[opt_.id];
+  ThreadCounters::add(to_upstream ? counters.bytes_in : counters.bytes_out, static_cast<std::uint64_t>(res));
+  h.off += static_cast<std::uint32_t>(res);
+  if (h.off < h.len) {
+    // A short send: the socket took part of the buffer; send the rest.
+    send_half(ci, to_upstream);
+    return;
+  }
+  tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
+  h.buf = -1;
+  arm_recv(ci, to_upstream);
+  feed_starved();
+}
+
+// A buffer came back: give it to a receive that found none.
+void Worker::feed_starved() {
+  while (!starved_.empty()) {
+    auto [ci, from_client] = starved_.back();
+    starved_.pop_back();
+    Conn& c = conn(ci);
+    Half& h = from_client ? c.d2u : c.u2d;
+    if (!h.starved) continue;
+    h.starved = false;
+    if (c.state != Conn::State::Relaying) continue;
+    arm_recv(ci, from_client);
+    return;
+  }
+}
+
+void Worker::close_conn(std::uint32_t ci, bool reset_client) {
+  Conn& c = conn(ci);
+  if (c.state == Conn::State::Closing || c.state == Conn::State::Free) return;
+  c.state = Conn::State::Closing;
+  if (reset_client && c.down >= 0) {
+    linger l{1, 0};
+    ::setsockopt(c.down, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  if (c.pending == 0) return finish_close(ci);
+  // Operations still in flight hold the buffers and the slot: cancel them all
+  // and free the connection when the last completion has come.
+  for (int fd : {c.down, c.up}) {
+    if (fd < 0) continue;
+    auto* s = sqe();
+    io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, pack(Op::CancelConn, ci));
+    ++c.pending;
+  }
+}
+
+void Worker::maybe_finish_close(std::uint32_t ci) {
+  Conn& c = conn(ci);
+  if (c.state == Conn::State::Closing && c.pending == 0) finish_close(ci);
+}
+
+void Worker::finish_close(std::uint32_t ci) {
+  Conn& c = conn(ci);
+  for (Half* h : {&c.d2u, &c.u2d})
+    if (h->buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h->buf));
+  if (c.down >= 0) ::close(c.down);
+  if (c.up >= 0) ::close(c.up);
+  if (c.counted) ThreadCounters::sub(c.upstream->state->per_thread[opt_.id].active, 1);
+  release(c.gen);
+  c = Conn{};
+  free_conns_.push_back(ci);
+  --live_conns_;
+  feed_starved();
+}
+
+}  // namespace azlb::engine
