@@ -169,7 +169,12 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
 
 Status Engine::reload(const char* why) {
   auto text = read_file(opt_.state);
-  if (text == state_text_ && config_) return model::ok();
+  if (text == state_text_ && config_) {
+    // The file is back to what is in force (say, a bad edit was undone).
+    if (!last_reload_.ok) log("state file matches generation %lu again", generation_);
+    last_reload_ = {true, std::time(nullptr), ""};
+    return model::ok();
+  }
   auto fail = [&](const model::Error& e) {
     log("reload (%s) failed, generation %lu stays in force: %s", why, generation_, e.message.c_str());
     last_reload_ = {false, std::time(nullptr), e.message};

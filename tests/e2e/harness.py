@@ -71,6 +71,32 @@ class AzlbCase(unittest.TestCase):
         self.assertEqual(self.state_digest(), before, "the state file changed on a failure")
         return r
 
+    def start_engine(self, *extra, env=None):
+        r = self.ok("engine", "start", "--threads", "2", *extra, env=env)
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        return r
+
+    def check_engine_log(self):
+        """A sanitizer build reports into the daemon's log: any report fails the test."""
+        log = self.state + ".engine.log"
+        if os.path.exists(log):
+            text = self.read(log)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                self.assertNotIn(marker, text, f"sanitizer report in the engine log:\n{text[-3000:]}")
+
+    def engine_status(self):
+        """The engine's own /v1/status document, through `azlb status -o json`'s source."""
+        return self.ok("status", "-o", "json").json()
+
+    def member_health(self, lbset):
+        st = self.engine_status()
+        for svc in st["cloud_services"]:
+            for s in svc["lbsets"]:
+                if s["name"] == lbset:
+                    return {m["vm"]: m["health"] for m in s["members"]}
+        raise AssertionError(f"no set {lbset}")
+
     def four_steps(self):
         """The portal's four steps for three VMs behind one set."""
         self.ok("vm", "create", "vm1", "--cloud-service", "web", "--no-default-endpoints")

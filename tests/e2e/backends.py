@@ -1,0 +1,168 @@
+"""Real backends on loopback for the engine tests: HTTP servers that answer
+their name (with a health switch), TCP echo/sink servers, UDP echo."""
+import hashlib
+import http.server
+import random
+import socket
+import socketserver
+import threading
+import time
+
+
+def free_port():
+    """A port the kernel says is free on 127.0.0.1 for both TCP and UDP right now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port")
+
+
+def random_subnet():
+    """A 127.A.B.0/24 of its own, so parallel tests never share backend addresses."""
+    return f"127.{random.randint(20, 250)}.{random.randint(1, 250)}"
+
+
+class HttpBackend:
+    """Answers GET / with its name; GET /health with 200, or 503 once marked unhealthy."""
+
+    def __init__(self, ip, port, name):
+        self.name, self.healthy, self.requests = name, True, 0
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if self.path == "/health":
+                    code = 200 if backend.healthy else 503
+                else:
+                    code = 200
+                    backend.requests += 1
+                body = (backend.name + "\n").encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((ip, port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TcpBackend:
+    """Runs `handler(conn)` for every connection, each in a thread."""
+
+    def __init__(self, ip, port, handler):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(128)
+        self.handler, self.closed = handler, False
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            self.handler(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.closed = True
+        self.sock.close()
+
+
+class UdpEcho:
+    def __init__(self, ip, port, name):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.name, self.closed = name, False
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while not self.closed:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+                self.sock.sendto(self.name.encode() + b": " + data, peer)
+            except OSError:
+                return
+
+    def stop(self):
+        self.closed = True
+        self.sock.close()
+
+
+def http_get(port, host="127.0.0.1", path="/", source=None, timeout=5):
+    """One request on a new connection; returns the body's first line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise OSError(f"bad response {head[:40]!r}")
+    return body.decode().strip()
+
+
+def wait_until(check, timeout=10, every=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def sha256_stream(n, seed):
+    """n deterministic bytes in 64 KiB chunks, and their digest."""
+    rnd = random.Random(seed)
+    block = rnd.randbytes(65536)
+    h = hashlib.sha256()
+    chunks = []
+    left = n
+    i = 0
+    while left:
+        c = block[: min(left, 65536)]
+        c = bytes([i & 0xFF]) + c[1:] if c else c
+        chunks.append(c)
+        h.update(c)
+        left -= len(c)
+        i += 1
+    return chunks, h.hexdigest()

@@ -1,0 +1,54 @@
+"""A cloud service of HTTP backends behind one load-balanced set, served by
+the real engine, for the engine's end-to-end tests."""
+import json
+import os
+import socket
+
+from backends import HttpBackend, free_port, random_subnet, wait_until
+from harness import AzlbCase
+
+FAST_PROBE = ("--probe-protocol", "http", "--probe-path", "/health", "--probe-interval", "1", "--probe-timeout", "2")
+
+
+class EngineCase(AzlbCase):
+    def farm(self, n=3, probe=FAST_PROBE, extra=()):
+        """n VMs with HTTP backends, all in set 'webset' on self.port; returns {vm: backend}."""
+        self.net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{self.net}.0/24")
+        self.port, self.bport = free_port(), free_port()
+        self.backends = {}
+        for i in range(1, n + 1):
+            self.add_vm(f"vm{i}")
+        self.ok("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", str(self.port),
+                "--private-port", str(self.bport), "--lbset", "webset", *probe, *extra)
+        for i in range(2, n + 1):
+            self.ok("lbset", "join", "webset", "--vm", f"vm{i}")
+        return self.backends
+
+    def add_vm(self, vm):
+        self.ok("vm", "create", vm, "--cloud-service", "web", "--no-default-endpoints")
+        ip = self.ok("vm", "show", vm, "-o", "json").json()["private_ip"]
+        b = HttpBackend(ip, self.bport, vm)
+        self.addCleanup(b.stop)
+        self.backends[vm] = b
+        return b
+
+    def wait_health(self, expected, lbset="webset", timeout=10):
+        wait_until(lambda: self.member_health(lbset) == expected, timeout=timeout, what=f"health {expected}")
+
+    def admin(self, path, method="GET"):
+        """A request on the engine's admin socket, as any HTTP client would make it."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(self.state + ".engine.sock")
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body.decode()
+
+    def admin_json(self, path="/v1/status"):
+        code, body = self.admin(path)
+        self.assertEqual(code, 200, body)
+        return json.loads(body)

@@ -1,0 +1,114 @@
+"""Starting, stopping and live reload of the engine."""
+import collections
+import http.client
+import os
+import socket
+
+from backends import free_port, http_get, wait_until
+from engine_case import EngineCase
+
+
+def running(pid):
+    """Alive and not a zombie waiting for whichever process adopted it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class Lifecycle(EngineCase):
+    def test_start_fails_cleanly_on_a_busy_port(self):
+        self.farm()
+        squatter = socket.socket()
+        squatter.bind(("127.0.0.1", self.port))
+        squatter.listen()
+        self.addCleanup(squatter.close)
+        r = self.azlb("engine", "start")
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+        self.assertIn(f"127.0.0.1:{self.port}", r.err)
+        self.assertIn("in use", r.err)
+        r = self.azlb("engine", "stop")
+        self.assertEqual(r.rc, 1)
+        self.assertIn("no engine runs", r.err)
+        self.assertFalse(self.engine_status()["engine"]["running"])
+
+    def test_one_engine_per_state_file_and_a_clean_stop(self):
+        self.farm()
+        self.start_engine()
+        again = self.azlb("engine", "start")
+        self.assertEqual(again.rc, 1)
+        self.assertIn("already runs", again.err)
+        pid = self.engine_status()["engine"]["pid"]
+        r = self.ok("engine", "stop")
+        self.assertIn(str(pid), r.out)
+        self.assertFalse(running(pid))
+        self.assertFalse(os.path.exists(self.state + ".engine.sock"))
+        with self.assertRaises(OSError):
+            http_get(self.port, timeout=2)
+        log = self.read(self.state + ".engine.log")
+        for event in ("listening on tcp", "is up", "engine stopped"):
+            self.assertIn(event, log)
+
+    def test_a_stale_pid_file_does_not_block_a_start(self):
+        self.farm()
+        self.write("999999\n", self.state + ".engine.pid")
+        self.start_engine()
+        self.assertIn("stale pid file", self.read(self.state + ".engine.log"))
+
+    def test_join_and_leave_apply_live_without_dropping_established_connections(self):
+        b = self.farm()
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        held = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        self.addCleanup(held.close)
+        held.request("GET", "/")
+        first = held.getresponse().read().decode().strip()
+        self.add_vm("vm4")
+        self.ok("lbset", "join", "webset", "--vm", "vm4")
+        leaver = next(v for v in ("vm1", "vm2", "vm3") if v != first)
+        self.ok("lbset", "leave", "webset", "--vm", leaver)
+        expected = {v: "up" for v in ("vm1", "vm2", "vm3", "vm4") if v != leaver}
+        self.wait_health(expected)
+        # The connection made before the change still works, on its member.
+        held.request("GET", "/")
+        self.assertEqual(held.getresponse().read().decode().strip(), first)
+        before = b[leaver].requests
+        got = collections.Counter(http_get(self.port) for _ in range(120))
+        self.assertIn("vm4", got)
+        self.assertNotIn(leaver, got)
+        self.assertEqual(b[leaver].requests, before)
+
+    def test_a_broken_state_file_keeps_the_last_good_configuration(self):
+        self.farm()
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        gen = self.admin_json()["generation"]
+        good = self.read()
+        self.write(good.replace("public_port = ", "public_port = \"oops\" #", 1))
+        r = self.azlb("engine", "reload")
+        self.assertEqual(r.rc, 2, r)
+        self.assertRegex(r.err, r"state\.toml:\d+:\d+:")
+        self.assertIn(http_get(self.port), self.backends)
+        st = self.admin_json()
+        self.assertEqual(st["generation"], gen)
+        self.assertFalse(st["last_reload"]["ok"])
+        self.write(good)
+        wait_until(lambda: self.admin_json()["last_reload"]["ok"], what="the fixed file to load")
+
+    def test_a_new_endpoint_starts_listening_and_a_removed_one_stops(self):
+        self.farm()
+        self.start_engine()
+        extra = free_port()
+        self.ok("endpoint", "add", "vm2", "--name", "direct", "--protocol", "tcp", "--public-port", str(extra),
+                "--private-port", str(self.bport))
+        wait_until(lambda: self._get(extra) == "vm2", what="the new endpoint to serve")
+        self.ok("endpoint", "remove", "vm2", "direct")
+        wait_until(lambda: self._get(extra) is None, what="the removed endpoint to stop")
+
+    def _get(self, port):
+        try:
+            return http_get(port, timeout=2)
+        except OSError:
+            return None

@@ -1,0 +1,173 @@
+"""What the bytes go through: ACLs, idle timeouts, half-close, large
+transfers, UDP flows and an IPv6 VIP."""
+import collections
+import hashlib
+import socket
+import threading
+import time
+
+from backends import TcpBackend, UdpEcho, free_port, http_get, random_subnet, sha256_stream, wait_until
+from engine_case import EngineCase
+
+
+class Traffic(EngineCase):
+    def plain_endpoint(self, handler, env=None, idle=None):
+        """One VM with a TCP endpoint to `handler`; the engine started."""
+        net = random_subnet()
+        self.ok("service", "create", "app", "--subnet", f"{net}.0/24")
+        self.ok("vm", "create", "vm1", "--cloud-service", "app", "--no-default-endpoints")
+        self.port, bport = free_port(), free_port()
+        b = TcpBackend(f"{net}.4", bport, handler)
+        self.addCleanup(b.stop)
+        args = ["endpoint", "add", "vm1", "--name", "t", "--protocol", "tcp", "--public-port", str(self.port),
+                "--private-port", str(bport)]
+        if idle:
+            args += ["--idle-timeout", str(idle)]
+        self.ok(*args)
+        self.start_engine(env=env)
+
+    def test_acl_permits_the_listed_client_and_denies_the_rest(self):
+        self.farm()
+        self.ok("endpoint", "acl", "add", "vm1", "http", "--order", "10", "--action", "permit",
+                "--remote-subnet", "127.0.0.2/32")
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        self.assertIn(http_get(self.port, source="127.0.0.2"), self.backends)
+        requests_before = sum(b.requests for b in self.backends.values())
+        with self.assertRaises(OSError):
+            http_get(self.port, source="127.0.0.3")
+        self.assertEqual(sum(b.requests for b in self.backends.values()), requests_before)
+        self.assertEqual(self.admin_json()["listeners"][0]["denied"], 1)
+        # A deny rule before the permit wins for its subnet: first match by order.
+        self.ok("endpoint", "acl", "add", "vm2", "http", "--order", "5", "--action", "deny",
+                "--remote-subnet", "127.0.0.2/32")
+        wait_until(lambda: self._denied("127.0.0.2"), what="the deny rule to take effect")
+
+    def _denied(self, source):
+        try:
+            http_get(self.port, source=source, timeout=2)
+            return False
+        except OSError:
+            return True
+
+    def test_idle_timeout_closes_silent_connections_only(self):
+        def echo(c):
+            while data := c.recv(65536):
+                c.sendall(data)
+
+        # One idle-timeout minute lasts 250 ms here: 4 "minutes" are a second.
+        self.plain_endpoint(echo, env={"AZLB_IDLE_TIMEOUT_UNIT_MS": "250"})
+        silent = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        talker = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(silent.close)
+        self.addCleanup(talker.close)
+        for s in (silent, talker):
+            s.sendall(b"x")
+            self.assertEqual(s.recv(10), b"x")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            talker.sendall(b"y")
+            self.assertEqual(talker.recv(10), b"y")
+            time.sleep(0.25)
+        silent.settimeout(3)
+        try:
+            self.assertEqual(silent.recv(10), b"", "a silent connection outlived its idle timeout")
+        except ConnectionResetError:
+            pass
+
+    def test_half_close_passes_the_fin_and_keeps_the_other_way_open(self):
+        def digest_after_eof(c):
+            h = hashlib.sha256()
+            while data := c.recv(65536):
+                h.update(data)
+            c.sendall(h.hexdigest().encode())
+
+        self.plain_endpoint(digest_after_eof)
+        payload = bytes(range(256)) * 4096
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := s.recv(1024):
+                reply += chunk
+        self.assertEqual(reply.decode(), hashlib.sha256(payload).hexdigest())
+
+    def test_100_mb_each_way_arrive_intact(self):
+        size = 100 * 1024 * 1024
+        down_chunks, down_digest = sha256_stream(size, seed=1)
+        up_chunks, up_digest = sha256_stream(size, seed=2)
+        got = {}
+
+        def both_ways(c):
+            def send():
+                for ch in down_chunks:
+                    c.sendall(ch)
+                c.shutdown(socket.SHUT_WR)
+            t = threading.Thread(target=send)
+            t.start()
+            h = hashlib.sha256()
+            while data := c.recv(1 << 20):
+                h.update(data)
+            got["backend"] = h.hexdigest()
+            t.join()
+
+        self.plain_endpoint(both_ways)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            def send():
+                for ch in up_chunks:
+                    s.sendall(ch)
+                s.shutdown(socket.SHUT_WR)
+            t = threading.Thread(target=send)
+            t.start()
+            h = hashlib.sha256()
+            n = 0
+            while data := s.recv(1 << 20):
+                h.update(data)
+                n += len(data)
+            t.join()
+        self.assertEqual(n, size)
+        self.assertEqual(h.hexdigest(), down_digest)
+        wait_until(lambda: "backend" in got, what="the backend to finish")
+        self.assertEqual(got["backend"], up_digest)
+
+    def test_udp_flows_spread_and_replies_come_from_the_vip(self):
+        net = random_subnet()
+        self.ok("service", "create", "dns", "--subnet", f"{net}.0/24")
+        port, bport = free_port(), free_port()
+        for i in (1, 2, 3):
+            self.ok("vm", "create", f"ns{i}", "--cloud-service", "dns", "--no-default-endpoints")
+            b = UdpEcho(f"{net}.{3 + i}", bport, f"ns{i}")
+            self.addCleanup(b.stop)
+        self.ok("endpoint", "add", "ns1", "--name", "dns", "--protocol", "udp", "--public-port", str(port),
+                "--private-port", str(bport), "--lbset", "dnsset", "--no-probe")
+        for i in (2, 3):
+            self.ok("lbset", "join", "dnsset", "--vm", f"ns{i}")
+        self.start_engine()
+        counts = collections.Counter()
+        for i in range(90):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(3)
+                s.sendto(f"q{i}".encode(), ("127.0.0.1", port))
+                data, peer = s.recvfrom(1000)
+                self.assertEqual(peer, ("127.0.0.1", port))
+                name, _, echo = data.decode().partition(": ")
+                self.assertEqual(echo, f"q{i}")
+                # A flow stays on its member: a second datagram gets the same one.
+                s.sendto(b"again", ("127.0.0.1", port))
+                self.assertEqual(s.recvfrom(1000)[0].decode(), f"{name}: again")
+                counts[name] += 1
+        self.assertEqual(set(counts), {"ns1", "ns2", "ns3"})
+        self.assertGreater(min(counts.values()), 10, dict(counts))
+
+    def test_an_ipv6_vip_serves_ipv6_clients(self):
+        net = random_subnet()
+        self.ok("service", "create", "six", "--vip", "::1", "--subnet", f"{net}.0/24")
+        self.ok("vm", "create", "v1", "--cloud-service", "six", "--no-default-endpoints")
+        port, bport = free_port(), free_port()
+        from backends import HttpBackend
+        b = HttpBackend(f"{net}.4", bport, "v1")
+        self.addCleanup(b.stop)
+        self.ok("endpoint", "add", "v1", "--name", "web", "--protocol", "tcp", "--public-port", str(port),
+                "--private-port", str(bport))
+        self.start_engine()
+        self.assertEqual(http_get(port, host="::1"), "v1")
