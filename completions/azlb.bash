@@ -21,6 +21,7 @@ _azlb_flags() {
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show" | "lbset delete") echo "--cloud-service" ;;
     "status") echo "--cloud-service" ;;
+    "engine start") echo "--foreground --threads --drain-timeout" ;;
   esac
 }
 
@@ -36,7 +37,7 @@ _azlb() {
       --vm) vm=${COMP_WORDS[i + 1]}; ((i++)); continue ;;
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
-        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description)
+        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -64,23 +65,25 @@ _azlb() {
     --when-all-down) words="refuse serve-all" ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
         [[ -z $group ]] && words="--state --output --quiet --help --version"
       elif [[ -z $group ]]; then
-        words="vm service endpoint lbset status"
+        words="vm service endpoint lbset status engine"
       elif [[ -z $cmd ]]; then
         case $group in
-          vm | service) words="create list show delete" ;;
+          vm) words="create list show delete serve" ;;
+          service) words="create list show delete" ;;
+          engine) words="start stop reload" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave list show set delete" ;;
           acl) words="add list remove" ;;
         esac
       else
         case "$group $cmd ${#args[@]}" in
-          "vm show 0" | "vm delete 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
+          "vm show 0" | "vm delete 0" | "vm serve 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
             "endpoint remove 0" | "acl add 0" | "acl list 0" | "acl remove 0") words=$(_azlb_names vms) ;;
           "service show 0" | "service delete 0") words=$(_azlb_names services) ;;
           "endpoint show 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")

@@ -30,7 +30,9 @@ class BashCompletion(AzlbCase):
         self.ok("vm", "create", "db1", "--cloud-service", "data")
 
     def test_offers_groups_and_their_commands(self):
-        self.assertEqual(self.complete("azlb "), ["endpoint", "lbset", "service", "status", "vm"])
+        self.assertEqual(self.complete("azlb "), ["endpoint", "engine", "lbset", "service", "status", "vm"])
+        self.assertEqual(self.complete("azlb engine "), ["reload", "start", "stop"])
+        self.assertIn("--threads", self.complete("azlb engine start --"))
         self.assertEqual(self.complete("azlb lbset j"), ["join"])
         self.assertEqual(self.complete("azlb endpoint acl "), ["add", "list", "remove"])
 
