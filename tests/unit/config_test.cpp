@@ -1,0 +1,41 @@
+#include "engine/config.hpp"
+
+#include "fixtures.hpp"
+
+using namespace azlb::engine;
+using namespace azlb::test;
+
+TEST_CASE("every plain endpoint and every set becomes one route on the VIP") {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("dns", 53, 5353, Protocol::Udp), std::nullopt, "", {}}));
+  Registry reg;
+  auto cfg = build_config(s, reg, 1, 60000);
+  REQUIRE(cfg->routes.size() == 2);
+  auto& set = cfg->routes[0];
+  CHECK(set.key.to_string() == "tcp 127.0.0.1:8080");
+  CHECK(set.name == "web/webset");
+  CHECK(set.upstreams.size() == 2);
+  CHECK(set.upstreams[0].idle_timeout_ms == 4 * 60000);
+  auto& dns = cfg->routes[1];
+  CHECK(dns.key.to_string() == "udp 127.0.0.1:53");
+  CHECK(dns.upstreams.at(0).state->health == Health::Up);  // a plain endpoint has no probe
+  CHECK(cfg->probes.size() == 2);
+  CHECK(cfg->probes[0].probe.port == 80);
+}
+
+TEST_CASE("health and counters survive a rebuild; a --no-probe set's members are up") {
+  State s = web_farm();
+  Registry reg;
+  auto one = build_config(s, reg, 1, 60000);
+  one->routes[0].upstreams[0].state->health = Health::Down;
+  auto two = build_config(s, reg, 2, 60000);
+  CHECK(two->routes[0].upstreams[0].state == one->routes[0].upstreams[0].state);
+  CHECK(two->routes[0].upstreams[0].state->health == Health::Down);
+  SetOptions none;
+  none.no_probe = true;
+  must(update_lbset(s, {"webset", ""}, none));
+  auto three = build_config(s, reg, 3, 60000);
+  CHECK(three->probes.empty());
+  CHECK(three->routes[0].upstreams[0].state->health == Health::Up);
+}

@@ -1,0 +1,99 @@
+#include "engine/picker.hpp"
+
+#include <netinet/in.h>
+
+#include <map>
+
+#include "fixtures.hpp"
+
+using namespace azlb::engine;
+using azlb::test::make_vm;
+
+namespace {
+
+struct Farm {
+  std::vector<std::shared_ptr<MemberState>> states;
+  Route route;
+  explicit Farm(int n, azlb::model::Distribution d = azlb::model::Distribution::FiveTuple) {
+    route.distribution = d;
+    for (int i = 0; i < n; ++i) {
+      states.push_back(std::make_shared<MemberState>(MemberKey{"web", "set", "vm" + std::to_string(i), "http"}));
+      states.back()->health = Health::Up;
+      Upstream u;
+      u.id_hash = 0x1234567ull * static_cast<std::uint64_t>(i + 1);
+      u.state = states.back().get();
+      route.upstreams.push_back(u);
+    }
+  }
+};
+
+std::uint64_t client(std::uint32_t n) {
+  sockaddr_storage ss{};
+  auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(0x0A000000u + n);
+  return client_hash(ss, azlb::model::Protocol::Tcp);
+}
+
+}  // namespace
+
+TEST_CASE("five-tuple picks every healthy member about equally often") {
+  Farm f(3);
+  Rng rng(42);
+  std::map<int, int> counts;
+  for (int i = 0; i < 30000; ++i) ++counts[pick(f.route, 0, {}, rng)];
+  REQUIRE(counts.size() == 3);
+  for (auto& [idx, n] : counts) CHECK(std::abs(n - 10000) < 500);
+}
+
+TEST_CASE("a member that is down or already tried is never picked") {
+  Farm f(3);
+  f.states[1]->health = Health::Down;
+  Rng rng(7);
+  std::uint8_t tried[] = {0};
+  for (int i = 0; i < 1000; ++i) CHECK(pick(f.route, 0, tried, rng) == 2);
+  std::uint8_t all[] = {0, 2};
+  CHECK(pick(f.route, 0, all, rng) == kNoUpstream);
+}
+
+TEST_CASE("a member not probed yet counts as up") {
+  Farm f(1);
+  f.states[0]->health = Health::Unknown;
+  Rng rng(1);
+  CHECK(pick(f.route, 0, {}, rng) == 0);
+}
+
+TEST_CASE("with every member down the set refuses, unless it serves all") {
+  Farm f(2);
+  for (auto& s : f.states) s->health = Health::Down;
+  Rng rng(3);
+  CHECK(pick(f.route, 0, {}, rng) == kNoUpstream);
+  f.route.when_all_down = azlb::model::WhenAllDown::ServeAll;
+  CHECK(pick(f.route, 0, {}, rng) != kNoUpstream);
+}
+
+TEST_CASE("source-ip keeps a client on one member and moves only the clients of a member that goes down") {
+  Farm f(4, azlb::model::Distribution::SourceIp);
+  Rng rng(5);
+  std::vector<int> before;
+  for (std::uint32_t c = 0; c < 400; ++c) {
+    int first = pick(f.route, client(c), {}, rng);
+    CHECK(pick(f.route, client(c), {}, rng) == first);
+    before.push_back(first);
+  }
+  std::map<int, int> spread;
+  for (int b : before) ++spread[b];
+  CHECK(spread.size() == 4);
+  f.states[2]->health = Health::Down;
+  for (std::uint32_t c = 0; c < 400; ++c) {
+    int now = pick(f.route, client(c), {}, rng);
+    if (before[c] != 2) CHECK(now == before[c]);
+    else CHECK(now != 2);
+  }
+}
+
+TEST_CASE("source-ip-protocol sends one client's tcp and udp to members independently") {
+  sockaddr_storage ss{};
+  reinterpret_cast<sockaddr_in&>(ss).sin_family = AF_INET;
+  CHECK(client_hash(ss, azlb::model::Protocol::Tcp) != client_hash(ss, azlb::model::Protocol::Udp));
+}
