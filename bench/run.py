@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""azlb against HAProxy (tcp mode) and nginx (stream) on the same backends, in
+one run, alternating, with a direct connection as the limit. Writes
+bench/results.md and bench/results.svg. Every process it starts is stopped;
+every load is bounded in time. Run it through bench/run.sh."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AZLB = os.path.join(ROOT, "build", "cli", "azlb")
+LATENCY = os.path.join(ROOT, "build", "bench-latency")
+VMS = ["127.0.1.4", "127.0.1.5", "127.0.1.6"]
+HTTP_PORT, IPERF_PORT = 8000, 5201
+PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203)}
+THREADS = 1          # worker threads (processes) for every balancer
+DURATION = 5         # seconds per throughput run
+IDLE_CONNS = 8000
+work = tempfile.mkdtemp(prefix="azlb-bench-")
+procs = []
+
+
+def start(cmd, **kw):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def stop_all():
+    subprocess.run([AZLB, "--state", f"{work}/state.toml", "engine", "stop"], capture_output=True)
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_port(host, port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def write(name, text):
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def backends():
+    servers = "\n".join(f"""  server {{ listen {ip}:{HTTP_PORT} reuseport backlog=4096; keepalive_requests 1000000;
+             location / {{ return 200 "vm{i + 1}\\n"; }} }}""" for i, ip in enumerate(VMS))
+    conf = write("backend.conf", f"""worker_processes 1; pid {work}/backend.pid; error_log {work}/backend.err;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 19000; }}
+http {{ access_log off; default_type text/plain;
+{servers}
+}}
+""")
+    start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
+    start(["iperf3", "-s", "-B", VMS[0], "-p", str(IPERF_PORT)])
+    for ip in VMS:
+        wait_port(ip, HTTP_PORT)
+    wait_port(VMS[0], IPERF_PORT)
+
+
+def balancers():
+    """The same job for each: random over the three backends with health
+    checks, and a plain forward to the iperf3 server."""
+    state = f"{work}/state.toml"
+    az = lambda *a: subprocess.run([AZLB, "--state", state, "-q", *a], check=True)
+    http, bulk = PORTS["azlb"]
+    for i in range(3):
+        az("vm", "create", f"vm{i + 1}", "--cloud-service", "bench", "--no-default-endpoints")
+    az("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", str(http),
+       "--private-port", str(HTTP_PORT), "--lbset", "farm", "--probe-interval", "1", "--probe-timeout", "3")
+    az("lbset", "join", "farm", "--vm", "vm2")
+    az("lbset", "join", "farm", "--vm", "vm3")
+    az("endpoint", "add", "vm1", "--name", "iperf", "--protocol", "tcp", "--public-port", str(bulk),
+       "--private-port", str(IPERF_PORT))
+    az("engine", "start", "--threads", str(THREADS))
+
+    http, bulk = PORTS["haproxy"]
+    servers = "\n".join(f"  server vm{i + 1} {ip}:{HTTP_PORT} check inter 1s fall 3 rise 1" for i, ip in enumerate(VMS))
+    conf = write("haproxy.cfg", f"""global
+  nbthread {THREADS}
+  maxconn 9000   # haproxy reserves two descriptors a connection; 20,000 is the limit here
+defaults
+  mode tcp
+  timeout connect 3s
+  timeout client 4m
+  timeout server 4m
+frontend web
+  bind 127.0.0.1:{http}
+  default_backend farm
+backend farm
+  balance random
+{servers}
+listen bulk
+  bind 127.0.0.1:{bulk}
+  server vm1 {VMS[0]}:{IPERF_PORT}
+""")
+    start(["haproxy", "-db", "-f", conf])
+
+    http, bulk = PORTS["nginx"]
+    # nginx's open-source stream module checks passively: a failed connect
+    # takes the server out for fail_timeout.
+    servers = "\n".join(f"    server {ip}:{HTTP_PORT} max_fails=1 fail_timeout=3s;" for ip in VMS)
+    conf = write("nginx-lb.conf", f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes {THREADS}; pid {work}/lb.pid; error_log {work}/lb.err;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 19000; }}
+stream {{
+  upstream farm {{ random;
+{servers}
+  }}
+  server {{ listen 127.0.0.1:{http} reuseport; proxy_pass farm; proxy_timeout 4m; }}
+  server {{ listen 127.0.0.1:{bulk}; proxy_pass {VMS[0]}:{IPERF_PORT}; }}
+}}
+""")
+    start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
+    for name, (http, bulk) in PORTS.items():
+        wait_port("127.0.0.1", http)
+        wait_port("127.0.0.1", bulk)
+    time.sleep(1.5)  # first health checks
+
+
+def target(name):
+    if name == "direct":
+        return VMS[0], HTTP_PORT, VMS[0], IPERF_PORT
+    http, bulk = PORTS[name]
+    return "127.0.0.1", http, "127.0.0.1", bulk
+
+
+def wrk(host, port, close):
+    cmd = ["wrk", "-t1", "-c64", f"-d{DURATION}s", f"http://{host}:{port}/"]
+    if close:
+        cmd[1:1] = ["-H", "Connection: close"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, (errors.group(1) if errors else "") + (f" non-2xx {non2xx.group(1)}" if non2xx else "")
+
+
+def iperf(host, port):
+    out = subprocess.run(["iperf3", "-c", host, "-p", str(port), "-t", "4", "-J"], capture_output=True, text=True,
+                         timeout=30).stdout
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def latency(host, port, rate):
+    out = subprocess.run([LATENCY, host, str(port), str(int(rate)), str(DURATION), "16"], capture_output=True,
+                         text=True, timeout=DURATION + 30).stdout.split()
+    return int(out[0]), int(out[1]), int(out[3])
+
+
+def pids_of(name):
+    if name == "azlb":
+        return [int(open(f"{work}/state.toml.engine.pid").read())]
+    pat = "haproxy.cfg" if name == "haproxy" else "nginx-lb.conf"
+    out = subprocess.run(["pgrep", "-f", pat], capture_output=True, text=True).stdout.split()
+    root = [int(p) for p in out]
+    kids = subprocess.run(["pgrep", "-P", ",".join(map(str, root))], capture_output=True, text=True).stdout.split()
+    return root + [int(k) for k in kids]
+
+
+def rss_mib(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+    return total / 1024
+
+
+def idle_memory(name):
+    """RSS with IDLE_CONNS proxied connections open and idle (each has carried one request)."""
+    host, port, _, _ = target(name)
+    socks = []
+    try:
+        for _ in range(IDLE_CONNS):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            s.recv(4096)
+        time.sleep(1)
+        return rss_mib(pids_of(name))
+    finally:
+        for s in socks:
+            s.close()
+        time.sleep(1)
+
+
+def cli_median_ms():
+    """Median wall time of `azlb endpoint add` on a state of 1,000 endpoints."""
+    state = f"{work}/cli.toml"
+    lines = ["schema_version = 1", "", "[[cloud_service]]", 'name = "big"', 'vip = "127.0.0.9"',
+             'subnet = "10.0.0.0/16"']
+    for v in range(100):
+        lines += ["", "[[vm]]", f'name = "vm{v}"', 'cloud_service = "big"', f'private_ip = "10.0.{v // 250}.{4 + v % 250}"']
+        for e in range(10):
+            lines += ["  [[vm.endpoint]]", f'  name = "e{e}"', '  protocol = "tcp"',
+                      f"  public_port = {1000 + v * 10 + e}", "  private_port = 80"]
+    with open(state, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    times = []
+    for i in range(21):
+        t = time.perf_counter()
+        subprocess.run([AZLB, "--state", state, "-q", "endpoint", "add", "vm0", "--name", f"new{i}", "--protocol", "tcp",
+                        "--public-port", str(30000 + i), "--private-port", "80"], check=True)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def machine():
+    cpu = re.search(r"model name\s+: (.*)", open("/proc/cpuinfo").read())
+    return f"{os.cpu_count()} cores ({cpu.group(1) if cpu else 'unknown CPU'}), kernel {os.uname().release}"
+
+
+def main():
+    names = ["direct", "azlb", "haproxy", "nginx"]
+    peers = ["haproxy", "nginx"]
+    res = {n: {} for n in names}
+    notes = []
+    try:
+        backends()
+        balancers()
+        for rnd in range(2):  # two alternating rounds; the better of each is kept
+            for n in (names if rnd == 0 else list(reversed(names))):
+                host, port, _, _ = target(n)
+                for key, close in (("keepalive", False), ("newconn", True)):
+                    rps, err = wrk(host, port, close)
+                    res[n][key] = max(res[n].get(key, 0), rps)
+                    if err.strip():
+                        notes.append(f"{n} {key} round {rnd + 1}: {err.strip()}")
+                print(f"round {rnd + 1} {n}: {res[n]}", file=sys.stderr)
+        for n in names:
+            _, _, bhost, bport = target(n)
+            res[n]["bulk"] = iperf(bhost, bport)
+        rate = 0.5 * min(res[n]["keepalive"] for n in ("azlb", *peers))
+        for n in names:
+            host, port, _, _ = target(n)
+            p50, p99, lost = latency(host, port, rate)
+            res[n]["p50"], res[n]["p99"] = p50, p99
+            if lost:
+                notes.append(f"{n} latency: {lost} requests unanswered")
+        for n in ("azlb", *peers):
+            res[n]["rss"] = idle_memory(n)
+        res["azlb"]["cli"] = cli_median_ms()
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    report(res, peers, rate, notes)
+
+
+def report(res, peers, rate, notes):
+    rows = [
+        ("keep-alive requests/s", "keepalive", "{:,.0f}", True, 1.25),
+        ("new connections/s", "newconn", "{:,.0f}", True, 1.25),
+        ("bulk throughput (Gbit/s)", "bulk", "{:.1f}", True, 1.5),
+        (f"latency p50 at {rate:,.0f} req/s (µs)", "p50", "{:,}", False, None),
+        (f"latency p99 at {rate:,.0f} req/s (µs)", "p99", "{:,}", False, 1.0),
+        (f"RSS with {IDLE_CONNS:,} idle connections (MiB)", "rss", "{:.1f}", False, 2.0),
+    ]
+    out = ["| figure | direct (limit) | azlb | HAProxy | nginx | azlb / best peer | goal |", "|---|---|---|---|---|---|---|"]
+    chart = []
+    for label, key, fmt, higher, goal in rows:
+        vals = {n: res[n].get(key) for n in ("direct", "azlb", *peers)}
+        best = max(vals[p] for p in peers) if higher else min(vals[p] for p in peers)
+        if key == "rss":
+            best = vals["haproxy"]  # the goal names HAProxy
+        ratio = vals["azlb"] / best if higher else best / vals["azlb"]
+        cell = lambda v: "-" if v is None else fmt.format(v)
+        goal_text = "" if goal is None else (f"≥ {goal}" if key != "rss" else "≤ ½ HAProxy")
+        met = "" if goal is None else (" ✓" if ratio >= goal else " ✗")
+        out.append(f"| {label} | {cell(vals['direct'])} | {cell(vals['azlb'])} | {cell(vals['haproxy'])} | "
+                   f"{cell(vals['nginx'])} | {ratio:.2f}{met} | {goal_text} |")
+        chart.append((label, ratio, goal))
+    cli = res["azlb"]["cli"]
+    out.append(f"| `azlb endpoint add` at 1,000 endpoints (ms, median of 21) | | {cli:.1f} | | | | < 10{' ✓' if cli < 10 else ' ✗'} |")
+    text = "\n".join(out)
+    text += (f"\n\nRatios are oriented so that more is better for azlb (for latency and memory: peer / azlb). "
+             f"Machine: {machine()}; each balancer with {THREADS} worker; wrk -t1 -c64 for {DURATION} s, best of two "
+             f"alternating rounds; latency open-loop at half the slowest balancer's keep-alive rate over 16 connections.\n")
+    if notes:
+        text += "\nErrors seen: " + "; ".join(notes) + "\n"
+    with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(ROOT, "bench", "results.svg"), "w") as f:
+        f.write(svg(chart))
+    print(text)
+
+
+def svg(chart):
+    w, row, left = 760, 34, 330
+    h = 50 + row * len(chart)
+    top = max(2.2, max(r for _, r, _ in chart) * 1.1)
+    x = lambda v: left + (w - left - 20) * v / top
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+             f'<text x="10" y="20" font-size="14">azlb / best peer (more is better; 1.0 = as good as the best peer)</text>']
+    for i, (label, ratio, goal) in enumerate(chart):
+        y = 40 + i * row
+        color = "#2a7" if goal is None or ratio >= goal else "#d84"
+        parts.append(f'<text x="10" y="{y + 15}">{label}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{x(ratio) - left:.1f}" height="20" fill="{color}"/>')
+        parts.append(f'<text x="{x(ratio) + 4:.1f}" y="{y + 15}">{ratio:.2f}</text>')
+        if goal:
+            parts.append(f'<line x1="{x(goal):.1f}" x2="{x(goal):.1f}" y1="{y - 2}" y2="{y + 22}" stroke="#000" stroke-dasharray="3,2"/>')
+    parts.append(f'<line x1="{x(1):.1f}" x2="{x(1):.1f}" y1="32" y2="{h - 8}" stroke="#888"/>')
+    parts.append("</svg>\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main()

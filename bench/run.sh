@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The benchmark: installs what it needs from Debian's packages, builds azlb
+# and the latency tool, and runs bench/run.py (about 3 minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+need=()
+for p in haproxy nginx libnginx-mod-stream wrk iperf3 procps; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the packaged services; the benchmark runs its own.
+  $sudo systemctl stop nginx haproxy 2>/dev/null || $sudo pkill -x nginx 2>/dev/null || true
+fi
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
+g++ -O2 -std=c++20 -o build/bench-latency bench/latency.cpp
+exec timeout 600 python3 bench/run.py
