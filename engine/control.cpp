@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "engine/curl_api.hpp"
 #include "store/state_file.hpp"
 
 namespace azlb::engine {
@@ -100,22 +101,25 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
 model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
                                         const std::string& path) {
   auto sock = store::companions_of(state).engine_sock;
-  CURL* e = curl_easy_init();
+  const char* why = nullptr;
+  const CurlApi* c = curl_api(&why);
+  if (!c) return model::runtime_error(std::string("cannot load libcurl to ask the engine: ") + why);
+  CURL* e = c->easy_init();
   AdminReply reply;
-  curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
+  c->easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
   std::string url = "http://azlb" + path;
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (method == "POST") curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
-  CURLcode rc = curl_easy_perform(e);
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
-  curl_easy_cleanup(e);
+  c->easy_setopt(e, CURLOPT_URL, url.c_str());
+  c->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST") c->easy_setopt(e, CURLOPT_POSTFIELDS, "");
+  c->easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+  c->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  c->easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
+  c->easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
+  CURLcode rc = c->easy_perform(e);
+  c->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
+  c->easy_cleanup(e);
   if (rc != CURLE_OK)
-    return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " + curl_easy_strerror(rc));
+    return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " + c->easy_strerror(rc));
   return reply;
 }
 

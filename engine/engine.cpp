@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "engine/admin.hpp"
+#include "engine/curl_api.hpp"
 #include "engine/log.hpp"
 #include "engine/prober.hpp"
 #include "engine/report.hpp"
@@ -43,7 +44,8 @@ std::optional<std::string> read_file(const fs::path& p) {
 
 class Engine {
  public:
-  explicit Engine(EngineOptions o) : opt_(std::move(o)), files_(store::companions_of(opt_.state)) {}
+  Engine(EngineOptions o, const CurlApi& c)
+      : opt_(std::move(o)), files_(store::companions_of(opt_.state)), c_(c), prober_(c) {}
   ~Engine();
   Status start();
   int loop();
@@ -63,6 +65,7 @@ class Engine {
   std::map<ListenKey, std::vector<int>> sockets_;
   std::shared_ptr<Config> config_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  const CurlApi& c_;
   Prober prober_;
   std::unique_ptr<AdminServer> admin_;
   std::optional<std::string> state_text_;
@@ -241,7 +244,7 @@ int Engine::loop() {
     fds.push_back({inotify_fd_, CURL_WAIT_POLLIN, 0});
     for (int fd : admin_->fds()) fds.push_back({fd, CURL_WAIT_POLLIN, 0});
     int timeout = static_cast<int>(std::min<std::int64_t>(prober_.next_due_ms(monotonic_ms()), draining_ ? 50 : 1000));
-    curl_multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), timeout, nullptr);
+    c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), timeout, nullptr);
     if (fds[0].revents) {
       signalfd_siginfo si;
       while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
@@ -305,10 +308,17 @@ int run_engine(const EngineOptions& opt, const std::function<void(const model::S
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const char* why = nullptr;
+  const CurlApi* c = curl_api(&why);
+  if (!c) {
+    model::Status st = model::runtime_error(std::string("cannot load libcurl for the probes: ") + why);
+    ready(st);
+    return static_cast<int>(st.error().kind);
+  }
+  c->global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   {
-    Engine engine(opt);
+    Engine engine(opt, *c);
     model::Status st = model::ok();
     try {
       st = engine.start();
@@ -322,7 +332,7 @@ int run_engine(const EngineOptions& opt, const std::function<void(const model::S
     }
     rc = engine.loop();
   }
-  curl_global_cleanup();
+  c->global_cleanup();
   return rc;
 }
 

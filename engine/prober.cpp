@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/curl_api.hpp"
 #include "engine/log.hpp"
 
 namespace azlb::engine {
@@ -23,15 +24,15 @@ void set_health(MemberState& m, Health h, const std::string& why) {
 
 }  // namespace
 
-Prober::Prober() : multi_(curl_multi_init()) {}
+Prober::Prober(const CurlApi& api) : c_(api), multi_(api.multi_init()) {}
 
 Prober::~Prober() {
   for (auto& [k, t] : targets_)
     if (t->in_flight) {
-      curl_multi_remove_handle(multi_, t->in_flight);
-      curl_easy_cleanup(t->in_flight);
+      c_.multi_remove_handle(multi_, t->in_flight);
+      c_.easy_cleanup(t->in_flight);
     }
-  curl_multi_cleanup(multi_);
+  c_.multi_cleanup(multi_);
 }
 
 void Prober::reconcile(const Config& cfg, std::int64_t now_ms) {
@@ -58,21 +59,21 @@ void Prober::reconcile(const Config& cfg, std::int64_t now_ms) {
 }
 
 void Prober::start(Target& t, std::int64_t now_ms) {
-  CURL* e = curl_easy_init();
+  CURL* e = c_.easy_init();
   const auto& p = t.spec.probe;
   // One attempt must end before the next is due, and within 5 s at most.
   long attempt_ms = static_cast<long>(std::min<std::uint32_t>(p.interval_s, 5)) * 1000;
-  curl_easy_setopt(e, CURLOPT_URL, t.url.c_str());
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, attempt_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, attempt_ms);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROXY, "");  // a probe goes straight to the VM, never through http_proxy
-  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "azlb-probe/1");
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-  if (p.protocol == model::ProbeProtocol::Tcp) curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-  curl_multi_add_handle(multi_, e);
+  c_.easy_setopt(e, CURLOPT_URL, t.url.c_str());
+  c_.easy_setopt(e, CURLOPT_TIMEOUT_MS, attempt_ms);
+  c_.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, attempt_ms);
+  c_.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  c_.easy_setopt(e, CURLOPT_PROXY, "");  // a probe goes straight to the VM, never through http_proxy
+  c_.easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  c_.easy_setopt(e, CURLOPT_USERAGENT, "azlb-probe/1");
+  c_.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+  c_.easy_setopt(e, CURLOPT_PRIVATE, &t);
+  if (p.protocol == model::ProbeProtocol::Tcp) c_.easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+  c_.multi_add_handle(multi_, e);
   t.in_flight = e;
   t.next_ms = now_ms + static_cast<std::int64_t>(p.interval_s) * 1000;
 }
@@ -80,16 +81,16 @@ void Prober::start(Target& t, std::int64_t now_ms) {
 void Prober::finish(Target& t, CURLcode rc, std::int64_t now_ms) {
   MemberState& m = *t.spec.member;
   long status = 0;
-  curl_easy_getinfo(t.in_flight, CURLINFO_RESPONSE_CODE, &status);
-  curl_multi_remove_handle(multi_, t.in_flight);
-  curl_easy_cleanup(t.in_flight);
+  c_.easy_getinfo(t.in_flight, CURLINFO_RESPONSE_CODE, &status);
+  c_.multi_remove_handle(multi_, t.in_flight);
+  c_.easy_cleanup(t.in_flight);
   t.in_flight = nullptr;
   if (t.dead) return;
   bool http = t.spec.probe.protocol == model::ProbeProtocol::Http;
   bool pass = rc == CURLE_OK && (!http || status == 200);
   m.last_probe_ms = now_ms;
   m.last_probe_ok = pass;
-  m.last_probe_detail = rc != CURLE_OK ? curl_easy_strerror(rc)
+  m.last_probe_detail = rc != CURLE_OK ? c_.easy_strerror(rc)
                         : http        ? "HTTP " + std::to_string(status)
                                       : "connected";
   if (pass) {
@@ -112,12 +113,12 @@ void Prober::evaluate(Target& t, std::int64_t now_ms) {
 
 void Prober::run(std::int64_t now_ms) {
   int running = 0;
-  curl_multi_perform(multi_, &running);
+  c_.multi_perform(multi_, &running);
   int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+  while (CURLMsg* msg = c_.multi_info_read(multi_, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
     Target* t = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+    c_.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
     finish(*t, msg->data.result, now_ms);
   }
   std::erase_if(targets_, [](auto& kv) { return kv.second->dead && !kv.second->in_flight; });
@@ -126,7 +127,7 @@ void Prober::run(std::int64_t now_ms) {
     if (!t->dead && !t->in_flight && now_ms >= t->next_ms) start(*t, now_ms), started = true;
     if (!t->dead) evaluate(*t, now_ms);
   }
-  if (started) curl_multi_perform(multi_, &running);
+  if (started) c_.multi_perform(multi_, &running);
 }
 
 std::int64_t Prober::next_due_ms(std::int64_t now_ms) const {

@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "engine/config.hpp"
+#include "engine/curl_api.hpp"
 
 namespace azlb::engine {
 
 class Prober {
  public:
-  Prober();
+  explicit Prober(const CurlApi&);
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
@@ -42,6 +43,7 @@ class Prober {
   void finish(Target&, CURLcode, std::int64_t now_ms);
   void evaluate(Target&, std::int64_t now_ms);
 
+  const CurlApi& c_;
   CURLM* multi_;
   std::map<MemberKey, std::unique_ptr<Target>> targets_;
 };

@@ -114,7 +114,10 @@ FlowKey flow_key(std::uint32_t listener, const sockaddr_storage& client);
 
 struct WorkerOptions {
   unsigned id = 0;
-  std::uint32_t tcp_buffers = 1024, tcp_buffer_size = 16384;
+  // Few, large buffers: a small message touches one page of its buffer, so
+  // many quiet connections cost little memory, while bulk transfers move 64 KiB
+  // per receive. A receive that finds none free waits for one (ENOBUFS).
+  std::uint32_t tcp_buffers = 256, tcp_buffer_size = 65536;
   std::uint32_t udp_buffers = 256, udp_buffer_size = 65536;
   std::uint32_t max_flows = 8192;
   std::uint32_t connect_timeout_ms = 3000;

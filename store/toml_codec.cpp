@@ -2,7 +2,7 @@
 
 #include <toml++/toml.h>
 
-#include <set>
+#include <algorithm>
 #include <sstream>
 
 #include "model/rules.hpp"
@@ -32,7 +32,7 @@ class Fields {
   Error located(const Error& e) const { return {e.kind, where() + e.message}; }
 
   Result<std::string> string(std::string_view key, std::optional<std::string> fallback = std::nullopt) {
-    used_.insert(std::string(key));
+    used_.push_back(key);
     auto* n = t_.get(key);
     if (!n) {
       if (fallback) return *fallback;
@@ -44,7 +44,7 @@ class Fields {
   }
 
   Result<std::int64_t> integer(std::string_view key, std::optional<std::int64_t> fallback = std::nullopt) {
-    used_.insert(std::string(key));
+    used_.push_back(key);
     auto* n = t_.get(key);
     if (!n) {
       if (fallback) return *fallback;
@@ -76,13 +76,13 @@ class Fields {
   }
 
   const toml::node* get(std::string_view key) {
-    used_.insert(std::string(key));
+    used_.push_back(key);
     return t_.get(key);
   }
 
   Status no_unknown_keys() const {
     for (auto& [k, v] : t_)
-      if (!used_.count(std::string(k.str())))
+      if (std::find(used_.begin(), used_.end(), k.str()) == used_.end())
         return fail(v, "unknown key '" + std::string(k.str()) + "' in " + kind_);
     return ok();
   }
@@ -91,7 +91,7 @@ class Fields {
   const toml::table& t_;
   std::string_view source_;
   std::string kind_;
-  std::set<std::string> used_;
+  std::vector<std::string_view> used_;  // keys are literals: nothing to own
 };
 
 // Each element of an array of tables, or an error if it is not one.
