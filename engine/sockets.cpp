@@ -23,6 +23,8 @@ model::Result<int> bind_one(const ListenKey& key) {
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   // An IPv6 VIP serves IPv6 only; IPv4 clients are the business of an IPv4 VIP.
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Accepted sockets inherit it: no per-connection setsockopt.
+  if (type == SOCK_STREAM) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_storage ss{};
   socklen_t len;
   if (family == AF_INET) {

@@ -17,12 +17,6 @@
 
 namespace azlb::engine {
 
-namespace {
-
-bool resource_limit(int err) { return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM; }
-
-}  // namespace
-
 std::uint32_t Worker::alloc_conn() {
   if (free_conns_.empty()) {
     conns_.emplace_back();
@@ -35,25 +29,7 @@ std::uint32_t Worker::alloc_conn() {
 
 void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
   auto& l = listeners_[slot];
-  if (!(cqe->flags & IORING_CQE_F_MORE)) {
-    // The multishot request ended: cancelled, or stopped by an error.
-    l.armed = false;
-    if (l.removed) {
-      l.fd = -1;
-      free_listeners_.push_back(slot);
-    } else if (resource_limit(cqe->res)) {
-      // At the fd limit the kernel ends the request. Existing connections go
-      // on; accepting resumes at the next tick, when some may have closed.
-      l.retry = true;
-      log_ratelimited("accept on %s paused: %s (open files at their limit)", l.route->key.to_string().c_str(),
-                      std::strerror(-cqe->res));
-    } else if (cqe->res >= 0 || cqe->res == -ECANCELED || cqe->res == -EINTR || cqe->res == -ECONNABORTED) {
-      arm_listener(slot);
-    } else {
-      l.retry = true;
-      log_ratelimited("accept on %s failed: %s", l.route->key.to_string().c_str(), std::strerror(-cqe->res));
-    }
-  }
+  if (!(cqe->flags & IORING_CQE_F_MORE)) on_listener_ended(slot, cqe->res);
   if (cqe->res < 0) return;
   const int fd = cqe->res;
   if (l.removed || draining_) {
@@ -61,12 +37,15 @@ void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
     return;
   }
   const Route& route = *l.route;
+  // Only an ACL or affinity needs the client's address: spare the syscall otherwise.
+  const bool need_client = !route.acl.empty() || route.distribution != model::Distribution::FiveTuple;
   sockaddr_storage client{};
-  socklen_t len = sizeof client;
-  ::getpeername(fd, reinterpret_cast<sockaddr*>(&client), &len);
-  auto& lc = route.counters->per_thread[opt_.id];
+  if (need_client) {
+    socklen_t len = sizeof client;
+    ::getpeername(fd, reinterpret_cast<sockaddr*>(&client), &len);
+  }
   if (!route.acl.empty() && !model::acl_permits(route.acl, ip_of(client))) {
-    ThreadCounters::add(lc.denied, 1);
+    ThreadCounters::add(route.counters->per_thread[opt_.id].denied, 1);
     close_with_reset(fd);
     return;
   }
@@ -78,10 +57,10 @@ void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
   c.route = &route;
   c.gen = current_;
   ++current_->users;
-  c.client_hash = client_hash(client, route.key.protocol);
+  c.client_hash = need_client ? client_hash(client, route.key.protocol) : 0;
   c.last_active_ms = now_ms_;
   ++live_conns_;
-  set_nodelay(fd);
+  // TCP_NODELAY came with the socket: Linux copies it from the listener.
   connect_next(ci);
 }
 
@@ -179,7 +158,10 @@ void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
   if (res == 0) {
     // The sender finished: pass the FIN on and keep the other direction going.
     h.eof = true;
-    ::shutdown(from_client ? c.up : c.down, SHUT_WR);
+    auto* s = sqe();
+    io_uring_prep_shutdown(s, from_client ? c.up : c.down, SHUT_WR);
+    io_uring_sqe_set_data64(s, pack(Op::Shutdown, ci));
+    ++c.pending;
     if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
     return;
   }
@@ -266,8 +248,14 @@ void Worker::finish_close(std::uint32_t ci) {
   Conn& c = conn(ci);
   for (Half* h : {&c.d2u, &c.u2d})
     if (h->buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h->buf));
-  if (c.down >= 0) ::close(c.down);
-  if (c.up >= 0) ::close(c.up);
+  // Closing through the ring batches it with the next submission; nothing
+  // waits for the result.
+  for (int fd : {c.down, c.up}) {
+    if (fd < 0) continue;
+    auto* s = sqe();
+    io_uring_prep_close(s, fd);
+    io_uring_sqe_set_data64(s, pack(Op::Closed, 0));
+  }
   if (c.counted) ThreadCounters::sub(c.upstream->state->per_thread[opt_.id].active, 1);
   release(c.gen);
   c = Conn{};

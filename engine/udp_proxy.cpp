@@ -58,18 +58,7 @@ void Worker::arm_udp_listener(std::uint32_t s) {
 
 void Worker::on_udp_datagram(std::uint32_t slot, io_uring_cqe* cqe) {
   auto& l = listeners_[slot];
-  if (!(cqe->flags & IORING_CQE_F_MORE)) {
-    l.armed = false;
-    if (l.removed) {
-      l.fd = -1;
-      free_listeners_.push_back(slot);
-    } else if (cqe->res == -ENOBUFS) {
-      // Every UDP buffer is waiting to be sent on: resume at the next tick.
-      l.retry = true;
-    } else {
-      arm_udp_listener(slot);
-    }
-  }
+  if (!(cqe->flags & IORING_CQE_F_MORE)) on_listener_ended(slot, cqe->res);
   if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) return;
   const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
   char* buf = udp_bufs_->data(bid);

@@ -139,6 +139,7 @@ void Worker::handle(io_uring_cqe* cqe) {
     case Op::Connect: on_connect(i, cqe->res); break;
     case Op::ConnectTimeout:  // the connect's own completion decides what happens
     case Op::CancelConn:
+    case Op::Shutdown:
       --conn(i).pending;
       maybe_finish_close(i);
       break;
@@ -152,7 +153,9 @@ void Worker::handle(io_uring_cqe* cqe) {
       --flows_[i].pending;
       maybe_free_flow(i);
       break;
-    case Op::CancelListener: break;  // the listener's own request reports the end
+    case Op::CancelListener:  // the listener's own request reports the end
+    case Op::Closed:
+      break;
     case Op::Wake: {
       arm_wake();
       std::shared_ptr<const Config> next;
@@ -261,6 +264,28 @@ void Worker::release(Generation* g) {
   if (--g->users == 0 && g != current_) {
     g->config.reset();
     while (!gens_.empty() && !gens_.front().config) gens_.pop_front();
+  }
+}
+
+// A listener's multishot request ended: cancelled (the listener is gone), or
+// stopped by the kernel.
+void Worker::on_listener_ended(std::uint32_t slot, int res) {
+  auto& l = listeners_[slot];
+  l.armed = false;
+  if (l.removed) {
+    l.fd = -1;
+    free_listeners_.push_back(slot);
+  } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+    // Out of descriptors (or buffers): the kernel ends the request. Existing
+    // connections go on; the listener resumes at the next tick, when some
+    // may have closed.
+    l.retry = true;
+    log_ratelimited("%s paused: %s", l.route->key.to_string().c_str(), std::strerror(-res));
+  } else if (res >= 0 || res == -ECANCELED || res == -EINTR || res == -ECONNABORTED) {
+    arm_listener(slot);
+  } else {
+    l.retry = true;
+    log_ratelimited("%s failed: %s; retrying", l.route->key.to_string().c_str(), std::strerror(-res));
   }
 }
 

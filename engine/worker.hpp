@@ -32,6 +32,8 @@ enum class Op : std::uint8_t {
   SendDown,        // bytes to the client
   SendUp,          // bytes to the upstream
   CancelConn,      // cancelling a closing connection's operations
+  Shutdown,        // passing a FIN on (half-close)
+  Closed,          // a socket closed through the ring; nothing to do
   UdpListen,       // multishot recvmsg on a UDP listener
   UdpReply,        // multishot recv on a flow's upstream socket
   CancelFlow,
@@ -151,6 +153,7 @@ class Worker {
   void release(Generation*);
   void arm_listener(std::uint32_t slot);
   void on_listener_cancelled(std::uint32_t slot);
+  void on_listener_ended(std::uint32_t slot, int res);
 
   // tcp_proxy.cpp: the connection's state machine.
   void on_accept(std::uint32_t slot, io_uring_cqe*);
