@@ -50,7 +50,8 @@ std::string status_json(const EngineSnapshot& s) {
                          {"members", r.upstreams.size()},
                          {"denied", r.counters->denied()},
                          {"refused", r.counters->refused()},
-                         {"dropped", r.counters->dropped()}});
+                         {"dropped", r.counters->dropped()},
+                         {"spliced", r.counters->spliced()}});
     for (auto& u : r.upstreams) {
       auto& m = *u.state;
       auto t = m.totals();
@@ -126,6 +127,9 @@ std::string metrics_text(const EngineSnapshot& s) {
   family("azlb_listener_refused_total", "counter", "Clients reset because no member was up.");
   for (auto& r : s.config.routes)
     out += "azlb_listener_refused_total{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->refused()) + "\n";
+  family("azlb_listener_spliced_total", "counter", "Bulk connection halves moved to zero-copy splice.");
+  for (auto& r : s.config.routes)
+    out += "azlb_listener_spliced_total{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->spliced()) + "\n";
   family("azlb_config_generation", "gauge", "Generation of the configuration in force.");
   out += "azlb_config_generation " + std::to_string(s.generation) + "\n";
   return out;

@@ -44,5 +44,6 @@ std::uint64_t sum(const std::array<ListenerCounters, kMaxThreads>& a, F field) {
 std::uint64_t ListenerState::denied() const { return sum(per_thread, &ListenerCounters::denied); }
 std::uint64_t ListenerState::refused() const { return sum(per_thread, &ListenerCounters::refused); }
 std::uint64_t ListenerState::dropped() const { return sum(per_thread, &ListenerCounters::dropped); }
+std::uint64_t ListenerState::spliced() const { return sum(per_thread, &ListenerCounters::spliced); }
 
 }  // namespace azlb::engine

@@ -71,6 +71,7 @@ struct ListenKey {
 
 struct alignas(64) ListenerCounters {
   std::atomic<std::uint64_t> denied{0}, refused{0}, dropped{0};
+  std::atomic<std::uint64_t> spliced{0};  // connection halves moved to a pipe
 };
 
 struct ListenerState {
@@ -80,6 +81,7 @@ struct ListenerState {
   std::uint64_t denied() const;
   std::uint64_t refused() const;
   std::uint64_t dropped() const;
+  std::uint64_t spliced() const;
 };
 
 }  // namespace azlb::engine

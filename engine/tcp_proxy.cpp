@@ -156,13 +156,8 @@ void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
     return;
   }
   if (res == 0) {
-    // The sender finished: pass the FIN on and keep the other direction going.
     h.eof = true;
-    auto* s = sqe();
-    io_uring_prep_shutdown(s, from_client ? c.up : c.down, SHUT_WR);
-    io_uring_sqe_set_data64(s, pack(Op::Shutdown, ci));
-    ++c.pending;
-    if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
+    pass_fin(ci, from_client);
     return;
   }
   // A reset or error on either side ends both: pass a reset on to the client.
@@ -198,10 +193,22 @@ void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
     send_half(ci, to_upstream);
     return;
   }
+  const bool filled = h.len == tcp_bufs_->size();
   tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
-  arm_recv(ci, to_upstream);
+  if (!(filled && start_splice(ci, to_upstream))) arm_recv(ci, to_upstream);
   feed_starved();
+}
+
+// The sender finished and everything it sent is on its way: pass the FIN on
+// and keep the other direction going.
+void Worker::pass_fin(std::uint32_t ci, bool from_client) {
+  Conn& c = conn(ci);
+  auto* s = sqe();
+  io_uring_prep_shutdown(s, from_client ? c.up : c.down, SHUT_WR);
+  io_uring_sqe_set_data64(s, pack(Op::Shutdown, ci));
+  ++c.pending;
+  if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
 }
 
 // A buffer came back: give it to a receive that found none.
@@ -246,8 +253,10 @@ void Worker::maybe_finish_close(std::uint32_t ci) {
 
 void Worker::finish_close(std::uint32_t ci) {
   Conn& c = conn(ci);
-  for (Half* h : {&c.d2u, &c.u2d})
+  for (Half* h : {&c.d2u, &c.u2d}) {
     if (h->buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h->buf));
+    if (h->pipe >= 0) pipes_.give_back(h->pipe, h->piped == 0);
+  }
   // Closing through the ring batches it with the next submission; nothing
   // waits for the result.
   for (int fd : {c.down, c.up}) {

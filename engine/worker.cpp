@@ -24,7 +24,8 @@ constexpr std::uint16_t kTcpGroup = 1, kUdpGroup = 2;
 
 }  // namespace
 
-Worker::Worker(WorkerOptions opt) : opt_(opt), rng_(0x9E3779B97F4A7C15ull ^ (opt.id + 1) ^ monotonic_ms()) {
+Worker::Worker(WorkerOptions opt)
+    : opt_(opt), pipes_(opt.max_pipes, opt.pipe_bytes), rng_(0x9E3779B97F4A7C15ull ^ (opt.id + 1) ^ monotonic_ms()) {
   io_uring_params p{};
   // One thread submits and reaps, so the kernel may skip cross-thread
   // signalling and run completion work only when we ask for events. The ring
@@ -147,6 +148,8 @@ void Worker::handle(io_uring_cqe* cqe) {
     case Op::RecvUp: on_recv(i, false, cqe); break;
     case Op::SendUp: on_send(i, true, cqe->res); break;
     case Op::SendDown: on_send(i, false, cqe->res); break;
+    case Op::PollD2U: on_poll(i, true, cqe->res); break;
+    case Op::PollU2D: on_poll(i, false, cqe->res); break;
     case Op::UdpListen: on_udp_datagram(i, cqe); break;
     case Op::UdpReply: on_udp_reply(i, cqe); break;
     case Op::CancelFlow:

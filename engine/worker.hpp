@@ -18,6 +18,7 @@
 #include "engine/buffer_ring.hpp"
 #include "engine/config.hpp"
 #include "engine/picker.hpp"
+#include "engine/pipe_pool.hpp"
 
 namespace azlb::engine {
 
@@ -33,6 +34,8 @@ enum class Op : std::uint8_t {
   SendUp,          // bytes to the upstream
   CancelConn,      // cancelling a closing connection's operations
   Shutdown,        // passing a FIN on (half-close)
+  PollD2U,         // a spliced half waits: client readable or upstream writable
+  PollU2D,         // a spliced half waits: upstream readable or client writable
   Closed,          // a socket closed through the ring; nothing to do
   UdpListen,       // multishot recvmsg on a UDP listener
   UdpReply,        // multishot recv on a flow's upstream socket
@@ -62,6 +65,9 @@ struct Half {
   bool in_flight = false;      // a recv or send of this half is submitted
   bool eof = false;            // the sender finished; the receiver's write side is shut
   bool starved = false;        // waiting for a free buffer
+  // Bulk transfers move socket to pipe to socket without a copy (splice).
+  std::int16_t pipe = -1;      // lent by the worker's PipePool while spliced
+  std::uint32_t piped = 0;     // bytes in the pipe, not yet sent on
 };
 
 struct Conn {
@@ -71,6 +77,7 @@ struct Conn {
   std::uint8_t attempts = 0;
   std::uint8_t tried[kMaxConnectAttempts]{};
   bool counted = false;        // counted as active on its upstream
+  bool nonblocking = false;    // sockets switched to O_NONBLOCK for splice
   Half d2u, u2d;               // downstream->upstream, upstream->downstream
   std::uint64_t client_hash = 0;
   std::int64_t last_active_ms = 0;
@@ -122,6 +129,10 @@ struct WorkerOptions {
   std::uint32_t tcp_buffers = 256, tcp_buffer_size = 65536;
   std::uint32_t udp_buffers = 256, udp_buffer_size = 65536;
   std::uint32_t max_flows = 8192;
+  // A receive that fills a whole buffer marks a bulk transfer: that half
+  // moves on to a pipe, if one of these is free.
+  std::uint32_t max_pipes = 64;
+  int pipe_bytes = 1024 * 1024;
   std::uint32_t connect_timeout_ms = 3000;
 };
 
@@ -168,7 +179,14 @@ class Worker {
   void maybe_finish_close(std::uint32_t ci);
   void finish_close(std::uint32_t ci);
   void feed_starved();
+  void pass_fin(std::uint32_t ci, bool from_client);
   std::uint32_t alloc_conn();
+
+  // splice_proxy.cpp: bulk halves, socket to pipe to socket.
+  bool start_splice(std::uint32_t ci, bool from_client);
+  void splice_pump(std::uint32_t ci, bool from_client);
+  void arm_poll(std::uint32_t ci, bool from_client, int fd, unsigned mask);
+  void on_poll(std::uint32_t ci, bool from_client, int res);
 
   // udp_proxy.cpp: flows.
   void arm_udp_listener(std::uint32_t slot);
@@ -182,6 +200,7 @@ class Worker {
   WorkerOptions opt_;
   io_uring ring_{};
   std::unique_ptr<BufferRing> tcp_bufs_, udp_bufs_;
+  PipePool pipes_;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
   __kernel_timespec tick_ts_{0, 250'000'000};

@@ -130,6 +130,31 @@ class Traffic(EngineCase):
         wait_until(lambda: "backend" in got, what="the backend to finish")
         self.assertEqual(got["backend"], up_digest)
 
+    def test_a_connection_past_its_bulk_phase_still_relays_small_messages_at_once(self):
+        def echo(c):
+            while data := c.recv(65536):
+                c.sendall(data)
+
+        self.plain_endpoint(echo)
+        bulk = bytes(range(256)) * (16 * 1024)  # 4 MiB: fills whole buffers, so both halves splice
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            got = bytearray()
+            t = threading.Thread(target=s.sendall, args=(bulk,))
+            t.start()
+            while len(got) < len(bulk):
+                got += s.recv(1 << 20)
+            t.join()
+            self.assertEqual(bytes(got), bulk)
+            # Small messages must not wait for more data behind them (a corked
+            # splice holds each one for ~200 ms: 20 of them would take seconds).
+            started = time.monotonic()
+            for i in range(20):
+                msg = f"ping {i}".encode()
+                s.sendall(msg)
+                self.assertEqual(s.recv(100), msg)
+            self.assertLess(time.monotonic() - started, 2.0, "small messages were held back")
+        self.assertGreaterEqual(self.admin_json()["listeners"][0]["spliced"], 2)
+
     def test_udp_flows_spread_and_replies_come_from_the_vip(self):
         net = random_subnet()
         self.ok("service", "create", "dns", "--subnet", f"{net}.0/24")
