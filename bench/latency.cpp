@@ -93,10 +93,13 @@ int main(int argc, char** argv) {
     if (now >= end && !pending) break;
     if (now > end + std::chrono::seconds(5)) break;  // bounded even if a balancer stops answering
     auto next_due = start + std::chrono::duration_cast<Clock::duration>(gap * static_cast<double>(next_index));
-    int timeout_ms = static_cast<int>(std::max<long>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(next_due - Clock::now()).count()));
+    // Sleep to the microsecond rather than spin: a spinning client would take
+    // a core from the balancer under test on a small machine.
+    auto wait_ns = std::clamp<long long>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(next_due - Clock::now()).count(), 0, 50'000'000);
+    timespec ts{0, static_cast<long>(wait_ns)};
     epoll_event evs[256];
-    int n = epoll_wait(ep, evs, 256, std::min(timeout_ms, 50));
+    int n = epoll_pwait2(ep, evs, 256, &ts, nullptr);
     for (int i = 0; i < n; ++i) {
       auto& c = conns[evs[i].data.u32];
       ssize_t r = read(c.fd, buf, sizeof buf);

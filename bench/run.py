@@ -184,6 +184,16 @@ def pids_of(name):
     return root + [int(k) for k in kids]
 
 
+def cpu_seconds(pids):
+    """User plus system time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pids):
     total = 0
     for pid in pids:
@@ -248,8 +258,13 @@ def main():
         for rnd in range(2):  # two alternating rounds; the better of each is kept
             for n in (names if rnd == 0 else list(reversed(names))):
                 host, port, _, _ = target(n)
+                pids = pids_of(n) if n != "direct" else []
                 for key, close in (("keepalive", False), ("newconn", True)):
+                    used, started = cpu_seconds(pids), time.monotonic()
                     rps, err = wrk(host, port, close)
+                    if pids:  # the balancer's own CPU time per request, kernel included
+                        us = (cpu_seconds(pids) - used) / (rps * (time.monotonic() - started)) * 1e6
+                        res[n][key + "_cpu"] = min(res[n].get(key + "_cpu", us), us)
                     res[n][key] = max(res[n].get(key, 0), rps)
                     if err.strip():
                         notes.append(f"{n} {key} round {rnd + 1}: {err.strip()}")
@@ -278,6 +293,8 @@ def report(res, peers, rate, notes):
         ("keep-alive requests/s", "keepalive", "{:,.0f}", True, 1.25),
         ("new connections/s", "newconn", "{:,.0f}", True, 1.25),
         ("bulk throughput (Gbit/s)", "bulk", "{:.1f}", True, 1.5),
+        ("balancer CPU per keep-alive request (µs)", "keepalive_cpu", "{:.1f}", False, None),
+        ("balancer CPU per new connection (µs)", "newconn_cpu", "{:.1f}", False, None),
         (f"latency p50 at {rate:,.0f} req/s (µs)", "p50", "{:,}", False, None),
         (f"latency p99 at {rate:,.0f} req/s (µs)", "p99", "{:,}", False, 1.0),
         (f"RSS with {IDLE_CONNS:,} idle connections (MiB)", "rss", "{:.1f}", False, 2.0),

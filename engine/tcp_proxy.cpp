@@ -120,13 +120,16 @@ void Worker::on_connect(std::uint32_t ci, int res) {
   arm_recv(ci, false);
 }
 
-void Worker::arm_recv(std::uint32_t ci, bool from_client) {
+void Worker::arm_recv(std::uint32_t ci, bool from_client, bool poll_first) {
   Conn& c = conn(ci);
   Half& h = from_client ? c.d2u : c.u2d;
   auto* s = sqe();
   io_uring_prep_recv(s, from_client ? c.down : c.up, nullptr, tcp_bufs_->size(), 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = tcp_bufs_->group();
+  // Right after relaying a message the sender is usually waiting for the
+  // answer: wait for data instead of trying a receive that would find none.
+  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   io_uring_sqe_set_data64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci));
   h.in_flight = true;
   ++c.pending;
@@ -196,7 +199,7 @@ void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
   const bool filled = h.len == tcp_bufs_->size();
   tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
-  if (!(filled && start_splice(ci, to_upstream))) arm_recv(ci, to_upstream);
+  if (!(filled && start_splice(ci, to_upstream))) arm_recv(ci, to_upstream, !filled);
   feed_starved();
 }
 

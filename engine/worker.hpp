@@ -170,7 +170,7 @@ class Worker {
   void on_accept(std::uint32_t slot, io_uring_cqe*);
   void connect_next(std::uint32_t ci);
   void on_connect(std::uint32_t ci, int res);
-  void arm_recv(std::uint32_t ci, bool from_client);
+  void arm_recv(std::uint32_t ci, bool from_client, bool poll_first = false);
   void on_recv(std::uint32_t ci, bool from_client, io_uring_cqe*);
   void send_half(std::uint32_t ci, bool to_upstream);
   void on_send(std::uint32_t ci, bool to_upstream, int res);
