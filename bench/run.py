@@ -349,4 +349,7 @@ def svg(chart):
 
 
 if __name__ == "__main__":
+    # run.sh's time limit (or Ctrl-C) ends the run through main's cleanup,
+    # so no balancer or backend outlives it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: out of time"))
     main()

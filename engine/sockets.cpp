@@ -25,6 +25,14 @@ model::Result<int> bind_one(const ListenKey& key) {
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   // Accepted sockets inherit it: no per-connection setsockopt.
   if (type == SOCK_STREAM) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A wildcard UDP VIP learns each datagram's destination, so that the reply
+  // leaves from the address the client wrote to.
+  if (type == SOCK_DGRAM && key.address.is_unspecified()) {
+    if (family == AF_INET)
+      ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    else
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  }
   sockaddr_storage ss{};
   socklen_t len;
   if (family == AF_INET) {

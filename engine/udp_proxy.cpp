@@ -16,6 +16,62 @@
 
 namespace azlb::engine {
 
+namespace {
+
+// The destination of a datagram received on a wildcard VIP (IP_PKTINFO).
+bool destination_of(io_uring_recvmsg_out* out, msghdr& msg, std::array<std::uint8_t, 16>& local) {
+  for (auto* c = io_uring_recvmsg_cmsg_firsthdr(out, &msg); c; c = io_uring_recvmsg_cmsg_nexthdr(out, &msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      std::memcpy(local.data(), &pi.ipi_addr, 4);
+      return true;
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      std::memcpy(local.data(), &pi.ipi6_addr, 16);
+      return true;
+    }
+  }
+  return false;
+}
+
+// A reply to the client; on a wildcard VIP, from the address it wrote to.
+ssize_t reply(int fd, const void* data, std::size_t len, const Flow& f) {
+  if (!f.has_local)
+    return ::sendto(fd, data, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&f.client), f.client_len);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))]{};
+  iovec iov{const_cast<void*>(data), len};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr_storage*>(&f.client);
+  msg.msg_namelen = f.client_len;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  auto* c = reinterpret_cast<cmsghdr*>(control);
+  if (f.client.ss_family == AF_INET) {
+    in_pktinfo pi{};
+    std::memcpy(&pi.ipi_spec_dst, f.local.data(), 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+  } else {
+    in6_pktinfo pi{};
+    std::memcpy(&pi.ipi6_addr, f.local.data(), 16);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+  }
+  return ::sendmsg(fd, &msg, MSG_DONTWAIT);
+}
+
+}  // namespace
+
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
   std::uint64_t h = 1469598103934665603ull;
   auto feed = [&](const void* p, std::size_t n) {
@@ -25,6 +81,7 @@ std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
   feed(&k.listener, sizeof k.listener);
   feed(&k.port, sizeof k.port);
   feed(k.addr.data(), k.family == AF_INET ? 4 : 16);
+  feed(k.local.data(), k.family == AF_INET ? 4 : 16);
   return h;
 }
 
@@ -48,6 +105,8 @@ void Worker::arm_udp_listener(std::uint32_t s) {
   auto& l = listeners_[s];
   l.msg = {};
   l.msg.msg_namelen = sizeof(sockaddr_storage);
+  // Room for the destination address (IP_PKTINFO) when the VIP is a wildcard.
+  if (l.route->key.address.is_unspecified()) l.msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
   auto* q = sqe();
   io_uring_prep_recvmsg_multishot(q, l.fd, &l.msg, 0);
   q->flags |= IOSQE_BUFFER_SELECT;
@@ -75,6 +134,7 @@ void Worker::on_udp_datagram(std::uint32_t slot, io_uring_cqe* cqe) {
   auto& lc = route.counters->per_thread[opt_.id];
 
   auto key = flow_key(slot, client);
+  const bool has_local = l.msg.msg_controllen > 0 && destination_of(out, l.msg, key.local);
   auto it = flow_index_.find(key);
   std::uint32_t fi;
   if (it != flow_index_.end()) {
@@ -115,6 +175,8 @@ void Worker::on_udp_datagram(std::uint32_t slot, io_uring_cqe* cqe) {
     f.listener = slot;
     f.client = client;
     f.client_len = out->namelen;
+    f.local = key.local;
+    f.has_local = has_local;
     f.upstream = &route.upstreams[idx];
     f.gen = current_;
     ++current_->users;
@@ -149,9 +211,7 @@ void Worker::on_udp_reply(std::uint32_t fi, io_uring_cqe* cqe) {
     const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
     if (cqe->res > 0 && !f.closing) {
       auto& l = listeners_[f.listener];
-      if (l.fd >= 0 &&
-          ::sendto(l.fd, udp_bufs_->data(bid), static_cast<std::size_t>(cqe->res), MSG_DONTWAIT,
-                   reinterpret_cast<const sockaddr*>(&f.client), f.client_len) >= 0) {
+      if (l.fd >= 0 && reply(l.fd, udp_bufs_->data(bid), static_cast<std::size_t>(cqe->res), f) >= 0) {
         ThreadCounters::add(f.upstream->state->per_thread[opt_.id].bytes_out, static_cast<std::uint64_t>(cqe->res));
         f.last_active_ms = now_ms_;
       }

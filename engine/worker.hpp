@@ -101,6 +101,8 @@ struct Flow {
   std::uint32_t listener = 0;  // slot the client talks to
   sockaddr_storage client{};
   socklen_t client_len = 0;
+  std::array<std::uint8_t, 16> local{};  // the address the client wrote to, on a wildcard VIP
+  bool has_local = false;
   const Upstream* upstream = nullptr;
   Generation* gen = nullptr;
   std::int64_t last_active_ms = 0;
@@ -114,6 +116,7 @@ struct FlowKey {
   std::uint16_t port = 0;
   std::uint16_t family = 0;
   std::array<std::uint8_t, 16> addr{};
+  std::array<std::uint8_t, 16> local{};  // on a wildcard VIP, each local address is its own flow
   bool operator==(const FlowKey&) const = default;
 };
 struct FlowKeyHash {

@@ -3,9 +3,11 @@ import collections
 import http.client
 import os
 import socket
+import subprocess
 
-from backends import free_port, http_get, wait_until
+from backends import free_port, http_get, random_subnet, wait_until
 from engine_case import EngineCase
+from harness import AZLB
 
 
 def running(pid):
@@ -33,6 +35,28 @@ class Lifecycle(EngineCase):
         self.assertEqual(r.rc, 1)
         self.assertIn("no engine runs", r.err)
         self.assertFalse(self.engine_status()["engine"]["running"])
+
+    def test_a_port_under_1024_without_the_privilege_says_how_to_grant_it(self):
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            if int(f.read()) <= 80:
+                self.skipTest("this kernel lets anyone bind port 80")
+        net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{net}.0/24", "--vip", f"{net}.1")
+        self.ok("vm", "create", "vm1", "--cloud-service", "web", "--no-default-endpoints")
+        self.ok("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", "80",
+                "--private-port", "8080")
+        # As root, run the engine as nobody, without any capability.
+        os.chmod(self.dir, 0o777)
+        os.chmod(self.state, 0o666)
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all"] if os.geteuid() == 0 else []
+        p = subprocess.run([*drop, AZLB, "--state", self.state, "engine", "start"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn(f"{net}.1:80", p.stderr)
+        self.assertIn("CAP_NET_BIND_SERVICE", p.stderr)
+        self.assertIn("setcap cap_net_bind_service=+ep", p.stderr)
 
     def test_one_engine_per_state_file_and_a_clean_stop(self):
         self.farm()

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-from backends import TcpBackend, UdpEcho, free_port, http_get, random_subnet, sha256_stream, wait_until
+from backends import HttpBackend, TcpBackend, UdpEcho, free_port, http_get, random_subnet, sha256_stream, wait_until
 from engine_case import EngineCase
 
 
@@ -189,10 +189,31 @@ class Traffic(EngineCase):
         self.ok("service", "create", "six", "--vip", "::1", "--subnet", f"{net}.0/24")
         self.ok("vm", "create", "v1", "--cloud-service", "six", "--no-default-endpoints")
         port, bport = free_port(), free_port()
-        from backends import HttpBackend
         b = HttpBackend(f"{net}.4", bport, "v1")
         self.addCleanup(b.stop)
         self.ok("endpoint", "add", "v1", "--name", "web", "--protocol", "tcp", "--public-port", str(port),
                 "--private-port", str(bport))
         self.start_engine()
         self.assertEqual(http_get(port, host="::1"), "v1")
+
+    def test_a_wildcard_vip_listens_on_every_address_and_replies_from_the_one_used(self):
+        net = random_subnet()
+        self.ok("service", "create", "any", "--vip", "0.0.0.0", "--subnet", f"{net}.0/24")
+        self.ok("vm", "create", "v1", "--cloud-service", "any", "--no-default-endpoints")
+        port, bport = free_port(), free_port()
+        web, dns = HttpBackend(f"{net}.4", bport, "v1"), UdpEcho(f"{net}.4", bport, "v1")
+        self.addCleanup(web.stop)
+        self.addCleanup(dns.stop)
+        for proto in ("tcp", "udp"):
+            self.ok("endpoint", "add", "v1", "--name", proto, "--protocol", proto, "--public-port", str(port),
+                    "--private-port", str(bport))
+        self.start_engine()
+        for host in ("127.0.0.1", "127.0.0.2", f"{net}.1"):
+            self.assertEqual(http_get(port, host=host), "v1")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(3)
+                s.sendto(b"hello", (host, port))
+                data, peer = s.recvfrom(1000)
+                self.assertEqual(data, b"v1: hello")
+                # A client only accepts the answer from where it asked.
+                self.assertEqual(peer, (host, port))
