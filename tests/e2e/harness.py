@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -32,11 +33,13 @@ class AzlbCase(unittest.TestCase):
         self.state = os.path.join(self.dir, "state.toml")
         self.addCleanup(shutil.rmtree, self.dir, True)
 
-    def azlb(self, *args, env=None, timeout=30):
+    def azlb(self, *args, env=None, timeout=30, nofile=None):
+        """Runs azlb; `nofile` lowers its limit of open files (a daemon inherits it)."""
         e = dict(os.environ)
         e["AZLB_STATE"] = self.state
         e.update(env or {})
-        p = subprocess.run([AZLB, *args], capture_output=True, text=True, env=e, timeout=timeout)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        p = subprocess.run([AZLB, *args], capture_output=True, text=True, env=e, timeout=timeout, preexec_fn=limit)
         return Run(p)
 
     def ok(self, *args, **kw):
@@ -71,8 +74,8 @@ class AzlbCase(unittest.TestCase):
         self.assertEqual(self.state_digest(), before, "the state file changed on a failure")
         return r
 
-    def start_engine(self, *extra, env=None):
-        r = self.ok("engine", "start", "--threads", "2", *extra, env=env)
+    def start_engine(self, *extra, env=None, nofile=None):
+        r = self.ok("engine", "start", "--threads", "2", *extra, env=env, nofile=nofile)
         self.addCleanup(self.check_engine_log)
         self.addCleanup(self.azlb, "engine", "stop")
         return r

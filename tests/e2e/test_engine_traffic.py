@@ -11,7 +11,7 @@ from engine_case import EngineCase
 
 
 class Traffic(EngineCase):
-    def plain_endpoint(self, handler, env=None, idle=None):
+    def plain_endpoint(self, handler, env=None, idle=None, nofile=None):
         """One VM with a TCP endpoint to `handler`; the engine started."""
         net = random_subnet()
         self.ok("service", "create", "app", "--subnet", f"{net}.0/24")
@@ -24,7 +24,7 @@ class Traffic(EngineCase):
         if idle:
             args += ["--idle-timeout", str(idle)]
         self.ok(*args)
-        self.start_engine(env=env)
+        self.start_engine(env=env, nofile=nofile)
 
     def test_acl_permits_the_listed_client_and_denies_the_rest(self):
         self.farm()
@@ -217,3 +217,40 @@ class Traffic(EngineCase):
                 self.assertEqual(data, b"v1: hello")
                 # A client only accepts the answer from where it asked.
                 self.assertEqual(peer, (host, port))
+
+    def test_at_the_fd_limit_it_keeps_serving_and_accepts_again_once_descriptors_free_up(self):
+        def echo(c):
+            while data := c.recv(65536):
+                c.sendall(data)
+
+        def echoes(s, msg):
+            s.sendall(msg)
+            return s.recv(100) == msg
+
+        # 64 descriptors: about 20 for the engine itself, 2 per proxied connection.
+        self.plain_endpoint(echo, nofile=64)
+        first = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(first.close)
+        self.assertTrue(echoes(first, b"first"))
+        crowd, answered = [], 0
+        for i in range(40):
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                crowd.append(s)
+                self.addCleanup(s.close)
+                answered += echoes(s, b"crowd")
+            except OSError:  # left in the backlog, or reset: the engine has no descriptor for it
+                pass
+        self.assertLess(answered, 40, "the limit was never reached")
+        self.assertTrue(echoes(first, b"still served"))
+        for s in crowd:
+            s.close()
+        # Once the crowd is gone the engine accepts again (it retries every tick).
+        def served():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    return echoes(s, b"again")
+            except OSError:
+                return False
+        wait_until(served, timeout=10, what="a new connection to be served")
+        self.assertIn("Too many open files", self.read(self.state + ".engine.log"))
