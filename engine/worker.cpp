@@ -110,6 +110,9 @@ void Worker::run() {
   // liburing 2.3 declares io_uring_enable_rings but does not export it.
   if (ring_.flags & IORING_SETUP_R_DISABLED)
     ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  // Every io_uring_enter then skips looking the ring's descriptor up in a
+  // file table this process's threads share. Older kernels: the plain fd works.
+  io_uring_register_ring_fd(&ring_);
   now_ms_ = monotonic_ms();
   arm_wake();
   arm_tick();
