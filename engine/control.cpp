@@ -33,6 +33,15 @@ bool lock_held(const std::filesystem::path& lock) {
   return held;
 }
 
+// Gone, or a zombie: its exit is complete, only the reaping is left.
+bool exited(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  return paren == std::string::npos || stat.compare(paren, 3, ") Z") == 0;
+}
+
 }  // namespace
 
 std::optional<long> running_pid(const std::filesystem::path& state) {
@@ -89,7 +98,9 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
     return model::runtime_error("cannot signal engine pid " + std::to_string(*pid) + ": " + std::strerror(errno));
   auto lock = store::companions_of(state).engine_lock;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (lock_held(lock)) {
+  // The lock is let go as the process closes its files; the process itself
+  // ends a moment later. `stop` returns when it has.
+  while (lock_held(lock) || !exited(*pid)) {
     if (std::chrono::steady_clock::now() > deadline)
       return model::runtime_error("engine pid " + std::to_string(*pid) + " did not stop within " +
                                   std::to_string(timeout_ms / 1000) + " s");

@@ -95,6 +95,9 @@ class Lifecycle(EngineCase):
         self.ok("lbset", "leave", "webset", "--vm", leaver)
         expected = {v: "up" for v in ("vm1", "vm2", "vm3", "vm4") if v != leaver}
         self.wait_health(expected)
+        # `status` shows the file's members at once; the engine follows within a second.
+        in_force = lambda: {m["vm"] for m in self.admin_json()["members"] if m["lbset"] == "webset"}
+        wait_until(lambda: in_force() == set(expected), what="the engine to apply the join and the leave")
         # The connection made before the change still works, on its member.
         held.request("GET", "/")
         self.assertEqual(held.getresponse().read().decode().strip(), first)
