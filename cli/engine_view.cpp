@@ -52,6 +52,8 @@ EngineView query_engine(const std::filesystem::path& state) {
   if (!j["last_reload"].value("ok", true))
     v.error = "the state file did not load; the engine keeps its last good configuration: " +
               j["last_reload"].value("error", std::string());
+  for (auto& u : j["unbound"])
+    v.error += (v.error.empty() ? "" : "; ") + u.value("error", std::string()) + " (retrying)";
   return v;
 }
 

@@ -52,8 +52,8 @@ class Engine {
 
  private:
   Status lock();
-  Status reload(const char* why);
-  model::Result<std::shared_ptr<Config>> prepare(const model::State&);
+  Status reload(const char* why, bool retry = false);
+  model::Result<std::shared_ptr<Config>> prepare(const model::State&, bool strict);
   void publish(std::shared_ptr<Config>);
   HttpResponse serve(const std::string& method, const std::string& path);
   bool wait_for_workers(std::uint64_t generation, int timeout_ms);
@@ -71,6 +71,10 @@ class Engine {
   std::optional<std::string> state_text_;
   std::uint64_t generation_ = 0;
   ReloadInfo last_reload_;
+  // Listeners of the state that could not bind on a reload (port taken, say):
+  // the rest of the change is in force and these are retried.
+  std::map<ListenKey, std::string> unbound_;
+  std::int64_t next_bind_retry_ms_ = 0;
   std::int64_t started_ms_ = 0;
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
@@ -106,27 +110,39 @@ Status Engine::lock() {
   return model::ok();
 }
 
-model::Result<std::shared_ptr<Config>> Engine::prepare(const model::State& state) {
+// Binds what the state adds. At start (strict) any failure fails the start;
+// on a reload a listener that cannot bind is left out and retried, so that
+// one taken port does not hold back the rest of the change.
+model::Result<std::shared_ptr<Config>> Engine::prepare(const model::State& state, bool strict) {
   auto cfg = build_config(state, registry_, generation_ + 1, opt_.idle_unit_ms);
   std::map<ListenKey, std::vector<int>> added;
+  std::map<ListenKey, std::string> unbound;
   for (auto& r : cfg->routes) {
     if (auto it = sockets_.find(r.key); it != sockets_.end()) {
       cfg->fds.push_back(it->second);
       continue;
     }
     auto fds = bind_listeners(r.key, opt_.threads);
-    if (!fds) {
+    if (!fds && strict) {
       for (auto& [k, v] : added)
         for (int fd : v) ::close(fd);
       return fds.error();
     }
+    if (!fds) {
+      unbound[r.key] = fds.error().message;
+      continue;
+    }
     added[r.key] = *fds;
     cfg->fds.push_back(*fds);
   }
+  std::erase_if(cfg->routes, [&](const Route& r) { return unbound.contains(r.key); });
   for (auto& [k, v] : added) {
     sockets_[k] = v;
     log("listening on %s", k.to_string().c_str());
   }
+  for (auto& [k, why] : unbound)
+    if (!unbound_.contains(k)) log("%s; the rest of the change is in force, retrying every 5 s", why.c_str());
+  unbound_ = std::move(unbound);
   return cfg;
 }
 
@@ -170,8 +186,21 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
   registry_.prune();
 }
 
-Status Engine::reload(const char* why) {
+Status Engine::reload(const char* why, bool retry) {
   auto text = read_file(opt_.state);
+  if (retry && text == state_text_) {
+    // The same state again, for the listeners that could not bind: a new
+    // generation only if one of them binds now.
+    auto before = unbound_.size();
+    auto state = text ? store::parse_state(*text, opt_.state.string()) : model::Result<model::State>(model::State{});
+    if (!state) return state.error();
+    AZLB_ASSIGN(cfg, prepare(*state, false));
+    if (unbound_.size() == before) return model::ok();
+    publish(cfg);
+    log("configuration generation %lu in force (%s): %zu listeners, %zu probed members", generation_, why,
+        config_->routes.size(), config_->probes.size());
+    return model::ok();
+  }
   if (text == state_text_ && config_) {
     // The file is back to what is in force (say, a bad edit was undone).
     if (!last_reload_.ok) log("state file matches generation %lu again", generation_);
@@ -185,7 +214,7 @@ Status Engine::reload(const char* why) {
   };
   auto state = text ? store::parse_state(*text, opt_.state.string()) : model::Result<model::State>(model::State{});
   if (!state) return fail(state.error());
-  auto cfg = prepare(*state);
+  auto cfg = prepare(*state, !config_);
   if (!cfg) return fail(cfg.error());
   publish(*cfg);
   state_text_ = text;
@@ -223,7 +252,7 @@ HttpResponse Engine::serve(const std::string& method, const std::string& path) {
   if (path == "/v1/status" || path == "/metrics") {
     if (method != "GET") return {405, "text/plain", "use GET\n"};
     EngineSnapshot snap{*config_, generation_, opt_.threads, ::getpid(), last_reload_,
-                        (monotonic_ms() - started_ms_) / 1000, opt_.state.string()};
+                        (monotonic_ms() - started_ms_) / 1000, opt_.state.string(), unbound_};
     if (path == "/metrics") return {200, "text/plain; version=0.0.4", metrics_text(snap)};
     return {200, "application/json", status_json(snap)};
   }
@@ -280,6 +309,10 @@ int Engine::loop() {
     for (std::size_t i = 2; i < fds.size(); ++i)
       if (fds[i].revents) admin_->on_readable(fds[i].fd);
     prober_.run(monotonic_ms());
+    if (!unbound_.empty() && !draining_ && monotonic_ms() >= next_bind_retry_ms_) {
+      next_bind_retry_ms_ = monotonic_ms() + 5000;
+      (void)reload("a listener bound on retry", true);
+    }
     if (draining_) {
       std::uint64_t live = 0;
       for (auto& w : workers_) live += w->connections();

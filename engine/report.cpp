@@ -72,6 +72,8 @@ std::string status_json(const EngineSnapshot& s) {
                          {"connect_failures", t.connect_failures}});
     }
   }
+  Json unbound = Json::array();
+  for (auto& [key, why] : s.unbound) unbound.push_back({{"address", key.to_string()}, {"error", why}});
   Json reload = {{"ok", s.last_reload.ok}, {"at", iso8601(s.last_reload.at)}};
   if (!s.last_reload.ok) reload["error"] = s.last_reload.error;
   Json j = {{"pid", s.pid},
@@ -81,6 +83,7 @@ std::string status_json(const EngineSnapshot& s) {
             {"uptime_s", s.uptime_s},
             {"last_reload", reload},
             {"listeners", listeners},
+            {"unbound", unbound},
             {"members", members}};
   return j.dump(2) + "\n";
 }

@@ -23,6 +23,7 @@ struct EngineSnapshot {
   const ReloadInfo& last_reload;
   std::int64_t uptime_s;
   std::string state_path;
+  const std::map<ListenKey, std::string>& unbound;  // listeners of the state that could not bind
 };
 
 std::string status_json(const EngineSnapshot&);

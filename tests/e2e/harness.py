@@ -31,7 +31,8 @@ class AzlbCase(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="azlb-e2e-")
         self.state = os.path.join(self.dir, "state.toml")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        if not os.environ.get("AZLB_KEEP_TMP"):
+            self.addCleanup(shutil.rmtree, self.dir, True)
 
     def azlb(self, *args, env=None, timeout=30, nofile=None):
         """Runs azlb; `nofile` lowers its limit of open files (a daemon inherits it)."""

@@ -107,6 +107,30 @@ class Lifecycle(EngineCase):
         self.assertNotIn(leaver, got)
         self.assertEqual(b[leaver].requests, before)
 
+    def test_a_taken_port_does_not_hold_back_the_rest_of_a_change_and_is_retried(self):
+        b = self.farm()
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        taken = free_port()
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        self.ok("endpoint", "add", "vm1", "--name", "other", "--protocol", "tcp", "--public-port", str(taken),
+                "--private-port", str(self.bport))
+        self.add_vm("vm4")
+        self.ok("lbset", "join", "webset", "--vm", "vm4")
+        # The join is in force although the other endpoint's port is taken...
+        wait_until(lambda: "vm4" in {http_get(self.port) for _ in range(12)}, what="vm4 to get requests")
+        unbound = self.admin_json()["unbound"]
+        self.assertEqual([u["address"] for u in unbound], [f"tcp 127.0.0.1:{taken}"])
+        self.assertIn("in use", unbound[0]["error"])
+        self.assertIn(f"127.0.0.1:{taken}", self.engine_status()["engine"]["error"])
+        # ...and the endpoint starts listening once its port is free.
+        squatter.close()
+        wait_until(lambda: self.admin_json()["unbound"] == [], timeout=15, what="the port to be retried")
+        self.assertIn(http_get(taken), b)
+
     def test_a_broken_state_file_keeps_the_last_good_configuration(self):
         self.farm()
         self.start_engine()
