@@ -14,13 +14,19 @@ namespace {
 
 int one = 1;
 
-model::Result<int> bind_one(const ListenKey& key) {
+// A probe binds alone, so that it fails if anybody else holds the address,
+// even another SO_REUSEPORT group; the workers' sockets then share it.
+enum class Bind { Probe, Shared };
+
+model::Result<int> bind_one(const ListenKey& key, Bind how) {
   int family = key.address.family == model::Family::V4 ? AF_INET : AF_INET6;
   int type = key.protocol == model::Protocol::Tcp ? SOCK_STREAM : SOCK_DGRAM;
   int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return model::runtime_error("cannot create socket for " + key.to_string() + ": " + std::strerror(errno));
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // TCP: past connections in TIME_WAIT do not hold the port. (For UDP the
+  // option means sharing: not for a probe.)
+  if (type == SOCK_STREAM || how == Bind::Shared) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (how == Bind::Shared) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   // An IPv6 VIP serves IPv6 only; IPv4 clients are the business of an IPv4 VIP.
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   // Accepted sockets inherit it: no per-connection setsockopt.
@@ -49,7 +55,7 @@ model::Result<int> bind_one(const ListenKey& key) {
     len = sizeof *sa;
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      (type == SOCK_STREAM && ::listen(fd, SOMAXCONN) != 0)) {
+      (type == SOCK_STREAM && how == Bind::Shared && ::listen(fd, SOMAXCONN) != 0)) {
     int e = errno;
     ::close(fd);
     std::string msg = "cannot bind " + key.to_string() + ": " + std::strerror(e);
@@ -67,9 +73,13 @@ model::Result<int> bind_one(const ListenKey& key) {
 }  // namespace
 
 model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count) {
+  // SO_REUSEPORT would let the group join another program's (another engine's,
+  // say) and split the traffic with it without a word: check first.
+  AZLB_ASSIGN(probe, bind_one(key, Bind::Probe));
+  ::close(probe);
   std::vector<int> fds;
   for (unsigned i = 0; i < count; ++i) {
-    auto fd = bind_one(key);
+    auto fd = bind_one(key, Bind::Shared);
     if (!fd) {
       for (int f : fds) ::close(f);
       return fd.error();

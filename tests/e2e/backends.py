@@ -1,7 +1,9 @@
 """Real backends on loopback for the engine tests: HTTP servers that answer
 their name (with a health switch), TCP echo/sink servers, UDP echo."""
+import atexit
 import hashlib
 import http.server
+import os
 import random
 import socket
 import socketserver
@@ -9,8 +11,33 @@ import threading
 import time
 
 
+PORTS = "/tmp/azlb-e2e-ports"
+
+
+def _reserve(port):
+    """Claims `port` for this process across the suites ctest runs at once: two
+    free_port() calls in two processes could otherwise pick the same port
+    before either binds it."""
+    os.makedirs(PORTS, exist_ok=True)
+    path = f"{PORTS}/{port}"
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            with open(path) as f:
+                os.kill(int(f.read() or 0), 0)
+            return False  # its owner still runs
+        except (OSError, ValueError):
+            os.unlink(path)  # left by a process that is gone
+            return _reserve(port)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    return True
+
+
 def free_port():
-    """A port the kernel says is free on 127.0.0.1 for both TCP and UDP right now."""
+    """A port free on 127.0.0.1 for both TCP and UDP, and not handed to another test process."""
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -18,9 +45,10 @@ def free_port():
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind(("127.0.0.1", port))
-            return port
         except OSError:
             continue
+        if _reserve(port):
+            return port
     raise RuntimeError("no free port")
 
 

@@ -58,6 +58,21 @@ class Lifecycle(EngineCase):
         self.assertIn("CAP_NET_BIND_SERVICE", p.stderr)
         self.assertIn("setcap cap_net_bind_service=+ep", p.stderr)
 
+    def test_start_refuses_a_port_another_program_shares_out(self):
+        # SO_REUSEPORT would let the engine join this listener's group and
+        # silently split its clients with it.
+        self.farm()
+        sharer = socket.socket()
+        sharer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sharer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sharer.bind(("127.0.0.1", self.port))
+        sharer.listen()
+        self.addCleanup(sharer.close)
+        r = self.azlb("engine", "start")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn(f"127.0.0.1:{self.port}", r.err)
+        self.assertIn("in use", r.err)
+
     def test_one_engine_per_state_file_and_a_clean_stop(self):
         self.farm()
         self.start_engine()
