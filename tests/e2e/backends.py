@@ -94,6 +94,16 @@ class HttpBackend:
         self.server.server_close()
 
 
+def _unblock_and_close(sock):
+    """A thread blocked in accept() or recvfrom() keeps the socket open, and
+    listening, past a plain close(): shut it down first so that it returns."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 class TcpBackend:
     """Runs `handler(conn)` for every connection, each in a thread."""
 
@@ -123,7 +133,7 @@ class TcpBackend:
 
     def stop(self):
         self.closed = True
-        self.sock.close()
+        _unblock_and_close(self.sock)
 
 
 class UdpEcho:
@@ -143,7 +153,7 @@ class UdpEcho:
 
     def stop(self):
         self.closed = True
-        self.sock.close()
+        _unblock_and_close(self.sock)
 
 
 def http_get(port, host="127.0.0.1", path="/", source=None, timeout=5):
