@@ -37,6 +37,17 @@ bool destination_of(io_uring_recvmsg_out* out, msghdr& msg, std::array<std::uint
   return false;
 }
 
+// Puts one control message, the only one, into msg's control buffer.
+template <typename Info>
+void set_cmsg(msghdr& msg, int level, int type, const Info& info) {
+  auto* c = reinterpret_cast<cmsghdr*>(msg.msg_control);
+  c->cmsg_level = level;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(sizeof info);
+  std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  msg.msg_controllen = CMSG_SPACE(sizeof info);
+}
+
 // A reply to the client; on a wildcard VIP, from the address it wrote to.
 ssize_t reply(int fd, const void* data, std::size_t len, const Flow& f) {
   if (!f.has_local)
@@ -49,23 +60,14 @@ ssize_t reply(int fd, const void* data, std::size_t len, const Flow& f) {
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
-  auto* c = reinterpret_cast<cmsghdr*>(control);
   if (f.client.ss_family == AF_INET) {
     in_pktinfo pi{};
     std::memcpy(&pi.ipi_spec_dst, f.local.data(), 4);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+    set_cmsg(msg, IPPROTO_IP, IP_PKTINFO, pi);
   } else {
     in6_pktinfo pi{};
     std::memcpy(&pi.ipi6_addr, f.local.data(), 16);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+    set_cmsg(msg, IPPROTO_IPV6, IPV6_PKTINFO, pi);
   }
   return ::sendmsg(fd, &msg, MSG_DONTWAIT);
 }
