@@ -187,21 +187,11 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
 }
 
 Status Engine::reload(const char* why, bool retry) {
-  auto text = read_file(opt_.state);
-  if (retry && text == state_text_) {
-    // The same state again, for the listeners that could not bind: a new
-    // generation only if one of them binds now.
-    auto before = unbound_.size();
-    auto state = text ? store::parse_state(*text, opt_.state.string()) : model::Result<model::State>(model::State{});
-    if (!state) return state.error();
-    AZLB_ASSIGN(cfg, prepare(*state, false));
-    if (unbound_.size() == before) return model::ok();
-    publish(cfg);
-    log("configuration generation %lu in force (%s): %zu listeners, %zu probed members", generation_, why,
-        config_->routes.size(), config_->probes.size());
-    return model::ok();
-  }
-  if (text == state_text_ && config_) {
+  // A retry binds again what the state in force could not; anything else
+  // reads the file.
+  auto text = retry ? state_text_ : read_file(opt_.state);
+  const bool same = text == state_text_ && config_;
+  if (same && !retry) {
     // The file is back to what is in force (say, a bad edit was undone).
     if (!last_reload_.ok) log("state file matches generation %lu again", generation_);
     last_reload_ = {true, std::time(nullptr), ""};
@@ -214,8 +204,10 @@ Status Engine::reload(const char* why, bool retry) {
   };
   auto state = text ? store::parse_state(*text, opt_.state.string()) : model::Result<model::State>(model::State{});
   if (!state) return fail(state.error());
+  const auto unbound_before = unbound_.size();
   auto cfg = prepare(*state, !config_);
   if (!cfg) return fail(cfg.error());
+  if (same && unbound_.size() == unbound_before) return model::ok();  // a retry that bound nothing new
   publish(*cfg);
   state_text_ = text;
   last_reload_ = {true, std::time(nullptr), ""};
