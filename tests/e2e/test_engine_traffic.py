@@ -98,35 +98,29 @@ class Traffic(EngineCase):
         up_chunks, up_digest = sha256_stream(size, seed=2)
         got = {}
 
-        def both_ways(c):
+        def exchange(sock, chunks):
+            """Sends `chunks` then a FIN while reading to EOF; returns (bytes read, digest)."""
             def send():
-                for ch in down_chunks:
-                    c.sendall(ch)
-                c.shutdown(socket.SHUT_WR)
+                for ch in chunks:
+                    sock.sendall(ch)
+                sock.shutdown(socket.SHUT_WR)
             t = threading.Thread(target=send)
             t.start()
-            h = hashlib.sha256()
-            while data := c.recv(1 << 20):
-                h.update(data)
-            got["backend"] = h.hexdigest()
-            t.join()
-
-        self.plain_endpoint(both_ways)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
-            def send():
-                for ch in up_chunks:
-                    s.sendall(ch)
-                s.shutdown(socket.SHUT_WR)
-            t = threading.Thread(target=send)
-            t.start()
-            h = hashlib.sha256()
-            n = 0
-            while data := s.recv(1 << 20):
+            h, n = hashlib.sha256(), 0
+            while data := sock.recv(1 << 20):
                 h.update(data)
                 n += len(data)
             t.join()
+            return n, h.hexdigest()
+
+        def both_ways(c):
+            got["backend"] = exchange(c, down_chunks)[1]
+
+        self.plain_endpoint(both_ways)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            n, digest = exchange(s, up_chunks)
         self.assertEqual(n, size)
-        self.assertEqual(h.hexdigest(), down_digest)
+        self.assertEqual(digest, down_digest)
         wait_until(lambda: "backend" in got, what="the backend to finish")
         self.assertEqual(got["backend"], up_digest)
 
