@@ -86,13 +86,11 @@ void Worker::arm_poll(std::uint32_t ci, bool from_client, int fd, unsigned mask)
   auto* s = sqe();
   io_uring_prep_poll_add(s, fd, mask);
   io_uring_sqe_set_data64(s, pack(from_client ? Op::PollD2U : Op::PollU2D, ci));
-  (from_client ? c.d2u : c.u2d).in_flight = true;
   ++c.pending;
 }
 
 void Worker::on_poll(std::uint32_t ci, bool from_client, int res) {
   Conn& c = conn(ci);
-  (from_client ? c.d2u : c.u2d).in_flight = false;
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
   if (res < 0) return close_conn(ci, true);

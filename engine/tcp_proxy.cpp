@@ -122,7 +122,6 @@ void Worker::on_connect(std::uint32_t ci, int res) {
 
 void Worker::arm_recv(std::uint32_t ci, bool from_client, bool poll_first) {
   Conn& c = conn(ci);
-  Half& h = from_client ? c.d2u : c.u2d;
   auto* s = sqe();
   io_uring_prep_recv(s, from_client ? c.down : c.up, nullptr, tcp_bufs_->size(), 0);
   s->flags |= IOSQE_BUFFER_SELECT;
@@ -131,14 +130,12 @@ void Worker::arm_recv(std::uint32_t ci, bool from_client, bool poll_first) {
   // answer: wait for data instead of trying a receive that would find none.
   if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   io_uring_sqe_set_data64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci));
-  h.in_flight = true;
   ++c.pending;
 }
 
 void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
   Conn& c = conn(ci);
   Half& h = from_client ? c.d2u : c.u2d;
-  h.in_flight = false;
   --c.pending;
   const int res = cqe->res;
   if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -174,14 +171,12 @@ void Worker::send_half(std::uint32_t ci, bool to_upstream) {
   io_uring_prep_send(s, to_upstream ? c.up : c.down, tcp_bufs_->data(static_cast<std::uint16_t>(h.buf)) + h.off,
                      h.len - h.off, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(s, pack(to_upstream ? Op::SendUp : Op::SendDown, ci));
-  h.in_flight = true;
   ++c.pending;
 }
 
 void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
   Conn& c = conn(ci);
   Half& h = to_upstream ? c.d2u : c.u2d;
-  h.in_flight = false;
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
   if (res < 0) {

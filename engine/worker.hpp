@@ -62,7 +62,6 @@ inline constexpr std::uint8_t kMaxConnectAttempts = 4;  // the first try and 3 r
 struct Half {
   std::int32_t buf = -1;       // provided buffer holding bytes not yet sent
   std::uint32_t off = 0, len = 0;
-  bool in_flight = false;      // a recv or send of this half is submitted
   bool eof = false;            // the sender finished; the receiver's write side is shut
   bool starved = false;        // waiting for a free buffer
   // Bulk transfers move socket to pipe to socket without a copy (splice).
