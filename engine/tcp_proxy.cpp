@@ -202,10 +202,10 @@ void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
 // and keep the other direction going.
 void Worker::pass_fin(std::uint32_t ci, bool from_client) {
   Conn& c = conn(ci);
-  auto* s = sqe();
-  io_uring_prep_shutdown(s, from_client ? c.up : c.down, SHUT_WR);
-  io_uring_sqe_set_data64(s, pack(Op::Shutdown, ci));
-  ++c.pending;
+  // A plain syscall, not IORING_OP_SHUTDOWN: io_uring always hands that op to
+  // an io-wq thread, and waking it costs more than the syscall (measured: a
+  // third of the engine's CPU went to io-wq threads at 11k connections/s).
+  ::shutdown(from_client ? c.up : c.down, SHUT_WR);
   if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
 }
 

@@ -143,7 +143,6 @@ void Worker::handle(io_uring_cqe* cqe) {
     case Op::Connect: on_connect(i, cqe->res); break;
     case Op::ConnectTimeout:  // the connect's own completion decides what happens
     case Op::CancelConn:
-    case Op::Shutdown:
       --conn(i).pending;
       maybe_finish_close(i);
       break;

@@ -33,7 +33,6 @@ enum class Op : std::uint8_t {
   SendDown,        // bytes to the client
   SendUp,          // bytes to the upstream
   CancelConn,      // cancelling a closing connection's operations
-  Shutdown,        // passing a FIN on (half-close)
   PollD2U,         // a spliced half waits: client readable or upstream writable
   PollU2D,         // a spliced half waits: upstream readable or client writable
   Closed,          // a socket closed through the ring; nothing to do
