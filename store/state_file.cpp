@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "store/prefault.hpp"
 #include "store/toml_codec.hpp"
 
 namespace azlb::store {
@@ -34,6 +36,9 @@ struct Fd {
   }
 };
 
+// The parsed tree takes about this many bytes per byte of TOML.
+constexpr std::size_t kTreeBytesPerTextByte = 12;
+
 Result<std::optional<std::string>> read_text(const fs::path& p) {
   Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
   if (f.fd < 0) {
@@ -41,6 +46,11 @@ Result<std::optional<std::string>> read_text(const fs::path& p) {
     return io_error("cannot read", p);
   }
   std::string text;
+  struct stat st {};
+  if (::fstat(f.fd, &st) == 0 && st.st_size > 0) {
+    prefault_heap(static_cast<std::size_t>(st.st_size) * kTreeBytesPerTextByte);
+    text.reserve(static_cast<std::size_t>(st.st_size));
+  }
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(f.fd, buf, sizeof buf);
