@@ -1,8 +1,9 @@
 // A proxied TCP connection, top to bottom:
 //   accept -> ACL -> pick -> connect (retry on another member) -> relay both
 //   ways -> half-close -> close.
-// Each direction has at most one operation in flight and holds at most one
-// buffer, so a slow reader stalls its sender instead of making us buffer.
+// Each direction keeps one multishot receive armed and one send in flight;
+// it holds a few buffers at most, so a slow reader stalls its sender instead
+// of making us buffer.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +17,14 @@
 #include "model/acl.hpp"
 
 namespace azlb::engine {
+
+namespace {
+
+// Buffers a half may have waiting behind its send before its receive is
+// cancelled; a few more can land while the cancel is on its way.
+constexpr std::uint8_t kMaxQueued = 2;
+
+}  // namespace
 
 std::uint32_t Worker::alloc_conn() {
   if (free_conns_.empty()) {
@@ -120,48 +129,99 @@ void Worker::on_connect(std::uint32_t ci, int res) {
   arm_recv(ci, false);
 }
 
-void Worker::arm_recv(std::uint32_t ci, bool from_client, bool poll_first) {
+// One receive per half for the connection's whole life, not one per message:
+// no request to prepare and no poll to re-arm after each relayed message.
+void Worker::arm_recv(std::uint32_t ci, bool from_client) {
   Conn& c = conn(ci);
+  Half& h = from_client ? c.d2u : c.u2d;
   auto* s = sqe();
-  io_uring_prep_recv(s, from_client ? c.down : c.up, nullptr, tcp_bufs_->size(), 0);
+  io_uring_prep_recv_multishot(s, from_client ? c.down : c.up, nullptr, 0, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = tcp_bufs_->group();
-  // Right after relaying a message the sender is usually waiting for the
-  // answer: wait for data instead of trying a receive that would find none.
-  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   io_uring_sqe_set_data64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci));
+  h.receiving = true;
+  h.throttled = false;
   ++c.pending;
 }
 
 void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
   Conn& c = conn(ci);
   Half& h = from_client ? c.d2u : c.u2d;
-  --c.pending;
   const int res = cqe->res;
-  if (cqe->flags & IORING_CQE_F_BUFFER) {
-    h.buf = static_cast<std::int32_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-    h.off = 0;
-    h.len = res > 0 ? static_cast<std::uint32_t>(res) : 0;
+  if (!(cqe->flags & IORING_CQE_F_MORE)) {
+    --c.pending;
+    h.receiving = false;
   }
-  if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
+  const bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+  const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+  if (c.state == Conn::State::Closing) {
+    if (has_buf) tcp_bufs_->recycle(bid);
+    return maybe_finish_close(ci);
+  }
   if (res > 0) {
+    const auto n = static_cast<std::uint32_t>(res);
     c.last_active_ms = now_ms_;
-    send_half(ci, from_client);
+    if (n == tcp_bufs_->size()) h.bulk = true;
+    if (h.buf < 0) {
+      h.buf = bid;
+      h.off = 0;
+      h.len = n;
+      send_half(ci, from_client);
+    } else if (h.q_tail >= 0 && chunk_len_[h.q_tail] + n <= tcp_bufs_->size()) {
+      // Small messages that land behind a send join the last one queued:
+      // one buffer and one send for the lot, and the buffer goes back at once.
+      auto tail = static_cast<std::uint16_t>(h.q_tail);
+      std::memcpy(tcp_bufs_->data(tail) + chunk_len_[tail], tcp_bufs_->data(bid), n);
+      chunk_len_[tail] += n;
+      tcp_bufs_->recycle(bid);
+    } else {
+      enqueue(h, bid, n);
+    }
+    if (h.receiving && !h.throttled && (h.bulk || h.queued >= kMaxQueued)) throttle(ci, from_client);
     return;
   }
-  if (res == -ENOBUFS) {
+  // The receive has ended.
+  if (has_buf) tcp_bufs_->recycle(bid);
+  if (res == 0) {
+    h.fin_pending = true;
+  } else if (res == -ENOBUFS) {
     // Every buffer is in flight: wait for one to come back rather than spin.
     h.starved = true;
     starved_.push_back({ci, from_client});
-    return;
+  } else if (res != -ECANCELED) {
+    // A reset or error on either side ends both: pass a reset on to the client.
+    return close_conn(ci, true);
   }
-  if (res == 0) {
-    h.eof = true;
-    pass_fin(ci, from_client);
-    return;
-  }
-  // A reset or error on either side ends both: pass a reset on to the client.
-  close_conn(ci, true);
+  if (h.buf < 0) resume(ci, from_client);
+}
+
+// Stops a half's receive: its queue is long enough, or a bulk transfer is
+// about to move to a pipe.
+void Worker::throttle(std::uint32_t ci, bool from_client) {
+  Conn& c = conn(ci);
+  Half& h = from_client ? c.d2u : c.u2d;
+  auto* s = sqe();
+  io_uring_prep_cancel64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci), 0);
+  io_uring_sqe_set_data64(s, pack(Op::Throttle, ci));
+  h.throttled = true;
+}
+
+void Worker::enqueue(Half& h, std::uint16_t buf, std::uint32_t len) {
+  chunk_len_[buf] = len;
+  chunk_next_[buf] = -1;
+  if (h.q_tail >= 0)
+    chunk_next_[h.q_tail] = buf;
+  else
+    h.q_head = buf;
+  h.q_tail = buf;
+  ++h.queued;
+}
+
+void Worker::recycle_all(Half& h) {
+  if (h.buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
+  for (auto b = h.q_head; b >= 0; b = chunk_next_[b]) tcp_bufs_->recycle(static_cast<std::uint16_t>(b));
+  h.buf = h.q_head = h.q_tail = -1;
+  h.queued = 0;
 }
 
 void Worker::send_half(std::uint32_t ci, bool to_upstream) {
@@ -191,11 +251,36 @@ void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
     send_half(ci, to_upstream);
     return;
   }
-  const bool filled = h.len == tcp_bufs_->size();
   tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
-  if (!(filled && start_splice(ci, to_upstream))) arm_recv(ci, to_upstream, !filled);
+  if (h.q_head >= 0) {
+    h.buf = h.q_head;
+    h.off = 0;
+    h.len = chunk_len_[h.buf];
+    h.q_head = chunk_next_[h.buf];
+    if (h.q_head < 0) h.q_tail = -1;
+    --h.queued;
+    send_half(ci, to_upstream);
+  } else {
+    resume(ci, to_upstream);
+  }
   feed_starved();
+}
+
+void Worker::resume(std::uint32_t ci, bool from_client) {
+  Conn& c = conn(ci);
+  Half& h = from_client ? c.d2u : c.u2d;
+  if (h.receiving || h.starved || c.state != Conn::State::Relaying) return;
+  if (h.fin_pending) {
+    h.fin_pending = false;
+    h.eof = true;
+    return pass_fin(ci, from_client);
+  }
+  if (h.bulk) {
+    h.bulk = false;
+    if (start_splice(ci, from_client)) return;
+  }
+  arm_recv(ci, from_client);
 }
 
 // The sender finished and everything it sent is on its way: pass the FIN on
@@ -219,7 +304,10 @@ void Worker::feed_starved() {
     if (!h.starved) continue;
     h.starved = false;
     if (c.state != Conn::State::Relaying) continue;
-    arm_recv(ci, from_client);
+    if (h.buf < 0)
+      resume(ci, from_client);
+    else if (!h.bulk && !h.receiving)
+      arm_recv(ci, from_client);  // behind the send still in flight; a bulk half waits for it and splices
     return;
   }
 }
@@ -252,7 +340,7 @@ void Worker::maybe_finish_close(std::uint32_t ci) {
 void Worker::finish_close(std::uint32_t ci) {
   Conn& c = conn(ci);
   for (Half* h : {&c.d2u, &c.u2d}) {
-    if (h->buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h->buf));
+    recycle_all(*h);
     if (h->pipe >= 0) pipes_.give_back(h->pipe, h->piped == 0);
   }
   // Closing through the ring batches it with the next submission; nothing

@@ -42,6 +42,8 @@ Worker::Worker(WorkerOptions opt)
   }
   if (r < 0) throw std::runtime_error(std::string("cannot create io_uring: ") + std::strerror(-r));
   tcp_bufs_ = std::make_unique<BufferRing>(ring_, kTcpGroup, opt.tcp_buffers, opt.tcp_buffer_size);
+  chunk_len_.assign(opt.tcp_buffers, 0);
+  chunk_next_.assign(opt.tcp_buffers, -1);
   udp_bufs_ = std::make_unique<BufferRing>(ring_, kUdpGroup, opt.udp_buffers, opt.udp_buffer_size);
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
   connect_ts_.tv_sec = opt.connect_timeout_ms / 1000;
@@ -159,6 +161,7 @@ void Worker::handle(io_uring_cqe* cqe) {
       maybe_free_flow(i);
       break;
     case Op::CancelListener:  // the listener's own request reports the end
+    case Op::Throttle:        // the receive's own completion reports the end
     case Op::Closed:
       break;
     case Op::Wake: {

@@ -36,6 +36,7 @@ enum class Op : std::uint8_t {
   PollD2U,         // a spliced half waits: client readable or upstream writable
   PollU2D,         // a spliced half waits: upstream readable or client writable
   Closed,          // a socket closed through the ring; nothing to do
+  Throttle,        // cancelling a receive whose half has enough queued
   UdpListen,       // multishot recvmsg on a UDP listener
   UdpReply,        // multishot recv on a flow's upstream socket
   CancelFlow,
@@ -57,11 +58,19 @@ struct Generation {
 inline constexpr std::uint8_t kMaxConnectAttempts = 4;  // the first try and 3 retries
 
 // One direction of a proxied TCP connection: bytes received on one socket
-// and sent on the other.
+// and sent on the other. A multishot receive stays armed while the half
+// relays; what arrives while a send is in flight waits in a short queue, and
+// a queue that grows cancels the receive until it drains (back-pressure).
 struct Half {
-  std::int32_t buf = -1;       // provided buffer holding bytes not yet sent
+  std::int32_t buf = -1;       // provided buffer being sent
   std::uint32_t off = 0, len = 0;
-  bool eof = false;            // the sender finished; the receiver's write side is shut
+  std::int32_t q_head = -1, q_tail = -1;  // received buffers waiting their turn, oldest first
+  std::uint8_t queued = 0;
+  bool receiving = false;      // its multishot receive is armed
+  bool throttled = false;      // that receive is being cancelled
+  bool bulk = false;           // a receive filled a whole buffer: splice once drained
+  bool fin_pending = false;    // the sender finished: pass the FIN on once drained
+  bool eof = false;            // the FIN is passed on; the receiver's write side is shut
   bool starved = false;        // waiting for a free buffer
   // Bulk transfers move socket to pipe to socket without a copy (splice).
   std::int16_t pipe = -1;      // lent by the worker's PipePool while spliced
@@ -171,10 +180,15 @@ class Worker {
   void on_accept(std::uint32_t slot, io_uring_cqe*);
   void connect_next(std::uint32_t ci);
   void on_connect(std::uint32_t ci, int res);
-  void arm_recv(std::uint32_t ci, bool from_client, bool poll_first = false);
+  void arm_recv(std::uint32_t ci, bool from_client);
   void on_recv(std::uint32_t ci, bool from_client, io_uring_cqe*);
+  void throttle(std::uint32_t ci, bool from_client);
   void send_half(std::uint32_t ci, bool to_upstream);
   void on_send(std::uint32_t ci, bool to_upstream, int res);
+  // Nothing left to send on this half: receive again, splice, or pass the FIN.
+  void resume(std::uint32_t ci, bool from_client);
+  void enqueue(Half&, std::uint16_t buf, std::uint32_t len);
+  void recycle_all(Half&);
   void close_conn(std::uint32_t ci, bool reset_client);
   // Frees a closing connection once its last operation has completed.
   void maybe_finish_close(std::uint32_t ci);
@@ -201,6 +215,9 @@ class Worker {
   WorkerOptions opt_;
   io_uring ring_{};
   std::unique_ptr<BufferRing> tcp_bufs_, udp_bufs_;
+  // A half's queue, linked through its buffers' ids.
+  std::vector<std::uint32_t> chunk_len_;
+  std::vector<std::int32_t> chunk_next_;
   PipePool pipes_;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;

@@ -92,6 +92,74 @@ class Traffic(EngineCase):
                 reply += chunk
         self.assertEqual(reply.decode(), hashlib.sha256(payload).hexdigest())
 
+    def test_bursts_of_small_messages_and_a_fin_arrive_whole_and_in_order(self):
+        """Segments that land while a send is still in flight queue behind it;
+        a FIN right behind them must wait until they are all sent."""
+        def echo(c):
+            while data := c.recv(65536):
+                c.sendall(data)
+
+        self.plain_endpoint(echo)
+        results = {}
+
+        def client(k):
+            sent = b"".join(f"{k:02d}:{i:05d}\n".encode() for i in range(3000))
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for i in range(0, len(sent), 9 * 10):  # ten lines a segment
+                    s.sendall(sent[i:i + 90])
+                s.shutdown(socket.SHUT_WR)
+                got = bytearray()
+                while data := s.recv(65536):
+                    got += data
+            results[k] = bytes(got) == sent
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, {k: True for k in range(16)})
+
+    def test_a_backend_that_stops_reading_stalls_the_client_not_the_engine(self):
+        reading = threading.Event()
+        got = {}
+
+        def slow(c):
+            reading.wait(30)
+            h, n = hashlib.sha256(), 0
+            while data := c.recv(1 << 20):
+                h.update(data)
+                n += len(data)
+            got["backend"] = (n, h.hexdigest())
+
+        self.plain_endpoint(slow)
+        limit = 96 * 1024 * 1024
+        block = bytes(range(256)) * 256  # 64 KiB
+        h, sent = hashlib.sha256(), 0
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.setblocking(False)
+            stalled_since = None
+            while sent < limit:
+                try:
+                    n = s.send(block)
+                    h.update(block[:n])
+                    sent += n
+                    stalled_since = None
+                except BlockingIOError:
+                    stalled_since = stalled_since or time.monotonic()
+                    if time.monotonic() - stalled_since > 1.0:
+                        break
+                    time.sleep(0.01)
+            # Socket buffers on both sides and the engine's few buffers and one
+            # pipe hold a few MiB; an engine reading without limit takes it all.
+            self.assertLess(sent, 48 * 1024 * 1024, "the engine kept reading what the backend did not take")
+            reading.set()
+            s.setblocking(True)
+            s.shutdown(socket.SHUT_WR)
+            wait_until(lambda: "backend" in got, timeout=20, what="the backend to read everything")
+        self.assertEqual(got["backend"], (sent, h.hexdigest()))
+
     def test_100_mb_each_way_arrive_intact(self):
         size = 100 * 1024 * 1024
         down_chunks, down_digest = sha256_stream(size, seed=1)
