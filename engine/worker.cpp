@@ -34,7 +34,7 @@ Worker::Worker(WorkerOptions opt)
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
   p.cq_entries = 16384;
   int r = io_uring_queue_init_params(4096, &ring_, &p);
-  if (r == -EINVAL) {  // older kernel: the plain ring works, only slower
+  if (r == -EINVAL) {  // Linux 6.0: the plain ring works, only slower (multishot receive needs 6.0)
     p = {};
     p.flags = IORING_SETUP_CQSIZE;
     p.cq_entries = 16384;

@@ -22,7 +22,8 @@ void prefault_heap(std::size_t bytes) {
   constexpr std::size_t kMax = 64u << 20;
   if (bytes == 0 || bytes > kMax) return;
   // The block must come from the heap (not its own mmap) and stay in the
-  // process once freed, for the parser's nodes to land on its pages.
+  // process once freed, for the parser's nodes to land on its pages. In the
+  // long-running engine this keeps at most a parse's worth of heap mapped.
   mallopt(M_MMAP_THRESHOLD, kMax);
   mallopt(M_TRIM_THRESHOLD, 2 * kMax);
   void* block = std::malloc(bytes);
