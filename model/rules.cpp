@@ -20,14 +20,28 @@ std::vector<std::string> names_of(const C& items) {
   return out;
 }
 
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Built by appending: `"'" + std::string(s) + "'"` trips GCC 12's false
+// -Wrestrict at -O3 (GCC bug 105329).
+std::string q(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '\'';
+  out += s;
+  out += '\'';
+  return out;
+}
 
 }  // namespace
 
 const CloudService* find_service(const State& s, std::string_view n) { return find_named(s.services, n); }
 CloudService* find_service(State& s, std::string_view n) { return find_named(s.services, n); }
-const Vm* find_vm(const State& s, std::string_view n) { return find_named(s.vms, n); }
-Vm* find_vm(State& s, std::string_view n) { return find_named(s.vms, n); }
+// The last VM first: a state is built VM by VM, each followed by its endpoints.
+const Vm* find_vm(const State& s, std::string_view n) {
+  return !s.vms.empty() && s.vms.back().name == n ? &s.vms.back() : find_named(s.vms, n);
+}
+Vm* find_vm(State& s, std::string_view n) {
+  return !s.vms.empty() && s.vms.back().name == n ? &s.vms.back() : find_named(s.vms, n);
+}
 const Endpoint* find_endpoint(const Vm& v, std::string_view n) { return find_named(v.endpoints, n); }
 Endpoint* find_endpoint(Vm& v, std::string_view n) { return find_named(v.endpoints, n); }
 const LoadBalancedSet* find_lbset(const CloudService& c, std::string_view n) { return find_named(c.lbsets, n); }
@@ -139,7 +153,8 @@ std::string port_text(Protocol p, std::uint16_t port) {
 }  // namespace
 
 Status check_public_port_free(const State& s, const CloudService& svc, Protocol proto, std::uint16_t port,
-                              std::string_view lbset) {
+                              std::string_view lbset, const PortsSeen* seen) {
+  if (seen && !seen->has(proto, port)) return ok();
   auto where = [&](const CloudService& other) {
     return other.name == svc.name ? std::string()
                                   : " of cloud service " + q(other.name) + " on the same VIP " + other.vip.to_string();
@@ -177,14 +192,15 @@ Status insert_service(State& s, CloudService svc) {
   return ok();
 }
 
-Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set) {
+Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, PortsSeen* seen) {
   AZLB_TRY(check_name("load-balanced set name", set.name));
   AZLB_ASSIGN(svc, service_or_error(s, service));
   if (find_lbset(*svc, set.name))
     return conflict("load-balanced set " + q(set.name) + " already exists in cloud service " + q(svc->name));
   AZLB_TRY(check_port("public port", set.public_port));
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
-  AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name));
+  AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, seen));
+  if (seen) seen->add(set.protocol, set.public_port);
   svc->lbsets.push_back(std::move(set));
   return ok();
 }
@@ -205,7 +221,7 @@ Status insert_vm(State& s, Vm vm) {
   return ok();
 }
 
-Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep) {
+Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, PortsSeen* seen) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_TRY(check_endpoint_fields(ep));
   if (find_endpoint(*vm, ep.name))
@@ -227,7 +243,8 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep) {
       return conflict("endpoint " + q(ep.name) + " has other ACL rules than the members of load-balanced set " +
                       q(set->name) + "; a set's members share one ACL");
   }
-  AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset));
+  AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, seen));
+  if (seen) seen->add(ep.protocol, ep.public_port);
   std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
   vm->endpoints.push_back(std::move(ep));
   return ok();
@@ -235,12 +252,14 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep) {
 
 Status validate(const State& s) {
   State rebuilt;
+  PortsSeen seen;
   for (auto& svc : s.services) AZLB_TRY(insert_service(rebuilt, svc));
   for (auto& svc : s.services)
-    for (auto& set : svc.lbsets) AZLB_TRY(insert_lbset(rebuilt, svc.name, set));
-  for (auto& vm : s.vms) AZLB_TRY(insert_vm(rebuilt, vm));
-  for (auto& vm : s.vms)
-    for (auto& ep : vm.endpoints) AZLB_TRY(insert_endpoint(rebuilt, vm.name, ep));
+    for (auto& set : svc.lbsets) AZLB_TRY(insert_lbset(rebuilt, svc.name, set, &seen));
+  for (auto& vm : s.vms) {
+    AZLB_TRY(insert_vm(rebuilt, vm));
+    for (auto& ep : vm.endpoints) AZLB_TRY(insert_endpoint(rebuilt, vm.name, ep, &seen));
+  }
   return ok();
 }
 

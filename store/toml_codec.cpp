@@ -141,7 +141,7 @@ Result<AclRule> read_acl_rule(const toml::table& t, std::string_view source) {
   return r;
 }
 
-Status read_service(State& s, const toml::table& t, std::string_view source) {
+Status read_service(State& s, const toml::table& t, std::string_view source, PortsSeen& seen) {
   Fields f(t, source, "cloud service");
   CloudService svc;
   AZLB_ASSIGN(name, f.string("name"));
@@ -171,13 +171,13 @@ Status read_service(State& s, const toml::table& t, std::string_view source) {
       set.probe = probe;
     }
     AZLB_TRY(sf.no_unknown_keys());
-    if (auto r = insert_lbset(s, name, std::move(set)); !r) return sf.located(r.error());
+    if (auto r = insert_lbset(s, name, std::move(set), &seen); !r) return sf.located(r.error());
     return ok();
   }));
   return f.no_unknown_keys();
 }
 
-Status read_vm(State& s, const toml::table& t, std::string_view source) {
+Status read_vm(State& s, const toml::table& t, std::string_view source, PortsSeen& seen) {
   Fields f(t, source, "VM");
   Vm vm;
   AZLB_ASSIGN(name, f.string("name"));
@@ -221,7 +221,7 @@ Status read_vm(State& s, const toml::table& t, std::string_view source) {
       }
     }
     AZLB_TRY(ef.no_unknown_keys());
-    if (auto r = insert_endpoint(s, name, std::move(ep)); !r) return ef.located(r.error());
+    if (auto r = insert_endpoint(s, name, std::move(ep), &seen); !r) return ef.located(r.error());
     return ok();
   }));
   return f.no_unknown_keys();
@@ -261,6 +261,7 @@ Result<State> parse_state(std::string_view text, std::string_view source) {
                        ": " + std::string(e.description()));
   }
   State s;
+  PortsSeen seen;
   Fields f(root, source, "state file");
   auto* version = f.get("schema_version");
   if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
@@ -270,8 +271,8 @@ Result<State> parse_state(std::string_view text, std::string_view source) {
     return f.fail(*version, "schema_version " + std::to_string(*v) + " was written by a newer azlb (this one reads " +
                                 std::to_string(kSchemaVersion) + ")");
   AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
-                      [&](const toml::table& t) { return read_service(s, t, source); }));
-  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source); }));
+                      [&](const toml::table& t) { return read_service(s, t, source, seen); }));
+  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source, seen); }));
   AZLB_TRY(f.no_unknown_keys());
   return s;
 }

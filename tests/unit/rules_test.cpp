@@ -11,6 +11,45 @@ TEST_CASE("validate accepts what the operations build and catches a hand-made vi
   CHECK(kind_of(validate(s)) == ErrorKind::Conflict);
 }
 
+TEST_CASE("validate finds a port taken on an overlapping VIP however far apart the two endpoints are") {
+  // validate() skips the scan for ports it has not seen yet: the conflicts it
+  // must still find are the ones between endpoints far apart in the state.
+  State s;
+  auto ip = [](const char* t) { return parse_ip("VIP", t).value(); };
+  must(create_service(s, {"a", ip("127.0.0.20"), std::nullopt}));
+  must(create_service(s, {"b", ip("127.0.0.21"), std::nullopt}));
+  must(create_service(s, {"any", ip("0.0.0.0"), std::nullopt}));
+  make_vm(s, "vma", "a");
+  make_vm(s, "vmb", "b");
+  make_vm(s, "vmw", "any");
+  for (std::uint16_t p = 1000; p < 1200; ++p) {
+    std::string name = "e";
+    name += std::to_string(p);
+    must(add_endpoint(s, {"vma", spec(name.c_str(), p, 80), std::nullopt, "", {}}));
+  }
+  // The same port on another VIP is no conflict.
+  must(add_endpoint(s, {"vmb", spec("same", 1000, 80), std::nullopt, "", {}}));
+  // A set's members share their port.
+  must(add_endpoint(s, {"vmb", spec("web", 8080, 80), std::nullopt, "", {}}));
+  LbsetCreateRequest r;
+  r.set = "farm";
+  r.vm = "vmb";
+  r.endpoint = "web";
+  must(create_lbset(s, r));
+  make_vm(s, "vmb2", "b");
+  must(join_lbset(s, {"farm", "vmb2", std::nullopt, std::nullopt}));
+  CHECK(validate(s).ok());
+  // By hand: the wildcard VIP overlaps a's, and its endpoint comes last.
+  s.vms[2].endpoints.push_back({"late", Protocol::Tcp, 1199, 80, 4, "", {}});
+  auto st = validate(s);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("public port tcp/1199 is already used by endpoint 'e1199' of VM 'vma'") !=
+        std::string::npos);
+  // The other protocol is another port.
+  s.vms[2].endpoints.back().protocol = Protocol::Udp;
+  CHECK(validate(s).ok());
+}
+
 TEST_CASE("members of a set are derived from the endpoints that name it, in VM order") {
   State s = web_farm();
   must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}));
