@@ -287,11 +287,13 @@ void Worker::resume(std::uint32_t ci, bool from_client) {
 // and keep the other direction going.
 void Worker::pass_fin(std::uint32_t ci, bool from_client) {
   Conn& c = conn(ci);
+  // Both ways done: closing the sockets, with nothing left unread, sends this
+  // FIN too, one syscall fewer per connection.
+  if (c.d2u.eof && c.u2d.eof) return close_conn(ci, false);
   // A plain syscall, not IORING_OP_SHUTDOWN: io_uring always hands that op to
   // an io-wq thread, and waking it costs more than the syscall (measured: a
   // third of the engine's CPU went to io-wq threads at 11k connections/s).
   ::shutdown(from_client ? c.up : c.down, SHUT_WR);
-  if (c.d2u.eof && c.u2d.eof) close_conn(ci, false);
 }
 
 // A buffer came back: give it to a receive that found none.
