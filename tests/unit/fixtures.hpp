@@ -29,16 +29,21 @@ void must(const Result<T>& r) {
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
 }
 
+// A set made from a VM's existing endpoint, its first member.
+inline void make_set(State& s, const char* set, const char* vm, const char* endpoint) {
+  LbsetCreateRequest r;
+  r.set = set;
+  r.vm = vm;
+  r.endpoint = endpoint;
+  must(create_lbset(s, r));
+}
+
 // Three VMs in "web"; vm1 has endpoint "http" 8080->80 as the first member of "webset".
 inline State web_farm() {
   State s;
   for (auto* n : {"vm1", "vm2", "vm3"}) make_vm(s, n, "web");
   must(add_endpoint(s, {"vm1", spec("http", 8080, 80), std::nullopt, "", {}}));
-  LbsetCreateRequest r;
-  r.set = "webset";
-  r.vm = "vm1";
-  r.endpoint = "http";
-  must(create_lbset(s, r));
+  make_set(s, "webset", "vm1", "http");
   return s;
 }
 

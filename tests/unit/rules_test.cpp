@@ -31,11 +31,7 @@ TEST_CASE("validate finds a port taken on an overlapping VIP however far apart t
   must(add_endpoint(s, {"vmb", spec("same", 1000, 80), std::nullopt, "", {}}));
   // A set's members share their port.
   must(add_endpoint(s, {"vmb", spec("web", 8080, 80), std::nullopt, "", {}}));
-  LbsetCreateRequest r;
-  r.set = "farm";
-  r.vm = "vmb";
-  r.endpoint = "web";
-  must(create_lbset(s, r));
+  make_set(s, "farm", "vmb", "web");
   make_vm(s, "vmb2", "b");
   must(join_lbset(s, {"farm", "vmb2", std::nullopt, std::nullopt}));
   CHECK(validate(s).ok());
