@@ -15,6 +15,6 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian starts the packaged services; the benchmark runs its own.
   $sudo systemctl stop nginx haproxy 2>/dev/null || $sudo pkill -x nginx 2>/dev/null || true
 fi
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
+scripts/build.sh build
 g++ -O2 -std=c++20 -o build/bench-latency bench/latency.cpp
 exec timeout 300 python3 bench/run.py

@@ -107,7 +107,11 @@ std::string describe(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET6) {
     auto& sa = reinterpret_cast<const sockaddr_in6&>(ss);
     inet_ntop(AF_INET6, &sa.sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(sa.sin6_port));
+    std::string out = "[";  // appended: `"[" + std::string(buf)` trips GCC 12's false -Wrestrict at -O3
+    out += buf;
+    out += "]:";
+    out += std::to_string(ntohs(sa.sin6_port));
+    return out;
   }
   return "?";
 }
