@@ -217,6 +217,18 @@ void Worker::enqueue(Half& h, std::uint16_t buf, std::uint32_t len) {
   ++h.queued;
 }
 
+// Makes the oldest queued buffer the one to send; false if none waits.
+bool Worker::dequeue(Half& h) {
+  if (h.q_head < 0) return false;
+  h.buf = h.q_head;
+  h.off = 0;
+  h.len = chunk_len_[h.buf];
+  h.q_head = chunk_next_[h.buf];
+  if (h.q_head < 0) h.q_tail = -1;
+  --h.queued;
+  return true;
+}
+
 void Worker::recycle_all(Half& h) {
   if (h.buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
   for (auto b = h.q_head; b >= 0; b = chunk_next_[b]) tcp_bufs_->recycle(static_cast<std::uint16_t>(b));
@@ -253,17 +265,10 @@ void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
   }
   tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
-  if (h.q_head >= 0) {
-    h.buf = h.q_head;
-    h.off = 0;
-    h.len = chunk_len_[h.buf];
-    h.q_head = chunk_next_[h.buf];
-    if (h.q_head < 0) h.q_tail = -1;
-    --h.queued;
+  if (dequeue(h))
     send_half(ci, to_upstream);
-  } else {
+  else
     resume(ci, to_upstream);
-  }
   feed_starved();
 }
 

@@ -188,6 +188,7 @@ class Worker {
   // Nothing left to send on this half: receive again, splice, or pass the FIN.
   void resume(std::uint32_t ci, bool from_client);
   void enqueue(Half&, std::uint16_t buf, std::uint32_t len);
+  bool dequeue(Half&);
   void recycle_all(Half&);
   void close_conn(std::uint32_t ci, bool reset_client);
   // Frees a closing connection once its last operation has completed.
