@@ -18,7 +18,7 @@ namespace {
 
 struct StartFlags {
   bool foreground = false;
-  Flag threads, drain_timeout;
+  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve;
 };
 
 Status start(const Context& ctx, const StartFlags& f) {
@@ -31,6 +31,23 @@ Status start(const Context& ctx, const StartFlags& f) {
   if (f.drain_timeout.given()) {
     AZLB_ASSIGN(s, parse_uint("drain timeout (seconds)", f.drain_timeout.value, 0, 3600));
     o.drain_timeout_ms = s * 1000;
+  }
+  if (f.udp_flows.given()) {
+    AZLB_ASSIGN(n, parse_uint("UDP flow bound", f.udp_flows.value, 1, 16'000'000));
+    o.udp_flows = n;
+  }
+  if (f.buffers.given()) {
+    AZLB_ASSIGN(n, parse_uint("buffer count", f.buffers.value, 16, 32768));
+    if ((n & (n - 1)) != 0) return usage_error("buffer count " + f.buffers.value + " is not a power of two (16, 32, ... 32768)");
+    o.buffers = n;
+  }
+  if (f.pipes.given()) {
+    AZLB_ASSIGN(n, parse_uint("pipe count", f.pipes.value, 0, 32767));
+    o.pipes = n;
+  }
+  if (f.fd_reserve.given()) {
+    AZLB_ASSIGN(n, parse_uint("descriptor reserve", f.fd_reserve.value, 16, 100000));
+    o.fd_reserve = n;
   }
   // Tests shorten the idle-timeout minute; nobody else should need to.
   if (const char* unit = std::getenv("AZLB_IDLE_TIMEOUT_UNIT_MS")) {
@@ -90,6 +107,12 @@ void register_engine(CLI::App& app, Context& ctx) {
   add(*s, f->threads, "--threads", "Worker threads, one io_uring each (default: one per core)").opt->type_name("N");
   add(*s, f->drain_timeout, "--drain-timeout", "Seconds 'engine stop' lets connections finish (default 10)")
       .opt->type_name("SEC");
+  add(*s, f->udp_flows, "--udp-flows", "UDP flows in all, split between the workers (default 8192 per worker)")
+      .opt->type_name("N");
+  add(*s, f->buffers, "--buffers", "64 KiB receive buffers per worker, a power of two (default 256)").opt->type_name("N");
+  add(*s, f->pipes, "--pipes", "Splice pipes per worker for bulk transfers (default 64)").opt->type_name("N");
+  add(*s, f->fd_reserve, "--fd-reserve", "Descriptors kept for probes and the admin socket, besides one per probed member (default 64)")
+      .opt->type_name("N");
   command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
   command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
           [&ctx] { return reload(ctx); });

@@ -8,7 +8,11 @@ namespace azlb::cli {
 
 std::filesystem::path Context::state_path() const { return store::resolve_state_path(state_flag); }
 
-void Context::print_json(const Json& j) const { std::cout << j.dump(2) << "\n"; }
+// A name or path with bytes that are not UTF-8 prints as U+FFFD, never as an
+// exception (the state may hold them; issue: any byte string renders safely).
+void Context::print_json(const Json& j) const {
+  std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+}
 
 void Context::confirm(const std::string& message, Json details) const {
   if (json()) {

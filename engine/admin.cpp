@@ -1,6 +1,6 @@
 #include "engine/admin.hpp"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+
+#include "engine/log.hpp"
 
 namespace azlb::engine {
 
@@ -21,6 +24,7 @@ const char* reason(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 422: return "Unprocessable Entity";
+    case 500: return "Internal Server Error";
     default: return "Error";
   }
 }
@@ -37,7 +41,10 @@ model::Result<std::unique_ptr<AdminServer>> AdminServer::open(const std::filesys
                                 std::to_string(sizeof sa.sun_path - 1) + " bytes at most); use a shorter --state path");
   std::strcpy(sa.sun_path, path.c_str());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  ::unlink(path.c_str());  // a stale socket of a dead engine; the engine lock says none runs
+  if (fd < 0) return model::runtime_error(std::string("cannot create the admin socket: ") + std::strerror(errno));
+  // A stale socket of a dead engine (the engine lock says none runs), or
+  // anything planted at its name: unlink removes a link itself, never its target.
+  ::unlink(path.c_str());
   // Only the owner may talk to the engine: create the socket 0600 from the start.
   mode_t old = ::umask(0177);
   int r = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
@@ -59,57 +66,94 @@ AdminServer::~AdminServer() {
   ::unlink(path_.c_str());
 }
 
-std::vector<int> AdminServer::fds() const {
-  std::vector<int> out{listen_fd_};
-  for (auto& c : clients_) out.push_back(c.fd);
+std::vector<AdminServer::Want> AdminServer::wants(std::int64_t now_ms) const {
+  std::vector<Want> out;
+  if (now_ms >= accept_paused_until_ms_ && clients_.size() < kMaxClients) out.push_back({listen_fd_, POLLIN});
+  for (auto& c : clients_) out.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT)});
   return out;
 }
 
-void AdminServer::on_readable(int fd) {
-  if (fd == listen_fd_) {
-    for (;;) {
-      int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (c < 0) break;
-      clients_.push_back({c, {}});
+void AdminServer::accept_clients(std::int64_t now_ms) {
+  while (clients_.size() < kMaxClients) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      clients_.push_back({fd, now_ms + kIdleMs, {}, {}});
+      continue;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // The socket stays readable while the client waits: polling it again at
+      // once would spin. Try again in a moment.
+      accept_paused_until_ms_ = now_ms + kAcceptBackoffMs;
+      log_ratelimited("admin socket: cannot accept: %s", std::strerror(errno));
     }
     return;
   }
+}
+
+void AdminServer::on_ready(int fd, std::int64_t now_ms) {
+  if (fd == listen_fd_) return accept_clients(now_ms);
   auto it = std::find_if(clients_.begin(), clients_.end(), [&](auto& c) { return c.fd == fd; });
   if (it == clients_.end()) return;
-  char buf[4096];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n > 0) it->request.append(buf, static_cast<std::size_t>(n));
-  bool complete = it->request.find("\r\n\r\n") != std::string::npos;
-  if (complete) respond(*it);
-  if (complete || n == 0 || (n < 0 && errno != EAGAIN) || it->request.size() > kMaxRequest) {
+  if (!serve(*it)) {
     ::close(it->fd);
     clients_.erase(it);
   }
 }
 
-void AdminServer::respond(Client& c) {
-  auto line_end = c.request.find("\r\n");
-  auto line = c.request.substr(0, line_end);
+bool AdminServer::serve(Client& c) {
+  if (c.out.empty()) {
+    char buf[4096];
+    ssize_t n = ::read(c.fd, buf, sizeof buf);
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    if (n == 0) return false;
+    c.in.append(buf, static_cast<std::size_t>(n));
+    if (c.in.size() > kMaxRequest) {
+      c.out = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    } else if (c.in.find("\r\n\r\n") == std::string::npos) {
+      return true;  // more to come
+    } else {
+      c.out = respond(c.in);
+    }
+  }
+  ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  c.out_off += static_cast<std::size_t>(n);
+  return c.out_off < c.out.size();
+}
+
+std::string AdminServer::respond(const std::string& request) {
+  auto line = request.substr(0, request.find("\r\n"));
   auto sp1 = line.find(' '), sp2 = line.rfind(' ');
   HttpResponse res;
   if (sp1 == std::string::npos || sp2 == sp1) {
     res = {400, "text/plain", "bad request\n"};
   } else {
-    res = handler_(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1));
+    // Nothing a request brings may take the control thread down with it.
+    try {
+      res = handler_(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1));
+    } catch (const std::exception& e) {
+      log("admin request '%s' failed: %s", line.substr(0, 200).c_str(), e.what());
+      res = {500, "text/plain", std::string("internal error: ") + e.what() + "\n"};
+    }
   }
-  std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason(res.status) +
-                    "\r\nContent-Type: " + res.content_type + "\r\nContent-Length: " + std::to_string(res.body.size()) +
-                    "\r\nConnection: close\r\n\r\n" + res.body;
-  // Local and small: write it out now, waiting at most a second for a slow reader.
-  int fl = ::fcntl(c.fd, F_GETFL);
-  ::fcntl(c.fd, F_SETFL, fl & ~O_NONBLOCK);
-  timeval tv{1, 0};
-  ::setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  for (std::size_t off = 0; off < out.size();) {
-    ssize_t w = ::send(c.fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (w <= 0) break;
-    off += static_cast<std::size_t>(w);
-  }
+  return "HTTP/1.1 " + std::to_string(res.status) + " " + reason(res.status) + "\r\nContent-Type: " +
+         res.content_type + "\r\nContent-Length: " + std::to_string(res.body.size()) + "\r\nConnection: close\r\n\r\n" +
+         res.body;
+}
+
+void AdminServer::on_tick(std::int64_t now_ms) {
+  std::erase_if(clients_, [&](Client& c) {
+    if (now_ms < c.deadline_ms) return false;
+    ::close(c.fd);
+    return true;
+  });
+}
+
+std::int64_t AdminServer::next_due_ms(std::int64_t now_ms) const {
+  std::int64_t due = 1000;
+  if (accept_paused_until_ms_ > now_ms) due = std::min(due, accept_paused_until_ms_ - now_ms);
+  for (auto& c : clients_) due = std::min(due, c.deadline_ms - now_ms);
+  return std::max<std::int64_t>(due, 0);
 }
 
 }  // namespace azlb::engine

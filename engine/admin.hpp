@@ -2,8 +2,15 @@
 // speaks just enough HTTP/1.1 for curl and `azlb status`. It serves a
 // read-only projection of the engine (and the reload command); requests are
 // answered by a handler the engine provides.
+//
+// It runs on the control thread beside the probes, so it must never stall
+// it: every socket is non-blocking, a client gets kIdleMs to send its request
+// and read the answer, at most kMaxClients are served at once, and when no
+// descriptor is left for accept() it stops polling the listening socket for a
+// while instead of spinning on it.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -22,27 +29,44 @@ struct HttpResponse {
 class AdminServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& method, const std::string& path)>;
+  static constexpr std::size_t kMaxClients = 16;
+  static constexpr std::int64_t kIdleMs = 5000;
+  static constexpr std::int64_t kAcceptBackoffMs = 250;
 
   static model::Result<std::unique_ptr<AdminServer>> open(const std::filesystem::path&, Handler);
   ~AdminServer();
 
-  // Descriptors to wait on for reading.
-  std::vector<int> fds() const;
+  struct Want {
+    int fd;
+    short events;  // POLLIN or POLLOUT
+  };
+  // What to wait for now.
+  std::vector<Want> wants(std::int64_t now_ms) const;
   // Serves whatever is ready on `fd`.
-  void on_readable(int fd);
+  void on_ready(int fd, std::int64_t now_ms);
+  // Closes clients past their deadline.
+  void on_tick(std::int64_t now_ms);
+  // Milliseconds until on_tick has something to do.
+  std::int64_t next_due_ms(std::int64_t now_ms) const;
 
  private:
   AdminServer(std::filesystem::path, int fd, Handler);
   struct Client {
     int fd;
-    std::string request;
+    std::int64_t deadline_ms;
+    std::string in, out;
+    std::size_t out_off = 0;
   };
-  void respond(Client&);
+  void accept_clients(std::int64_t now_ms);
+  // False once the client is done with (answered, gone or broken).
+  bool serve(Client&);
+  std::string respond(const std::string& request);
 
   std::filesystem::path path_;
   int listen_fd_;
   Handler handler_;
   std::vector<Client> clients_;
+  std::int64_t accept_paused_until_ms_ = 0;
 };
 
 }  // namespace azlb::engine

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine/curl_api.hpp"
+#include "engine/process_files.hpp"
 #include "store/state_file.hpp"
 
 namespace azlb::engine {
@@ -23,14 +24,6 @@ namespace {
 std::size_t append(char* p, std::size_t size, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, size * n);
   return size * n;
-}
-
-bool lock_held(const std::filesystem::path& lock) {
-  int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return held;
 }
 
 // Gone, or a zombie: its exit is complete, only the reaping is left.
@@ -46,16 +39,17 @@ bool exited(long pid) {
 
 std::optional<long> running_pid(const std::filesystem::path& state) {
   auto files = store::companions_of(state);
-  if (!lock_held(files.engine_lock)) return std::nullopt;
-  long pid = 0;
-  std::ifstream(files.engine_pid) >> pid;
-  return pid;
+  if (!engine_lock_held(files.engine_lock)) return std::nullopt;
+  return read_pid(files.engine_pid).value_or(0);
 }
 
 model::Result<long> start_daemon(const EngineOptions& opt) {
   if (auto pid = running_pid(opt.state))
     return model::runtime_error("an engine already runs for " + opt.state.string() + " (pid " + std::to_string(*pid) + ")");
   auto files = store::companions_of(opt.state);
+  // Opened here, before the fork, so that a log that cannot be opened safely
+  // (a link planted at its name, say) is the user's error, not a silent daemon.
+  AZLB_ASSIGN(logfd, open_log(files.engine_log));
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return model::runtime_error(std::string("pipe: ") + std::strerror(errno));
   pid_t child = ::fork();
@@ -64,7 +58,6 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
     ::close(ready[0]);
     ::setsid();
     int null = ::open("/dev/null", O_RDWR);
-    int logfd = ::open(files.engine_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ::dup2(null, STDIN_FILENO);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(logfd >= 0 ? logfd : null, STDERR_FILENO);
@@ -76,6 +69,7 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
     std::_Exit(rc);
   }
   ::close(ready[1]);
+  ::close(logfd);
   std::string msg;
   char buf[512];
   for (ssize_t n; (n = ::read(ready[0], buf, sizeof buf)) != 0;) {
@@ -100,7 +94,7 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   // The lock is let go as the process closes its files; the process itself
   // ends a moment later. `stop` returns when it has.
-  while (lock_held(lock) || !exited(*pid)) {
+  while (engine_lock_held(lock) || !exited(*pid)) {
     if (std::chrono::steady_clock::now() > deadline)
       return model::runtime_error("engine pid " + std::to_string(*pid) + " did not stop within " +
                                   std::to_string(timeout_ms / 1000) + " s");

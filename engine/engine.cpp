@@ -1,27 +1,29 @@
+// The control thread: it takes the process lock, builds configs from the
+// state file, hands them to the workers, runs the prober, serves the admin
+// socket and drains on SIGTERM. It reads the model and never writes it.
 #include "engine/engine.hpp"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <map>
+#include <filesystem>
 #include <thread>
 
 #include "engine/admin.hpp"
+#include "engine/admin_routes.hpp"
 #include "engine/curl_api.hpp"
+#include "engine/listener_set.hpp"
 #include "engine/log.hpp"
+#include "engine/process_files.hpp"
 #include "engine/prober.hpp"
 #include "engine/report.hpp"
-#include "engine/sockets.hpp"
+#include "engine/state_watcher.hpp"
 #include "engine/worker.hpp"
-#include "store/state_file.hpp"
 #include "store/toml_codec.hpp"
 
 namespace azlb::engine {
@@ -31,49 +33,53 @@ namespace {
 using model::Status;
 namespace fs = std::filesystem;
 
-std::int64_t monotonic_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-std::optional<std::string> read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// Descriptors open in the process, counted once at start (standard streams,
+// log, lock, signalfd, inotify, curl's, the workers' rings and eventfds).
+std::int64_t open_descriptors() {
+  std::error_code ec;
+  std::int64_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/self/fd", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
 }
 
 class Engine {
  public:
   Engine(EngineOptions o, const CurlApi& c)
-      : opt_(std::move(o)), files_(store::companions_of(opt_.state)), c_(c), prober_(c) {}
+      : opt_(std::move(o)), files_(store::companions_of(opt_.state)), c_(c), watcher_(opt_.state), prober_(c) {}
   ~Engine();
   Status start();
   int loop();
 
  private:
-  Status lock();
   Status reload(const char* why, bool retry = false);
-  model::Result<std::shared_ptr<Config>> prepare(const model::State&, bool strict);
   void publish(std::shared_ptr<Config>);
-  HttpResponse serve(const std::string& method, const std::string& path);
+  void update_fd_budget();
   bool wait_for_workers(std::uint64_t generation, int timeout_ms);
+  void on_signal();
+  void begin_drain(const char* why);
+  // True when the drain is over.
+  bool drain_step();
+  std::uint64_t live() const;
+  EngineSnapshot snapshot() const;
 
   EngineOptions opt_;
   store::Companions files_;
-  int lock_fd_ = -1, signal_fd_ = -1, inotify_fd_ = -1;
+  const CurlApi& c_;
+  std::unique_ptr<ProcessLock> lock_;
+  StateWatcher watcher_;
+  int signal_fd_ = -1;
   Registry registry_;
-  std::map<ListenKey, std::vector<int>> sockets_;
+  std::unique_ptr<ListenerSet> listeners_;
+  FdBudget fds_;
+  std::int64_t fd_limit_ = 0, fd_base_ = 0;
   std::shared_ptr<Config> config_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  const CurlApi& c_;
   Prober prober_;
   std::unique_ptr<AdminServer> admin_;
   std::optional<std::string> state_text_;
   std::uint64_t generation_ = 0;
   ReloadInfo last_reload_;
-  // Listeners of the state that could not bind on a reload (port taken, say):
-  // the rest of the change is in force and these are retried.
-  std::map<ListenKey, std::string> unbound_;
   std::int64_t next_bind_retry_ms_ = 0;
   std::int64_t started_ms_ = 0;
   bool draining_ = false;
@@ -83,67 +89,10 @@ class Engine {
 Engine::~Engine() {
   for (auto& w : workers_) w->join();
   workers_.clear();
-  for (auto& [k, fds] : sockets_)
-    for (int fd : fds) ::close(fd);
+  listeners_.reset();
   admin_.reset();
-  if (lock_fd_ >= 0) {
-    ::unlink(files_.engine_pid.c_str());
-    ::close(lock_fd_);  // releases the lock last: `engine stop` waits for it
-  }
-}
-
-Status Engine::lock() {
-  lock_fd_ = ::open(files_.engine_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0)
-    return model::runtime_error("cannot open " + files_.engine_lock.string() + ": " + std::strerror(errno));
-  auto old_pid = read_file(files_.engine_pid);
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd_);
-    lock_fd_ = -1;
-    std::string pid = old_pid ? old_pid->substr(0, old_pid->find('\n')) : "?";
-    return model::runtime_error("an engine already runs for " + opt_.state.string() + " (pid " + pid + ")");
-  }
-  if (old_pid && !old_pid->empty())
-    log("removing stale pid file %s (pid %s is gone)", files_.engine_pid.c_str(),
-        old_pid->substr(0, old_pid->find('\n')).c_str());
-  std::ofstream(files_.engine_pid) << ::getpid() << "\n";
-  return model::ok();
-}
-
-// Binds what the state adds. At start (strict) any failure fails the start;
-// on a reload a listener that cannot bind is left out and retried, so that
-// one taken port does not hold back the rest of the change.
-model::Result<std::shared_ptr<Config>> Engine::prepare(const model::State& state, bool strict) {
-  auto cfg = build_config(state, registry_, generation_ + 1, opt_.idle_unit_ms);
-  std::map<ListenKey, std::vector<int>> added;
-  std::map<ListenKey, std::string> unbound;
-  for (auto& r : cfg->routes) {
-    if (auto it = sockets_.find(r.key); it != sockets_.end()) {
-      cfg->fds.push_back(it->second);
-      continue;
-    }
-    auto fds = bind_listeners(r.key, opt_.threads);
-    if (!fds && strict) {
-      for (auto& [k, v] : added)
-        for (int fd : v) ::close(fd);
-      return fds.error();
-    }
-    if (!fds) {
-      unbound[r.key] = fds.error().message;
-      continue;
-    }
-    added[r.key] = *fds;
-    cfg->fds.push_back(*fds);
-  }
-  std::erase_if(cfg->routes, [&](const Route& r) { return unbound.contains(r.key); });
-  for (auto& [k, v] : added) {
-    sockets_[k] = v;
-    log("listening on %s", k.to_string().c_str());
-  }
-  for (auto& [k, why] : unbound)
-    if (!unbound_.contains(k)) log("%s; the rest of the change is in force, retrying every 5 s", why.c_str());
-  unbound_ = std::move(unbound);
-  return cfg;
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+  lock_.reset();  // last: `engine stop` waits for the lock
 }
 
 bool Engine::wait_for_workers(std::uint64_t generation, int timeout_ms) {
@@ -157,13 +106,31 @@ bool Engine::wait_for_workers(std::uint64_t generation, int timeout_ms) {
   }
 }
 
+// Workers may hold what the limit leaves once the control thread's share is
+// set aside: what was open at start, the listening sockets, and a reserve
+// for the admin socket, a reload and one probe per probed member.
+// Under a tiny limit (a test's ulimit -n 64) the reserve is at most half of
+// what is left, so that the engine still serves.
+void Engine::update_fd_budget() {
+  const auto left = fd_limit_ - fd_base_ - static_cast<std::int64_t>(listeners_->descriptors());
+  const auto wanted = static_cast<std::int64_t>(opt_.fd_reserve + (config_ ? config_->probes.size() : 0));
+  fds_.set_limit(left - std::min(wanted, std::max<std::int64_t>(8, left / 2)));
+}
+
 void Engine::publish(std::shared_ptr<Config> cfg) {
   generation_ = cfg->generation;
+  config_ = cfg;
+  update_fd_budget();
   if (workers_.empty()) {
+    const unsigned per_worker_flows =
+        opt_.udp_flows ? (opt_.udp_flows + opt_.threads - 1) / opt_.threads : 8192;
     for (unsigned i = 0; i < opt_.threads; ++i) {
       WorkerOptions wo;
-      wo.id = i;
-      workers_.push_back(std::make_unique<Worker>(wo));
+      wo.loop.id = i;
+      wo.loop.tcp_buffers = opt_.buffers;
+      wo.loop.max_pipes = opt_.pipes;
+      wo.max_flows = per_worker_flows;
+      workers_.push_back(std::make_unique<Worker>(wo, fds_));
     }
     for (auto& w : workers_) w->start(cfg);
   } else {
@@ -171,25 +138,26 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
   }
   // A listener dropped from the state is closed only once no worker uses it.
   if (!wait_for_workers(cfg->generation, 5000)) log("a worker is slow to take generation %lu", cfg->generation);
-  for (auto it = sockets_.begin(); it != sockets_.end();) {
-    bool used = std::any_of(cfg->routes.begin(), cfg->routes.end(), [&](auto& r) { return r.key == it->first; });
-    if (used) {
-      ++it;
-      continue;
-    }
-    log("stopped listening on %s", it->first.to_string().c_str());
-    for (int fd : it->second) ::close(fd);
-    it = sockets_.erase(it);
-  }
-  config_ = std::move(cfg);
+  listeners_->close_unused(*cfg);
+  update_fd_budget();
   prober_.reconcile(*config_, monotonic_ms());
   registry_.prune();
 }
 
 Status Engine::reload(const char* why, bool retry) {
+  auto fail = [&](const model::Error& e) {
+    log("reload (%s) failed, generation %lu stays in force: %s", why, generation_, e.message.c_str());
+    last_reload_ = {false, std::time(nullptr), e.message};
+    return Status(e);
+  };
   // A retry binds again what the state in force could not; anything else
   // reads the file.
-  auto text = retry ? state_text_ : read_file(opt_.state);
+  std::optional<std::string> text = state_text_;
+  if (!retry) {
+    auto read = watcher_.read();
+    if (!read) return fail(read.error());
+    text = std::move(*read);
+  }
   const bool same = text == state_text_ && config_;
   if (same && !retry) {
     // The file is back to what is in force (say, a bad edit was undone).
@@ -197,18 +165,13 @@ Status Engine::reload(const char* why, bool retry) {
     last_reload_ = {true, std::time(nullptr), ""};
     return model::ok();
   }
-  auto fail = [&](const model::Error& e) {
-    log("reload (%s) failed, generation %lu stays in force: %s", why, generation_, e.message.c_str());
-    last_reload_ = {false, std::time(nullptr), e.message};
-    return Status(e);
-  };
-  auto state = text ? store::parse_state(*text, opt_.state.string()) : model::Result<model::State>(model::State{});
+  auto state = store::parse_state(*text, opt_.state.string());
   if (!state) return fail(state.error());
-  const auto unbound_before = unbound_.size();
-  auto cfg = prepare(*state, !config_);
-  if (!cfg) return fail(cfg.error());
-  if (same && unbound_.size() == unbound_before) return model::ok();  // a retry that bound nothing new
-  publish(*cfg);
+  const auto unbound_before = listeners_->unbound().size();
+  auto cfg = build_config(*state, registry_, generation_ + 1, opt_.idle_unit_ms);
+  if (auto st = listeners_->prepare(*cfg, !config_); !st) return fail(st.error());
+  if (same && listeners_->unbound().size() == unbound_before) return model::ok();  // a retry that bound nothing new
+  publish(cfg);
   state_text_ = text;
   last_reload_ = {true, std::time(nullptr), ""};
   log("configuration generation %lu in force (%s): %zu listeners, %zu probed members", generation_, why,
@@ -220,7 +183,9 @@ Status Engine::start() {
   started_ms_ = monotonic_ms();
   if (opt_.threads == 0) opt_.threads = std::max(1u, std::thread::hardware_concurrency());
   opt_.threads = std::min(opt_.threads, kMaxThreads);
-  AZLB_TRY(lock());
+  listeners_ = std::make_unique<ListenerSet>(opt_.threads);
+  AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
+  lock_ = std::move(lock);
   // Workers inherit this mask: only the control thread takes these signals.
   sigset_t set;
   sigemptyset(&set);
@@ -228,98 +193,108 @@ Status Engine::start() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  // Watch the folder, not the file: azlb replaces the file by rename.
-  inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  auto dir = opt_.state.parent_path().empty() ? fs::path(".") : opt_.state.parent_path();
-  inotify_add_watch(inotify_fd_, dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE);
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  fd_limit_ = rl.rlim_cur == RLIM_INFINITY ? (1 << 20) : static_cast<std::int64_t>(rl.rlim_cur);
+  // The workers' rings, buffers and eventfds are made by the first publish:
+  // count them in too (two descriptors each, and a margin).
+  fd_base_ = open_descriptors() + 2 * static_cast<std::int64_t>(opt_.threads) + 8;
   AZLB_TRY(reload("start"));
-  auto admin = AdminServer::open(files_.engine_sock, [this](auto& m, auto& p) { return serve(m, p); });
+  auto admin = AdminServer::open(files_.engine_sock, [this](auto& m, auto& p) {
+    return serve_admin(m, p, [this] { return snapshot(); }, [this] {
+      auto before = generation_;
+      auto st = reload("admin request");
+      return ReloadOutcome{st ? "" : st.error().message, generation_ != before, generation_};
+    });
+  });
   if (!admin) return admin.error();
   admin_ = std::move(*admin);
-  log("engine started: pid %d, %u threads, admin socket %s", ::getpid(), opt_.threads, files_.engine_sock.c_str());
+  log("engine started: pid %d, %u threads, admin socket %s; descriptors: limit %ld, %ld for connections",
+      ::getpid(), opt_.threads, files_.engine_sock.c_str(), static_cast<long>(fd_limit_),
+      static_cast<long>(fds_.limit()));
   return model::ok();
 }
 
-HttpResponse Engine::serve(const std::string& method, const std::string& path) {
-  if (path == "/v1/status" || path == "/metrics") {
-    if (method != "GET") return {405, "text/plain", "use GET\n"};
-    EngineSnapshot snap{*config_, generation_, opt_.threads, ::getpid(), last_reload_,
-                        (monotonic_ms() - started_ms_) / 1000, opt_.state.string(), unbound_};
-    if (path == "/metrics") return {200, "text/plain; version=0.0.4", metrics_text(snap)};
-    return {200, "application/json", status_json(snap)};
+EngineSnapshot Engine::snapshot() const {
+  std::uint64_t paused = 0;
+  for (auto& w : workers_) paused += w->paused_listeners();
+  return EngineSnapshot{*config_,
+                        generation_,
+                        opt_.threads,
+                        ::getpid(),
+                        last_reload_,
+                        (monotonic_ms() - started_ms_) / 1000,
+                        opt_.state.string(),
+                        listeners_->unbound(),
+                        Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, opt_.buffers, opt_.pipes,
+                               workers_.empty() ? 0 : (opt_.udp_flows ? opt_.udp_flows : 8192 * opt_.threads)}};
+}
+
+std::uint64_t Engine::live() const {
+  std::uint64_t n = 0;
+  for (auto& w : workers_) n += w->connections();
+  return n;
+}
+
+void Engine::on_signal() {
+  signalfd_siginfo si;
+  while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
+    if (si.ssi_signo == SIGHUP)
+      (void)reload("SIGHUP");
+    else if (!draining_)
+      begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
   }
-  if (path == "/v1/reload") {
-    if (method != "POST") return {405, "text/plain", "use POST\n"};
-    auto before = generation_;
-    auto st = reload("admin request");
-    if (!st) return {422, "application/json", reload_json(false, generation_, st.error().message)};
-    return {200, "application/json", reload_json(generation_ != before, generation_, "")};
+}
+
+void Engine::begin_drain(const char* why) {
+  log("stopping on %s: draining %lu connections and flows (up to %u ms)", why, live(), opt_.drain_timeout_ms);
+  draining_ = true;
+  drain_deadline_ms_ = monotonic_ms() + opt_.drain_timeout_ms;
+  for (auto& w : workers_) w->post_drain();
+  // New clients get a refusal at once instead of waiting in a backlog nobody accepts.
+  listeners_->close_all();
+}
+
+bool Engine::drain_step() {
+  if (live() == 0) {
+    log("engine stopped");
+    return true;
   }
-  return {404, "text/plain", "not found: try /v1/status or /metrics\n"};
+  if (monotonic_ms() > drain_deadline_ms_) {
+    log("drain timed out: closing %lu connections", live());
+    admin_.reset();
+    lock_.reset();
+    std::_Exit(0);  // the kernel closes what is left
+  }
+  return false;
 }
 
 int Engine::loop() {
   for (;;) {
-    std::vector<curl_waitfd> fds;
-    fds.push_back({signal_fd_, CURL_WAIT_POLLIN, 0});
-    fds.push_back({inotify_fd_, CURL_WAIT_POLLIN, 0});
-    for (int fd : admin_->fds()) fds.push_back({fd, CURL_WAIT_POLLIN, 0});
-    int timeout = static_cast<int>(std::min<std::int64_t>(prober_.next_due_ms(monotonic_ms()), draining_ ? 50 : 1000));
-    c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), timeout, nullptr);
-    if (fds[0].revents) {
-      signalfd_siginfo si;
-      while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGHUP) {
-          (void)reload("SIGHUP");
-        } else if (!draining_) {
-          std::uint64_t live = 0;
-          for (auto& w : workers_) live += w->connections();
-          log("stopping on %s: draining %lu connections and flows (up to %u ms)", strsignal(static_cast<int>(si.ssi_signo)),
-              live, opt_.drain_timeout_ms);
-          draining_ = true;
-          drain_deadline_ms_ = monotonic_ms() + opt_.drain_timeout_ms;
-          for (auto& w : workers_) w->post_drain();
-          // New clients get a refusal at once instead of waiting in a backlog nobody accepts.
-          for (auto& [k, v] : sockets_)
-            for (int fd : v) ::close(fd);
-          sockets_.clear();
-        }
+    // Nothing may end the control thread but a stop: an error here is logged
+    // and the loop goes on (probes and the admin socket keep running).
+    try {
+      const auto now = monotonic_ms();
+      std::vector<curl_waitfd> fds;
+      fds.push_back({signal_fd_, CURL_WAIT_POLLIN, 0});
+      fds.push_back({watcher_.fd(), CURL_WAIT_POLLIN, 0});
+      for (auto w : admin_->wants(now))
+        fds.push_back({w.fd, static_cast<short>(w.events == POLLOUT ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN), 0});
+      auto timeout = std::min({prober_.next_due_ms(now), admin_->next_due_ms(now), std::int64_t{draining_ ? 50 : 1000}});
+      c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), static_cast<int>(timeout), nullptr);
+      if (fds[0].revents) on_signal();
+      if (fds[1].revents && watcher_.changed() && !draining_) (void)reload("state file changed");
+      for (std::size_t i = 2; i < fds.size(); ++i)
+        if (fds[i].revents) admin_->on_ready(fds[i].fd, monotonic_ms());
+      admin_->on_tick(monotonic_ms());
+      prober_.run(monotonic_ms());
+      if (!listeners_->unbound().empty() && !draining_ && monotonic_ms() >= next_bind_retry_ms_) {
+        next_bind_retry_ms_ = monotonic_ms() + 5000;
+        (void)reload("a listener bound on retry", true);
       }
-    }
-    if (fds[1].revents) {
-      alignas(inotify_event) char buf[4096];
-      bool ours = false;
-      ssize_t n;
-      while ((n = ::read(inotify_fd_, buf, sizeof buf)) > 0)
-        for (char* p = buf; p < buf + n;) {
-          auto* ev = reinterpret_cast<inotify_event*>(p);
-          if (ev->len && opt_.state.filename() == ev->name) ours = true;
-          p += sizeof(inotify_event) + ev->len;
-        }
-      if (ours && !draining_) (void)reload("state file changed");
-    }
-    for (std::size_t i = 2; i < fds.size(); ++i)
-      if (fds[i].revents) admin_->on_readable(fds[i].fd);
-    prober_.run(monotonic_ms());
-    if (!unbound_.empty() && !draining_ && monotonic_ms() >= next_bind_retry_ms_) {
-      next_bind_retry_ms_ = monotonic_ms() + 5000;
-      (void)reload("a listener bound on retry", true);
-    }
-    if (draining_) {
-      std::uint64_t live = 0;
-      for (auto& w : workers_) live += w->connections();
-      bool all_done = true;
-      for (auto& w : workers_) all_done = all_done && w->connections() == 0;
-      if (all_done) {
-        log("engine stopped");
-        return 0;
-      }
-      if (monotonic_ms() > drain_deadline_ms_) {
-        log("drain timed out: closing %lu connections", live);
-        ::unlink(files_.engine_pid.c_str());
-        admin_.reset();
-        std::_Exit(0);  // the kernel closes what is left
-      }
+      if (draining_ && drain_step()) return 0;
+    } catch (const std::exception& e) {
+      log("control thread: %s (going on)", e.what());
     }
   }
 }

@@ -5,13 +5,14 @@
 
 namespace azlb::engine {
 
-PipePool::PipePool(std::uint32_t max_pipes, int pipe_bytes) : pipes_(max_pipes), pipe_bytes_(pipe_bytes) {
+PipePool::PipePool(std::uint32_t max_pipes, int pipe_bytes, FdBudget& fds)
+    : pipes_(max_pipes), pipe_bytes_(pipe_bytes), fds_(fds) {
   for (std::uint32_t i = max_pipes; i-- > 0;) closed_.push_back(static_cast<int>(i));
 }
 
 PipePool::~PipePool() {
   for (auto& p : pipes_)
-    if (p.r >= 0) ::close(p.r), ::close(p.w);
+    if (p.r >= 0) ::close(p.r), ::close(p.w), fds_.give(2);
 }
 
 int PipePool::take() {
@@ -20,9 +21,12 @@ int PipePool::take() {
     idle_.pop_back();
     return i;
   }
-  if (closed_.empty()) return -1;
+  if (closed_.empty() || !fds_.take(2)) return -1;  // the half stays on buffers
   int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;  // at the fd limit: stay on buffers
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    fds_.give(2);
+    return -1;
+  }
   // A larger pipe moves more per splice. Past the user's pipe quota the
   // kernel refuses; the default size still works.
   const int got = ::fcntl(fds[1], F_SETPIPE_SZ, pipe_bytes_);
@@ -44,6 +48,7 @@ void PipePool::give_back(int index, bool empty) {
   auto& p = pipes_[static_cast<std::size_t>(index)];
   ::close(p.r);
   ::close(p.w);
+  fds_.give(2);
   p = {};
   closed_.push_back(index);
 }

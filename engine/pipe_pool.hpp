@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/fd_budget.hpp"
+
 namespace azlb::engine {
 
 struct Pipe {
@@ -14,12 +16,12 @@ struct Pipe {
 
 class PipePool {
  public:
-  PipePool(std::uint32_t max_pipes, int pipe_bytes);
+  PipePool(std::uint32_t max_pipes, int pipe_bytes, FdBudget&);
   ~PipePool();
   PipePool(const PipePool&) = delete;
   PipePool& operator=(const PipePool&) = delete;
 
-  // A pipe's index, or -1 when all are lent or no descriptor is left.
+  // A pipe's index, or -1 when all are lent or the descriptor budget is spent.
   int take();
   // An empty pipe goes back to the pool; one still holding bytes is closed.
   void give_back(int index, bool empty);
@@ -31,6 +33,7 @@ class PipePool {
   std::vector<int> idle_;    // open and empty
   std::vector<int> closed_;  // slots without a pipe
   int pipe_bytes_;
+  FdBudget& fds_;
 };
 
 }  // namespace azlb::engine

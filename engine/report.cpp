@@ -3,12 +3,19 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/sockets.hpp"
+#include "model/text.hpp"
 
 namespace azlb::engine {
 
 using Json = nlohmann::ordered_json;
 
 namespace {
+
+// Names, paths and descriptions are whatever bytes a user gave: a byte that is
+// not UTF-8 is shown as U+FFFD rather than thrown as an exception.
+std::string dump(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace) + "\n";
+}
 
 std::string iso8601(std::time_t t) {
   char buf[32];
@@ -27,7 +34,8 @@ std::time_t wall_of(std::int64_t mono_ms) {
   return real.tv_sec - (now_mono_ms - mono_ms) / 1000;
 }
 
-std::string label_escape(const std::string& s) {
+std::string label_escape(const std::string& raw) {
+  const std::string s = model::to_valid_utf8(raw);
   std::string out;
   for (char c : s) {
     if (c == '\\' || c == '"') out += '\\';
@@ -45,31 +53,29 @@ std::string label_escape(const std::string& s) {
 std::string status_json(const EngineSnapshot& s) {
   Json listeners = Json::array(), members = Json::array();
   for (auto& r : s.config.routes) {
-    listeners.push_back({{"address", r.key.to_string()},
-                         {"route", r.name},
-                         {"members", r.upstreams.size()},
-                         {"denied", r.counters->denied()},
-                         {"refused", r.counters->refused()},
-                         {"dropped", r.counters->dropped()},
-                         {"spliced", r.counters->spliced()}});
+    Json l = {{"address", r.key.to_string()}, {"route", r.name}, {"members", r.upstreams.size()}};
+    const auto lt = r.counters->totals();
+#define AZLB_JSON(name, kind, prom, help) l[#name] = lt.name;
+    AZLB_LISTENER_COUNTERS(AZLB_JSON)
+#undef AZLB_JSON
+    listeners.push_back(std::move(l));
     for (auto& u : r.upstreams) {
       auto& m = *u.state;
-      auto t = m.totals();
+      const auto t = m.totals();
       Json probe = nullptr;
       if (m.last_probe_ms)
         probe = {{"ok", m.last_probe_ok}, {"at", iso8601(wall_of(m.last_probe_ms))}, {"detail", m.last_probe_detail}};
-      members.push_back({{"service", m.key.service},
-                         {"lbset", m.key.set.empty() ? Json(nullptr) : Json(m.key.set)},
-                         {"vm", m.key.vm},
-                         {"endpoint", m.key.endpoint},
-                         {"address", describe(u.addr)},
-                         {"health", to_string(m.health.load())},
-                         {"last_probe", probe},
-                         {"active", t.active},
-                         {"total", t.total},
-                         {"bytes_in", t.bytes_in},
-                         {"bytes_out", t.bytes_out},
-                         {"connect_failures", t.connect_failures}});
+      Json j = {{"service", m.key.service},
+                {"lbset", m.key.set.empty() ? Json(nullptr) : Json(m.key.set)},
+                {"vm", m.key.vm},
+                {"endpoint", m.key.endpoint},
+                {"address", describe(u.addr)},
+                {"health", to_string(m.health.load())},
+                {"last_probe", probe}};
+#define AZLB_MEMBER_JSON(name, kind, prom, help) j[#name] = t.name;
+      AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
+#undef AZLB_MEMBER_JSON
+      members.push_back(std::move(j));
     }
   }
   Json unbound = Json::array();
@@ -84,8 +90,17 @@ std::string status_json(const EngineSnapshot& s) {
             {"last_reload", reload},
             {"listeners", listeners},
             {"unbound", unbound},
+            {"limits",
+             {{"descriptors", s.limits.fd_limit},
+              {"descriptors_for_connections", s.limits.fd_budget},
+              {"descriptors_in_use", s.limits.fd_in_use},
+              {"listeners_paused", s.limits.paused_listeners},
+              {"buffers_per_worker", s.limits.buffers_per_worker},
+              {"buffer_bytes", 65536},
+              {"pipes_per_worker", s.limits.pipes_per_worker},
+              {"udp_flows", s.limits.udp_flows}}},
             {"members", members}};
-  return j.dump(2) + "\n";
+  return dump(j, 2);
 }
 
 std::string metrics_text(const EngineSnapshot& s) {
@@ -97,20 +112,6 @@ std::string metrics_text(const EngineSnapshot& s) {
     return "{service=\"" + label_escape(m.key.service) + "\",lbset=\"" + label_escape(m.key.set) + "\",vm=\"" +
            label_escape(m.key.vm) + "\",endpoint=\"" + label_escape(m.key.endpoint) + "\"}";
   };
-  struct Metric {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::uint64_t Totals::*field;
-  };
-  const Metric metrics[] = {
-      {"azlb_member_connections_active", "gauge", "Open connections and UDP flows to the member.", &Totals::active},
-      {"azlb_member_connections_total", "counter", "Connections and UDP flows made to the member.", &Totals::total},
-      {"azlb_member_bytes_in_total", "counter", "Bytes forwarded from clients to the member.", &Totals::bytes_in},
-      {"azlb_member_bytes_out_total", "counter", "Bytes forwarded from the member to clients.", &Totals::bytes_out},
-      {"azlb_member_connect_failures_total", "counter", "Connects to the member that failed (then retried elsewhere).",
-       &Totals::connect_failures},
-  };
   family("azlb_member_up", "gauge", "1 if the member is up, 0 if down, -1 if not probed yet.");
   for (auto& r : s.config.routes)
     for (auto& u : r.upstreams) {
@@ -118,21 +119,25 @@ std::string metrics_text(const EngineSnapshot& s) {
       out += "azlb_member_up" + member_labels(*u.state) + " " +
              (h == Health::Up ? "1" : h == Health::Down ? "0" : "-1") + "\n";
     }
-  for (auto& m : metrics) {
-    family(m.name, m.type, m.help);
-    for (auto& r : s.config.routes)
-      for (auto& u : r.upstreams)
-        out += std::string(m.name) + member_labels(*u.state) + " " + std::to_string(u.state->totals().*m.field) + "\n";
-  }
-  family("azlb_listener_denied_total", "counter", "Clients turned away by the endpoint's ACL.");
-  for (auto& r : s.config.routes)
-    out += "azlb_listener_denied_total{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->denied()) + "\n";
-  family("azlb_listener_refused_total", "counter", "Clients reset because no member was up.");
-  for (auto& r : s.config.routes)
-    out += "azlb_listener_refused_total{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->refused()) + "\n";
-  family("azlb_listener_spliced_total", "counter", "Bulk connection halves moved to zero-copy splice.");
-  for (auto& r : s.config.routes)
-    out += "azlb_listener_spliced_total{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->spliced()) + "\n";
+#define AZLB_PROM_MEMBER(name, kind, prom, help)                                                 \
+  family(prom, #kind, help);                                                                     \
+  for (auto& r : s.config.routes)                                                                \
+    for (auto& u : r.upstreams)                                                                  \
+      out += std::string(prom) + member_labels(*u.state) + " " + std::to_string(u.state->totals().name) + "\n";
+  AZLB_MEMBER_COUNTERS(AZLB_PROM_MEMBER)
+#undef AZLB_PROM_MEMBER
+#define AZLB_PROM_LISTENER(name, kind, prom, help)                                               \
+  family(prom, #kind, help);                                                                     \
+  for (auto& r : s.config.routes)                                                                \
+    out += std::string(prom) + "{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->totals().name) + "\n";
+  AZLB_LISTENER_COUNTERS(AZLB_PROM_LISTENER)
+#undef AZLB_PROM_LISTENER
+  family("azlb_descriptors_in_use", "gauge", "Descriptors held by the workers (connections, flows, pipes).");
+  out += "azlb_descriptors_in_use " + std::to_string(s.limits.fd_in_use) + "\n";
+  family("azlb_descriptors_for_connections", "gauge", "Descriptors the workers may hold; the rest is kept for probes and the admin socket.");
+  out += "azlb_descriptors_for_connections " + std::to_string(s.limits.fd_budget) + "\n";
+  family("azlb_listeners_paused", "gauge", "Worker listeners not accepting for want of descriptors.");
+  out += "azlb_listeners_paused " + std::to_string(s.limits.paused_listeners) + "\n";
   family("azlb_config_generation", "gauge", "Generation of the configuration in force.");
   out += "azlb_config_generation " + std::to_string(s.generation) + "\n";
   return out;
@@ -141,7 +146,7 @@ std::string metrics_text(const EngineSnapshot& s) {
 std::string reload_json(bool changed, std::uint64_t generation, const std::string& error) {
   Json j = {{"ok", error.empty()}, {"changed", changed}, {"generation", generation}};
   if (!error.empty()) j["error"] = error;
-  return j.dump() + "\n";
+  return dump(j, -1);
 }
 
 }  // namespace azlb::engine

@@ -15,6 +15,16 @@ struct ReloadInfo {
   std::string error;
 };
 
+// Resource bounds in force, and how close the engine is to them.
+struct Limits {
+  std::int64_t fd_limit = 0;      // RLIMIT_NOFILE
+  std::int64_t fd_budget = 0;     // what workers may hold; the rest is the control thread's reserve
+  std::int64_t fd_in_use = 0;     // held by workers now
+  std::uint64_t paused_listeners = 0;  // worker listeners not accepting for want of descriptors
+  std::uint32_t buffers_per_worker = 0, pipes_per_worker = 0;
+  std::uint32_t udp_flows = 0;    // in all
+};
+
 struct EngineSnapshot {
   const Config& config;
   std::uint64_t generation;
@@ -24,6 +34,7 @@ struct EngineSnapshot {
   std::int64_t uptime_s;
   std::string state_path;
   const std::map<ListenKey, std::string>& unbound;  // listeners of the state that could not bind
+  Limits limits;
 };
 
 std::string status_json(const EngineSnapshot&);

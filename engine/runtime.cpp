@@ -16,12 +16,9 @@ std::string MemberKey::to_string() const {
 
 Totals MemberState::totals() const {
   Totals t;
+#define AZLB_SUM(name, kind, prom, help) t.name += c.name.load(std::memory_order_relaxed);
   for (auto& c : per_thread) {
-    t.active += c.active.load(std::memory_order_relaxed);
-    t.total += c.total.load(std::memory_order_relaxed);
-    t.bytes_in += c.bytes_in.load(std::memory_order_relaxed);
-    t.bytes_out += c.bytes_out.load(std::memory_order_relaxed);
-    t.connect_failures += c.connect_failures.load(std::memory_order_relaxed);
+    AZLB_MEMBER_COUNTERS(AZLB_SUM)
   }
   return t;
 }
@@ -32,18 +29,13 @@ std::string ListenKey::to_string() const {
   return std::string(model::to_string(protocol)) + " " + ip + ":" + std::to_string(port);
 }
 
-namespace {
-template <class F>
-std::uint64_t sum(const std::array<ListenerCounters, kMaxThreads>& a, F field) {
-  std::uint64_t s = 0;
-  for (auto& c : a) s += (c.*field).load(std::memory_order_relaxed);
-  return s;
+ListenerTotals ListenerState::totals() const {
+  ListenerTotals t;
+  for (auto& c : per_thread) {
+    AZLB_LISTENER_COUNTERS(AZLB_SUM)
+  }
+  return t;
 }
-}  // namespace
-
-std::uint64_t ListenerState::denied() const { return sum(per_thread, &ListenerCounters::denied); }
-std::uint64_t ListenerState::refused() const { return sum(per_thread, &ListenerCounters::refused); }
-std::uint64_t ListenerState::dropped() const { return sum(per_thread, &ListenerCounters::dropped); }
-std::uint64_t ListenerState::spliced() const { return sum(per_thread, &ListenerCounters::spliced); }
+#undef AZLB_SUM
 
 }  // namespace azlb::engine

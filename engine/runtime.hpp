@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/counters.hpp"
 #include "model/address.hpp"
 #include "model/values.hpp"
 
@@ -22,7 +23,7 @@ const char* to_string(Health);
 // Counters a single worker writes and the control thread reads. One cache
 // line per worker: nothing is shared between workers on the hot path.
 struct alignas(64) ThreadCounters {
-  std::atomic<std::uint64_t> active{0}, total{0}, bytes_in{0}, bytes_out{0}, connect_failures{0};
+  AZLB_MEMBER_COUNTERS(AZLB_COUNTER_FIELD)
 
   // Only the owning worker writes, so a load and a store need no locked
   // read-modify-write.
@@ -35,7 +36,7 @@ struct alignas(64) ThreadCounters {
 };
 
 struct Totals {
-  std::uint64_t active = 0, total = 0, bytes_in = 0, bytes_out = 0, connect_failures = 0;
+  AZLB_MEMBER_COUNTERS(AZLB_TOTAL_FIELD)
 };
 
 // A member of a set, or the one VM behind a plain endpoint (set empty).
@@ -70,18 +71,18 @@ struct ListenKey {
 };
 
 struct alignas(64) ListenerCounters {
-  std::atomic<std::uint64_t> denied{0}, refused{0}, dropped{0};
-  std::atomic<std::uint64_t> spliced{0};  // connection halves moved to a pipe
+  AZLB_LISTENER_COUNTERS(AZLB_COUNTER_FIELD)
+};
+
+struct ListenerTotals {
+  AZLB_LISTENER_COUNTERS(AZLB_TOTAL_FIELD)
 };
 
 struct ListenerState {
   ListenKey key;
   std::array<ListenerCounters, kMaxThreads> per_thread;
   explicit ListenerState(ListenKey k) : key(std::move(k)) {}
-  std::uint64_t denied() const;
-  std::uint64_t refused() const;
-  std::uint64_t dropped() const;
-  std::uint64_t spliced() const;
+  ListenerTotals totals() const;
 };
 
 }  // namespace azlb::engine

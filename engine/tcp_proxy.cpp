@@ -1,10 +1,10 @@
-// A proxied TCP connection, top to bottom:
-//   accept -> ACL -> pick -> connect (retry on another member) -> relay both
-//   ways -> half-close -> close.
-// Each direction keeps one multishot receive armed and one send in flight;
-// it holds a few buffers at most, so a slow reader stalls its sender instead
-// of making us buffer.
+// A proxied TCP connection, top to bottom: accept -> ACL -> pick -> connect
+// (retry on another member) -> relay both ways -> half-close -> close.
+#include "engine/tcp_proxy.hpp"
+
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,20 +13,34 @@
 
 #include "engine/log.hpp"
 #include "engine/sockets.hpp"
-#include "engine/worker.hpp"
 #include "model/acl.hpp"
 
 namespace azlb::engine {
 
-namespace {
+const char* to_string(HalfState s) {
+  switch (s) {
+    case HalfState::Idle: return "idle";
+    case HalfState::Relaying: return "relaying";
+    case HalfState::Blocked: return "blocked";
+    case HalfState::Splicing: return "splicing";
+    case HalfState::Done: return "done";
+  }
+  return "?";
+}
 
-// Buffers a half may have waiting behind its send before its receive is
-// cancelled; a few more can land while the cancel is on its way.
-constexpr std::uint8_t kMaxQueued = 2;
+TcpProxy::TcpProxy(Loop& loop, std::uint32_t connect_timeout_ms) : loop_(loop) {
+  connect_ts_.tv_sec = connect_timeout_ms / 1000;
+  connect_ts_.tv_nsec = static_cast<long long>(connect_timeout_ms % 1000) * 1'000'000;
+}
 
-}  // namespace
+TcpProxy::~TcpProxy() {
+  // Only reached with connections left in tests, or when the process ends.
+  for (auto& c : conns_)
+    for (int fd : {c.down, c.up})
+      if (fd >= 0) ::close(fd), loop_.fds.give();
+}
 
-std::uint32_t Worker::alloc_conn() {
+std::uint32_t TcpProxy::alloc_conn() {
   if (free_conns_.empty()) {
     conns_.emplace_back();
     return static_cast<std::uint32_t>(conns_.size() - 1);
@@ -36,16 +50,14 @@ std::uint32_t Worker::alloc_conn() {
   return i;
 }
 
-void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
-  auto& l = listeners_[slot];
-  if (!(cqe->flags & IORING_CQE_F_MORE)) on_listener_ended(slot, cqe->res);
-  if (cqe->res < 0) return;
-  const int fd = cqe->res;
-  if (l.removed || draining_) {
-    ::close(fd);
-    return;
-  }
-  const Route& route = *l.route;
+std::uint32_t TcpProxy::buffers_held() const {
+  std::uint32_t n = 0;
+  for (auto& c : conns_)
+    for (auto& h : c.half) n += h.buf >= 0;
+  return n;
+}
+
+void TcpProxy::on_accepted(int fd, const Route& route) {
   // Only an ACL or affinity needs the client's address: spare the syscall otherwise.
   const bool need_client = !route.acl.empty() || route.distribution != model::Distribution::FiveTuple;
   sockaddr_storage client{};
@@ -54,273 +66,328 @@ void Worker::on_accept(std::uint32_t slot, io_uring_cqe* cqe) {
     ::getpeername(fd, reinterpret_cast<sockaddr*>(&client), &len);
   }
   if (!route.acl.empty() && !model::acl_permits(route.acl, ip_of(client))) {
-    ThreadCounters::add(route.counters->per_thread[opt_.id].denied, 1);
+    ThreadCounters::add(route.counters->per_thread[loop_.opt.id].denied, 1);
     close_with_reset(fd);
+    loop_.fds.give();
     return;
   }
   const auto ci = alloc_conn();
-  Conn& c = conn(ci);
+  Conn& c = conns_[ci];
   c = Conn{};
   c.state = Conn::State::Connecting;
   c.down = fd;
   c.route = &route;
-  c.gen = current_;
-  ++current_->users;
+  c.gen = loop_.gens.hold();
   c.client_hash = need_client ? client_hash(client, route.key.protocol) : 0;
-  c.last_active_ms = now_ms_;
-  ++live_conns_;
+  c.last_active_ms = loop_.now_ms;
+  ++live_;
   // TCP_NODELAY came with the socket: Linux copies it from the listener.
   connect_next(ci);
 }
 
+std::uint32_t TcpProxy::adopt(int down, int up, const Route& route, const Upstream& upstream) {
+  loop_.fds.force(2);
+  const auto ci = alloc_conn();
+  Conn& c = conns_[ci];
+  c = Conn{};
+  c.down = down;
+  c.up = up;
+  c.route = &route;
+  c.upstream = &upstream;
+  c.gen = loop_.gens.hold();
+  c.last_active_ms = loop_.now_ms;
+  ++live_;
+  start_relay(ci);
+  return ci;
+}
+
 // Picks an upstream not tried yet and connects to it, guarded by a timeout.
-void Worker::connect_next(std::uint32_t ci) {
-  Conn& c = conn(ci);
+void TcpProxy::connect_next(std::uint32_t ci) {
+  Conn& c = conns_[ci];
   const Route& route = *c.route;
-  int idx = c.attempts < kMaxConnectAttempts
-                ? pick(route, c.client_hash, std::span<const std::uint8_t>(c.tried, c.attempts), rng_)
+  int idx = c.attempts < Conn::kMaxAttempts
+                ? pick(route, c.client_hash, std::span<const std::uint8_t>(c.tried, c.attempts), loop_.rng)
                 : kNoUpstream;
   if (idx == kNoUpstream) {
     // Every member is down (or has refused us): reset at once rather than let
     // the client wait for a timeout.
-    ThreadCounters::add(route.counters->per_thread[opt_.id].refused, 1);
+    ThreadCounters::add(listener(c).refused, 1);
     close_conn(ci, true);
     return;
   }
   c.tried[c.attempts++] = static_cast<std::uint8_t>(idx);
   c.upstream = &route.upstreams[idx];
+  // The accepted client is served: its upstream socket may dip into the reserve.
+  loop_.fds.force();
   c.up = ::socket(c.upstream->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c.up < 0) {
+    loop_.fds.give();
     log_ratelimited("cannot create upstream socket: %s", std::strerror(errno));
     close_conn(ci, true);
     return;
   }
   set_nodelay(c.up);
-  auto* s = sqe();
+  auto* s = loop_.sqe();
   io_uring_prep_connect(s, c.up, reinterpret_cast<const sockaddr*>(&c.upstream->addr), c.upstream->addr_len);
   io_uring_sqe_set_data64(s, pack(Op::Connect, ci));
   s->flags |= IOSQE_IO_LINK;
-  auto* t = sqe();
+  auto* t = loop_.sqe();
   io_uring_prep_link_timeout(t, &connect_ts_, 0);
   io_uring_sqe_set_data64(t, pack(Op::ConnectTimeout, ci));
   c.pending += 2;
 }
 
-void Worker::on_connect(std::uint32_t ci, int res) {
-  Conn& c = conn(ci);
+void TcpProxy::on_connect(std::uint32_t ci, int res) {
+  Conn& c = conns_[ci];
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
-  auto& counters = c.upstream->state->per_thread[opt_.id];
   if (res < 0) {
     // Refused, unreachable, or cancelled by the link timeout: this member
     // costs the client nothing, the next one is tried.
-    ThreadCounters::add(counters.connect_failures, 1);
+    ThreadCounters::add(member(c).connect_failures, 1);
     ::close(c.up);
+    loop_.fds.give();
     c.up = -1;
     connect_next(ci);
     return;
   }
-  c.state = Conn::State::Relaying;
-  c.counted = true;
-  ThreadCounters::add(counters.active, 1);
-  ThreadCounters::add(counters.total, 1);
-  c.last_active_ms = now_ms_;
-  arm_recv(ci, true);
-  arm_recv(ci, false);
+  start_relay(ci);
 }
 
-// One receive per half for the connection's whole life, not one per message:
-// no request to prepare and no poll to re-arm after each relayed message.
-void Worker::arm_recv(std::uint32_t ci, bool from_client) {
-  Conn& c = conn(ci);
-  Half& h = from_client ? c.d2u : c.u2d;
-  auto* s = sqe();
-  io_uring_prep_recv_multishot(s, from_client ? c.down : c.up, nullptr, 0, 0);
+void TcpProxy::start_relay(std::uint32_t ci) {
+  Conn& c = conns_[ci];
+  c.state = Conn::State::Relaying;
+  c.counted = true;
+  ThreadCounters::add(member(c).active, 1);
+  ThreadCounters::add(member(c).total, 1);
+  c.last_active_ms = loop_.now_ms;
+  // The client has usually sent its request already; the upstream speaks
+  // once it has it.
+  for (unsigned d : {0u, 1u}) {
+    c.half[d].state = HalfState::Relaying;
+    arm_recv(ci, d, d == 1);
+  }
+}
+
+// poll_first: when the last receive emptied the socket, wait for data before
+// trying (IORING_RECVSEND_POLL_FIRST) rather than fail a read first.
+void TcpProxy::arm_recv(std::uint32_t ci, unsigned d, bool poll_first) {
+  Conn& c = conns_[ci];
+  auto* s = loop_.sqe();
+  io_uring_prep_recv(s, c.src(d), nullptr, loop_.tcp_bufs->size(), 0);
   s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = tcp_bufs_->group();
-  io_uring_sqe_set_data64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci));
-  h.receiving = true;
-  h.throttled = false;
+  s->buf_group = loop_.tcp_bufs->group();
+  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  io_uring_sqe_set_data64(s, pack(Op::Recv, ci, d));
+  c.half[d].recv = RecvState::Armed;
   ++c.pending;
 }
 
-void Worker::on_recv(std::uint32_t ci, bool from_client, io_uring_cqe* cqe) {
-  Conn& c = conn(ci);
-  Half& h = from_client ? c.d2u : c.u2d;
+void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
   const int res = cqe->res;
-  if (!(cqe->flags & IORING_CQE_F_MORE)) {
-    --c.pending;
-    h.receiving = false;
-  }
+  --c.pending;
+  h.recv = RecvState::Off;
   const bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
   const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+  auto& bufs = *loop_.tcp_bufs;
   if (c.state == Conn::State::Closing) {
-    if (has_buf) tcp_bufs_->recycle(bid);
+    if (has_buf) bufs.recycle(bid);
     return maybe_finish_close(ci);
   }
-  if (res > 0) {
+  if (res > 0 && has_buf) {
     const auto n = static_cast<std::uint32_t>(res);
-    c.last_active_ms = now_ms_;
-    if (n == tcp_bufs_->size()) h.bulk = true;
-    if (h.buf < 0) {
-      h.buf = bid;
-      h.off = 0;
-      h.len = n;
-      send_half(ci, from_client);
-    } else if (h.q_tail >= 0 && chunk_len_[h.q_tail] + n <= tcp_bufs_->size()) {
-      // Small messages that land behind a send join the last one queued:
-      // one buffer and one send for the lot, and the buffer goes back at once.
-      auto tail = static_cast<std::uint16_t>(h.q_tail);
-      std::memcpy(tcp_bufs_->data(tail) + chunk_len_[tail], tcp_bufs_->data(bid), n);
-      chunk_len_[tail] += n;
-      tcp_bufs_->recycle(bid);
-    } else {
-      enqueue(h, bid, n);
-    }
-    if (h.receiving && !h.throttled && (h.bulk || h.queued >= kMaxQueued)) throttle(ci, from_client);
-    return;
+    c.last_active_ms = loop_.now_ms;
+    h.bulk = n == bufs.size();
+    h.buf = bid;
+    h.off = 0;
+    h.len = n;
+    return send(ci, d);
   }
-  // The receive has ended.
-  if (has_buf) tcp_bufs_->recycle(bid);
+  if (has_buf) bufs.recycle(bid);
   if (res == 0) {
-    h.fin_pending = true;
+    h.fin_seen = true;
   } else if (res == -ENOBUFS) {
-    // Every buffer is in flight: wait for one to come back rather than spin.
-    h.starved = true;
-    starved_.push_back({ci, from_client});
-  } else if (res != -ECANCELED) {
+    // Every pool buffer is in flight: wait for one to come back rather than spin.
+    h.recv = RecvState::Starved;
+    starved_.push_back({ci, d});
+    return;
+  } else if (res != -EAGAIN && res != -EINTR) {
     // A reset or error on either side ends both: pass a reset on to the client.
     return close_conn(ci, true);
   }
-  if (h.buf < 0) resume(ci, from_client);
+  advance(ci, d);
 }
 
-// Stops a half's receive: its queue is long enough, or a bulk transfer is
-// about to move to a pipe.
-void Worker::throttle(std::uint32_t ci, bool from_client) {
-  Conn& c = conn(ci);
-  Half& h = from_client ? c.d2u : c.u2d;
-  auto* s = sqe();
-  io_uring_prep_cancel64(s, pack(from_client ? Op::RecvDown : Op::RecvUp, ci), 0);
-  io_uring_sqe_set_data64(s, pack(Op::Throttle, ci));
-  h.throttled = true;
-}
-
-void Worker::enqueue(Half& h, std::uint16_t buf, std::uint32_t len) {
-  chunk_len_[buf] = len;
-  chunk_next_[buf] = -1;
-  if (h.q_tail >= 0)
-    chunk_next_[h.q_tail] = buf;
-  else
-    h.q_head = buf;
-  h.q_tail = buf;
-  ++h.queued;
-}
-
-// Makes the oldest queued buffer the one to send; false if none waits.
-bool Worker::dequeue(Half& h) {
-  if (h.q_head < 0) return false;
-  h.buf = h.q_head;
-  h.off = 0;
-  h.len = chunk_len_[h.buf];
-  h.q_head = chunk_next_[h.buf];
-  if (h.q_head < 0) h.q_tail = -1;
-  --h.queued;
-  return true;
-}
-
-void Worker::recycle_all(Half& h) {
-  if (h.buf >= 0) tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
-  for (auto b = h.q_head; b >= 0; b = chunk_next_[b]) tcp_bufs_->recycle(static_cast<std::uint16_t>(b));
-  h.buf = h.q_head = h.q_tail = -1;
-  h.queued = 0;
-}
-
-void Worker::send_half(std::uint32_t ci, bool to_upstream) {
-  Conn& c = conn(ci);
-  Half& h = to_upstream ? c.d2u : c.u2d;
-  auto* s = sqe();
-  io_uring_prep_send(s, to_upstream ? c.up : c.down, tcp_bufs_->data(static_cast<std::uint16_t>(h.buf)) + h.off,
-                     h.len - h.off, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(s, pack(to_upstream ? Op::SendUp : Op::SendDown, ci));
+// MSG_DONTWAIT: the send completes at once, whole, short, or -EAGAIN, and
+// never sits in the kernel holding a pool buffer for a reader that may never
+// read (io_uring would otherwise park it on a poll).
+void TcpProxy::send(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
+  auto* s = loop_.sqe();
+  io_uring_prep_send(s, c.dst(d), loop_.tcp_bufs->data(static_cast<std::uint16_t>(h.buf)) + h.off, h.len - h.off,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+  io_uring_sqe_set_data64(s, pack(Op::Send, ci, d));
   ++c.pending;
 }
 
-void Worker::on_send(std::uint32_t ci, bool to_upstream, int res) {
-  Conn& c = conn(ci);
-  Half& h = to_upstream ? c.d2u : c.u2d;
+void TcpProxy::on_send(std::uint32_t ci, unsigned d, int res) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
-  if (res < 0) {
-    close_conn(ci, true);
-    return;
+  if (res < 0 && res != -EAGAIN) return close_conn(ci, true);
+  if (res > 0) {
+    ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, static_cast<std::uint64_t>(res));
+    h.off += static_cast<std::uint32_t>(res);
+    c.last_active_ms = loop_.now_ms;
   }
-  auto& counters = c.upstream->state->per_thread[opt_.id];
-  ThreadCounters::add(to_upstream ? counters.bytes_in : counters.bytes_out, static_cast<std::uint64_t>(res));
-  h.off += static_cast<std::uint32_t>(res);
-  if (h.off < h.len) {
-    // A short send: the socket took part of the buffer; send the rest.
-    send_half(ci, to_upstream);
-    return;
-  }
-  tcp_bufs_->recycle(static_cast<std::uint16_t>(h.buf));
+  // Short or -EAGAIN: the reader's socket buffer is full.
+  if (h.off < h.len) return block(ci, d);
+  loop_.tcp_bufs->recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
-  if (dequeue(h))
-    send_half(ci, to_upstream);
-  else
-    resume(ci, to_upstream);
+  advance(ci, d);
   feed_starved();
 }
 
-void Worker::resume(std::uint32_t ci, bool from_client) {
-  Conn& c = conn(ci);
-  Half& h = from_client ? c.d2u : c.u2d;
-  if (h.receiving || h.starved || c.state != Conn::State::Relaying) return;
-  if (h.fin_pending) {
-    h.fin_pending = false;
-    h.eof = true;
-    return pass_fin(ci, from_client);
-  }
-  if (h.bulk) {
-    h.bulk = false;
-    if (start_splice(ci, from_client)) return;
-  }
-  arm_recv(ci, from_client);
+// The reader takes no more. The rest of the buffer leaves the shared pool for
+// the half's spill, and the half reads nothing until the destination has
+// taken it.
+void TcpProxy::block(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
+  auto& bufs = *loop_.tcp_bufs;
+  h.spill.assign(bufs.data(static_cast<std::uint16_t>(h.buf)) + h.off, h.len - h.off);
+  bufs.recycle(static_cast<std::uint16_t>(h.buf));
+  h.buf = -1;
+  h.spill_off = 0;
+  h.state = HalfState::Blocked;
+  ThreadCounters::add(listener(c).stalled, 1);
+  arm_poll(ci, d, c.dst(d), POLLOUT);
+  feed_starved();
 }
 
-// The sender finished and everything it sent is on its way: pass the FIN on
+void TcpProxy::drain_spill(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
+  const ssize_t n = ::send(c.dst(d), h.spill.data() + h.spill_off, h.spill.size() - h.spill_off,
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return arm_poll(ci, d, c.dst(d), POLLOUT);
+    return close_conn(ci, true);
+  }
+  ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, static_cast<std::uint64_t>(n));
+  h.spill_off += static_cast<std::size_t>(n);
+  c.last_active_ms = loop_.now_ms;
+  if (h.spill_off < h.spill.size()) return arm_poll(ci, d, c.dst(d), POLLOUT);
+  std::string().swap(h.spill);  // give the memory back, not just the bytes
+  h.spill_off = 0;
+  h.state = HalfState::Relaying;
+  advance(ci, d);
+}
+
+void TcpProxy::advance(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
+  if (c.state != Conn::State::Relaying || h.state != HalfState::Relaying || h.buf >= 0) return;
+  // Armed or starved: its own completion comes back here.
+  if (h.recv != RecvState::Off) return;
+  if (h.fin_seen) return pass_fin(ci, d);
+  const bool bulk = h.bulk;
+  if (bulk) {
+    h.bulk = false;
+    if (start_splice(ci, d)) return;
+  }
+  arm_recv(ci, d, !bulk);
+}
+
+// The source finished and everything it sent is on its way: pass the FIN on
 // and keep the other direction going.
-void Worker::pass_fin(std::uint32_t ci, bool from_client) {
-  Conn& c = conn(ci);
+void TcpProxy::pass_fin(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  c.half[d].state = HalfState::Done;
   // Both ways done: closing the sockets, with nothing left unread, sends this
   // FIN too, one syscall fewer per connection.
-  if (c.d2u.eof && c.u2d.eof) return close_conn(ci, false);
+  if (c.half[0].state == HalfState::Done && c.half[1].state == HalfState::Done) return close_conn(ci, false);
   // A plain syscall, not IORING_OP_SHUTDOWN: io_uring always hands that op to
   // an io-wq thread, and waking it costs more than the syscall (measured: a
   // third of the engine's CPU went to io-wq threads at 11k connections/s).
-  ::shutdown(from_client ? c.up : c.down, SHUT_WR);
+  ::shutdown(c.dst(d), SHUT_WR);
 }
 
 // A buffer came back: give it to a receive that found none.
-void Worker::feed_starved() {
+void TcpProxy::feed_starved() {
   while (!starved_.empty()) {
-    auto [ci, from_client] = starved_.back();
+    auto [ci, d] = starved_.back();
     starved_.pop_back();
-    Conn& c = conn(ci);
-    Half& h = from_client ? c.d2u : c.u2d;
-    if (!h.starved) continue;
-    h.starved = false;
-    if (c.state != Conn::State::Relaying) continue;
-    if (h.buf < 0)
-      resume(ci, from_client);
-    else if (!h.bulk && !h.receiving)
-      arm_recv(ci, from_client);  // behind the send still in flight; a bulk half waits for it and splices
+    Conn& c = conns_[ci];
+    Half& h = c.half[d];
+    if (h.recv != RecvState::Starved) continue;
+    h.recv = RecvState::Off;
+    if (c.state != Conn::State::Relaying || h.state != HalfState::Relaying) continue;
+    advance(ci, d);
     return;
   }
 }
 
-void Worker::close_conn(std::uint32_t ci, bool reset_client) {
-  Conn& c = conn(ci);
+void TcpProxy::set_nonblocking(Conn& c) {
+  if (c.nonblocking) return;
+  // A splice must never block the worker; receives and sends through the
+  // ring work the same on non-blocking sockets.
+  for (int fd : {c.down, c.up}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  c.nonblocking = true;
+}
+
+void TcpProxy::arm_poll(std::uint32_t ci, unsigned d, int fd, unsigned mask) {
+  Conn& c = conns_[ci];
+  auto* s = loop_.sqe();
+  io_uring_prep_poll_add(s, fd, mask);
+  io_uring_sqe_set_data64(s, pack(Op::Poll, ci, d));
+  ++c.pending;
+}
+
+void TcpProxy::on_poll(std::uint32_t ci, unsigned d, int res) {
+  Conn& c = conns_[ci];
+  --c.pending;
+  if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
+  if (res < 0) return close_conn(ci, true);
+  // Errors and hang-ups show up as the send's or splice's own result.
+  if (c.half[d].state == HalfState::Blocked)
+    drain_spill(ci, d);
+  else if (c.half[d].state == HalfState::Splicing)
+    splice_pump(ci, d);
+}
+
+void TcpProxy::on_completion(Op op, std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
+  switch (op) {
+    case Op::Connect: return on_connect(ci, cqe->res);
+    case Op::ConnectTimeout:  // the connect's own completion decides what happens
+    case Op::CancelConn:
+      --conns_[ci].pending;
+      return maybe_finish_close(ci);
+    case Op::Recv: return on_recv(ci, d, cqe);
+    case Op::Send: return on_send(ci, d, cqe->res);
+    case Op::Poll: return on_poll(ci, d, cqe->res);
+    default: return;
+  }
+}
+
+void TcpProxy::on_tick() {
+  if (loop_.now_ms < next_idle_scan_ms_) return;
+  next_idle_scan_ms_ = loop_.now_ms + 1000;
+  // Idle timeouts are minutes long; a scan a second is precise enough and
+  // costs nothing per byte moved.
+  for (std::uint32_t ci = 0; ci < conns_.size(); ++ci) {
+    auto& c = conns_[ci];
+    if (c.state == Conn::State::Relaying && loop_.now_ms - c.last_active_ms > c.upstream->idle_timeout_ms)
+      close_conn(ci, false);
+  }
+}
+
+void TcpProxy::close_conn(std::uint32_t ci, bool reset_client) {
+  Conn& c = conns_[ci];
   if (c.state == Conn::State::Closing || c.state == Conn::State::Free) return;
   c.state = Conn::State::Closing;
   if (reset_client && c.down >= 0) {
@@ -332,37 +399,38 @@ void Worker::close_conn(std::uint32_t ci, bool reset_client) {
   // and free the connection when the last completion has come.
   for (int fd : {c.down, c.up}) {
     if (fd < 0) continue;
-    auto* s = sqe();
+    auto* s = loop_.sqe();
     io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(s, pack(Op::CancelConn, ci));
     ++c.pending;
   }
 }
 
-void Worker::maybe_finish_close(std::uint32_t ci) {
-  Conn& c = conn(ci);
+void TcpProxy::maybe_finish_close(std::uint32_t ci) {
+  Conn& c = conns_[ci];
   if (c.state == Conn::State::Closing && c.pending == 0) finish_close(ci);
 }
 
-void Worker::finish_close(std::uint32_t ci) {
-  Conn& c = conn(ci);
-  for (Half* h : {&c.d2u, &c.u2d}) {
-    recycle_all(*h);
-    if (h->pipe >= 0) pipes_.give_back(h->pipe, h->piped == 0);
+void TcpProxy::finish_close(std::uint32_t ci) {
+  Conn& c = conns_[ci];
+  for (Half& h : c.half) {
+    if (h.buf >= 0) loop_.tcp_bufs->recycle(static_cast<std::uint16_t>(h.buf));
+    if (h.pipe >= 0) loop_.pipes.give_back(h.pipe, h.piped == 0);
   }
   // Closing through the ring batches it with the next submission; nothing
   // waits for the result.
   for (int fd : {c.down, c.up}) {
     if (fd < 0) continue;
-    auto* s = sqe();
+    auto* s = loop_.sqe();
     io_uring_prep_close(s, fd);
     io_uring_sqe_set_data64(s, pack(Op::Closed, 0));
+    loop_.fds.give();
   }
-  if (c.counted) ThreadCounters::sub(c.upstream->state->per_thread[opt_.id].active, 1);
-  release(c.gen);
+  if (c.counted) ThreadCounters::sub(member(c).active, 1);
+  loop_.gens.release(c.gen);
   c = Conn{};
   free_conns_.push_back(ci);
-  --live_conns_;
+  --live_;
   feed_starved();
 }
 

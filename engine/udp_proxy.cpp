@@ -1,9 +1,6 @@
-// UDP: a flow per client address. The first datagram of a client passes the
-// ACL, picks an upstream and opens a socket connected to it; replies on that
-// socket go back to the client from the listener, so they come from the VIP.
-// Flows end after the endpoint's idle timeout; the table is bounded.
+#include "engine/udp_proxy.hpp"
+
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,7 +8,6 @@
 
 #include "engine/log.hpp"
 #include "engine/sockets.hpp"
-#include "engine/worker.hpp"
 #include "model/acl.hpp"
 
 namespace azlb::engine {
@@ -72,6 +68,10 @@ ssize_t reply(int fd, const void* data, std::size_t len, const Flow& f) {
   return ::sendmsg(fd, &msg, MSG_DONTWAIT);
 }
 
+bool same_address(const Upstream& a, const Upstream& b) {
+  return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
+}
+
 }  // namespace
 
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
@@ -80,16 +80,16 @@ std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
     auto* b = static_cast<const unsigned char*>(p);
     for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
   };
-  feed(&k.listener, sizeof k.listener);
+  feed(&k.listener_id, sizeof k.listener_id);
   feed(&k.port, sizeof k.port);
   feed(k.addr.data(), k.family == AF_INET ? 4 : 16);
   feed(k.local.data(), k.family == AF_INET ? 4 : 16);
   return h;
 }
 
-FlowKey flow_key(std::uint32_t listener, const sockaddr_storage& client) {
+FlowKey flow_key(std::uint64_t listener_id, const sockaddr_storage& client) {
   FlowKey k;
-  k.listener = listener;
+  k.listener_id = listener_id;
   k.family = client.ss_family;
   if (client.ss_family == AF_INET) {
     auto& sa = reinterpret_cast<const sockaddr_in&>(client);
@@ -103,161 +103,238 @@ FlowKey flow_key(std::uint32_t listener, const sockaddr_storage& client) {
   return k;
 }
 
-void Worker::arm_udp_listener(std::uint32_t s) {
-  auto& l = listeners_[s];
-  l.msg = {};
-  l.msg.msg_namelen = sizeof(sockaddr_storage);
-  // Room for the destination address (IP_PKTINFO) when the VIP is a wildcard.
-  if (l.route->key.address.is_unspecified()) l.msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
-  auto* q = sqe();
-  io_uring_prep_recvmsg_multishot(q, l.fd, &l.msg, 0);
-  q->flags |= IOSQE_BUFFER_SELECT;
-  q->buf_group = udp_bufs_->group();
-  io_uring_sqe_set_data64(q, pack(Op::UdpListen, s));
-  l.armed = true;
+UdpProxy::UdpProxy(Loop& loop, Listeners& listeners, std::uint32_t max_flows)
+    : loop_(loop), listeners_(listeners), max_flows_(max_flows) {
+  index_.reserve(max_flows);
 }
 
-void Worker::on_udp_datagram(std::uint32_t slot, io_uring_cqe* cqe) {
-  auto& l = listeners_[slot];
-  if (!(cqe->flags & IORING_CQE_F_MORE)) on_listener_ended(slot, cqe->res);
-  if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) return;
+UdpProxy::~UdpProxy() {
+  for (auto& f : flows_)
+    if (f.fd >= 0) ::close(f.fd), loop_.fds.give();
+}
+
+void UdpProxy::on_datagram(std::uint32_t slot, const io_uring_cqe* cqe) {
+  auto& l = listeners_.at(slot);
+  if (!(cqe->flags & IORING_CQE_F_BUFFER)) return;
+  auto& bufs = *loop_.udp_bufs;
   const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-  char* buf = udp_bufs_->data(bid);
-  auto* out = io_uring_recvmsg_validate(buf, cqe->res, &l.msg);
-  if (!out || l.removed || draining_ || out->namelen > sizeof(sockaddr_storage)) {
-    udp_bufs_->recycle(bid);
+  struct Recycle {
+    BufferRing& b;
+    std::uint16_t id;
+    ~Recycle() { b.recycle(id); }
+  } recycle{bufs, bid};
+  auto* out = io_uring_recvmsg_validate(bufs.data(bid), cqe->res, &l.msg);
+  if (!out || out->namelen > sizeof(sockaddr_storage)) return;
+  const Route& route = *l.route;
+  auto& lc = route.counters->per_thread[loop_.opt.id];
+  if (out->flags & MSG_TRUNC) {
+    // Larger than our buffer (it cannot be, for a datagram IP can carry):
+    // forwarding the cut-short rest would hand the member a corrupt message.
+    ThreadCounters::add(lc.truncated, 1);
+    log_ratelimited("%s: a datagram arrived truncated and was dropped", route.key.to_string().c_str());
     return;
   }
   sockaddr_storage client{};
   std::memcpy(&client, io_uring_recvmsg_name(out), out->namelen);
   const void* payload = io_uring_recvmsg_payload(out, &l.msg);
   const auto len = io_uring_recvmsg_payload_length(out, cqe->res, &l.msg);
-  const Route& route = *l.route;
-  auto& lc = route.counters->per_thread[opt_.id];
 
-  auto key = flow_key(slot, client);
+  auto key = flow_key(l.id, client);
   const bool has_local = l.msg.msg_controllen > 0 && destination_of(out, l.msg, key.local);
-  auto it = flow_index_.find(key);
-  std::uint32_t fi;
-  if (it != flow_index_.end()) {
+  std::uint32_t fi = UINT32_MAX;
+  if (auto it = index_.find(key); it != index_.end()) {
     fi = it->second;
-  } else {
+    if (!still_usable(flows_[fi], route)) {
+      // Its member went down, was drained or left the set: this datagram and
+      // the ones after it go to a member that can take them.
+      ThreadCounters::add(flows_[fi].upstream->state->per_thread[loop_.opt.id].flows_moved, 1);
+      close_flow(fi);
+      fi = UINT32_MAX;
+    }
+  }
+  if (fi == UINT32_MAX) {
     if (!route.acl.empty() && !model::acl_permits(route.acl, ip_of(client))) {
       ThreadCounters::add(lc.denied, 1);
-      udp_bufs_->recycle(bid);
       return;
     }
-    std::uint64_t h = client_hash(client, route.key.protocol);
-    int idx = pick(route, h, {}, rng_);
-    int fd = -1;
-    if (idx != kNoUpstream && live_flows_ < opt_.max_flows) {
-      auto& up = route.upstreams[idx];
-      fd = ::socket(up.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&up.addr), up.addr_len) != 0) {
-        ::close(fd);
-        fd = -1;
-      }
-    }
-    if (fd < 0) {
-      // No healthy member, a full flow table or no descriptor left: UDP drops.
-      ThreadCounters::add(idx == kNoUpstream ? lc.refused : lc.dropped, 1);
-      udp_bufs_->recycle(bid);
-      return;
-    }
-    if (free_flows_.empty()) {
-      flows_.emplace_back();
-      fi = static_cast<std::uint32_t>(flows_.size() - 1);
-    } else {
-      fi = free_flows_.back();
-      free_flows_.pop_back();
-    }
-    Flow& f = flows_[fi];
-    f = Flow{};
-    f.fd = fd;
-    f.listener = slot;
-    f.client = client;
-    f.client_len = out->namelen;
-    f.local = key.local;
-    f.has_local = has_local;
-    f.upstream = &route.upstreams[idx];
-    f.gen = current_;
-    ++current_->users;
-    flow_index_.emplace(key, fi);
-    ++live_flows_;
-    auto& mc = f.upstream->state->per_thread[opt_.id];
-    ThreadCounters::add(mc.total, 1);
-    ThreadCounters::add(mc.active, 1);
-    auto* q = sqe();
-    io_uring_prep_recv_multishot(q, fd, nullptr, 0, 0);
-    q->flags |= IOSQE_BUFFER_SELECT;
-    q->buf_group = udp_bufs_->group();
-    io_uring_sqe_set_data64(q, pack(Op::UdpReply, fi));
-    ++f.pending;
+    fi = open_flow(slot, route, client, out->namelen, key, has_local);
+    if (fi == UINT32_MAX) return;
   }
   Flow& f = flows_[fi];
-  f.last_active_ms = now_ms_;
+  f.last_active_ms = loop_.now_ms;
   // A datagram is sent whole or not at all and a connected UDP socket never
   // blocks for long: a direct non-blocking send is simpler than a ring
   // round-trip, and a full socket buffer drops, as UDP may.
   if (::send(f.fd, payload, len, MSG_DONTWAIT) >= 0)
-    ThreadCounters::add(f.upstream->state->per_thread[opt_.id].bytes_in, len);
+    ThreadCounters::add(f.upstream->state->per_thread[loop_.opt.id].bytes_in, len);
   else
     ThreadCounters::add(lc.dropped, 1);
-  udp_bufs_->recycle(bid);
 }
 
-void Worker::on_udp_reply(std::uint32_t fi, io_uring_cqe* cqe) {
+bool UdpProxy::still_usable(Flow& f, const Route& route) {
+  if (f.route != &route) {
+    // The config changed since the flow began: find its member in the route in force.
+    const Upstream* now = nullptr;
+    for (auto& u : route.upstreams)
+      if (u.state == f.upstream->state && same_address(u, *f.upstream)) now = &u;
+    if (!now) return false;
+    loop_.gens.release(f.gen);
+    f.gen = loop_.gens.hold();
+    f.route = &route;
+    f.upstream = now;
+  }
+  if (f.upstream->state->eligible()) return true;
+  // Down. With every member down, serve-all keeps it where it is.
+  if (route.when_all_down != model::WhenAllDown::ServeAll) return false;
+  for (auto& u : route.upstreams)
+    if (u.state->eligible()) return false;
+  return true;
+}
+
+std::uint32_t UdpProxy::open_flow(std::uint32_t slot, const Route& route, const sockaddr_storage& client,
+                                  socklen_t client_len, const FlowKey& key, bool has_local) {
+  auto& lc = route.counters->per_thread[loop_.opt.id];
+  const int idx = pick(route, client_hash(client, route.key.protocol), {}, loop_.rng);
+  if (idx == kNoUpstream) {
+    ThreadCounters::add(lc.refused, 1);
+    return UINT32_MAX;
+  }
+  if (live_ >= max_flows_) {
+    ThreadCounters::add(lc.flow_table_full, 1);
+    ThreadCounters::add(lc.dropped, 1);
+    log_ratelimited("worker %u: the UDP flow table is full (%u flows): new clients are dropped until flows expire; "
+                    "engine start --udp-flows raises the bound",
+                    loop_.opt.id, max_flows_);
+    return UINT32_MAX;
+  }
+  const auto& up = route.upstreams[idx];
+  int fd = -1;
+  if (loop_.fds.take()) {
+    fd = ::socket(up.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&up.addr), up.addr_len) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    if (fd < 0) loop_.fds.give();
+  }
+  if (fd < 0) {
+    ThreadCounters::add(lc.dropped, 1);
+    log_ratelimited("%s: no descriptor for a new UDP flow: dropped", route.key.to_string().c_str());
+    return UINT32_MAX;
+  }
+  std::uint32_t fi;
+  if (free_.empty()) {
+    flows_.emplace_back();
+    fi = static_cast<std::uint32_t>(flows_.size() - 1);
+  } else {
+    fi = free_.back();
+    free_.pop_back();
+  }
+  Flow& f = flows_[fi];
+  f = Flow{};
+  f.fd = fd;
+  f.slot = slot;
+  f.listener_id = key.listener_id;
+  f.client = client;
+  f.client_len = client_len;
+  f.local = key.local;
+  f.has_local = has_local;
+  f.route = &route;
+  f.upstream = &up;
+  f.gen = loop_.gens.hold();
+  index_.emplace(key, fi);
+  ++live_;
+  auto& mc = up.state->per_thread[loop_.opt.id];
+  ThreadCounters::add(mc.total, 1);
+  ThreadCounters::add(mc.active, 1);
+  arm_reply(fi);
+  return fi;
+}
+
+void UdpProxy::arm_reply(std::uint32_t fi) {
+  Flow& f = flows_[fi];
+  auto* q = loop_.sqe();
+  io_uring_prep_recv_multishot(q, f.fd, nullptr, 0, 0);
+  q->flags |= IOSQE_BUFFER_SELECT;
+  q->buf_group = loop_.udp_bufs->group();
+  io_uring_sqe_set_data64(q, pack(Op::UdpReply, fi));
+  ++f.pending;
+}
+
+void UdpProxy::on_completion(Op op, std::uint32_t fi, const io_uring_cqe* cqe) {
+  if (op == Op::UdpReply) return on_reply(fi, cqe);
+  if (op == Op::CancelFlow) {
+    --flows_[fi].pending;
+    maybe_free(fi);
+  }
+}
+
+void UdpProxy::on_reply(std::uint32_t fi, const io_uring_cqe* cqe) {
   Flow& f = flows_[fi];
   const bool more = cqe->flags & IORING_CQE_F_MORE;
   if (cqe->flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
     if (cqe->res > 0 && !f.closing) {
-      auto& l = listeners_[f.listener];
-      if (l.fd >= 0 && reply(l.fd, udp_bufs_->data(bid), static_cast<std::size_t>(cqe->res), f) >= 0) {
-        ThreadCounters::add(f.upstream->state->per_thread[opt_.id].bytes_out, static_cast<std::uint64_t>(cqe->res));
-        f.last_active_ms = now_ms_;
+      auto& l = listeners_.at(f.slot);
+      if (reply(l.fd, loop_.udp_bufs->data(bid), static_cast<std::size_t>(cqe->res), f) >= 0) {
+        ThreadCounters::add(f.upstream->state->per_thread[loop_.opt.id].bytes_out, static_cast<std::uint64_t>(cqe->res));
+        f.last_active_ms = loop_.now_ms;
       }
     }
-    udp_bufs_->recycle(bid);
+    loop_.udp_bufs->recycle(bid);
   }
   if (more) return;
   --f.pending;
-  if (f.closing) return maybe_free_flow(fi);
-  if (cqe->res == -ENOBUFS || cqe->res >= 0) {
-    // The multishot receive ended (no buffer free, or the kernel stopped it): re-arm.
-    auto* q = sqe();
-    io_uring_prep_recv_multishot(q, f.fd, nullptr, 0, 0);
-    q->flags |= IOSQE_BUFFER_SELECT;
-    q->buf_group = udp_bufs_->group();
-    io_uring_sqe_set_data64(q, pack(Op::UdpReply, fi));
-    ++f.pending;
-    return;
-  }
+  if (f.closing) return maybe_free(fi);
+  // The multishot receive ended (no buffer free, or the kernel stopped it): re-arm.
+  if (cqe->res == -ENOBUFS || cqe->res >= 0) return arm_reply(fi);
   // ECONNREFUSED: the member has no listener on that port (an ICMP came back).
   close_flow(fi);
 }
 
-void Worker::close_flow(std::uint32_t fi) {
+void UdpProxy::close_flows_of(std::uint64_t listener_id) {
+  for (std::uint32_t fi = 0; fi < flows_.size(); ++fi)
+    if (flows_[fi].fd >= 0 && flows_[fi].listener_id == listener_id) close_flow(fi);
+}
+
+void UdpProxy::close_all() {
+  for (std::uint32_t fi = 0; fi < flows_.size(); ++fi)
+    if (flows_[fi].fd >= 0) close_flow(fi);
+}
+
+void UdpProxy::on_tick() {
+  if (loop_.now_ms < next_idle_scan_ms_) return;
+  next_idle_scan_ms_ = loop_.now_ms + 1000;
+  for (std::uint32_t fi = 0; fi < flows_.size(); ++fi) {
+    auto& f = flows_[fi];
+    if (f.fd >= 0 && !f.closing && loop_.now_ms - f.last_active_ms > f.upstream->idle_timeout_ms) close_flow(fi);
+  }
+}
+
+void UdpProxy::close_flow(std::uint32_t fi) {
   Flow& f = flows_[fi];
   if (f.closing) return;
   f.closing = true;
-  flow_index_.erase(flow_key(f.listener, f.client));
-  if (f.pending == 0) return maybe_free_flow(fi);
-  auto* q = sqe();
+  FlowKey key = flow_key(f.listener_id, f.client);
+  key.local = f.local;
+  index_.erase(key);
+  if (f.pending == 0) return maybe_free(fi);
+  auto* q = loop_.sqe();
   io_uring_prep_cancel_fd(q, f.fd, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(q, pack(Op::CancelFlow, fi));
   ++f.pending;
 }
 
-void Worker::maybe_free_flow(std::uint32_t fi) {
+void UdpProxy::maybe_free(std::uint32_t fi) {
   Flow& f = flows_[fi];
   if (!f.closing || f.pending > 0) return;
   ::close(f.fd);
-  ThreadCounters::sub(f.upstream->state->per_thread[opt_.id].active, 1);
-  release(f.gen);
+  loop_.fds.give();
+  ThreadCounters::sub(f.upstream->state->per_thread[loop_.opt.id].active, 1);
+  loop_.gens.release(f.gen);
   f = Flow{};
-  free_flows_.push_back(fi);
-  --live_flows_;
+  free_.push_back(fi);
+  --live_;
 }
 
 }  // namespace azlb::engine

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "store/files.hpp"
 #include "store/prefault.hpp"
 #include "store/toml_codec.hpp"
 
@@ -40,26 +41,9 @@ struct Fd {
 constexpr std::size_t kTreeBytesPerTextByte = 12;
 
 Result<std::optional<std::string>> read_text(const fs::path& p) {
-  Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  if (f.fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>{};
-    return io_error("cannot read", p);
-  }
-  std::string text;
-  struct stat st {};
-  if (::fstat(f.fd, &st) == 0 && st.st_size > 0) {
-    prefault_heap(static_cast<std::size_t>(st.st_size) * kTreeBytesPerTextByte);
-    text.reserve(static_cast<std::size_t>(st.st_size));
-  }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_error("cannot read", p);
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return std::optional<std::string>{std::move(text)};
+  AZLB_ASSIGN(text, read_regular_file(p, kMaxStateBytes));
+  if (text && !text->empty()) prefault_heap(text->size() * kTreeBytesPerTextByte);
+  return text;
 }
 
 Status write_all(int fd, std::string_view data, const fs::path& p) {
@@ -130,6 +114,8 @@ Companions companions_of(const fs::path& state) {
   return {with(".lock"), with(".engine.lock"), with(".engine.pid"), with(".engine.sock"), with(".engine.log")};
 }
 
+Result<std::optional<std::string>> read_state_text(const fs::path& state) { return read_text(state); }
+
 Result<State> load(const fs::path& state) {
   AZLB_ASSIGN(text, read_text(state));
   if (!text) return State{};
@@ -139,8 +125,8 @@ Result<State> load(const fs::path& state) {
 Status update(const fs::path& state, const std::function<Status(State&)>& change) {
   AZLB_TRY(ensure_parent(state));
   auto lock_path = companions_of(state).lock;
-  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (lock.fd < 0) return io_error("cannot open lock file", lock_path);
+  AZLB_ASSIGN(lock_fd, open_companion(lock_path, O_RDWR, 0600));
+  Fd lock(lock_fd);
   while (::flock(lock.fd, LOCK_EX) != 0)
     if (errno != EINTR) return io_error("cannot lock", lock_path);
 

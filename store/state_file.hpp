@@ -26,6 +26,10 @@ struct Companions {
 };
 Companions companions_of(const std::filesystem::path& state);
 
+// The file's text, or nullopt if it does not exist. Only a regular file of
+// at most store::kMaxStateBytes is read (a FIFO or device is an error).
+model::Result<std::optional<std::string>> read_state_text(const std::filesystem::path& state);
+
 // A missing file is an empty state.
 model::Result<model::State> load(const std::filesystem::path& state);
 

@@ -147,6 +147,8 @@ class UdpEcho:
         while not self.closed:
             try:
                 data, peer = self.sock.recvfrom(65536)
+                if peer is None:  # the socket was shut down
+                    return
                 self.sock.sendto(self.name.encode() + b": " + data, peer)
             except OSError:
                 return
@@ -204,3 +206,94 @@ def sha256_stream(n, seed):
         left -= len(c)
         i += 1
     return chunks, h.hexdigest()
+
+
+class Downloader:
+    """Serves an endless download to every connection from one thread: each
+    connection gets `chunk` bytes whenever its socket can take them, so a
+    client that never reads fills every buffer between it and this server."""
+
+    def __init__(self, ip, port, chunk=65536):
+        import selectors
+        self.sel = selectors.DefaultSelector()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self.sel.register(self.sock, selectors.EVENT_READ)
+        self.block = b"x" * chunk
+        self.closed = False
+        self.connections = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        import selectors
+        while not self.closed:
+            for key, _ in self.sel.select(0.2):
+                if key.fileobj is self.sock:
+                    try:
+                        while True:
+                            c, _ = self.sock.accept()
+                            c.setblocking(False)
+                            self.connections += 1
+                            self.sel.register(c, selectors.EVENT_WRITE)
+                    except (BlockingIOError, OSError):
+                        pass
+                    continue
+                try:
+                    key.fileobj.send(self.block)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.sel.unregister(key.fileobj)
+                    key.fileobj.close()
+
+    def stop(self):
+        self.closed = True
+        time.sleep(0.3)
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+
+
+class UdpSizer:
+    """Answers each datagram with its name and the size it received."""
+
+    def __init__(self, ip, port, name):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.name, self.closed = name, False
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while not self.closed:
+            try:
+                data, peer = self.sock.recvfrom(1 << 17)
+                if peer is None:
+                    return
+                self.sock.sendto(f"{self.name} {len(data)}".encode(), peer)
+            except OSError:
+                return
+
+    def stop(self):
+        self.closed = True
+        _unblock_and_close(self.sock)
+
+
+def engine_pid(state):
+    with open(state + ".engine.pid") as f:
+        return int(f.read())
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -40,7 +40,9 @@ class AzlbCase(unittest.TestCase):
         e["AZLB_STATE"] = self.state
         e.update(env or {})
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-        p = subprocess.run([AZLB, *args], capture_output=True, text=True, env=e, timeout=timeout, preexec_fn=limit)
+        # surrogateescape: a path that is not UTF-8 comes back as it was written.
+        p = subprocess.run([AZLB, *args], capture_output=True, text=True, errors="surrogateescape", env=e,
+                           timeout=timeout, preexec_fn=limit)
         return Run(p)
 
     def ok(self, *args, **kw):
@@ -49,7 +51,7 @@ class AzlbCase(unittest.TestCase):
         return r
 
     def read(self, path=None):
-        with open(path or self.state) as f:
+        with open(path or self.state, errors="surrogateescape") as f:
             return f.read()
 
     def write(self, text, path=None):

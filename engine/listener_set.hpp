@@ -1,0 +1,38 @@
+// The listening sockets of the control thread: one per worker for each
+// address the config listens on (SO_REUSEPORT). It binds what a new config
+// adds, keeps what stays, and closes what is gone once no worker uses it. A
+// listener that cannot bind on a reload is left out and retried.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+
+namespace azlb::engine {
+
+class ListenerSet {
+ public:
+  explicit ListenerSet(unsigned threads) : threads_(threads) {}
+  ~ListenerSet() { close_all(); }
+  ListenerSet(const ListenerSet&) = delete;
+  ListenerSet& operator=(const ListenerSet&) = delete;
+
+  // Binds what `cfg` adds and fills cfg.fds. Strict (at start): any failure
+  // fails. Otherwise routes that cannot bind are dropped from `cfg` and
+  // remembered in unbound().
+  model::Status prepare(Config& cfg, bool strict);
+  // Closes the sockets `cfg` no longer uses (after every worker has taken it).
+  void close_unused(const Config& cfg);
+  void close_all();
+  const std::map<ListenKey, std::string>& unbound() const { return unbound_; }
+  std::size_t descriptors() const;
+
+ private:
+  unsigned threads_;
+  std::map<ListenKey, std::vector<int>> sockets_;
+  std::map<ListenKey, std::string> unbound_;
+};
+
+}  // namespace azlb::engine
