@@ -4,7 +4,9 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config python3 bash
           libcli11-dev libtomlplusplus-dev liburing-dev doctest-dev libcurl4-openssl-dev nlohmann-json3-dev
-          curl)
+          curl
+          # real clients and servers for the end-to-end tests (tests/e2e/test_real_clients.py)
+          redis-server redis-tools openssl dnsmasq-base dnsutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
