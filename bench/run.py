@@ -17,10 +17,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AZLB = os.path.join(ROOT, "build", "cli", "azlb")
+# AZLB_BASELINE=/path/to/an/older/azlb adds it as a row of its own ("before"),
+# measured alternating with the others in the same run: an A/B of two builds.
+BASELINE = os.environ.get("AZLB_BASELINE")
 LATENCY = os.path.join(ROOT, "build", "bench-latency")
 VMS = ["127.0.1.4", "127.0.1.5", "127.0.1.6"]
 HTTP_PORT, IPERF_PORT = 8000, 5201
-PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203)}
+PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203), "before": (28104, 28204)}
 THREADS = 1          # worker threads (processes) for every balancer
 DURATION = 5         # seconds per throughput run
 IDLE_CONNS = 8000
@@ -36,6 +39,8 @@ def start(cmd, **kw):
 
 def stop_all():
     subprocess.run([AZLB, "--state", f"{work}/state.toml", "engine", "stop"], capture_output=True)
+    if BASELINE:
+        subprocess.run([BASELINE, "--state", f"{work}/before.toml", "engine", "stop"], capture_output=True)
     for p in procs:
         try:
             os.killpg(p.pid, signal.SIGTERM)
@@ -83,12 +88,9 @@ http {{ access_log off; default_type text/plain;
     wait_port(VMS[0], IPERF_PORT)
 
 
-def balancers():
-    """The same job for each: random over the three backends with health
-    checks, and a plain forward to the iperf3 server."""
-    state = f"{work}/state.toml"
-    az = lambda *a: subprocess.run([AZLB, "--state", state, "-q", *a], check=True)
-    http, bulk = PORTS["azlb"]
+def azlb_balancer(binary, state, name):
+    az = lambda *a: subprocess.run([binary, "--state", state, "-q", *a], check=True)
+    http, bulk = PORTS[name]
     for i in range(3):
         az("vm", "create", f"vm{i + 1}", "--cloud-service", "bench", "--no-default-endpoints")
     az("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", str(http),
@@ -99,6 +101,13 @@ def balancers():
        "--private-port", str(IPERF_PORT))
     az("engine", "start", "--threads", str(THREADS))
 
+
+def balancers():
+    """The same job for each: random over the three backends with health
+    checks, and a plain forward to the iperf3 server."""
+    azlb_balancer(AZLB, f"{work}/state.toml", "azlb")
+    if BASELINE:
+        azlb_balancer(BASELINE, f"{work}/before.toml", "before")
     http, bulk = PORTS["haproxy"]
     servers = "\n".join(f"  server vm{i + 1} {ip}:{HTTP_PORT} check inter 1s fall 3 rise 1" for i, ip in enumerate(VMS))
     conf = write("haproxy.cfg", f"""global
@@ -139,6 +148,8 @@ stream {{
 """)
     start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
     for name, (http, bulk) in PORTS.items():
+        if name == "before" and not BASELINE:
+            continue
         wait_port("127.0.0.1", http)
         wait_port("127.0.0.1", bulk)
     time.sleep(1.5)  # first health checks
@@ -175,8 +186,9 @@ def latency(host, port, rate):
 
 
 def pids_of(name):
-    if name == "azlb":
-        return [int(open(f"{work}/state.toml.engine.pid").read())]
+    if name in ("azlb", "before"):
+        state = "state.toml" if name == "azlb" else "before.toml"
+        return [int(open(f"{work}/{state}.engine.pid").read())]
     pat = "haproxy.cfg" if name == "haproxy" else "nginx-lb.conf"
     out = subprocess.run(["pgrep", "-f", pat], capture_output=True, text=True).stdout.split()
     root = [int(p) for p in out]
@@ -255,7 +267,7 @@ def alternating(names, rounds=2):
 
 
 def main():
-    names = ["direct", "azlb", "haproxy", "nginx"]
+    names = ["direct", "azlb", "haproxy", "nginx"] + (["before"] if BASELINE else [])
     peers = ["haproxy", "nginx"]
     res = {n: {} for n in names}
     notes = []
@@ -279,6 +291,8 @@ def main():
             _, _, bhost, bport = target(n)
             res[n]["bulk"] = max(res[n].get("bulk", 0), iperf(bhost, bport))
         rate = 0.5 * min(res[n]["keepalive"] for n in ("azlb", *peers))
+        if BASELINE:
+            res["before"]["rss"] = idle_memory("before")
         # A tail varies between runs more than between balancers here: the
         # median of three alternating runs, not the luckiest.
         runs = {n: [] for n in names}
@@ -311,7 +325,9 @@ def report(res, peers, rate, notes):
         (f"latency p99 at {rate:,.0f} req/s (µs)", "p99", "{:,.0f}", False, 1.0),
         (f"RSS with {IDLE_CONNS:,} idle connections (MiB)", "rss", "{:.1f}", False, 2.0),
     ]
-    out = ["| figure | direct (limit) | azlb | HAProxy | nginx | azlb / best peer | goal |", "|---|---|---|---|---|---|---|"]
+    ab = "before" in res and res["before"]
+    out = ["| figure | direct (limit) | azlb | HAProxy | nginx | azlb / best peer | goal |" +
+           (" azlb before | azlb / before |" if ab else ""), "|---|---|---|---|---|---|---|" + ("---|---|" if ab else "")]
     chart = []
     for label, key, fmt, higher, goal in rows:
         vals = {n: res[n].get(key) for n in ("direct", "azlb", *peers)}
@@ -322,12 +338,18 @@ def report(res, peers, rate, notes):
         cell = lambda v: "-" if v is None else fmt.format(v)
         goal_text = "" if goal is None else (f"≥ {goal}" if key != "rss" else "≤ ½ HAProxy")
         met = "" if goal is None else (" ✓" if ratio >= goal else " ✗")
-        out.append(f"| {label} | {cell(vals['direct'])} | {cell(vals['azlb'])} | {cell(vals['haproxy'])} | "
-                   f"{cell(vals['nginx'])} | {ratio:.2f}{met} | {goal_text} |")
+        line = (f"| {label} | {cell(vals['direct'])} | {cell(vals['azlb'])} | {cell(vals['haproxy'])} | "
+                f"{cell(vals['nginx'])} | {ratio:.2f}{met} | {goal_text} |")
+        if ab:
+            b = res["before"].get(key)
+            line += f" {cell(b)} | {(vals['azlb'] / b if higher else b / vals['azlb']):.2f} |" if b else " - | - |"
+        out.append(line)
         chart.append((label, ratio, goal))
     cli = res["azlb"]["cli"]
     out.append(f"| `azlb endpoint add` at 1,000 endpoints (ms, median of 21) | | {cli:.1f} | | | | < 10{' ✓' if cli < 10 else ' ✗'} |")
     text = "\n".join(out)
+    if ab:
+        text += f"\n\nazlb before: {BASELINE}, measured in the same run, alternating with the others."
     text += (f"\n\nRatios are oriented so that more is better for azlb (for latency and memory: peer / azlb). "
              f"Machine: {machine()}; each balancer with {THREADS} worker; wrk -t1 -c64 for {DURATION} s and iperf3 "
              f"for 4 s, best of two alternating rounds; latency open-loop at half the slowest balancer's keep-alive "

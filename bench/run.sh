@@ -17,4 +17,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 scripts/build.sh build
 g++ -O2 -std=c++20 -o build/bench-latency bench/latency.cpp
-exec timeout 300 python3 bench/run.py
+# AZLB_BASELINE=path/to/older/azlb adds that build as a row ("before"), in the same run.
+exec timeout "$([ -n "${AZLB_BASELINE:-}" ] && echo 420 || echo 300)" python3 bench/run.py

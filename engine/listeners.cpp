@@ -76,8 +76,9 @@ void Listeners::pause(std::uint32_t s, const char* why) {
   auto& l = slots_[s];
   if (!l.paused) ++paused_count_;
   l.paused = true;
-  log_ratelimited("%s: accepting paused (%s); it resumes once descriptors free up", l.route->key.to_string().c_str(),
-                  why);
+  const bool tcp = l.route->key.protocol == model::Protocol::Tcp;
+  log_ratelimited("%s: %s paused (%s); it resumes once that has passed", l.route->key.to_string().c_str(),
+                  tcp ? "accepting" : "receiving", why);
 }
 
 bool Listeners::on_completion(std::uint32_t s, const io_uring_cqe* cqe) {
@@ -111,6 +112,9 @@ bool Listeners::on_completion(std::uint32_t s, const io_uring_cqe* cqe) {
 
 void Listeners::arm(std::uint32_t s) {
   auto& l = slots_[s];
+  // An accepted connection needs two descriptors (client and upstream).
+  if (l.route->key.protocol == model::Protocol::Tcp && loop_.fds.near(2))
+    return pause(s, "the descriptor budget is spent");
   auto* q = loop_.sqe();
   if (l.route->key.protocol == model::Protocol::Udp) {
     l.msg = {};
@@ -122,13 +126,6 @@ void Listeners::arm(std::uint32_t s) {
     q->buf_group = loop_.udp_bufs->group();
     io_uring_sqe_set_data64(q, pack(Op::UdpListen, s));
     l.request = ListenerSlot::Request::Multishot;
-    return;
-  }
-  // An accepted connection needs two descriptors (client and upstream).
-  if (loop_.fds.near(2)) {
-    io_uring_prep_nop(q);  // the entry is taken: fill it with nothing
-    io_uring_sqe_set_data64(q, pack(Op::Closed, 0));
-    pause(s, "the descriptor budget is spent");
     return;
   }
   if (loop_.fds.near(kAcceptMargin)) {

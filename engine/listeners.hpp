@@ -43,10 +43,10 @@ class Listeners {
   // Stops every listener (drain); returns their ids.
   std::vector<std::uint64_t> stop_all();
   // A completion of the listener's request. True when it carries a client
-  // (an accepted socket, a datagram) that the listener still takes.
+  // (an accepted socket, a datagram) that the listener still takes. An
+  // accepted socket is counted in the descriptor budget here.
   bool on_completion(std::uint32_t slot, const io_uring_cqe*);
-  // An accepted connection was counted; in Single mode the next accept is
-  // armed only while descriptors are left.
+  // Re-arms listeners paused on a resource limit once it has passed.
   void on_tick();
 
   ListenerSlot& at(std::uint32_t slot) { return slots_[slot]; }

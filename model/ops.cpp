@@ -434,8 +434,12 @@ Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   if (!o.any()) return usage_error("nothing to change: give probe, --distribution or --when-all-down options");
   auto members = members_of(s, *loc.service, *loc.set);
   std::uint16_t default_port = members.empty() ? loc.set->public_port : members.front().endpoint->private_port;
-  AZLB_ASSIGN(probe, resolve_probe(loc.set->probe, o, default_port));
-  loc.set->probe = probe;
+  // `set` changes only what it is given: a --no-probe set stays unprobed
+  // when only its distribution or when-all-down changes.
+  if (o.no_probe || o.probe_protocol || o.probe_port || o.probe_path || o.probe_interval_s || o.probe_timeout_s) {
+    AZLB_ASSIGN(probe, resolve_probe(loc.set->probe, o, default_port));
+    loc.set->probe = probe;
+  }
   if (o.distribution) loc.set->distribution = *o.distribution;
   if (o.when_all_down) loc.set->when_all_down = *o.when_all_down;
   return ok();

@@ -65,13 +65,26 @@ Status ensure_parent(const fs::path& state) {
 }
 
 // Replaces the file so that a reader, or a crash at any instant, sees the old
-// or the new contents and never a mix.
+// or the new contents and never a mix. The temp file has a random name and is
+// created with O_EXCL (mkostemp), so nothing planted at a predictable name can
+// be followed or reused. The file keeps its mode and owner; a new one is 0600
+// under the umask (it may hold ACLs and addresses).
 Status write_atomically(const fs::path& state, const std::string& text) {
-  fs::path tmp = state;
-  tmp += ".tmp." + std::to_string(::getpid());
-  Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (f.fd < 0) return io_error("cannot create", tmp);
-  auto st = write_all(f.fd, text, tmp);
+  struct stat old {};
+  const bool existed = ::stat(state.c_str(), &old) == 0 && S_ISREG(old.st_mode);
+  std::string name = state.string() + ".tmp.XXXXXX";
+  Fd f(::mkostemp(name.data(), O_CLOEXEC));
+  fs::path tmp = name;
+  if (f.fd < 0) return io_error("cannot create a temporary file next to", state);
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  Status st = ok();
+  if (::fchmod(f.fd, existed ? old.st_mode & 07777 : 0600 & ~mask) != 0) st = io_error("cannot set the mode of", tmp);
+  if (st && existed && (old.st_uid != ::geteuid() || old.st_gid != ::getegid()) &&
+      ::fchown(f.fd, old.st_uid, old.st_gid) != 0)
+    st = runtime_error("cannot keep the owner of " + state.string() + " (uid " + std::to_string(old.st_uid) +
+                       "): " + std::strerror(errno) + "; write it as its owner");
+  if (st) st = write_all(f.fd, text, tmp);
   if (st && ::fsync(f.fd) != 0) st = io_error("cannot sync", tmp);
   if (st && ::rename(tmp.c_str(), state.c_str()) != 0) st = io_error("cannot replace", state);
   if (!st) {

@@ -316,3 +316,58 @@ TEST_CASE("idle timeouts are 4..30 minutes") {
   CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 31u, "", {}})) == ErrorKind::Usage);
   CHECK(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 30u, "", {}}).ok());
 }
+
+TEST_CASE("lbset set changes only what it is given, on every kind of set") {
+  // Three kinds of set: the default tcp probe, an http probe, no probe.
+  auto kinds = [] {
+    std::vector<std::pair<const char*, SetOptions>> k;
+    k.push_back({"tcp", SetOptions{}});
+    SetOptions http;
+    http.probe_protocol = ProbeProtocol::Http;
+    http.probe_path = "/ready";
+    k.push_back({"http", http});
+    SetOptions none;
+    none.no_probe = true;
+    k.push_back({"no-probe", none});
+    return k;
+  }();
+  std::vector<std::pair<const char*, SetOptions>> changes;
+  SetOptions o;
+  o.distribution = Distribution::SourceIp;
+  changes.push_back({"--distribution", o});
+  o = {};
+  o.when_all_down = WhenAllDown::ServeAll;
+  changes.push_back({"--when-all-down", o});
+  o = {};
+  o.probe_interval_s = 5;
+  changes.push_back({"--probe-interval", o});
+  o = {};
+  o.probe_port = 81;
+  changes.push_back({"--probe-port", o});
+  o = {};
+  o.no_probe = true;
+  changes.push_back({"--no-probe", o});
+  for (auto& [kind, setup] : kinds)
+    for (auto& [flag, change] : changes) {
+      const std::string k = kind, f = flag;
+      CAPTURE(k);
+      CAPTURE(f);
+      State s = web_farm();
+      SetRef ref{"webset", "web"};
+      if (setup.any()) must(update_lbset(s, ref, setup));
+      const LoadBalancedSet before = s.services[0].lbsets.at(0);
+      must(update_lbset(s, ref, change));
+      const LoadBalancedSet& after = s.services[0].lbsets.at(0);
+      CHECK(after.distribution == (change.distribution ? *change.distribution : before.distribution));
+      CHECK(after.when_all_down == (change.when_all_down ? *change.when_all_down : before.when_all_down));
+      if (change.no_probe) {
+        CHECK_FALSE(after.probe);
+      } else if (!change.probe_interval_s && !change.probe_port) {
+        CHECK(after.probe == before.probe);  // a --no-probe set stays without one
+      } else {
+        REQUIRE(after.probe);
+        CHECK(after.probe->interval_s == (change.probe_interval_s ? 5u : (before.probe ? before.probe->interval_s : 15u)));
+        if (before.probe) CHECK(after.probe->protocol == before.probe->protocol);
+      }
+    }
+}

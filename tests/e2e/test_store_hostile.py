@@ -1,0 +1,67 @@
+"""The state file against another local user and odd files: planted links at
+the temp file's and the lock's names, a FIFO or device in place of the state,
+and a write that must keep the file's mode and owner."""
+import os
+import pwd
+import stat
+
+from harness import AzlbCase
+
+
+class StoreHostile(AzlbCase):
+    def victim(self):
+        path = os.path.join(self.dir, "victim")
+        with open(path, "w") as f:
+            f.write("untouched\n")
+        return path
+
+    def test_a_link_planted_at_any_likely_temp_name_is_never_written_through(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        victim = self.victim()
+        # The next pids this machine will hand out: a predictable temp name
+        # (state.toml.tmp.<pid>) would be among them.
+        with open("/proc/sys/kernel/ns_last_pid") as f:
+            last = int(f.read())
+        # Links, and folders the stale-file sweep cannot remove: neither may be
+        # reused (a predictable name made the write fail, or go through the link).
+        for pid in range(last + 1, last + 2000):
+            if pid % 2:
+                os.symlink(victim, f"{self.state}.tmp.{pid}")
+            else:
+                os.makedirs(f"{self.state}.tmp.{pid}/x")
+        for vm in ("vm2", "vm3", "vm4"):
+            self.ok("vm", "create", vm, "--cloud-service", "web")
+        self.assertEqual(self.read(victim), "untouched\n")
+        self.assertIn("vm4", self.read())
+
+    def test_a_link_at_the_lock_file_is_refused(self):
+        victim = self.victim()
+        os.symlink(victim, self.state + ".lock")
+        r = self.fails(1, "vm", "create", "vm1", "--cloud-service", "web", mentions="symbolic link")
+        self.assertIn(".lock", r.err)
+        self.assertEqual(self.read(victim), "untouched\n")
+
+    def test_a_write_keeps_the_files_mode_and_owner_and_a_new_file_is_private(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        self.assertEqual(stat.S_IMODE(os.stat(self.state).st_mode), 0o600)
+        os.chmod(self.state, 0o640)
+        nobody = pwd.getpwnam("nobody")
+        if os.geteuid() == 0:
+            os.chown(self.state, nobody.pw_uid, nobody.pw_gid)
+        self.ok("vm", "create", "vm2", "--cloud-service", "web")
+        st = os.stat(self.state)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o640)
+        if os.geteuid() == 0:
+            self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid))
+
+    def test_a_fifo_or_a_device_in_place_of_the_state_is_an_error_not_a_hang(self):
+        os.mkfifo(self.state)
+        r = self.azlb("vm", "list", timeout=10)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("FIFO", r.err)
+        self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+        os.unlink(self.state)
+        os.symlink("/dev/zero", self.state)
+        r = self.azlb("status", timeout=10)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("device", r.err)
