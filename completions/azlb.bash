@@ -21,7 +21,7 @@ _azlb_flags() {
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show" | "lbset delete") echo "--cloud-service" ;;
     "status") echo "--cloud-service" ;;
-    "engine start") echo "--foreground --threads --drain-timeout" ;;
+    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve" ;;
   esac
 }
 
@@ -37,7 +37,7 @@ _azlb() {
       --vm) vm=${COMP_WORDS[i + 1]}; ((i++)); continue ;;
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
-        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout)
+        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -65,7 +65,7 @@ _azlb() {
     --when-all-down) words="refuse serve-all" ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"

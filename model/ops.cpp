@@ -1,13 +1,13 @@
 #include "model/ops.hpp"
 
+#include "model/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 
 namespace azlb::model {
 
 namespace {
-
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // Azure reserved the first addresses of a subnet; DIPs started at .4.
 constexpr std::uint64_t kFirstDipOffset = 4;
@@ -42,7 +42,7 @@ Result<IpAddress> free_private_ip(const State& s, const CloudService& svc) {
                             [&](auto& vm) { return vm.cloud_service == svc.name && vm.private_ip == *ip; });
     if (!used) return *ip;
   }
-  return conflict("cloud service " + q(svc.name) + "'s subnet " + svc.subnet.to_string() + " has no free address");
+  return conflict("cloud service " + quote(svc.name) + "'s subnet " + svc.subnet.to_string() + " has no free address");
 }
 
 // `preferred` if free, else the lowest free port from `start` up, then from 1024.
@@ -53,7 +53,7 @@ Result<std::uint16_t> free_public_port(const State& s, const CloudService& svc, 
     if (public_port_free(s, svc, proto, static_cast<std::uint16_t>(p))) return static_cast<std::uint16_t>(p);
   for (unsigned p = 1024; p < start; ++p)
     if (public_port_free(s, svc, proto, static_cast<std::uint16_t>(p))) return static_cast<std::uint16_t>(p);
-  return conflict("cloud service " + q(svc.name) + " has no free public port");
+  return conflict("cloud service " + quote(svc.name) + " has no free public port");
 }
 
 std::string default_image(Os os) {
@@ -160,7 +160,7 @@ Result<std::vector<std::string>> delete_service(State& s, std::string_view name,
   if (!vms.empty() && !with_vms) {
     std::string list;
     for (auto& v : vms) list += (list.empty() ? "" : ", ") + v;
-    return conflict("cloud service " + q(name) + " still has VMs (" + list +
+    return conflict("cloud service " + quote(name) + " still has VMs (" + list +
                     "); delete them first or pass --with-vms");
   }
   std::erase_if(s.vms, [&](auto& vm) { return vm.cloud_service == name; });
@@ -192,7 +192,7 @@ Result<EndpointSpec> parse_endpoint_spec(std::string_view text) {
 
 Result<VmCreated> create_vm(State& s, const VmRequest& r) {
   AZLB_TRY(check_name("VM name", r.name));
-  if (find_vm(s, r.name)) return conflict("VM " + q(r.name) + " already exists");
+  if (find_vm(s, r.name)) return conflict("VM " + quote(r.name) + " already exists");
   VmCreated out;
   if (r.quick) {
     if (!r.cloud_service.empty()) return usage_error("--quick names its own cloud service; drop --cloud-service");
@@ -257,7 +257,7 @@ Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   if (auto* set = find_lbset(*svc, r.lbset)) {
     if (r.set_options.any())
-      return usage_error("load-balanced set " + q(r.lbset) + " already exists; change it with 'azlb lbset set'");
+      return usage_error("load-balanced set " + quote(r.lbset) + " already exists; change it with 'azlb lbset set'");
     auto members = members_of(s, *svc, *set);
     if (!members.empty()) ep.acl = members.front().endpoint->acl;
   } else {
@@ -327,7 +327,7 @@ Result<std::vector<std::string>> remove_acl_rule(State& s, std::string_view vm, 
                                                  std::uint32_t order) {
   return change_acl(s, vm, endpoint, [&](std::vector<AclRule>& acl) -> Status {
     if (std::erase_if(acl, [&](auto& r) { return r.order == order; }) == 0)
-      return not_found("no ACL rule with order " + std::to_string(order) + " on endpoint " + q(endpoint));
+      return not_found("no ACL rule with order " + std::to_string(order) + " on endpoint " + quote(endpoint));
     return ok();
   });
 }
@@ -337,14 +337,14 @@ Result<LbsetCreated> create_lbset(State& s, const LbsetCreateRequest& r) {
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   AZLB_TRY(check_name("load-balanced set name", r.set));
   if (find_lbset(*svc, r.set))
-    return conflict("load-balanced set " + q(r.set) + " already exists in cloud service " + q(svc->name));
+    return conflict("load-balanced set " + quote(r.set) + " already exists in cloud service " + quote(svc->name));
   LbsetCreated out;
   bool make = r.protocol || r.public_port || r.private_port;
   if (make) {
     if (!r.public_port || !r.private_port)
-      return usage_error("making endpoint " + q(r.endpoint) + " for the set needs both --public-port and --private-port");
+      return usage_error("making endpoint " + quote(r.endpoint) + " for the set needs both --public-port and --private-port");
     if (find_endpoint(*vm, r.endpoint))
-      return conflict("endpoint " + q(r.endpoint) + " already exists on VM " + q(vm->name) +
+      return conflict("endpoint " + quote(r.endpoint) + " already exists on VM " + quote(vm->name) +
                       "; drop --protocol/--public-port/--private-port to use it");
     // Checked by insert_endpoint when it goes back in below, inside the set.
     vm->endpoints.push_back(endpoint_from({r.endpoint, r.protocol.value_or(Protocol::Tcp), *r.public_port,
@@ -353,8 +353,8 @@ Result<LbsetCreated> create_lbset(State& s, const LbsetCreateRequest& r) {
   }
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, r.endpoint));
   if (!ep->lbset.empty())
-    return conflict("endpoint " + q(ep->name) + " of VM " + q(vm->name) + " is already in load-balanced set " +
-                    q(ep->lbset));
+    return conflict("endpoint " + quote(ep->name) + " of VM " + quote(vm->name) + " is already in load-balanced set " +
+                    quote(ep->lbset));
   auto d = detach(*vm, ep);
   LoadBalancedSet set;
   set.name = r.set;
@@ -382,23 +382,23 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
   } else if (first) {
     out.endpoint = first->name;
   } else {
-    return usage_error("load-balanced set " + q(r.set) + " has no members to take the endpoint name from; give --endpoint");
+    return usage_error("load-balanced set " + quote(r.set) + " has no members to take the endpoint name from; give --endpoint");
   }
   for (auto& m : members)
     if (m.vm == vm)
-      return conflict("VM " + q(vm->name) + " is already in load-balanced set " + q(set->name) +
-                      " with endpoint " + q(m.endpoint->name));
+      return conflict("VM " + quote(vm->name) + " is already in load-balanced set " + quote(set->name) +
+                      " with endpoint " + quote(m.endpoint->name));
   std::vector<AclRule> acl = first ? first->acl : std::vector<AclRule>{};
 
   if (auto* existing = find_endpoint(*vm, out.endpoint)) {
     if (!existing->lbset.empty())
-      return conflict("endpoint " + q(existing->name) + " of VM " + q(vm->name) +
-                      " is already in load-balanced set " + q(existing->lbset));
+      return conflict("endpoint " + quote(existing->name) + " of VM " + quote(vm->name) +
+                      " is already in load-balanced set " + quote(existing->lbset));
     if (existing->protocol != set->protocol)
-      return conflict("endpoint " + q(existing->name) + " is " + std::string(to_string(existing->protocol)) +
-                      " but load-balanced set " + q(set->name) + " is " + std::string(to_string(set->protocol)));
+      return conflict("endpoint " + quote(existing->name) + " is " + std::string(to_string(existing->protocol)) +
+                      " but load-balanced set " + quote(set->name) + " is " + std::string(to_string(set->protocol)));
     if (!existing->acl.empty() && first && existing->acl != acl)
-      return conflict("endpoint " + q(existing->name) + " has ACL rules of its own; a set's members share one ACL");
+      return conflict("endpoint " + quote(existing->name) + " has ACL rules of its own; a set's members share one ACL");
     auto d = detach(*vm, existing);
     d.endpoint.lbset = set->name;
     d.endpoint.public_port = set->public_port;
@@ -426,7 +426,7 @@ Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_vi
   AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
   for (auto& m : members_of(s, *svc, *set))
     if (m.vm == vm) return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint));
-  return not_found("VM " + q(vm_name) + " is not in load-balanced set " + q(set_name));
+  return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
 Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {

@@ -1,4 +1,5 @@
 #include "model/rules.hpp"
+#include "model/text.hpp"
 
 #include <algorithm>
 
@@ -19,18 +20,6 @@ std::vector<std::string> names_of(const C& items) {
   for (auto& i : items) out.push_back(i.name);
   return out;
 }
-
-// Built by appending: `"'" + std::string(s) + "'"` trips GCC 12's false
-// -Wrestrict at -O3 (GCC bug 105329).
-std::string q(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
-
 }  // namespace
 
 const CloudService* find_service(const State& s, std::string_view n) { return find_named(s.services, n); }
@@ -59,12 +48,12 @@ Result<Vm*> vm_or_error(State& s, std::string_view n) {
 
 Result<Endpoint*> endpoint_or_error(Vm& v, std::string_view n) {
   if (auto* e = find_endpoint(v, n)) return e;
-  return not_found_with_hint("endpoint", n, names_of(v.endpoints), " on VM " + q(v.name));
+  return not_found_with_hint("endpoint", n, names_of(v.endpoints), " on VM " + quote(v.name));
 }
 
 Result<LoadBalancedSet*> lbset_or_error(CloudService& c, std::string_view n) {
   if (auto* l = find_lbset(c, n)) return l;
-  return not_found_with_hint("load-balanced set", n, names_of(c.lbsets), " in cloud service " + q(c.name));
+  return not_found_with_hint("load-balanced set", n, names_of(c.lbsets), " in cloud service " + quote(c.name));
 }
 
 Result<SetLocation> locate_set(State& s, const SetRef& ref) {
@@ -84,7 +73,7 @@ Result<SetLocation> locate_set(State& s, const SetRef& ref) {
   if (found.empty()) return not_found_with_hint("load-balanced set", ref.name, all);
   std::string where;
   for (auto& f : found) where += (where.empty() ? "" : ", ") + f.service->name;
-  return usage_error("load-balanced set " + q(ref.name) + " exists in several cloud services (" + where +
+  return usage_error("load-balanced set " + quote(ref.name) + " exists in several cloud services (" + where +
                      "); name one with --cloud-service");
 }
 
@@ -105,15 +94,27 @@ std::vector<const Vm*> vms_of(const State& s, const CloudService& svc) {
   return out;
 }
 
+Status check_text(std::string_view what, std::string_view value, std::size_t max_bytes) {
+  if (value.size() > max_bytes)
+    return usage_error("invalid " + std::string(what) + ": " + std::to_string(value.size()) + " bytes, at most " +
+                       std::to_string(max_bytes));
+  if (!is_valid_utf8(value)) return usage_error("invalid " + std::string(what) + " " + quote(value) + ": not UTF-8");
+  for (char c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return usage_error("invalid " + std::string(what) + " " + quote(value) + ": control characters are not allowed");
+  return ok();
+}
+
 Status check_probe(const Probe& p) {
   AZLB_TRY(check_port("probe port", p.port));
+  AZLB_TRY(check_text("probe path", p.path, 1024));
   if (p.protocol == ProbeProtocol::Tcp && !p.path.empty())
-    return usage_error("invalid probe path " + q(p.path) + ": a path is only used by http probes");
+    return usage_error("invalid probe path " + quote(p.path) + ": a path is only used by http probes");
   if (p.protocol == ProbeProtocol::Http && (p.path.empty() || p.path.front() != '/'))
-    return usage_error("invalid probe path " + q(p.path) + ": must start with '/'");
+    return usage_error("invalid probe path " + quote(p.path) + ": must start with '/'");
   for (char c : p.path)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
-      return usage_error("invalid probe path " + q(p.path) + ": spaces and control characters are not allowed");
+      return usage_error("invalid probe path " + quote(p.path) + ": spaces and control characters are not allowed");
   AZLB_TRY(check_range("probe interval", p.interval_s, kProbeIntervalMin, kProbeIntervalMax));
   if (p.timeout_s <= p.interval_s || p.timeout_s > kProbeTimeoutMax)
     return usage_error("invalid probe timeout " + std::to_string(p.timeout_s) +
@@ -127,8 +128,7 @@ Status check_acl(const std::vector<AclRule>& acl) {
     return conflict("an endpoint holds at most " + std::to_string(kAclRulesMax) + " ACL rules");
   for (std::size_t i = 0; i < acl.size(); ++i) {
     AZLB_TRY(check_range("ACL order", acl[i].order, 0, kAclOrderMax));
-    if (acl[i].description.size() > 256)
-      return usage_error("invalid ACL description: at most 256 characters");
+    AZLB_TRY(check_text("ACL description", acl[i].description, 256));
     for (std::size_t j = 0; j < i; ++j)
       if (acl[j].order == acl[i].order)
         return conflict("ACL rule with order " + std::to_string(acl[i].order) + " already exists");
@@ -157,14 +157,14 @@ Status check_public_port_free(const State& s, const CloudService& svc, Protocol 
   if (seen && !seen->has(proto, port)) return ok();
   auto where = [&](const CloudService& other) {
     return other.name == svc.name ? std::string()
-                                  : " of cloud service " + q(other.name) + " on the same VIP " + other.vip.to_string();
+                                  : " of cloud service " + quote(other.name) + " on the same VIP " + other.vip.to_string();
   };
   for (auto& other : s.services) {
     if (!listen_overlaps(other.vip, svc.vip)) continue;
     for (auto& set : other.lbsets)
       if (set.public_port == port && set.protocol == proto && !(other.name == svc.name && set.name == lbset))
         return conflict("public port " + port_text(proto, port) + " is already used by load-balanced set " +
-                        q(set.name) + where(other));
+                        quote(set.name) + where(other));
   }
   // Ports first: on a large state almost no endpoint gets as far as the
   // string comparisons.
@@ -174,8 +174,8 @@ Status check_public_port_free(const State& s, const CloudService& svc, Protocol 
       if (vm.cloud_service == svc.name && !lbset.empty() && ep.lbset == lbset) continue;
       auto* other = find_service(s, vm.cloud_service);
       if (other && listen_overlaps(other->vip, svc.vip))
-        return conflict("public port " + port_text(proto, port) + " is already used by endpoint " + q(ep.name) +
-                        " of VM " + q(vm.name) + where(*other));
+        return conflict("public port " + port_text(proto, port) + " is already used by endpoint " + quote(ep.name) +
+                        " of VM " + quote(vm.name) + where(*other));
     }
   return ok();
 }
@@ -186,7 +186,7 @@ bool public_port_free(const State& s, const CloudService& svc, Protocol proto, s
 
 Status insert_service(State& s, CloudService svc) {
   AZLB_TRY(check_name("cloud service name", svc.name));
-  if (find_service(s, svc.name)) return conflict("cloud service " + q(svc.name) + " already exists");
+  if (find_service(s, svc.name)) return conflict("cloud service " + quote(svc.name) + " already exists");
   svc.lbsets.clear();
   s.services.push_back(std::move(svc));
   return ok();
@@ -196,7 +196,7 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Por
   AZLB_TRY(check_name("load-balanced set name", set.name));
   AZLB_ASSIGN(svc, service_or_error(s, service));
   if (find_lbset(*svc, set.name))
-    return conflict("load-balanced set " + q(set.name) + " already exists in cloud service " + q(svc->name));
+    return conflict("load-balanced set " + quote(set.name) + " already exists in cloud service " + quote(svc->name));
   AZLB_TRY(check_port("public port", set.public_port));
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, seen));
@@ -207,15 +207,16 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Por
 
 Status insert_vm(State& s, Vm vm) {
   AZLB_TRY(check_name("VM name", vm.name));
-  if (find_vm(s, vm.name)) return conflict("VM " + q(vm.name) + " already exists");
+  AZLB_TRY(check_text("image label", vm.image, 256));
+  if (find_vm(s, vm.name)) return conflict("VM " + quote(vm.name) + " already exists");
   AZLB_ASSIGN(svc, service_or_error(s, vm.cloud_service));
   if (!svc->subnet.contains(vm.private_ip))
     return usage_error("invalid private IP " + vm.private_ip.to_string() + ": outside cloud service " +
-                       q(svc->name) + "'s subnet " + svc->subnet.to_string());
+                       quote(svc->name) + "'s subnet " + svc->subnet.to_string());
   for (auto& other : s.vms)
     if (other.cloud_service == vm.cloud_service && other.private_ip == vm.private_ip)
-      return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + q(other.name) +
-                      " in cloud service " + q(svc->name));
+      return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + quote(other.name) +
+                      " in cloud service " + quote(svc->name));
   vm.endpoints.clear();
   s.vms.push_back(std::move(vm));
   return ok();
@@ -225,23 +226,23 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, PortsSee
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_TRY(check_endpoint_fields(ep));
   if (find_endpoint(*vm, ep.name))
-    return conflict("endpoint " + q(ep.name) + " already exists on VM " + q(vm->name));
+    return conflict("endpoint " + quote(ep.name) + " already exists on VM " + quote(vm->name));
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   if (!ep.lbset.empty()) {
     AZLB_ASSIGN(set, lbset_or_error(*svc, ep.lbset));
     if (set->protocol != ep.protocol || set->public_port != ep.public_port)
-      return conflict("endpoint " + q(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
-                      " but load-balanced set " + q(set->name) + " is " +
+      return conflict("endpoint " + quote(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
+                      " but load-balanced set " + quote(set->name) + " is " +
                       port_text(set->protocol, set->public_port));
     auto members = members_of(s, *svc, *set);
     for (auto& m : members)
       if (m.vm == vm)
-        return conflict("VM " + q(vm->name) + " already has endpoint " + q(m.endpoint->name) +
-                        " in load-balanced set " + q(set->name));
+        return conflict("VM " + quote(vm->name) + " already has endpoint " + quote(m.endpoint->name) +
+                        " in load-balanced set " + quote(set->name));
     // Azure applies a set's ACL to every VM in it, so its members carry one list.
     if (!members.empty() && members.front().endpoint->acl != ep.acl)
-      return conflict("endpoint " + q(ep.name) + " has other ACL rules than the members of load-balanced set " +
-                      q(set->name) + "; a set's members share one ACL");
+      return conflict("endpoint " + quote(ep.name) + " has other ACL rules than the members of load-balanced set " +
+                      quote(set->name) + "; a set's members share one ACL");
   }
   AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, seen));
   if (seen) seen->add(ep.protocol, ep.public_port);

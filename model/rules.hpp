@@ -45,6 +45,9 @@ std::vector<const Vm*> vms_of(const State&, const CloudService&);
 
 // Single-object rules.
 Status check_probe(const Probe&);
+// Text a user gives (an image label, an ACL description, a probe path): valid
+// UTF-8, no control characters (CR, LF, NUL...), at most `max_bytes`.
+Status check_text(std::string_view what, std::string_view value, std::size_t max_bytes);
 Status check_acl(const std::vector<AclRule>&);
 Status check_endpoint_fields(const Endpoint&);
 

@@ -32,7 +32,8 @@ class BashCompletion(AzlbCase):
     def test_offers_groups_and_their_commands(self):
         self.assertEqual(self.complete("azlb "), ["endpoint", "engine", "lbset", "service", "status", "vm"])
         self.assertEqual(self.complete("azlb engine "), ["reload", "start", "stop"])
-        self.assertIn("--threads", self.complete("azlb engine start --"))
+        for flag in ("--threads", "--udp-flows", "--buffers", "--pipes", "--fd-reserve"):
+            self.assertIn(flag, self.complete("azlb engine start --"))
         self.assertEqual(self.complete("azlb lbset j"), ["join"])
         self.assertEqual(self.complete("azlb endpoint acl "), ["add", "list", "remove"])
 

@@ -65,3 +65,22 @@ class StoreHostile(AzlbCase):
         r = self.azlb("status", timeout=10)
         self.assertEqual(r.rc, 1, r)
         self.assertIn("device", r.err)
+
+    def test_text_that_is_not_utf8_or_holds_control_characters_is_refused_before_anything_is_written(self):
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        self.ok("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", "8080",
+                "--private-port", "80")
+        bad_image = "\udcff"  # the byte 0xff
+        self.fails(2, "vm", "create", "x", "--cloud-service", "web", "--image", bad_image, mentions="\\xff")
+        self.fails(2, "-o", "json", "vm", "create", "x", "--cloud-service", "web", "--image", bad_image,
+                   mentions="not UTF-8")
+        self.fails(2, "vm", "create", "x", "--cloud-service", "web", "--image", "a" * 300, mentions="at most 256")
+        self.fails(2, "lbset", "create", "s", "--vm", "vm1", "--endpoint", "http", "--probe-protocol", "http",
+                   "--probe-path", "/a\r\nb", mentions="\\x0d\\x0a")
+        self.fails(2, "endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "permit",
+                   "--remote-subnet", "10.0.0.0/8", "--description", "line\nbreak", mentions="control characters")
+        self.fails(2, "endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "permit",
+                   "--remote-subnet", "10.0.0.0/8", "--description", "nul\x01", mentions="control characters")
+        # Every later command still loads the file.
+        self.ok("vm", "list")
+        self.ok("-o", "json", "status")
