@@ -29,6 +29,7 @@ std::vector<std::uint64_t> Listeners::apply(const Config& c, bool draining) {
       }
       slots_[slot].fd = fd;
       slots_[slot].id = next_id_++;
+      slots_[slot].protocol = c.routes[r].key.protocol;
       slots_[slot].route = &c.routes[r];
       if (!draining) arm(slot);
     }
@@ -59,10 +60,11 @@ std::vector<std::uint64_t> Listeners::stop_all() {
 void Listeners::cancel(std::uint32_t s) {
   auto& l = slots_[s];
   l.removed = true;
+  l.route = nullptr;
   if (l.paused) --paused_count_, l.paused = false;
   if (l.request == ListenerSlot::Request::Off) return free_slot(s);
   auto* q = loop_.sqe();
-  io_uring_prep_cancel64(q, pack(l.route->key.protocol == model::Protocol::Tcp ? Op::Accept : Op::UdpListen, s), 0);
+  io_uring_prep_cancel64(q, pack(l.protocol == model::Protocol::Tcp ? Op::Accept : Op::UdpListen, s), 0);
   io_uring_sqe_set_data64(q, pack(Op::CancelListener, s));
 }
 
@@ -76,14 +78,14 @@ void Listeners::pause(std::uint32_t s, const char* why) {
   auto& l = slots_[s];
   if (!l.paused) ++paused_count_;
   l.paused = true;
-  const bool tcp = l.route->key.protocol == model::Protocol::Tcp;
+  const bool tcp = l.protocol == model::Protocol::Tcp;
   log_ratelimited("%s: %s paused (%s); it resumes once that has passed", l.route->key.to_string().c_str(),
                   tcp ? "accepting" : "receiving", why);
 }
 
 bool Listeners::on_completion(std::uint32_t s, const io_uring_cqe* cqe) {
   auto& l = slots_[s];
-  const bool tcp = l.route && l.route->key.protocol == model::Protocol::Tcp;
+  const bool tcp = l.protocol == model::Protocol::Tcp;
   if (tcp && cqe->res >= 0) loop_.fds.force();  // the accepted socket exists: count it first
   const bool more = cqe->flags & IORING_CQE_F_MORE;
   if (!more) {
@@ -113,10 +115,9 @@ bool Listeners::on_completion(std::uint32_t s, const io_uring_cqe* cqe) {
 void Listeners::arm(std::uint32_t s) {
   auto& l = slots_[s];
   // An accepted connection needs two descriptors (client and upstream).
-  if (l.route->key.protocol == model::Protocol::Tcp && loop_.fds.near(2))
-    return pause(s, "the descriptor budget is spent");
+  if (l.protocol == model::Protocol::Tcp && loop_.fds.near(2)) return pause(s, "the descriptor budget is spent");
   auto* q = loop_.sqe();
-  if (l.route->key.protocol == model::Protocol::Udp) {
+  if (l.protocol == model::Protocol::Udp) {
     l.msg = {};
     l.msg.msg_namelen = sizeof(sockaddr_storage);
     // Room for the destination address (IP_PKTINFO) when the VIP is a wildcard.
@@ -142,7 +143,7 @@ void Listeners::on_tick() {
   for (std::uint32_t s = 0; s < slots_.size(); ++s) {
     auto& l = slots_[s];
     if (!l.paused || l.removed) continue;
-    if (l.route->key.protocol == model::Protocol::Tcp && loop_.fds.near(2)) continue;
+    if (l.protocol == model::Protocol::Tcp && loop_.fds.near(2)) continue;
     l.paused = false;
     --paused_count_;
     arm(s);

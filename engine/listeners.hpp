@@ -24,6 +24,9 @@ struct ListenerSlot {
   // Never reused, unlike the slot's index: a UDP flow belongs to the listener
   // that created it and ends with it.
   std::uint64_t id = 0;
+  model::Protocol protocol = model::Protocol::Tcp;
+  // The route in force; not to be read once the slot is removed (its config
+  // may be gone while the request's last completion is on its way).
   const Route* route = nullptr;
   Request request = Request::Off;
   bool removed = false;  // gone from the config; the slot is freed once its request ends

@@ -145,8 +145,12 @@ void Worker::on_wake() {
 // them. Connections keep the generation they started with until they end.
 void Worker::apply(std::shared_ptr<const Config> cfg) {
   const auto generation = cfg->generation;
+  // The listeners of the old config are cancelled by name (their routes):
+  // keep it alive until that is done.
+  Generation* old = loop_.gens.current() ? loop_.gens.hold() : nullptr;
   loop_.gens.advance(std::move(cfg));
   for (auto id : listeners_.apply(*loop_.gens.current()->config, draining_)) udp_.close_flows_of(id);
+  if (old) loop_.gens.release(old);
   applied_.store(generation, std::memory_order_release);
 }
 

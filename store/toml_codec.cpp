@@ -1,4 +1,5 @@
 #include "store/toml_codec.hpp"
+#include "store/toml_prescan.hpp"
 
 #include <toml++/toml.h>
 
@@ -252,6 +253,9 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 Result<State> parse_state(std::string_view text, std::string_view source) {
+  if (auto bad = prescan_toml(text))
+    return usage_error(std::string(source) + ":" + std::to_string(bad->line) + ":" + std::to_string(bad->column) +
+                       ": " + bad->message);
   toml::table root;
   try {
     root = toml::parse(text, source);

@@ -137,19 +137,22 @@ class TcpBackend:
 
 
 class UdpEcho:
-    def __init__(self, ip, port, name):
+    """Answers each datagram with `answer(data)`: by default its name and the data."""
+
+    def __init__(self, ip, port, name, answer=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((ip, port))
         self.name, self.closed = name, False
+        self.answer = answer or (lambda data: self.name.encode() + b": " + data)
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self):
         while not self.closed:
             try:
-                data, peer = self.sock.recvfrom(65536)
+                data, peer = self.sock.recvfrom(1 << 17)
                 if peer is None:  # the socket was shut down
                     return
-                self.sock.sendto(self.name.encode() + b": " + data, peer)
+                self.sock.sendto(self.answer(data), peer)
             except OSError:
                 return
 
@@ -256,28 +259,9 @@ class Downloader:
             key.fileobj.close()
 
 
-class UdpSizer:
+def UdpSizer(ip, port, name):
     """Answers each datagram with its name and the size it received."""
-
-    def __init__(self, ip, port, name):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, port))
-        self.name, self.closed = name, False
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while not self.closed:
-            try:
-                data, peer = self.sock.recvfrom(1 << 17)
-                if peer is None:
-                    return
-                self.sock.sendto(f"{self.name} {len(data)}".encode(), peer)
-            except OSError:
-                return
-
-    def stop(self):
-        self.closed = True
-        _unblock_and_close(self.sock)
+    return UdpEcho(ip, port, name, answer=lambda data: f"{name} {len(data)}".encode())
 
 
 def engine_pid(state):

@@ -10,6 +10,8 @@ import unittest
 
 AZLB = os.environ.get("AZLB_BIN", os.path.join(os.path.dirname(__file__), "../../build/cli/azlb"))
 SOURCE = os.environ.get("AZLB_SOURCE", os.path.join(os.path.dirname(__file__), "../.."))
+# How much slower this build runs than a release build (a sanitizer build: 4).
+TIME_SCALE = float(os.environ.get("AZLB_TIME_SCALE", "1"))
 
 
 class Run:

@@ -66,3 +66,15 @@ TEST_CASE("lookups suggest the nearest name") {
   REQUIRE_FALSE(e.ok());
   CHECK(e.error().message == "no endpoint 'htp' on VM 'vm1'; did you mean 'http'?");
 }
+
+TEST_CASE("text a user gives is UTF-8 without control characters, and bounded") {
+  CHECK(check_text("image label", "Ubuntu 22.04 caf\xC3\xA9", 256).ok());
+  CHECK(kind_of(check_text("image label", "\xFF", 256)) == ErrorKind::Usage);
+  CHECK(kind_of(check_text("probe path", "/a\r\nb", 1024)) == ErrorKind::Usage);
+  CHECK(kind_of(check_text("ACL description", std::string("a\0b", 3), 256)) == ErrorKind::Usage);
+  CHECK(kind_of(check_text("ACL description", std::string(257, 'a'), 256)) == ErrorKind::Usage);
+  // The message stays on one line whatever the value holds.
+  auto st = check_text("probe path", "/a\r\nb", 1024);
+  CHECK(st.error().message.find('\n') == std::string::npos);
+  CHECK(st.error().message.find("\\x0d\\x0a") != std::string::npos);
+}
