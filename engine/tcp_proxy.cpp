@@ -200,6 +200,9 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
     const auto n = static_cast<std::uint32_t>(res);
     c.last_active_ms = loop_.now_ms;
     h.bulk = n == bufs.size();
+    // TCP's receive-queue hint counts a pending FIN too: a response followed
+    // by its close is read at once instead of through a poll.
+    h.more = cqe->flags & IORING_CQE_F_SOCK_NONEMPTY;
     h.buf = bid;
     h.off = 0;
     h.len = n;
@@ -300,7 +303,7 @@ void TcpProxy::advance(std::uint32_t ci, unsigned d) {
     h.bulk = false;
     if (start_splice(ci, d)) return;
   }
-  arm_recv(ci, d, !bulk);
+  arm_recv(ci, d, !bulk && !h.more);
 }
 
 // The source finished and everything it sent is on its way: pass the FIN on

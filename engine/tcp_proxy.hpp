@@ -46,6 +46,7 @@ struct Half {
   RecvState recv = RecvState::Off;
   bool fin_seen = false;  // the source finished: pass its FIN once everything is sent
   bool bulk = false;      // a receive filled a whole buffer: splice once the half is drained
+  bool more = false;      // the last receive left data or a FIN in the socket: receive again at once
   // The pool buffer being sent (its send is in flight).
   std::int32_t buf = -1;
   std::uint32_t off = 0, len = 0;
