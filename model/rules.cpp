@@ -152,13 +152,40 @@ std::string port_text(Protocol p, std::uint16_t port) {
 
 }  // namespace
 
+const std::vector<BuildIndex::Holder>* BuildIndex::holders_of(Protocol p, std::uint16_t port) const {
+  auto it = holders.find(port_key(p, port));
+  return it == holders.end() ? nullptr : &it->second;
+}
+
+void BuildIndex::hold(Protocol p, std::uint16_t port, Holder h) {
+  auto& list = holders[port_key(p, port)];
+  // A set's members share its entry: the list grows with owners, not members.
+  for (auto& x : list)
+    if (!h.lbset.empty() && x.service == h.service && x.lbset == h.lbset) return;
+  list.push_back(std::move(h));
+}
+
 Status check_public_port_free(const State& s, const CloudService& svc, Protocol proto, std::uint16_t port,
-                              std::string_view lbset, const PortsSeen* seen) {
-  if (seen && !seen->has(proto, port)) return ok();
+                              std::string_view lbset, const BuildIndex* index) {
   auto where = [&](const CloudService& other) {
     return other.name == svc.name ? std::string()
                                   : " of cloud service " + quote(other.name) + " on the same VIP " + other.vip.to_string();
   };
+  if (index) {
+    const auto* holders = index->holders_of(proto, port);
+    if (!holders) return ok();
+    for (auto& h : *holders) {
+      if (h.service == svc.name && !lbset.empty() && h.lbset == lbset) continue;
+      const auto* other = find_service(s, h.service);
+      if (!other || !listen_overlaps(other->vip, svc.vip)) continue;
+      if (h.vm.empty())
+        return conflict("public port " + port_text(proto, port) + " is already used by load-balanced set " +
+                        quote(h.lbset) + where(*other));
+      return conflict("public port " + port_text(proto, port) + " is already used by endpoint " + quote(h.endpoint) +
+                      " of VM " + quote(h.vm) + where(*other));
+    }
+    return ok();
+  }
   for (auto& other : s.services) {
     if (!listen_overlaps(other.vip, svc.vip)) continue;
     for (auto& set : other.lbsets)
@@ -166,8 +193,6 @@ Status check_public_port_free(const State& s, const CloudService& svc, Protocol 
         return conflict("public port " + port_text(proto, port) + " is already used by load-balanced set " +
                         quote(set.name) + where(other));
   }
-  // Ports first: on a large state almost no endpoint gets as far as the
-  // string comparisons.
   for (auto& vm : s.vms)
     for (auto& ep : vm.endpoints) {
       if (ep.public_port != port || ep.protocol != proto) continue;
@@ -192,37 +217,44 @@ Status insert_service(State& s, CloudService svc) {
   return ok();
 }
 
-Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, PortsSeen* seen) {
+Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, BuildIndex* index) {
   AZLB_TRY(check_name("load-balanced set name", set.name));
   AZLB_ASSIGN(svc, service_or_error(s, service));
   if (find_lbset(*svc, set.name))
     return conflict("load-balanced set " + quote(set.name) + " already exists in cloud service " + quote(svc->name));
   AZLB_TRY(check_port("public port", set.public_port));
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
-  AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, seen));
-  if (seen) seen->add(set.protocol, set.public_port);
+  AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
+  if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
   svc->lbsets.push_back(std::move(set));
   return ok();
 }
 
-Status insert_vm(State& s, Vm vm) {
+Status insert_vm(State& s, Vm vm, BuildIndex* index) {
   AZLB_TRY(check_name("VM name", vm.name));
   AZLB_TRY(check_text("image label", vm.image, 256));
-  if (find_vm(s, vm.name)) return conflict("VM " + quote(vm.name) + " already exists");
+  if (index ? index->vm_names.contains(vm.name) : find_vm(s, vm.name) != nullptr)
+    return conflict("VM " + quote(vm.name) + " already exists");
   AZLB_ASSIGN(svc, service_or_error(s, vm.cloud_service));
   if (!svc->subnet.contains(vm.private_ip))
     return usage_error("invalid private IP " + vm.private_ip.to_string() + ": outside cloud service " +
                        quote(svc->name) + "'s subnet " + svc->subnet.to_string());
-  for (auto& other : s.vms)
-    if (other.cloud_service == vm.cloud_service && other.private_ip == vm.private_ip)
-      return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + quote(other.name) +
-                      " in cloud service " + quote(svc->name));
+  const std::string ip_key = vm.cloud_service + "\n" + vm.private_ip.to_string();
+  if (!index || index->private_ips.contains(ip_key))  // the scan only to name the VM that has it
+    for (auto& other : s.vms)
+      if (other.cloud_service == vm.cloud_service && other.private_ip == vm.private_ip)
+        return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + quote(other.name) +
+                        " in cloud service " + quote(svc->name));
+  if (index) {
+    index->vm_names.insert(vm.name);
+    index->private_ips.insert(ip_key);
+  }
   vm.endpoints.clear();
   s.vms.push_back(std::move(vm));
   return ok();
 }
 
-Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, PortsSeen* seen) {
+Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildIndex* index) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_TRY(check_endpoint_fields(ep));
   if (find_endpoint(*vm, ep.name))
@@ -234,18 +266,29 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, PortsSee
       return conflict("endpoint " + quote(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
                       " but load-balanced set " + quote(set->name) + " is " +
                       port_text(set->protocol, set->public_port));
-    auto members = members_of(s, *svc, *set);
-    for (auto& m : members)
-      if (m.vm == vm)
-        return conflict("VM " + quote(vm->name) + " already has endpoint " + quote(m.endpoint->name) +
-                        " in load-balanced set " + quote(set->name));
     // Azure applies a set's ACL to every VM in it, so its members carry one list.
-    if (!members.empty() && members.front().endpoint->acl != ep.acl)
+    auto acl_differs = [&] {
       return conflict("endpoint " + quote(ep.name) + " has other ACL rules than the members of load-balanced set " +
                       quote(set->name) + "; a set's members share one ACL");
+    };
+    if (index) {
+      auto& seen = index->sets[svc->name + "\n" + set->name];
+      if (seen.vms.contains(vm->name))
+        return conflict("VM " + quote(vm->name) + " already has an endpoint in load-balanced set " + quote(set->name));
+      if (seen.any && seen.acl != ep.acl) return acl_differs();
+      if (!seen.any) seen.acl = ep.acl, seen.any = true;
+      seen.vms.insert(vm->name);
+    } else {
+      auto members = members_of(s, *svc, *set);
+      for (auto& m : members)
+        if (m.vm == vm)
+          return conflict("VM " + quote(vm->name) + " already has endpoint " + quote(m.endpoint->name) +
+                          " in load-balanced set " + quote(set->name));
+      if (!members.empty() && members.front().endpoint->acl != ep.acl) return acl_differs();
+    }
   }
-  AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, seen));
-  if (seen) seen->add(ep.protocol, ep.public_port);
+  AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, index));
+  if (index) index->hold(ep.protocol, ep.public_port, {svc->name, ep.lbset, ep.lbset.empty() ? vm->name : "", ep.name});
   std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
   vm->endpoints.push_back(std::move(ep));
   return ok();
@@ -253,13 +296,13 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, PortsSee
 
 Status validate(const State& s) {
   State rebuilt;
-  PortsSeen seen;
+  BuildIndex index;
   for (auto& svc : s.services) AZLB_TRY(insert_service(rebuilt, svc));
   for (auto& svc : s.services)
-    for (auto& set : svc.lbsets) AZLB_TRY(insert_lbset(rebuilt, svc.name, set, &seen));
+    for (auto& set : svc.lbsets) AZLB_TRY(insert_lbset(rebuilt, svc.name, set, &index));
   for (auto& vm : s.vms) {
-    AZLB_TRY(insert_vm(rebuilt, vm));
-    for (auto& ep : vm.endpoints) AZLB_TRY(insert_endpoint(rebuilt, vm.name, ep, &seen));
+    AZLB_TRY(insert_vm(rebuilt, vm, &index));
+    for (auto& ep : vm.endpoints) AZLB_TRY(insert_endpoint(rebuilt, vm.name, ep, &index));
   }
   return ok();
 }

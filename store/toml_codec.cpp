@@ -142,7 +142,7 @@ Result<AclRule> read_acl_rule(const toml::table& t, std::string_view source) {
   return r;
 }
 
-Status read_service(State& s, const toml::table& t, std::string_view source, PortsSeen& seen) {
+Status read_service(State& s, const toml::table& t, std::string_view source, BuildIndex& seen) {
   Fields f(t, source, "cloud service");
   CloudService svc;
   AZLB_ASSIGN(name, f.string("name"));
@@ -178,7 +178,7 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Por
   return f.no_unknown_keys();
 }
 
-Status read_vm(State& s, const toml::table& t, std::string_view source, PortsSeen& seen) {
+Status read_vm(State& s, const toml::table& t, std::string_view source, BuildIndex& seen) {
   Fields f(t, source, "VM");
   Vm vm;
   AZLB_ASSIGN(name, f.string("name"));
@@ -193,7 +193,7 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, PortsSee
   vm.image = image;
   AZLB_ASSIGN(by, f.parsed<CreatedBy>("created_by", parse_created_by, "gallery"));
   vm.created_by = by;
-  if (auto r = insert_vm(s, vm); !r) return f.located(r.error());
+  if (auto r = insert_vm(s, vm, &seen); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const toml::table& et) -> Status {
     Fields ef(et, source, "endpoint");
     Endpoint ep;
@@ -265,7 +265,7 @@ Result<State> parse_state(std::string_view text, std::string_view source) {
                        ": " + std::string(e.description()));
   }
   State s;
-  PortsSeen seen;
+  BuildIndex seen;
   Fields f(root, source, "state file");
   auto* version = f.get("schema_version");
   if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
