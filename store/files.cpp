@@ -13,11 +13,11 @@ namespace azlb::store {
 namespace fs = std::filesystem;
 using namespace azlb::model;
 
-namespace {
-
-Error io_error(const std::string& what, const fs::path& p, int e = errno) {
+Error io_error(const std::string& what, const fs::path& p, int e) {
   return runtime_error(what + " " + p.string() + ": " + std::strerror(e));
 }
+
+namespace {
 
 const char* kind_of(mode_t m) {
   if (S_ISFIFO(m)) return "a FIFO";

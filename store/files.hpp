@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -13,6 +14,10 @@
 #include "model/error.hpp"
 
 namespace azlb::store {
+
+// "what path: strerror(e)", the store's message for a failed system call.
+model::Error io_error(const std::string& what, const std::filesystem::path&, int e);
+inline model::Error io_error(const std::string& what, const std::filesystem::path& p) { return io_error(what, p, errno); }
 
 // The largest state file azlb reads (64 MiB; a 50,000-VM state is ~8 MB).
 inline constexpr std::size_t kMaxStateBytes = 64u << 20;

@@ -22,10 +22,6 @@ using namespace azlb::model;
 
 namespace {
 
-Error io_error(const std::string& what, const fs::path& p) {
-  return runtime_error(what + " " + p.string() + ": " + std::strerror(errno));
-}
-
 // Closes a descriptor when it goes out of scope.
 struct Fd {
   int fd = -1;
