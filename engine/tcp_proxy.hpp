@@ -90,10 +90,10 @@ class TcpProxy {
   void on_completion(Op, std::uint32_t ci, unsigned dir, const io_uring_cqe*);
   // Idle timeouts; a scan a second.
   void on_tick();
-  // Drain: nothing to do for TCP, connections end by themselves.
+  // Connections not yet closed; a drain waits for them to end by themselves.
   std::uint64_t live() const { return live_; }
   const Conn& conn(std::uint32_t ci) const { return conns_[ci]; }
-  // Pool buffers a connection holds right now (for tests and status).
+  // Pool buffers the connections hold right now (the relay's unit tests check it).
   std::uint32_t buffers_held() const;
 
  private:

@@ -62,7 +62,6 @@ class UdpProxy {
   void close_all();
   void on_tick();
   std::uint64_t live() const { return live_; }
-  std::uint32_t max_flows() const { return max_flows_; }
 
  private:
   // The flow's member is still in the route in force and may take traffic.
