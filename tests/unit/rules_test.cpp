@@ -78,3 +78,49 @@ TEST_CASE("text a user gives is UTF-8 without control characters, and bounded") 
   CHECK(st.error().message.find('\n') == std::string::npos);
   CHECK(st.error().message.find("\\x0d\\x0a") != std::string::npos);
 }
+
+TEST_CASE("a whole state built through the index catches every conflict the scans catch") {
+  State base = web_farm();
+  must(join_lbset(base, {"webset", "vm2", std::nullopt, std::nullopt}));
+  REQUIRE(validate(base).ok());
+  auto conflict_in = [](State s) { return kind_of(validate(s)); };
+  {
+    State s = base;  // a second VM of the same name
+    s.vms.push_back(s.vms[2]);
+    s.vms.back().private_ip = *parse_ip("ip", "127.0.1.200");
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // two VMs of one service on one private IP
+    s.vms[2].private_ip = s.vms[0].private_ip;
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // one VM twice in a set
+    auto ep = s.vms[0].endpoints.back();
+    ep.name = "http2";
+    s.vms[0].endpoints.push_back(ep);
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // members with different ACLs
+    s.vms[1].endpoints.back().acl.push_back({1, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""});
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // a plain endpoint on the set's public port
+    s.vms[2].endpoints.push_back({"other", Protocol::Tcp, 8080, 81, 4, "", {}});
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // two plain endpoints on one port
+    s.vms[1].endpoints.push_back({"a", Protocol::Udp, 9000, 81, 4, "", {}});
+    s.vms[2].endpoints.push_back({"b", Protocol::Udp, 9000, 81, 4, "", {}});
+    CHECK(conflict_in(s) == ErrorKind::Conflict);
+  }
+  {
+    State s = base;  // the same port over another protocol is free
+    s.vms[2].endpoints.push_back({"dns", Protocol::Udp, 8080, 53, 4, "", {}});
+    CHECK(validate(s).ok());
+  }
+}
