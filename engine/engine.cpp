@@ -73,6 +73,7 @@ class Engine {
   std::unique_ptr<ListenerSet> listeners_;
   FdBudget fds_;
   std::int64_t fd_limit_ = 0, fd_base_ = 0;
+  WorkerOptions worker_opt_;  // the same for every worker but its id
   std::shared_ptr<Config> config_;
   std::vector<std::unique_ptr<Worker>> workers_;
   Prober prober_;
@@ -122,14 +123,9 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
   config_ = cfg;
   update_fd_budget();
   if (workers_.empty()) {
-    const unsigned per_worker_flows =
-        opt_.udp_flows ? (opt_.udp_flows + opt_.threads - 1) / opt_.threads : 8192;
     for (unsigned i = 0; i < opt_.threads; ++i) {
-      WorkerOptions wo;
+      WorkerOptions wo = worker_opt_;
       wo.loop.id = i;
-      wo.loop.tcp_buffers = opt_.buffers;
-      wo.loop.max_pipes = opt_.pipes;
-      wo.max_flows = per_worker_flows;
       workers_.push_back(std::make_unique<Worker>(wo, fds_));
     }
     for (auto& w : workers_) w->start(cfg);
@@ -184,6 +180,9 @@ Status Engine::start() {
   if (opt_.threads == 0) opt_.threads = std::max(1u, std::thread::hardware_concurrency());
   opt_.threads = std::min(opt_.threads, kMaxThreads);
   listeners_ = std::make_unique<ListenerSet>(opt_.threads);
+  worker_opt_.loop.tcp_buffers = opt_.buffers;
+  worker_opt_.loop.max_pipes = opt_.pipes;
+  if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
   AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
   lock_ = std::move(lock);
   // Workers inherit this mask: only the control thread takes these signals.
@@ -226,8 +225,9 @@ EngineSnapshot Engine::snapshot() const {
                         (monotonic_ms() - started_ms_) / 1000,
                         opt_.state.string(),
                         listeners_->unbound(),
-                        Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, opt_.buffers, opt_.pipes,
-                               workers_.empty() ? 0 : (opt_.udp_flows ? opt_.udp_flows : 8192 * opt_.threads)}};
+                        Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, worker_opt_.loop.tcp_buffers,
+                               worker_opt_.loop.tcp_buffer_size, worker_opt_.loop.max_pipes,
+                               worker_opt_.max_flows * opt_.threads}};
 }
 
 std::uint64_t Engine::live() const {

@@ -16,7 +16,7 @@ struct EngineOptions {
   std::uint32_t drain_timeout_ms = 10000;
   std::uint32_t idle_unit_ms = 60000;    // a minute; tests shorten it (AZLB_IDLE_TIMEOUT_UNIT_MS)
   // Resource bounds (see azlb-engine(1), "Resource bounds").
-  std::uint32_t udp_flows = 0;           // UDP flows in all, split between workers; 0: 8192 per worker
+  std::uint32_t udp_flows = 0;           // UDP flows in all, split between workers; 0: WorkerOptions' default per worker
   std::uint32_t buffers = 256;           // TCP receive buffers of 64 KiB per worker (a power of two)
   std::uint32_t pipes = 64;              // splice pipes per worker
   std::uint32_t fd_reserve = 64;         // descriptors kept for the control thread, plus one per probe

@@ -96,7 +96,7 @@ std::string status_json(const EngineSnapshot& s) {
               {"descriptors_in_use", s.limits.fd_in_use},
               {"listeners_paused", s.limits.paused_listeners},
               {"buffers_per_worker", s.limits.buffers_per_worker},
-              {"buffer_bytes", 65536},
+              {"buffer_bytes", s.limits.buffer_bytes},
               {"pipes_per_worker", s.limits.pipes_per_worker},
               {"udp_flows", s.limits.udp_flows}}},
             {"members", members}};

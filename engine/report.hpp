@@ -21,8 +21,8 @@ struct Limits {
   std::int64_t fd_budget = 0;     // what workers may hold; the rest is the control thread's reserve
   std::int64_t fd_in_use = 0;     // held by workers now
   std::uint64_t paused_listeners = 0;  // worker listeners not accepting for want of descriptors
-  std::uint32_t buffers_per_worker = 0, pipes_per_worker = 0;
-  std::uint32_t udp_flows = 0;    // in all
+  std::uint32_t buffers_per_worker = 0, buffer_bytes = 0, pipes_per_worker = 0;
+  std::uint32_t udp_flows = 0;    // in all (per worker times workers)
 };
 
 struct EngineSnapshot {
