@@ -121,6 +121,30 @@ TEST_CASE("a reader that never reads holds no pool buffer, so stalled connection
   REQUIRE(rig.run_until([&] { return (got += read_some(client)) == "pong"; }));
 }
 
+TEST_CASE("more halves ready at once than the pool has buffers: each gets its turn") {
+  Rig rig;
+  std::vector<std::pair<int, int>> conns;
+  for (int i = 0; i < 40; ++i) conns.push_back(rig.connect());  // 40 x 2 halves, 16 buffers
+  rig.run_until([] { return false; }, 3);                       // every receive armed, waiting
+  for (int i = 0; i < 40; ++i) {
+    const std::string up = "request " + std::to_string(i), down = "response " + std::to_string(i);
+    REQUIRE(::send(conns[i].first, up.data(), up.size(), 0) == static_cast<ssize_t>(up.size()));
+    REQUIRE(::send(conns[i].second, down.data(), down.size(), 0) == static_cast<ssize_t>(down.size()));
+  }
+  std::vector<std::string> at_upstream(40), at_client(40);
+  auto all_delivered = [&] {
+    bool all = true;
+    for (int i = 0; i < 40; ++i) {
+      at_upstream[i] += read_some(conns[i].second);
+      at_client[i] += read_some(conns[i].first);
+      all = all && at_upstream[i] == "request " + std::to_string(i) && at_client[i] == "response " + std::to_string(i);
+    }
+    return all;
+  };
+  REQUIRE(rig.run_until(all_delivered));
+  CHECK(rig.tcp.buffers_held() == 0);
+}
+
 TEST_CASE("a blocked half delivers every byte in order once its reader reads again") {
   Rig rig;
   auto [client, upstream] = rig.connect();
