@@ -26,12 +26,12 @@ Status add_cmd(const Context& ctx, const AddFlags& f) {
   r.spec.name = f.name.value;
   AZLB_ASSIGN(proto, parse_protocol(f.protocol.value));
   r.spec.protocol = proto;
-  AZLB_ASSIGN(pub, parse_port("public port", f.public_port.value));
-  AZLB_ASSIGN(priv, parse_port("private port", f.private_port.value));
+  AZLB_ASSIGN(pub, parse_u16("public port", f.public_port.value));
+  AZLB_ASSIGN(priv, parse_u16("private port", f.private_port.value));
   r.spec.public_port = pub;
   r.spec.private_port = priv;
   AZLB_TRY(parse_if(f.idle_timeout, r.idle_timeout_min,
-                    [](auto& v) { return parse_uint("idle timeout (minutes)", v, kIdleTimeoutMin, kIdleTimeoutMax); }));
+                    [](auto& v) { return parse_u32("idle timeout (minutes)", v); }));
   r.lbset = f.lbset.value;
   AZLB_ASSIGN(opts, f.set.parse());
   r.set_options = opts;
@@ -123,7 +123,7 @@ std::string applied_to(const std::vector<std::string>& changed) {
 
 Status acl_add(const Context& ctx, const AclFlags& f) {
   AclRule rule;
-  AZLB_ASSIGN(order, parse_uint("ACL order", f.order.value, 0, kAclOrderMax));
+  AZLB_ASSIGN(order, parse_u32("ACL order", f.order.value));
   rule.order = order;
   AZLB_ASSIGN(action, parse_acl_action(f.action.value));
   rule.action = action;
@@ -156,7 +156,7 @@ Status acl_list(const Context& ctx, const std::string& vm_name, const std::strin
 }
 
 Status acl_remove(const Context& ctx, const AclFlags& f) {
-  AZLB_ASSIGN(order, parse_uint("ACL order", f.order.value, 0, kAclOrderMax));
+  AZLB_ASSIGN(order, parse_u32("ACL order", f.order.value));
   std::vector<std::string> changed;
   AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
     AZLB_ASSIGN(c, remove_acl_rule(s, f.vm, f.endpoint, order));

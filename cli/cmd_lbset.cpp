@@ -27,8 +27,8 @@ Status create(const Context& ctx, const CreateFlags& f) {
   r.vm = f.vm.value;
   r.endpoint = f.endpoint.value;
   AZLB_TRY(parse_if(f.protocol, r.protocol, parse_protocol));
-  AZLB_TRY(parse_if(f.public_port, r.public_port, [](auto& v) { return parse_port("public port", v); }));
-  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_port("private port", v); }));
+  AZLB_TRY(parse_if(f.public_port, r.public_port, [](auto& v) { return parse_u16("public port", v); }));
+  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_u16("private port", v); }));
   AZLB_ASSIGN(opts, f.options.parse());
   r.options = opts;
   LbsetCreated created;
@@ -61,7 +61,7 @@ Status join(const Context& ctx, const JoinFlags& f) {
   r.set = f.set;
   r.vm = f.vm.value;
   if (f.endpoint.given()) r.endpoint = f.endpoint.value;
-  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_port("private port", v); }));
+  AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_u16("private port", v); }));
   Joined joined;
   State after;
   AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {

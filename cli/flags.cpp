@@ -30,13 +30,10 @@ void SetFlags::add_to(CLI::App& app, bool with_distribution) {
 Result<SetOptions> SetFlags::parse() const {
   SetOptions o;
   AZLB_TRY(parse_if(probe_protocol, o.probe_protocol, parse_probe_protocol));
-  AZLB_TRY(parse_if(probe_port, o.probe_port, [](auto& v) { return parse_port("probe port", v); }));
+  AZLB_TRY(parse_if(probe_port, o.probe_port, [](auto& v) { return parse_u16("probe port", v); }));
   if (probe_path.given()) o.probe_path = probe_path.value;
-  auto seconds = [](const char* what, std::uint32_t hi) {
-    return [=](const std::string& v) { return parse_uint(what, v, 0, hi); };
-  };
-  AZLB_TRY(parse_if(probe_interval, o.probe_interval_s, seconds("probe interval", kProbeIntervalMax)));
-  AZLB_TRY(parse_if(probe_timeout, o.probe_timeout_s, seconds("probe timeout", kProbeTimeoutMax)));
+  AZLB_TRY(parse_if(probe_interval, o.probe_interval_s, [](auto& v) { return parse_u32("probe interval", v); }));
+  AZLB_TRY(parse_if(probe_timeout, o.probe_timeout_s, [](auto& v) { return parse_u32("probe timeout", v); }));
   AZLB_TRY(parse_if(when_all_down, o.when_all_down, parse_when_all_down));
   AZLB_TRY(parse_if(distribution, o.distribution, parse_distribution));
   o.no_probe = no_probe;

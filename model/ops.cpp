@@ -182,8 +182,10 @@ Result<EndpointSpec> parse_endpoint_spec(std::string_view text) {
   e.name = parts[0];
   AZLB_TRY(check_name("endpoint name", e.name));
   AZLB_ASSIGN(proto, parse_protocol(parts[1]));
-  AZLB_ASSIGN(pub, parse_port("public port", parts[2]));
-  AZLB_ASSIGN(priv, parse_port("private port", parts[3]));
+  AZLB_ASSIGN(pub, parse_u16("public port", parts[2]));
+  AZLB_ASSIGN(priv, parse_u16("private port", parts[3]));
+  AZLB_TRY(check_port("public port", pub));
+  AZLB_TRY(check_port("private port", priv));
   e.protocol = proto;
   e.public_port = pub;
   e.private_port = priv;

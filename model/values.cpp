@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 #include <utility>
 
 namespace azlb::model {
@@ -78,9 +79,13 @@ Result<std::uint32_t> parse_uint(std::string_view what, std::string_view text, s
   return static_cast<std::uint32_t>(v);
 }
 
-Result<std::uint16_t> parse_port(std::string_view what, std::string_view text) {
-  AZLB_ASSIGN(v, parse_uint(what, text, 1, 65535));
+Result<std::uint16_t> parse_u16(std::string_view what, std::string_view text) {
+  AZLB_ASSIGN(v, parse_uint(what, text, 0, 65535));
   return static_cast<std::uint16_t>(v);
+}
+
+Result<std::uint32_t> parse_u32(std::string_view what, std::string_view text) {
+  return parse_uint(what, text, 0, std::numeric_limits<std::uint32_t>::max());
 }
 
 Status check_name(std::string_view what, std::string_view name) {

@@ -44,8 +44,13 @@ inline constexpr std::uint32_t kProbeIntervalDefault = 15, kProbeTimeoutDefault 
 inline constexpr std::uint32_t kAclOrderMax = 65535;
 inline constexpr std::size_t kAclRulesMax = 50;
 
-// `what` names the value in the message ("public port").
-Result<std::uint16_t> parse_port(std::string_view what, std::string_view text);
+// `what` names the value in the message ("public port"). Text becomes a
+// number of the value's type, over the type's whole range: which values the
+// platform allows is a rule, checked where rules live (rules.hpp), so a flag
+// and a state file get the same bounds and the same message.
+Result<std::uint16_t> parse_u16(std::string_view what, std::string_view text);
+Result<std::uint32_t> parse_u32(std::string_view what, std::string_view text);
+// For options that are not the model's (engine tuning): text and bounds at once.
 Result<std::uint32_t> parse_uint(std::string_view what, std::string_view text, std::uint32_t lo,
                                  std::uint32_t hi);
 Status check_port(std::string_view what, std::int64_t value);

@@ -32,6 +32,28 @@ class Errors(AzlbCase):
         self.fails(USAGE, "-o", "yaml", "vm", "list", mentions="yaml")
         self.fails(USAGE, "vm", mentions="create")
 
+    def test_a_flag_and_the_state_file_get_the_same_bounds_from_the_model(self):
+        """Flags parse over the type's whole range; the bound and its message are the model's."""
+        cases = [
+            (("lbset", "set", "webset", "--probe-interval", "5000"), "invalid probe interval 5000: must be 1..3600"),
+            (("lbset", "set", "webset", "--probe-interval", "0"), "invalid probe interval 0: must be 1..3600"),
+            (("endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "0", "--private-port",
+              "80"), "invalid public port 0: must be 1..65535"),
+            (("endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "9", "--private-port",
+              "9", "--idle-timeout", "31"), "invalid idle timeout (minutes) 31: must be 4..30"),
+            (("vm", "create", "vmx", "--cloud-service", "web", "--endpoint", "x:tcp:0:80"),
+             "invalid public port 0: must be 1..65535"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                self.assertEqual(self.fails(USAGE, *args).err.strip(), f"azlb: {message}")
+        # The same value in the file: the same words, after the place.
+        text = open(self.state).read()
+        with open(self.state, "w") as f:
+            f.write(text.replace("interval_s = 15", "interval_s = 5000", 1))
+        r = self.fails(USAGE, "vm", "list")
+        self.assertTrue(r.err.strip().endswith("invalid probe interval 5000: must be 1..3600"), r.err)
+
     def test_not_found_exits_3_with_a_suggestion(self):
         r = self.fails(NOT_FOUND, "vm", "show", "vm4", mentions="'vm4'")
         self.assertIn("did you mean", r.err)
