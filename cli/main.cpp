@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "model/text.hpp"
 
 int main(int argc, char** argv) {
   using namespace azlb::cli;
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "azlb: " << e.what() << "\n";
+    // CLI11's message holds the argument as typed: shown on one line, as UTF-8.
+    std::cerr << "azlb: " << azlb::model::printable(e.what()) << "\n";
     return static_cast<int>(azlb::model::ErrorKind::Usage);
   }
   if (auto st = ctx.action(); !st) {

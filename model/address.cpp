@@ -1,5 +1,7 @@
 #include "model/address.hpp"
 
+#include "model/text.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -20,6 +22,9 @@ std::string IpAddress::to_string() const {
 Result<IpAddress> parse_ip(std::string_view what, std::string_view text) {
   std::string s(text);
   IpAddress a;
+  // inet_pton reads up to a NUL: "127.0.0.1\0junk" must not pass as 127.0.0.1.
+  if (s.find('\0') != std::string::npos)
+    return usage_error("invalid " + std::string(what) + " " + quote(s) + ": not an IPv4 or IPv6 address");
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
     a.family = Family::V4;
     return a;
@@ -28,7 +33,7 @@ Result<IpAddress> parse_ip(std::string_view what, std::string_view text) {
     a.family = Family::V6;
     return a;
   }
-  return usage_error("invalid " + std::string(what) + " '" + s + "': not an IPv4 or IPv6 address");
+  return usage_error("invalid " + std::string(what) + " " + quote(s) + ": not an IPv4 or IPv6 address");
 }
 
 namespace {
@@ -55,7 +60,7 @@ std::string Cidr::to_string() const { return base.to_string() + "/" + std::to_st
 Result<Cidr> parse_cidr(std::string_view what, std::string_view text) {
   auto slash = text.find('/');
   auto bad = [&](std::string why) {
-    return usage_error("invalid " + std::string(what) + " '" + std::string(text) + "': " + why);
+    return usage_error("invalid " + std::string(what) + " " + quote(text) + ": " + why);
   };
   auto addr = parse_ip(what, text.substr(0, slash));
   if (!addr) return bad("not an IPv4 or IPv6 subnet like 10.0.0.0/8");

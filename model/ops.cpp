@@ -177,7 +177,7 @@ Result<EndpointSpec> parse_endpoint_spec(std::string_view text) {
     start = colon + 1;
   }
   if (parts.size() != 4)
-    return usage_error("invalid endpoint '" + std::string(text) + "': expected NAME:PROTOCOL:PUBLIC:PRIVATE");
+    return usage_error("invalid endpoint " + quote(text) + ": expected NAME:PROTOCOL:PUBLIC:PRIVATE");
   EndpointSpec e;
   e.name = parts[0];
   AZLB_TRY(check_name("endpoint name", e.name));

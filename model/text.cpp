@@ -38,9 +38,11 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string quote(std::string_view s) {
+std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
+
+std::string printable(std::string_view s) {
   static const char hex[] = "0123456789abcdef";
-  std::string out = "'";
+  std::string out;
   for (std::size_t i = 0; i < s.size();) {
     auto n = sequence_at(s, i);
     const auto c = static_cast<unsigned char>(s[i]);
@@ -54,7 +56,7 @@ std::string quote(std::string_view s) {
       i += n;
     }
   }
-  return out + "'";
+  return out;
 }
 
 std::string to_valid_utf8(std::string_view s) {

@@ -1,5 +1,7 @@
 #include "model/values.hpp"
 
+#include "model/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -37,7 +39,7 @@ Result<E> parse_of(const Table<E, N>& t, std::string_view what, std::string_view
     if (n == text) return v;
     choices += (choices.empty() ? "" : ", ") + std::string(n);
   }
-  return usage_error("invalid " + std::string(what) + " '" + std::string(text) + "': expected one of " +
+  return usage_error("invalid " + std::string(what) + " " + quote(text) + ": expected one of " +
                      choices);
 }
 
@@ -73,7 +75,7 @@ Result<std::uint32_t> parse_uint(std::string_view what, std::string_view text, s
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return usage_error("invalid " + std::string(what) + " '" + std::string(text) + "': must be a number " +
+    return usage_error("invalid " + std::string(what) + " " + quote(text) + ": must be a number " +
                        std::to_string(lo) + ".." + std::to_string(hi));
   AZLB_TRY(check_range(what, static_cast<std::int64_t>(std::min<std::uint64_t>(v, 1ull << 40)), lo, hi));
   return static_cast<std::uint32_t>(v);
@@ -90,7 +92,7 @@ Result<std::uint32_t> parse_u32(std::string_view what, std::string_view text) {
 
 Status check_name(std::string_view what, std::string_view name) {
   auto bad = [&](std::string why) {
-    return usage_error("invalid " + std::string(what) + " '" + std::string(name) + "': " + why);
+    return usage_error("invalid " + std::string(what) + " " + quote(name) + ": " + why);
   };
   if (name.empty() || name.size() > 63) return bad("must be 1 to 63 characters");
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
@@ -132,7 +134,7 @@ std::optional<std::string> closest_name(std::string_view name, const std::vector
 
 Error not_found_with_hint(std::string_view what, std::string_view name,
                           const std::vector<std::string>& candidates, std::string_view where) {
-  std::string m = "no " + std::string(what) + " '" + std::string(name) + "'" + std::string(where);
+  std::string m = "no " + std::string(what) + " " + quote(name) + std::string(where);
   if (auto c = closest_name(name, candidates)) m += "; did you mean '" + *c + "'?";
   return not_found(std::move(m));
 }

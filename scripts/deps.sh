@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config python3 bash
           libcli11-dev libtomlplusplus-dev liburing-dev doctest-dev libcurl4-openssl-dev nlohmann-json3-dev
           curl
+          # the sanitizer build and its fuzz targets (libFuzzer)
+          clang libclang-rt-14-dev
           # real clients and servers for the end-to-end tests (tests/e2e/test_real_clients.py)
           redis-server redis-tools openssl dnsmasq-base dnsutils)
 missing=()

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "model/rules.hpp"
+#include "model/text.hpp"
 
 namespace azlb::store {
 
@@ -84,7 +85,7 @@ class Fields {
   Status no_unknown_keys() const {
     for (auto& [k, v] : t_)
       if (std::find(used_.begin(), used_.end(), k.str()) == used_.end())
-        return fail(v, "unknown key '" + std::string(k.str()) + "' in " + kind_);
+        return fail(v, "unknown key " + model::quote(k.str()) + " in " + kind_);
     return ok();
   }
 
@@ -252,17 +253,20 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
-Result<State> parse_state(std::string_view text, std::string_view source) {
-  if (auto bad = prescan_toml(text))
-    return usage_error(std::string(source) + ":" + std::to_string(bad->line) + ":" + std::to_string(bad->column) +
-                       ": " + bad->message);
+Result<State> parse_state(std::string_view text, std::string_view path) {
+  // Messages are one line of UTF-8 whatever the path's bytes and whatever
+  // toml++ quotes from the document.
+  const std::string source = model::printable(path);
+  auto at = [&](std::size_t line, std::size_t column, std::string_view message) {
+    return usage_error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                       model::printable(message));
+  };
+  if (auto bad = prescan_toml(text)) return at(bad->line, bad->column, bad->message);
   toml::table root;
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    auto& b = e.source().begin;
-    return usage_error(std::string(source) + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
-                       ": " + std::string(e.description()));
+    return at(e.source().begin.line, e.source().begin.column, e.description());
   }
   State s;
   BuildIndex seen;

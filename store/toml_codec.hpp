@@ -10,9 +10,9 @@
 
 namespace azlb::store {
 
-// Parses and validates with every model rule. Errors name `source` with the
+// Parses and validates with every model rule. Errors name `path` (made printable) with the
 // line and column of the offending value ("state.toml:12:15: ...").
-model::Result<model::State> parse_state(std::string_view text, std::string_view source);
+model::Result<model::State> parse_state(std::string_view text, std::string_view path);
 
 std::string format_state(const model::State&);
 

@@ -10,14 +10,29 @@ enum class Ctx { Plain, Comment, Basic, Literal, MultiBasic, MultiLiteral };
 
 bool starts(std::string_view text, std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; }
 
+// A multi-line string ends at its last three quotes: up to two more before
+// them are its content ("""a""""" is a"").
+std::size_t closing_run(std::string_view text, std::size_t i, char quote) {
+  std::size_t n = 0;
+  while (n < 5 && i + n < text.size() && text[i + n] == quote) ++n;
+  return n;
+}
+
 }  // namespace
 
+// Which string a quote opens is decided as TOML decides it: only where a
+// key or a value may begin (at the start of a line, or after '=', '[', '{',
+// ',' or '.'). A quote anywhere else (`2"`) is a syntax error, and toml++
+// would read what follows as a bare token: it is refused here, so that a
+// character this pass takes for a string's is never one toml++ scans bare.
 std::optional<PrescanError> prescan_toml(std::string_view text) {
   Ctx ctx = Ctx::Plain;
   std::size_t line = 1, line_start = 0;
+  char prev = 0;  // the last character outside strings on this line, blanks aside
   auto fail = [&](std::size_t i, std::string message) {
     return PrescanError{line, i - line_start + 1, std::move(message)};
   };
+  auto may_open = [&] { return prev == 0 || prev == '=' || prev == '[' || prev == '{' || prev == ',' || prev == '.'; };
   for (std::size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
@@ -31,34 +46,42 @@ std::optional<PrescanError> prescan_toml(std::string_view text) {
       continue;
     }
     if (c == '\n') {
+      // A one-line string cannot hold a line break: toml++ stops there too.
+      if (ctx == Ctx::Basic || ctx == Ctx::Literal) return fail(i, "a string is not closed on its line");
       ++line;
       line_start = i + 1;
+      prev = 0;
       if (ctx == Ctx::Comment) ctx = Ctx::Plain;
       ++i;
       continue;
     }
     switch (ctx) {
       case Ctx::Plain:
-        if (c == '#') ctx = Ctx::Comment;
-        else if (starts(text, i, "\"\"\"")) ctx = Ctx::MultiBasic, i += 2;
-        else if (starts(text, i, "'''")) ctx = Ctx::MultiLiteral, i += 2;
-        else if (c == '"') ctx = Ctx::Basic;
-        else if (c == '\'') ctx = Ctx::Literal;
+        if (c == '#') {
+          ctx = Ctx::Comment;
+        } else if (c == '"' || c == '\'') {
+          if (!may_open()) return fail(i, "a quote where no key or value can begin");
+          if (starts(text, i, "\"\"\"")) ctx = Ctx::MultiBasic, i += 2;
+          else if (starts(text, i, "'''")) ctx = Ctx::MultiLiteral, i += 2;
+          else ctx = c == '"' ? Ctx::Basic : Ctx::Literal;
+        } else if (c != ' ' && c != '\t' && c != '\r') {
+          prev = static_cast<char>(c);
+        }
         break;
       case Ctx::Comment: break;
       case Ctx::Basic:
         if (c == '\\') ++i;  // the escaped character cannot end the string
-        else if (c == '"') ctx = Ctx::Plain;
+        else if (c == '"') ctx = Ctx::Plain, prev = '"';
         break;
       case Ctx::Literal:
-        if (c == '\'') ctx = Ctx::Plain;
+        if (c == '\'') ctx = Ctx::Plain, prev = '\'';
         break;
       case Ctx::MultiBasic:
-        if (c == '\\') ++i;
-        else if (starts(text, i, "\"\"\"")) ctx = Ctx::Plain, i += 2;
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') ++i;  // a line break still counts
+        else if (starts(text, i, "\"\"\"")) ctx = Ctx::Plain, prev = '"', i += closing_run(text, i, '"') - 1;
         break;
       case Ctx::MultiLiteral:
-        if (starts(text, i, "'''")) ctx = Ctx::Plain, i += 2;
+        if (starts(text, i, "'''")) ctx = Ctx::Plain, prev = '\'', i += closing_run(text, i, '\'') - 1;
         break;
     }
     ++i;

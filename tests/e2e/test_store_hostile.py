@@ -81,6 +81,22 @@ class StoreHostile(AzlbCase):
                    "--remote-subnet", "10.0.0.0/8", "--description", "line\nbreak", mentions="control characters")
         self.fails(2, "endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "permit",
                    "--remote-subnet", "10.0.0.0/8", "--description", "nul\x01", mentions="control characters")
+        # Every message shows what was typed on one line, as UTF-8: names, addresses, specs, sets,
+        # and CLI11's own errors.
+        for args in (("vm", "create", "a\nb", "--cloud-service", "web"),
+                     ("vm", "create", "\udcff", "--cloud-service", "web"),
+                     ("vm", "show", "no\nsuch"),
+                     ("vm", "create", "x", "--cloud-service", "web", "--private-ip", "127.0.1.9\n"),
+                     ("vm", "create", "x", "--cloud-service", "web", "--endpoint", "a\rb:tcp:1:2"),
+                     ("endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "permit",
+                      "--remote-subnet", "10.0.0.0/8\x1b[2J"),
+                     ("lbset", "show", "s\udcfe"),
+                     ("vm", "list", "--bogus\nflag")):
+            with self.subTest(args=args):
+                r = self.fails(2 if args[1] != "show" else 3, *args)
+                self.assertFalse(any(0xDC80 <= ord(ch) <= 0xDCFF for ch in r.err),
+                                 f"a byte that is not UTF-8 reached the terminal: {r.err!r}")
+                self.assertNotIn("\x1b", r.err, "an escape sequence reached the terminal")
         # Every later command still loads the file.
         self.ok("vm", "list")
         self.ok("-o", "json", "status")

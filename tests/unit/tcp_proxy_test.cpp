@@ -112,7 +112,9 @@ TEST_CASE("a reader that never reads holds no pool buffer, so stalled connection
   for (std::uint32_t ci = 0; ci < 40; ++ci) CHECK(rig.tcp.conn(ci).half[1].spill.size() <= 65536);
 
   // A new client is served at once, both ways.
-  auto [client, upstream] = rig.connect();
+  // Plain variables: lambdas may capture them (clang 14 cannot capture bindings).
+  const auto ends = rig.connect();
+  const int client = ends.first, upstream = ends.second;
   REQUIRE(::send(client, "ping", 4, 0) == 4);
   std::string got;
   REQUIRE(rig.run_until([&] { return (got += read_some(upstream)) == "ping"; }));
@@ -147,7 +149,8 @@ TEST_CASE("more halves ready at once than the pool has buffers: each gets its tu
 
 TEST_CASE("a blocked half delivers every byte in order once its reader reads again") {
   Rig rig;
-  auto [client, upstream] = rig.connect();
+  const auto ends = rig.connect();
+  const int client = ends.first, upstream = ends.second;
   std::string sent;
   for (int i = 0; sent.size() < (4u << 20); ++i) sent += std::to_string(i) + ",";
   std::size_t off = 0;
@@ -174,7 +177,8 @@ TEST_CASE("a blocked half delivers every byte in order once its reader reads aga
 
 TEST_CASE("a FIN is passed on after the bytes sent before it, and the other way stays open") {
   Rig rig;
-  auto [client, upstream] = rig.connect();
+  const auto ends = rig.connect();
+  const int client = ends.first, upstream = ends.second;
   REQUIRE(::send(client, "abc", 3, 0) == 3);
   REQUIRE(::shutdown(client, SHUT_WR) == 0);
   std::string got;
@@ -195,7 +199,8 @@ TEST_CASE("a FIN is passed on after the bytes sent before it, and the other way 
 
 TEST_CASE("both FINs end the connection and give its descriptors back") {
   Rig rig;
-  auto [client, upstream] = rig.connect();
+  const auto ends = rig.connect();
+  const int client = ends.first, upstream = ends.second;
   CHECK(rig.fds.in_use() == 2);
   ::shutdown(client, SHUT_WR);
   ::shutdown(upstream, SHUT_WR);

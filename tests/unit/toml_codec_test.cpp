@@ -1,6 +1,7 @@
 #include "store/toml_codec.hpp"
 
 #include "fixtures.hpp"
+#include "model/text.hpp"
 
 using namespace azlb::test;
 using azlb::store::format_state;
@@ -161,4 +162,19 @@ TEST_CASE("bytes outside ASCII are taken only inside strings and comments, as UT
   // Inside strings, comments and escapes, UTF-8 is fine.
   CHECK(parse_state("schema_version = 1 # caf\xc3\xa9 \"x\n", "f.toml").ok());
   CHECK(err("schema_version = 1\n[[vm]]\nname = \"a\\\"\xc3\xa9\"\n").find("outside ASCII") == std::string::npos);
+  // A quote where no string can begin: toml++ would scan what follows as a
+  // bare token (and reach its undefined behaviour on the Greek letter).
+  CHECK(err("_ip = 2\"\xcf\x92 = \"1.4\"\n") == "f.toml:1:8: a quote where no key or value can begin");
+  CHECK(err("a = \"x\ny\xcf\x92\"\n") == "f.toml:1:7: a string is not closed on its line");
+  // A multi-line string may end in one or two quotes of its own.
+  CHECK(err("a = \"\"\"x\"\"\"\"\" \xcf\x92\n") ==
+        "f.toml:1:15: a character outside ASCII outside a string; quote the key (\"...\") or the value");
+}
+
+TEST_CASE("every refusal is one line of UTF-8, whatever the path and whatever toml++ quotes") {
+  auto r = parse_state("W = t\n", "dir\n/st\xff" "ate.toml");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find('\n') == std::string::npos);
+  CHECK(r.error().message.rfind("dir\\x0a/st\\xffate.toml:1:", 0) == 0);
+  CHECK(azlb::model::is_valid_utf8(r.error().message));
 }

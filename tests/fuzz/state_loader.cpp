@@ -1,0 +1,18 @@
+// Fuzz target: any bytes as a state file. A file is refused with one line, or
+// it loads, and what loads saves and loads again to the same state.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "tests/fuzz/properties.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto state = azlb::store::parse_state(text, "state.toml");
+  if (!state) {
+    azlb::fuzz::check_refusal(state.error());
+    return 0;
+  }
+  azlb::fuzz::check_round_trip(*state);
+  return 0;
+}
