@@ -48,7 +48,7 @@ Status add_cmd(const Context& ctx, const AddFlags& f) {
   std::string msg = "Endpoint " + q(ep.name) + " (" + port_mapping(ep) + ") added to VM " + q(vm.name);
   if (!r.lbset.empty())
     msg += " in " + std::string(added.set_created ? "new " : "") + "load-balanced set " + q(r.lbset);
-  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(ep)}, {"lbset_created", added.set_created}});
+  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(after, vm, ep)}, {"lbset_created", added.set_created}});
   return ok();
 }
 
@@ -57,14 +57,15 @@ Status list(const Context& ctx, const std::string& vm_name) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   if (ctx.json()) {
     Json eps = Json::array();
-    for (auto& e : vm->endpoints) eps.push_back(to_json(e));
+    for (auto& e : vm->endpoints) eps.push_back(to_json(s, *vm, e));
     ctx.print_json({{"vm", vm->name}, {"endpoints", eps}});
     return ok();
   }
   Table t({"NAME", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "IDLE TIMEOUT", "LOAD-BALANCED SET", "ACL RULES"});
   for (auto& e : vm->endpoints)
     t.add({e.name, std::string(to_string(e.protocol)), std::to_string(e.public_port), std::to_string(e.private_port),
-           std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset, std::to_string(e.acl.size())});
+           std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset,
+           std::to_string(acl_of(s, *vm, e).size())});
   if (t.empty() && !ctx.quiet)
     std::cout << "VM " << vm->name << " has no endpoints.\n";
   else
@@ -72,9 +73,9 @@ Status list(const Context& ctx, const std::string& vm_name) {
   return ok();
 }
 
-void print_acl(const Endpoint& e, const std::string& indent) {
+void print_acl(const std::vector<AclRule>& acl, const std::string& indent) {
   Table t({"ORDER", "ACTION", "REMOTE SUBNET", "DESCRIPTION"});
-  for (auto& r : e.acl)
+  for (auto& r : acl)
     t.add({std::to_string(r.order), std::string(to_string(r.action)), r.remote_subnet.to_string(), r.description});
   if (t.empty())
     std::cout << indent << "no ACL rules: every client is permitted\n";
@@ -87,7 +88,7 @@ Status show(const Context& ctx, const std::string& vm_name, const std::string& n
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, name));
   if (ctx.json()) {
-    Json j = to_json(*ep);
+    Json j = to_json(s, *vm, *ep);
     j["vm"] = vm->name;
     ctx.print_json(j);
     return ok();
@@ -99,7 +100,7 @@ Status show(const Context& ctx, const std::string& vm_name, const std::string& n
             << "  idle timeout       " << ep->idle_timeout_min << " min\n"
             << "  load-balanced set  " << (ep->lbset.empty() ? "-" : ep->lbset) << "\n"
             << "  ACL\n";
-  print_acl(*ep, "    ");
+  print_acl(acl_of(s, *vm, *ep), "    ");
   return ok();
 }
 
@@ -148,10 +149,10 @@ Status acl_list(const Context& ctx, const std::string& vm_name, const std::strin
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, name));
   if (ctx.json()) {
-    ctx.print_json({{"vm", vm->name}, {"endpoint", ep->name}, {"acl", to_json(*ep)["acl"]}});
+    ctx.print_json({{"vm", vm->name}, {"endpoint", ep->name}, {"acl", to_json(s, *vm, *ep)["acl"]}});
     return ok();
   }
-  print_acl(*ep, "");
+  print_acl(acl_of(s, *vm, *ep), "");
   return ok();
 }
 

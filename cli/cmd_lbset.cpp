@@ -77,7 +77,7 @@ Status join(const Context& ctx, const JoinFlags& f) {
                                           " moved into load-balanced set " + q(r.set) + " (" + port_mapping(ep) + ")"
                                     : "Endpoint " + q(ep.name) + " (" + port_mapping(ep) + ") added to VM " +
                                           q(vm.name) + " in load-balanced set " + q(r.set);
-  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(ep)},
+  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(after, vm, ep)},
                     {"lbset", to_json(after, svc, *find_lbset(svc, r.set), no_engine_health)}});
   return ok();
 }
@@ -130,7 +130,9 @@ Status show(const Context& ctx, const SetRef& ref) {
             << "  public port    " << to_string(set.protocol) << "/" << set.public_port << "\n"
             << "  distribution   " << to_string(set.distribution) << "\n"
             << "  probe          " << describe(set.probe) << "\n"
-            << "  when all down  " << to_string(set.when_all_down) << "\n\n";
+            << "  when all down  " << to_string(set.when_all_down) << "\n"
+            << "  ACL rules      " << set.acl.size() << (set.acl.empty() ? " (every client is permitted)" : "")
+            << "\n\n";
   Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT"});
   for (auto& m : members_of(s, *loc.service, set))
     t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port)});

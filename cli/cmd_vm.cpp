@@ -53,7 +53,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   std::string eps;
   for (auto& e : vm.endpoints) eps += (eps.empty() ? "" : ", ") + e.name + " " + port_mapping(e);
   msg += eps.empty() ? " and no endpoints" : "; endpoints: " + eps;
-  Json details = to_json(vm);
+  Json details = to_json(after, vm);
   details["cloud_service_created"] = created.service_created;
   ctx.confirm(msg, {{"vm", details}});
   return ok();
@@ -63,7 +63,7 @@ Status list(const Context& ctx) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   if (ctx.json()) {
     Json vms = Json::array();
-    for (auto& vm : s.vms) vms.push_back(to_json(vm));
+    for (auto& vm : s.vms) vms.push_back(to_json(s, vm));
     ctx.print_json({{"vms", vms}});
     return ok();
   }
@@ -82,7 +82,7 @@ Status show(const Context& ctx, const std::string& name) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   AZLB_ASSIGN(vm, vm_or_error(s, name));
   if (ctx.json()) {
-    ctx.print_json(to_json(*vm));
+    ctx.print_json(to_json(s, *vm));
     return ok();
   }
   const CloudService& svc = *find_service(s, vm->cloud_service);
@@ -96,7 +96,7 @@ Status show(const Context& ctx, const std::string& name) {
   for (auto& e : vm->endpoints)
     t.add({e.name, std::string(to_string(e.protocol)), std::to_string(e.public_port), std::to_string(e.private_port),
            std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset,
-           std::to_string(e.acl.size())});
+           std::to_string(acl_of(s, *vm, e).size())});
   if (t.empty())
     std::cout << "  no endpoints\n";
   else

@@ -15,9 +15,9 @@ Json to_json(const AclRule& r) {
           {"description", r.description}};
 }
 
-Json to_json(const Endpoint& e) {
+Json to_json(const State& s, const Vm& vm, const Endpoint& e) {
   Json acl = Json::array();
-  for (auto& r : e.acl) acl.push_back(to_json(r));
+  for (auto& r : acl_of(s, vm, e)) acl.push_back(to_json(r));
   return {{"name", e.name},
           {"protocol", to_string(e.protocol)},
           {"public_port", e.public_port},
@@ -27,9 +27,9 @@ Json to_json(const Endpoint& e) {
           {"acl", acl}};
 }
 
-Json to_json(const Vm& vm) {
+Json to_json(const State& s, const Vm& vm) {
   Json eps = Json::array();
-  for (auto& e : vm.endpoints) eps.push_back(to_json(e));
+  for (auto& e : vm.endpoints) eps.push_back(to_json(s, vm, e));
   return {{"name", vm.name},
           {"cloud_service", vm.cloud_service},
           {"private_ip", vm.private_ip.to_string()},
@@ -49,6 +49,8 @@ Json to_json(const std::optional<Probe>& p) {
 }
 
 Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set, const HealthOf& health) {
+  Json acl = Json::array();
+  for (auto& r : set.acl) acl.push_back(to_json(r));
   Json members = Json::array();
   for (auto& m : members_of(s, svc, set))
     members.push_back({{"vm", m.vm->name},
@@ -63,12 +65,13 @@ Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set
           {"distribution", to_string(set.distribution)},
           {"probe", to_json(set.probe)},
           {"when_all_down", to_string(set.when_all_down)},
+          {"acl", acl},
           {"members", members}};
 }
 
 Json to_json(const State& s, const CloudService& svc, const HealthOf& health) {
   Json vms = Json::array(), sets = Json::array();
-  for (auto* vm : vms_of(s, svc)) vms.push_back(to_json(*vm));
+  for (auto* vm : vms_of(s, svc)) vms.push_back(to_json(s, *vm));
   for (auto& set : svc.lbsets) sets.push_back(to_json(s, svc, set, health));
   return {{"name", svc.name},
           {"vip", svc.vip.to_string()},

@@ -15,8 +15,9 @@ using HealthOf = std::function<std::string(const std::string& service, const std
 std::string no_engine_health(const std::string&, const std::string&, const std::string&, const std::string&);
 
 Json to_json(const model::AclRule&);
-Json to_json(const model::Endpoint&);
-Json to_json(const model::Vm&);
+// An endpoint with the ACL that applies to it (its set's, in a set).
+Json to_json(const model::State&, const model::Vm&, const model::Endpoint&);
+Json to_json(const model::State&, const model::Vm&);
 Json to_json(const std::optional<model::Probe>&);
 Json to_json(const model::State&, const model::CloudService&, const model::LoadBalancedSet&, const HealthOf&);
 Json to_json(const model::State&, const model::CloudService&, const HealthOf&);  // with its VMs and sets

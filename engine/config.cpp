@@ -93,7 +93,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
       r.distribution = set.distribution;
       r.when_all_down = set.when_all_down;
       auto members = members_of(s, svc, set);
-      if (!members.empty()) r.acl = members.front().endpoint->acl;  // a set's members share one ACL
+      r.acl = set.acl;
       for (auto& m : members) {
         MemberKey key{svc.name, set.name, m.vm->name, m.endpoint->name};
         r.upstreams.push_back(upstream_for(reg, *cfg, key, *m.vm, *m.endpoint, idle_unit_ms));

@@ -96,10 +96,13 @@ Status reattach(State& s, std::string_view vm_name, Detached d) {
 }
 
 // Puts an endpoint that has left its set back on a public port of its own:
-// its old one if nobody holds it any more, else the next free one.
-Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::string_view vm_name, Detached d) {
+// its old one if nobody holds it any more, else the next free one. It keeps
+// the set's ACL as its own, so that leaving lets in nobody new.
+Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::string_view vm_name, Detached d,
+                                    const std::vector<AclRule>& set_acl) {
   PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0};
   d.endpoint.lbset.clear();
+  d.endpoint.acl = set_acl;
   auto start = static_cast<std::uint16_t>(std::min<unsigned>(d.endpoint.public_port + 1u, 65535u));
   AZLB_ASSIGN(port, free_public_port(s, *find_service(s, svc_name), d.endpoint.protocol, d.endpoint.public_port,
                                      start));
@@ -257,11 +260,9 @@ Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
     return out;
   }
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
-  if (auto* set = find_lbset(*svc, r.lbset)) {
+  if (find_lbset(*svc, r.lbset)) {
     if (r.set_options.any())
       return usage_error("load-balanced set " + quote(r.lbset) + " already exists; change it with 'azlb lbset set'");
-    auto members = members_of(s, *svc, *set);
-    if (!members.empty()) ep.acl = members.front().endpoint->acl;
   } else {
     LoadBalancedSet ns;
     ns.name = r.lbset;
@@ -288,30 +289,26 @@ Status remove_endpoint(State& s, std::string_view vm_name, std::string_view name
 
 namespace {
 
-// The endpoints that share `ep`'s ACL: the members of its set, or itself.
-std::vector<std::pair<Vm*, Endpoint*>> acl_holders(State& s, Vm& vm, Endpoint& ep) {
-  if (ep.lbset.empty()) return {{&vm, &ep}};
-  std::vector<std::pair<Vm*, Endpoint*>> out;
-  for (auto& other : s.vms) {
-    if (other.cloud_service != vm.cloud_service) continue;
-    for (auto& e : other.endpoints)
-      if (e.lbset == ep.lbset) out.push_back({&other, &e});
-  }
-  return out;
-}
-
 template <class Change>
 Result<std::vector<std::string>> change_acl(State& s, std::string_view vm_name, std::string_view ep_name,
                                             Change change) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, ep_name));
-  std::vector<std::string> changed;
-  for (auto [v, e] : acl_holders(s, *vm, *ep)) {
-    AZLB_TRY(change(e->acl));
-    AZLB_TRY(check_acl(e->acl));
-    std::stable_sort(e->acl.begin(), e->acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
-    changed.push_back(v->name + "/" + e->name);
+  // A member's ACL is its set's: one list, which every member then reports.
+  std::vector<AclRule>* acl = &ep->acl;
+  std::vector<std::string> changed{vm->name + "/" + ep->name};
+  if (!ep->lbset.empty()) {
+    AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+    AZLB_ASSIGN(set, lbset_or_error(*svc, ep->lbset));
+    acl = &set->acl;
+    changed.clear();
+    for (auto& m : members_of(s, *svc, *set)) changed.push_back(m.vm->name + "/" + m.endpoint->name);
   }
+  auto next = *acl;  // a refused change leaves the list as it was
+  AZLB_TRY(change(next));
+  AZLB_TRY(check_acl(next));
+  std::stable_sort(next.begin(), next.end(), [](auto& a, auto& b) { return a.order < b.order; });
+  *acl = std::move(next);
   return changed;
 }
 
@@ -390,7 +387,6 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
     if (m.vm == vm)
       return conflict("VM " + quote(vm->name) + " is already in load-balanced set " + quote(set->name) +
                       " with endpoint " + quote(m.endpoint->name));
-  std::vector<AclRule> acl = first ? first->acl : std::vector<AclRule>{};
 
   if (auto* existing = find_endpoint(*vm, out.endpoint)) {
     if (!existing->lbset.empty())
@@ -399,13 +395,11 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
     if (existing->protocol != set->protocol)
       return conflict("endpoint " + quote(existing->name) + " is " + std::string(to_string(existing->protocol)) +
                       " but load-balanced set " + quote(set->name) + " is " + std::string(to_string(set->protocol)));
-    if (!existing->acl.empty() && first && existing->acl != acl)
-      return conflict("endpoint " + quote(existing->name) + " has ACL rules of its own; a set's members share one ACL");
+    // Its own ACL rules, if any, must be the set's (insert_endpoint checks).
     auto d = detach(*vm, existing);
     d.endpoint.lbset = set->name;
     d.endpoint.public_port = set->public_port;
     if (r.private_port) d.endpoint.private_port = *r.private_port;
-    if (first) d.endpoint.acl = acl;
     AZLB_TRY(reattach(s, r.vm, std::move(d)));
     out.existing = true;
     return out;
@@ -417,7 +411,6 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
   ep.private_port = r.private_port.value_or(first ? first->private_port : set->public_port);
   ep.idle_timeout_min = first ? first->idle_timeout_min : kIdleTimeoutDefault;
   ep.lbset = set->name;
-  ep.acl = std::move(acl);
   AZLB_TRY(insert_endpoint(s, r.vm, std::move(ep)));
   return out;
 }
@@ -427,7 +420,7 @@ Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_vi
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
   for (auto& m : members_of(s, *svc, *set))
-    if (m.vm == vm) return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint));
+    if (m.vm == vm) return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint), set->acl);
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
@@ -459,10 +452,11 @@ Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref) {
     auto it = std::find_if(vm.endpoints.begin(), vm.endpoints.end(), [&](auto& e) { return e.lbset == set_name; });
     d = detach(vm, &*it);
   }
+  const std::vector<AclRule> acl = std::move(loc.set->acl);
   std::erase_if(loc.service->lbsets, [&](auto& x) { return x.name == set_name; });
   std::vector<PortMove> moves;
   for (auto& [vm_name, d] : detached) {
-    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d)));
+    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl));
     moves.push_back(std::move(move));
   }
   return moves;

@@ -87,6 +87,13 @@ std::vector<Member> members_of(const State& s, const CloudService& svc, const Lo
   return out;
 }
 
+const std::vector<AclRule>& acl_of(const State& s, const Vm& vm, const Endpoint& ep) {
+  if (ep.lbset.empty()) return ep.acl;
+  if (auto* svc = find_service(s, vm.cloud_service))
+    if (auto* set = find_lbset(*svc, ep.lbset)) return set->acl;
+  return ep.acl;  // not reached in a valid state
+}
+
 std::vector<const Vm*> vms_of(const State& s, const CloudService& svc) {
   std::vector<const Vm*> out;
   for (auto& vm : s.vms)
@@ -224,7 +231,9 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
     return conflict("load-balanced set " + quote(set.name) + " already exists in cloud service " + quote(svc->name));
   AZLB_TRY(check_port("public port", set.public_port));
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
+  AZLB_TRY(check_acl(set.acl));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
+  std::stable_sort(set.acl.begin(), set.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
   if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
   svc->lbsets.push_back(std::move(set));
   return ok();
@@ -266,17 +275,12 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
       return conflict("endpoint " + quote(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
                       " but load-balanced set " + quote(set->name) + " is " +
                       port_text(set->protocol, set->public_port));
-    // Azure applies a set's ACL to every VM in it, so its members carry one list.
-    auto acl_differs = [&] {
-      return conflict("endpoint " + quote(ep.name) + " has other ACL rules than the members of load-balanced set " +
-                      quote(set->name) + "; a set's members share one ACL");
-    };
+    bool first;
     if (index) {
       auto& seen = index->sets[svc->name + "\n" + set->name];
       if (seen.vms.contains(vm->name))
         return conflict("VM " + quote(vm->name) + " already has an endpoint in load-balanced set " + quote(set->name));
-      if (seen.any && seen.acl != ep.acl) return acl_differs();
-      if (!seen.any) seen.acl = ep.acl, seen.any = true;
+      first = seen.vms.empty();
       seen.vms.insert(vm->name);
     } else {
       auto members = members_of(s, *svc, *set);
@@ -284,7 +288,20 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
         if (m.vm == vm)
           return conflict("VM " + quote(vm->name) + " already has endpoint " + quote(m.endpoint->name) +
                           " in load-balanced set " + quote(set->name));
-      if (!members.empty() && members.front().endpoint->acl != ep.acl) return acl_differs();
+      first = members.empty();
+    }
+    // Azure applies a set's ACL to every VM in it: the rules live on the set.
+    // An endpoint that brings rules of its own (one moving into a set, or a
+    // member in a schema 1 file) gives them to a set that has none and no
+    // members yet, and otherwise must bring the set's own.
+    if (!ep.acl.empty()) {
+      std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
+      if (first && set->acl.empty())
+        set->acl = std::move(ep.acl);
+      else if (ep.acl != set->acl)
+        return conflict("endpoint " + quote(ep.name) + " has other ACL rules than load-balanced set " +
+                        quote(set->name) + "; a set's members share the set's ACL");
+      ep.acl.clear();
     }
   }
   AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, index));

@@ -41,6 +41,9 @@ struct SetLocation {
 };
 Result<SetLocation> locate_set(State&, const SetRef&);
 
+// The ACL that applies to an endpoint: its set's when it is in one.
+const std::vector<AclRule>& acl_of(const State&, const Vm&, const Endpoint&);
+
 // The set's members in state order (VM order, then endpoint order).
 std::vector<Member> members_of(const State&, const CloudService&, const LoadBalancedSet&);
 std::vector<const Vm*> vms_of(const State&, const CloudService&);
@@ -65,8 +68,6 @@ struct BuildIndex {
   };
   struct SetSeen {
     std::unordered_set<std::string> vms;
-    std::vector<AclRule> acl;  // the first member's: a set's members share one ACL
-    bool any = false;
   };
   std::unordered_set<std::string> vm_names;
   std::unordered_set<std::string> private_ips;        // service '\n' address

@@ -13,7 +13,11 @@
 
 namespace azlb::model {
 
-inline constexpr int kSchemaVersion = 1;
+// Schema 2 keeps a set's facts on the set (protocol, public port, probe,
+// distribution, ACL); schema 1 repeated protocol, public port and ACL on every
+// member endpoint. Both load; a write saves schema 2.
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kOldestSchemaVersion = 1;
 
 struct AclRule {
   std::uint32_t order = 0;  // rules are evaluated in ascending order
@@ -23,6 +27,9 @@ struct AclRule {
   friend bool operator==(const AclRule&, const AclRule&) = default;
 };
 
+// An endpoint in a set (lbset not empty) has the set's protocol and public
+// port (the model keeps them equal) and no ACL of its own: the set's applies
+// (acl_of in rules.hpp).
 struct Endpoint {
   std::string name;
   Protocol protocol = Protocol::Tcp;
@@ -30,7 +37,7 @@ struct Endpoint {
   std::uint16_t private_port = 0;
   std::uint32_t idle_timeout_min = kIdleTimeoutDefault;
   std::string lbset;             // empty: not load-balanced
-  std::vector<AclRule> acl;      // kept sorted by order
+  std::vector<AclRule> acl;      // outside a set only; kept sorted by order
 };
 
 struct Vm {
@@ -59,6 +66,7 @@ struct LoadBalancedSet {
   std::optional<Probe> probe;  // nullopt: Azure's -NoProbe, every member is up
   Distribution distribution = Distribution::FiveTuple;
   WhenAllDown when_all_down = WhenAllDown::Refuse;
+  std::vector<AclRule> acl;  // applies to every member, as Azure applied it; sorted by order
 };
 
 struct CloudService {

@@ -27,6 +27,7 @@ class Fields {
     return std::string(source_) + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": ";
   }
   std::string where() const { return where(t_); }
+  std::string_view source() const { return source_; }
 
   Error fail(const toml::node& n, std::string message) const {
     return usage_error(where(n) + message);
@@ -143,7 +144,23 @@ Result<AclRule> read_acl_rule(const toml::table& t, std::string_view source) {
   return r;
 }
 
-Status read_service(State& s, const toml::table& t, std::string_view source, BuildIndex& seen) {
+// An `acl` array of rule tables, on a set or on an endpoint.
+Result<std::vector<AclRule>> read_acl(Fields& f) {
+  std::vector<AclRule> out;
+  auto* acl = f.get("acl");
+  if (!acl) return out;
+  auto* arr = acl->as_array();
+  if (!arr) return f.fail(*acl, "'acl' must be an array of tables");
+  for (auto& el : *arr) {
+    auto* rt = el.as_table();
+    if (!rt) return f.fail(el, "each ACL rule must be a table");
+    AZLB_ASSIGN(rule, read_acl_rule(*rt, f.source()));
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
+Status read_service(State& s, const toml::table& t, std::string_view source, BuildIndex& seen, int schema) {
   Fields f(t, source, "cloud service");
   CloudService svc;
   AZLB_ASSIGN(name, f.string("name"));
@@ -172,6 +189,10 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
       AZLB_ASSIGN(probe, read_probe(*pt, source));
       set.probe = probe;
     }
+    if (schema >= 2) {
+      AZLB_ASSIGN(acl, read_acl(sf));
+      set.acl = std::move(acl);
+    }
     AZLB_TRY(sf.no_unknown_keys());
     if (auto r = insert_lbset(s, name, std::move(set), &seen); !r) return sf.located(r.error());
     return ok();
@@ -179,7 +200,7 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
   return f.no_unknown_keys();
 }
 
-Status read_vm(State& s, const toml::table& t, std::string_view source, BuildIndex& seen) {
+Status read_vm(State& s, const toml::table& t, std::string_view source, BuildIndex& seen, int schema) {
   Fields f(t, source, "VM");
   Vm vm;
   AZLB_ASSIGN(name, f.string("name"));
@@ -200,28 +221,38 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, BuildInd
     Endpoint ep;
     AZLB_ASSIGN(ep_name, ef.string("name"));
     ep.name = ep_name;
-    AZLB_ASSIGN(proto, ef.parsed<Protocol>("protocol", parse_protocol));
-    ep.protocol = proto;
-    AZLB_ASSIGN(pub, ef.port("public_port"));
-    ep.public_port = pub;
+    AZLB_ASSIGN(lbset, ef.string("lbset", std::string()));
+    ep.lbset = lbset;
+    const LoadBalancedSet* set = nullptr;
+    if (schema >= 2 && !ep.lbset.empty()) {
+      // Schema 2: a member's protocol, public port and ACL are its set's.
+      for (std::string_view key : {"protocol", "public_port", "acl"})
+        if (auto* n = et.get(key))
+          return ef.fail(*n, "'" + std::string(key) + "' of an endpoint in load-balanced set " + model::quote(ep.lbset) +
+                                 " is the set's; give it on the set");
+      auto found = lbset_or_error(*find_service(s, vm.cloud_service), ep.lbset);  // insert_vm found the service
+      if (!found) return ef.at("lbset", found.error());
+      set = *found;
+    }
+    if (set) {
+      ep.protocol = set->protocol;
+      ep.public_port = set->public_port;
+    } else {
+      AZLB_ASSIGN(proto, ef.parsed<Protocol>("protocol", parse_protocol));
+      ep.protocol = proto;
+      AZLB_ASSIGN(pub, ef.port("public_port"));
+      ep.public_port = pub;
+      // Schema 1 repeated the set's ACL on each member: insert_endpoint
+      // moves the first member's rules to the set and checks the others'.
+      AZLB_ASSIGN(acl, read_acl(ef));
+      ep.acl = std::move(acl);
+    }
     AZLB_ASSIGN(priv, ef.port("private_port"));
     ep.private_port = priv;
     AZLB_ASSIGN(idle, ef.integer("idle_timeout_min", kIdleTimeoutDefault));
     if (auto c = check_range("idle timeout (minutes)", idle, kIdleTimeoutMin, kIdleTimeoutMax); !c)
       return ef.at("idle_timeout_min", c.error());
     ep.idle_timeout_min = static_cast<std::uint32_t>(idle);
-    AZLB_ASSIGN(lbset, ef.string("lbset", std::string()));
-    ep.lbset = lbset;
-    if (auto* acl = ef.get("acl")) {
-      auto* arr = acl->as_array();
-      if (!arr) return ef.fail(*acl, "'acl' must be an array of tables");
-      for (auto& el : *arr) {
-        auto* rt = el.as_table();
-        if (!rt) return ef.fail(el, "each ACL rule must be a table");
-        AZLB_ASSIGN(rule, read_acl_rule(*rt, source));
-        ep.acl.push_back(std::move(rule));
-      }
-    }
     AZLB_TRY(ef.no_unknown_keys());
     if (auto r = insert_endpoint(s, name, std::move(ep), &seen); !r) return ef.located(r.error());
     return ok();
@@ -251,6 +282,18 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
+void write_acl(std::ostream& o, const std::vector<AclRule>& acl) {
+  if (acl.empty()) return;
+  o << "  acl = [\n";
+  for (auto& r : acl) {
+    o << "    { order = " << r.order << ", action = " << quoted(to_string(r.action))
+      << ", remote_subnet = " << quoted(r.remote_subnet.to_string());
+    if (!r.description.empty()) o << ", description = " << quoted(r.description);
+    o << " },\n";
+  }
+  o << "  ]\n";
+}
+
 }  // namespace
 
 Result<State> parse_state(std::string_view text, std::string_view path) {
@@ -277,10 +320,11 @@ Result<State> parse_state(std::string_view text, std::string_view path) {
   if (!v || *v < 1) return f.fail(*version, "schema_version must be a positive integer");
   if (*v > kSchemaVersion)
     return f.fail(*version, "schema_version " + std::to_string(*v) + " was written by a newer azlb (this one reads " +
-                                std::to_string(kSchemaVersion) + ")");
+                                std::to_string(kOldestSchemaVersion) + " to " + std::to_string(kSchemaVersion) + ")");
+  const int schema = static_cast<int>(*v);
   AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
-                      [&](const toml::table& t) { return read_service(s, t, source, seen); }));
-  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source, seen); }));
+                      [&](const toml::table& t) { return read_service(s, t, source, seen, schema); }));
+  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source, seen, schema); }));
   AZLB_TRY(f.no_unknown_keys());
   return s;
 }
@@ -308,6 +352,7 @@ std::string format_state(const State& s) {
         if (p->protocol == ProbeProtocol::Http) o << ", path = " << quoted(p->path);
         o << ", interval_s = " << p->interval_s << ", timeout_s = " << p->timeout_s << " }\n";
       }
+      write_acl(o, set.acl);
     }
   }
   for (auto& vm : s.vms) {
@@ -320,22 +365,14 @@ std::string format_state(const State& s) {
       << "created_by = " << quoted(to_string(vm.created_by)) << "\n";
     for (auto& ep : vm.endpoints) {
       o << "\n  [[vm.endpoint]]\n"
-        << "  name = " << quoted(ep.name) << "\n"
-        << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
-        << "  public_port = " << ep.public_port << "\n"
-        << "  private_port = " << ep.private_port << "\n"
+        << "  name = " << quoted(ep.name) << "\n";
+      if (ep.lbset.empty())
+        o << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
+          << "  public_port = " << ep.public_port << "\n";
+      o << "  private_port = " << ep.private_port << "\n"
         << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
       if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";
-      if (!ep.acl.empty()) {
-        o << "  acl = [\n";
-        for (auto& r : ep.acl) {
-          o << "    { order = " << r.order << ", action = " << quoted(to_string(r.action))
-            << ", remote_subnet = " << quoted(r.remote_subnet.to_string());
-          if (!r.description.empty()) o << ", description = " << quoted(r.description);
-          o << " },\n";
-        }
-        o << "  ]\n";
-      }
+      write_acl(o, ep.acl);
     }
   }
   return o.str();

@@ -45,6 +45,11 @@ std::optional<PrescanError> prescan_toml(std::string_view text) {
       i += n;
       continue;
     }
+    // TOML allows no control character but tab, anywhere (line breaks aside);
+    // toml++ reads on past some of them, out of step with this pass.
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
+        (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')))
+      return fail(i, "control character " + model::quote(text.substr(i, 1)) + " (TOML allows none but tab)");
     if (c == '\n') {
       // A one-line string cannot hold a line break: toml++ stops there too.
       if (ctx == Ctx::Basic || ctx == Ctx::Literal) return fail(i, "a string is not closed on its line");

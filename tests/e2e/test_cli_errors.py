@@ -75,8 +75,8 @@ class Errors(AzlbCase):
                    "8080", "--private-port", "80", "--lbset", "webset", mentions="udp/8080")
 
     def test_a_corrupt_state_file_is_reported_with_its_line_and_never_rewritten(self):
-        self.write(self.read().replace('public_port = 8080\n  private_port = 80\n  idle_timeout_min = 4\n  lbset',
-                                       'public_port = 8080\n  private_port = "eighty"\n  idle_timeout_min = 4\n  lbset', 1))
+        self.write(self.read().replace('private_port = 80\n  idle_timeout_min = 4\n  lbset',
+                                       'private_port = "eighty"\n  idle_timeout_min = 4\n  lbset', 1))
         line = next(i for i, l in enumerate(self.read().splitlines(), 1) if '"eighty"' in l)
         r = self.fails(USAGE, "vm", "list", mentions=f"state.toml:{line}:")
         self.assertIn("private_port", r.err)

@@ -136,3 +136,42 @@ class FourSteps(AzlbCase):
         out = self.ok("lbset", "create", "--help").out
         for flag in ("--probe-protocol", "--probe-interval", "--no-probe", "--when-all-down", "--distribution"):
             self.assertIn(flag, out)
+
+
+class SchemaUpgrade(AzlbCase):
+    """A state file written by azlb before schema 2 (tests/fuzz/corpus/state_loader/four_steps.toml:
+    members repeat the set's protocol, public port and ACL) keeps working, and the next change saves
+    it as schema 2, with the set's facts on the set."""
+
+    def test_a_schema_1_file_loads_and_the_next_write_saves_schema_2(self):
+        old = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "state_loader", "four_steps.toml")
+        with open(old) as f:
+            text = f.read()
+        self.assertIn("schema_version = 1\n", text)
+        with open(self.state, "w") as f:
+            f.write(text)
+        # Reads leave the file as it is.
+        s = self.ok("-o", "json", "lbset", "show", "webset").json()
+        self.assertEqual([r["remote_subnet"] for r in s["acl"]], ["10.0.0.0/8"])
+        self.assertEqual([m["vm"] for m in s["members"]], ["vm1", "vm2"])
+        ep = self.ok("-o", "json", "endpoint", "show", "vm2", "http").json()
+        self.assertEqual((ep["protocol"], ep["public_port"], len(ep["acl"])), ("tcp", 8080, 1))
+        with open(self.state) as f:
+            self.assertEqual(f.read(), text)
+        # A change saves schema 2: the ACL once, on the set; members without the set's facts.
+        self.ok("vm", "create", "vm3", "--cloud-service", "web")
+        self.ok("lbset", "join", "webset", "--vm", "vm3")
+        with open(self.state) as f:
+            new = f.read()
+        self.assertIn("schema_version = 2\n", new)
+        self.assertEqual(new.count('remote_subnet = "10.0.0.0/8"'), 1)
+        lbset = new.index("[[cloud_service.lbset]]")
+        self.assertLess(lbset, new.index('remote_subnet = "10.0.0.0/8"'))
+        self.assertLess(new.index('remote_subnet = "10.0.0.0/8"'), new.index("[[vm]]"))
+        member = new[new.rindex("[[vm.endpoint]]"):]  # vm3's http, the last endpoint
+        self.assertIn('lbset = "webset"', member)
+        self.assertNotIn("public_port", member)
+        self.assertNotIn("protocol", member)
+        # The joined VM is under the set's ACL, as every member is.
+        self.assertEqual(len(self.ok("-o", "json", "endpoint", "show", "vm3", "http").json()["acl"]), 1)
+        self.assertEqual(len(self.ok("-o", "json", "lbset", "show", "webset").json()["members"]), 3)

@@ -232,21 +232,51 @@ TEST_CASE("deleting a set leaves its endpoints: the first keeps the port, the ot
   CHECK(validate(s).ok());
 }
 
-TEST_CASE("a set's members share one ACL: a rule added to one applies to all") {
+TEST_CASE("a set's members share the set's ACL: a rule added through one applies to all") {
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
   auto changed = add_acl_rule(s, "vm2", "http", {10, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"});
   REQUIRE(changed.ok());
   CHECK(changed->size() == 2);
-  CHECK(find_endpoint(*find_vm(s, "vm1"), "http")->acl.size() == 1);
-  // A VM that joins later inherits it.
+  auto acl = [&](const char* vm) {
+    const Vm& v = *find_vm(s, vm);
+    return acl_of(s, v, *find_endpoint(v, "http")).size();
+  };
+  // One list, on the set; members hold none of their own.
+  CHECK(s.services[0].lbsets[0].acl.size() == 1);
+  CHECK(find_endpoint(*find_vm(s, "vm1"), "http")->acl.empty());
+  CHECK(acl("vm1") == 1);
+  // A VM that joins later is under it.
   REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
-  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.size() == 1);
+  CHECK(acl("vm3") == 1);
   CHECK(kind_of(add_acl_rule(s, "vm1", "http", {10, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""})) ==
         ErrorKind::Conflict);
+  // A VM that leaves keeps the rules as its own: leaving lets nobody new in.
+  auto left = leave_lbset(s, "webset", "vm3");
+  REQUIRE_MESSAGE(left.ok(), (left.ok() ? "" : left.error().message));
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.size() == 1);
   CHECK(remove_acl_rule(s, "vm1", "http", 10).ok());
-  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.empty());
+  CHECK(acl("vm2") == 0);
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.size() == 1);
   CHECK(kind_of(remove_acl_rule(s, "vm1", "http", 10)) == ErrorKind::NotFound);
+}
+
+TEST_CASE("an endpoint moving into a set gives its rules to an empty set, and must match a set's own") {
+  State s = web_farm();
+  must(add_endpoint(s, {"vm2", spec("SSH", 2202, 22), std::nullopt, "", {}}));
+  must(add_endpoint(s, {"vm3", spec("SSH", 2203, 22), std::nullopt, "", {}}));
+  REQUIRE(add_acl_rule(s, "vm2", "SSH", {5, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""}).ok());
+  // vm2's SSH endpoint makes a new set: its rule becomes the set's.
+  REQUIRE(create_lbset(s, {"sshset", "vm2", "SSH", std::nullopt, std::nullopt, std::nullopt, {}}).ok());
+  auto& set = *find_lbset(s.services[0], "sshset");
+  CHECK(set.acl.size() == 1);
+  CHECK(find_endpoint(*find_vm(s, "vm2"), "SSH")->acl.empty());
+  // vm3's SSH endpoint has a rule of its own that is not the set's: refused, nothing changed.
+  REQUIRE(add_acl_rule(s, "vm3", "SSH", {6, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""}).ok());
+  auto refused = join_lbset(s, {"sshset", "vm3", std::string("SSH"), std::nullopt});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message ==
+        "endpoint 'SSH' has other ACL rules than load-balanced set 'sshset'; a set's members share the set's ACL");
 }
 
 TEST_CASE("ACL rules are kept in order and limited to 50") {

@@ -53,7 +53,7 @@ TEST_CASE("load -> save -> load gives the same model, byte for byte") {
   CHECK(set.when_all_down == WhenAllDown::ServeAll);
   CHECK(set.probe->path == "/health?x=1");
   CHECK_FALSE(back->services[0].lbsets[1].probe);
-  auto& acl = find_endpoint(*find_vm(*back, "vm1"), "http")->acl;
+  auto& acl = set.acl;
   REQUIRE(acl.size() == 2);
   CHECK(acl[0].order == 10);
   CHECK(acl[1].description == "say \"hi\" \\ caf\xC3\xA9");
@@ -177,4 +177,116 @@ TEST_CASE("every refusal is one line of UTF-8, whatever the path and whatever to
   CHECK(r.error().message.find('\n') == std::string::npos);
   CHECK(r.error().message.rfind("dir\\x0a/st\\xffate.toml:1:", 0) == 0);
   CHECK(azlb::model::is_valid_utf8(r.error().message));
+}
+
+namespace {
+
+// A schema 1 file as azlb wrote it before schema 2: every member repeats the
+// set's protocol, public port and ACL.
+constexpr const char* kSchema1 = R"(schema_version = 1
+
+[[cloud_service]]
+name = "web"
+vip = "127.0.0.1"
+subnet = "127.0.1.0/24"
+
+  [[cloud_service.lbset]]
+  name = "webset"
+  protocol = "tcp"
+  public_port = 8080
+  distribution = "five-tuple"
+  when_all_down = "refuse"
+  probe = { protocol = "tcp", port = 80, interval_s = 15, timeout_s = 31 }
+
+[[vm]]
+name = "vm1"
+cloud_service = "web"
+private_ip = "127.0.1.4"
+os = "linux"
+image = "Ubuntu Server 24.04 LTS"
+created_by = "gallery"
+
+  [[vm.endpoint]]
+  name = "http"
+  protocol = "tcp"
+  public_port = 8080
+  private_port = 80
+  idle_timeout_min = 4
+  lbset = "webset"
+  acl = [
+    { order = 100, action = "permit", remote_subnet = "10.0.0.0/8", description = "office" },
+  ]
+
+[[vm]]
+name = "vm2"
+cloud_service = "web"
+private_ip = "127.0.1.5"
+os = "linux"
+image = "Ubuntu Server 24.04 LTS"
+created_by = "gallery"
+
+  [[vm.endpoint]]
+  name = "http"
+  protocol = "tcp"
+  public_port = 8080
+  private_port = 81
+  idle_timeout_min = 4
+  lbset = "webset"
+  acl = [
+    { order = 100, action = "permit", remote_subnet = "10.0.0.0/8", description = "office" },
+  ]
+
+  [[vm.endpoint]]
+  name = "ssh"
+  protocol = "tcp"
+  public_port = 2222
+  private_port = 22
+  idle_timeout_min = 4
+  acl = [
+    { order = 1, action = "deny", remote_subnet = "0.0.0.0/0" },
+  ]
+)";
+
+}  // namespace
+
+TEST_CASE("a schema 1 file loads, and saves as schema 2 with the set's facts on the set") {
+  auto s = parse_state(kSchema1, "state.toml");
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  auto& set = s->services[0].lbsets[0];
+  REQUIRE(set.acl.size() == 1);
+  CHECK(set.acl[0].description == "office");
+  CHECK(find_endpoint(*find_vm(*s, "vm2"), "http")->acl.empty());
+  CHECK(find_endpoint(*find_vm(*s, "vm2"), "ssh")->acl.size() == 1);  // outside a set: its own
+  const std::string saved = format_state(*s);
+  CHECK(saved.find("schema_version = 2\n") != std::string::npos);
+  // The set holds its ACL once; members name the set and their private port only.
+  CHECK(saved.find("    { order = 100, action = \"permit\", remote_subnet = \"10.0.0.0/8\", description = \"office\" },") ==
+        saved.rfind("    { order = 100,"));
+  CHECK(saved.find("  name = \"http\"\n  private_port = 81\n  idle_timeout_min = 4\n  lbset = \"webset\"\n") !=
+        std::string::npos);
+  CHECK(saved.find("  name = \"ssh\"\n  protocol = \"tcp\"\n  public_port = 2222\n") != std::string::npos);
+  auto again = parse_state(saved, "state.toml");
+  REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.error().message));
+  CHECK(format_state(*again) == saved);
+}
+
+TEST_CASE("schema 1 members with different ACLs, and schema 2 members with set facts, are refused where they are") {
+  std::string differs = kSchema1;
+  differs.replace(differs.rfind("description = \"office\""), 22, "description = \"other\"");
+  auto m = error_of(differs);
+  CHECK_MESSAGE(m.rfind("state.toml:43:3:", 0) == 0, m);  // vm2's endpoint
+  CHECK(m.find("other ACL rules than load-balanced set 'webset'") != std::string::npos);
+
+  auto s = parse_state(kSchema1, "state.toml");
+  REQUIRE(s.ok());
+  std::string v2 = format_state(*s);
+  const std::string member = "  name = \"http\"\n  private_port = 81\n";
+  v2.replace(v2.find(member), member.size(), "  name = \"http\"\n  public_port = 8080\n  private_port = 81\n");
+  m = error_of(v2);
+  CHECK(m.find("'public_port' of an endpoint in load-balanced set 'webset' is the set's; give it on the set") !=
+        std::string::npos);
+  std::string nowhere = format_state(*s);
+  nowhere.replace(nowhere.find("lbset = \"webset\""), 16, "lbset = \"websit\"");
+  CHECK(error_of(nowhere).find("no load-balanced set 'websit'") != std::string::npos);
+  CHECK(error_of("schema_version = 3\n").find("reads 1 to 2") != std::string::npos);
 }
