@@ -304,10 +304,11 @@ Result<State> parse_state(std::string_view text, std::string_view path) {
     return usage_error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
                        model::printable(message));
   };
-  if (auto bad = prescan_toml(text)) return at(bad->line, bad->column, bad->message);
+  std::string ascii;
+  if (auto bad = prescan_toml(text, ascii)) return at(bad->line, bad->column, bad->message);
   toml::table root;
   try {
-    root = toml::parse(text, source);
+    root = toml::parse(ascii.empty() ? text : std::string_view(ascii), source);
   } catch (const toml::parse_error& e) {
     return at(e.source().begin.line, e.source().begin.column, e.description());
   }
