@@ -1,4 +1,4 @@
-// azlb engine start|stop|reload.
+// azlb engine start|stop|reload|check.
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -6,8 +6,11 @@
 
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
+#include "cli/table.hpp"
+#include "engine/config.hpp"
 #include "engine/control.hpp"
 #include "engine/runtime.hpp"
+#include "engine/sockets.hpp"
 #include "store/state_file.hpp"
 
 namespace azlb::cli {
@@ -96,6 +99,47 @@ Status reload(const Context& ctx) {
   return ok();
 }
 
+// What `haproxy -c` and `nginx -t` give their users: the state loaded and
+// checked as the engine loads it, its listeners built as the engine builds
+// them, and each address (and port, unless this state's engine already holds
+// it) tried as `engine start` would bind it.
+Status check(const Context& ctx) {
+  auto state = std::filesystem::absolute(ctx.state_path());
+  AZLB_ASSIGN(s, store::load(state));
+  engine::Registry registry;
+  const auto cfg = engine::build_config(s, registry, 1, 60000);
+  const bool running = engine::running_pid(state).has_value();
+  for (auto& r : cfg->routes) AZLB_TRY(engine::check_bindable(r.key, !running));
+  std::size_t members = 0;
+  for (auto& r : cfg->routes) members += r.upstreams.size();
+  auto count = [](std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); };
+  const std::string summary = "State " + state.string() + " is valid: " + count(cfg->routes.size(), "listener", "listeners") +
+                              ", " + count(members, "member", "members") + ", " + std::to_string(cfg->probes.size()) +
+                              " probed" + (running ? " (its engine runs: ports not tried)" : "");
+  if (ctx.json()) {
+    nlohmann::json listeners = nlohmann::json::array();
+    for (auto& r : cfg->routes)
+      listeners.push_back({{"protocol", to_string(r.key.protocol)},
+                           {"address", r.key.address.to_string()},
+                           {"port", r.key.port},
+                           {"route", r.name},
+                           {"members", r.upstreams.size()},
+                           {"distribution", to_string(r.distribution)},
+                           {"acl_rules", r.acl.size()}});
+    ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
+                    {"listeners", listeners}, {"probes", cfg->probes.size()}});
+    return ok();
+  }
+  if (ctx.quiet) return ok();
+  std::cout << summary << "\n";
+  Table t({"LISTENER", "ROUTE", "MEMBERS", "DISTRIBUTION", "ACL RULES"});
+  for (auto& r : cfg->routes)
+    t.add({r.key.to_string(), r.name, std::to_string(r.upstreams.size()), std::string(to_string(r.distribution)),
+           std::to_string(r.acl.size())});
+  if (!t.empty()) t.print(std::cout);
+  return ok();
+}
+
 }  // namespace
 
 void register_engine(CLI::App& app, Context& ctx) {
@@ -116,6 +160,8 @@ void register_engine(CLI::App& app, Context& ctx) {
   command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
   command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
           [&ctx] { return reload(ctx); });
+  command(*eng, ctx, "check", "Check the state as the engine would load it and list what it would listen on",
+          [&ctx] { return check(ctx); });
 }
 
 }  // namespace azlb::cli

@@ -76,7 +76,7 @@ _azlb() {
         case $group in
           vm) words="create list show delete serve" ;;
           service) words="create list show delete" ;;
-          engine) words="start stop reload" ;;
+          engine) words="start stop reload check" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave list show set delete" ;;
           acl) words="add list remove" ;;

@@ -89,6 +89,13 @@ model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned co
   return fds;
 }
 
+model::Status check_bindable(ListenKey key, bool port_too) {
+  if (!port_too) key.port = 0;  // any free port: only the address is tried
+  AZLB_ASSIGN(fd, bind_one(key, Bind::Probe));
+  ::close(fd);
+  return model::ok();
+}
+
 void close_with_reset(int fd) {
   linger l{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);

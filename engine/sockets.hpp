@@ -18,6 +18,10 @@ namespace azlb::engine {
 // error says which address failed and, for a privileged port, how to grant it.
 model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count);
 
+// What `engine start` would meet binding `key`, without keeping anything:
+// the address must be this host's and, with `port_too`, the port free and
+// allowed. The error is bind_listeners' own.
+model::Status check_bindable(ListenKey key, bool port_too);
 // Closing with SO_LINGER {on, 0} sends RST instead of FIN: the client learns
 // at once that nobody will serve it.
 void close_with_reset(int fd);

@@ -31,7 +31,7 @@ class BashCompletion(AzlbCase):
 
     def test_offers_groups_and_their_commands(self):
         self.assertEqual(self.complete("azlb "), ["endpoint", "engine", "lbset", "service", "status", "vm"])
-        self.assertEqual(self.complete("azlb engine "), ["reload", "start", "stop"])
+        self.assertEqual(self.complete("azlb engine "), ["check", "reload", "start", "stop"])
         for flag in ("--threads", "--udp-flows", "--buffers", "--pipes", "--fd-reserve"):
             self.assertIn(flag, self.complete("azlb engine start --"))
         self.assertEqual(self.complete("azlb lbset j"), ["join"])

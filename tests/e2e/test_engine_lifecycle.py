@@ -178,3 +178,45 @@ class Lifecycle(EngineCase):
             return http_get(port, timeout=2)
         except OSError:
             return None
+
+
+class Check(EngineCase):
+    """`azlb engine check`: what `haproxy -c` and `nginx -t` give their users."""
+
+    def test_a_valid_state_lists_what_the_engine_would_listen_on(self):
+        self.farm()
+        self.ok("endpoint", "add", "vm1", "--name", "dns", "--protocol", "udp", "--public-port", str(self.port),
+                "--private-port", "5353")
+        r = self.ok("engine", "check")
+        self.assertIn("is valid: 2 listeners, 4 members, 3 probed", r.out)
+        self.assertIn(f"tcp 127.0.0.1:{self.port}", r.out)
+        self.assertIn("web/webset", r.out)
+        j = self.ok("-o", "json", "engine", "check").json()
+        self.assertTrue(j["valid"])
+        self.assertFalse(j["engine_running"])
+        by_route = {l["route"]: l for l in j["listeners"]}
+        self.assertEqual(by_route["web/webset"]["members"], 3)
+        self.assertEqual((by_route["web/webset"]["protocol"], by_route["web/webset"]["port"]), ("tcp", self.port))
+        self.assertEqual(by_route["web/vm1/dns"]["protocol"], "udp")
+        self.assertEqual(self.ok("-q", "engine", "check").out, "")
+        # Its engine running, the ports are its own: still valid.
+        self.start_engine()
+        self.assertTrue(self.ok("-o", "json", "engine", "check").json()["engine_running"])
+
+    def test_a_broken_file_a_foreign_address_and_a_taken_port_each_fail_with_one_line(self):
+        self.farm()
+        squatter = socket.socket()
+        squatter.bind(("127.0.0.1", self.port))
+        squatter.listen()
+        r = self.fails(1, "engine", "check", mentions=f"127.0.0.1:{self.port}")
+        self.assertIn("in use", r.err)
+        squatter.close()
+        self.ok("engine", "check")
+        # 192.0.2.1 (TEST-NET-1) is no address of this host.
+        self.ok("service", "create", "far", "--vip", "192.0.2.1", "--subnet", "10.99.0.0/24")
+        self.ok("vm", "create", "farvm", "--cloud-service", "far", "--no-default-endpoints")
+        self.ok("endpoint", "add", "farvm", "--name", "x", "--protocol", "tcp", "--public-port", "9",
+                "--private-port", "9")
+        self.fails(1, "engine", "check", mentions="192.0.2.1:9")
+        self.write(self.read().replace('vip = "192.0.2.1"', 'vip = "192.0.2.300"'))
+        self.fails(2, "engine", "check", mentions="192.0.2.300")
