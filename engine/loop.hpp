@@ -13,7 +13,7 @@
 #include "engine/buffer_ring.hpp"
 #include "engine/config.hpp"
 #include "engine/fd_budget.hpp"
-#include "engine/picker.hpp"
+#include "engine/rng.hpp"
 #include "engine/pipe_pool.hpp"
 
 namespace azlb::engine {

@@ -1,6 +1,7 @@
 #include "engine/prober.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include "engine/curl_api.hpp"
 #include "engine/log.hpp"
@@ -24,7 +25,8 @@ void set_health(MemberState& m, Health h, const std::string& why) {
 
 }  // namespace
 
-Prober::Prober(const CurlApi& api) : c_(api), multi_(api.multi_init()) {}
+Prober::Prober(const CurlApi& api)
+    : c_(api), multi_(api.multi_init()), rng_(std::random_device{}()) {}
 
 Prober::~Prober() {
   for (auto& [k, t] : targets_)
@@ -33,6 +35,15 @@ Prober::~Prober() {
       c_.easy_cleanup(t->in_flight);
     }
   c_.multi_cleanup(multi_);
+}
+
+std::int64_t first_probe_delay_ms(std::uint32_t, Rng& rng) {
+  return rng.below(1000);  // a second: the shortest interval there is
+}
+
+std::int64_t next_probe_delay_ms(std::uint32_t interval_s, Rng& rng) {
+  const std::int64_t interval_ms = std::int64_t{interval_s} * 1000;
+  return interval_ms - rng.below(static_cast<std::uint32_t>(interval_ms / 10) + 1);
 }
 
 void Prober::reconcile(const Config& cfg, std::int64_t now_ms) {
@@ -44,12 +55,12 @@ void Prober::reconcile(const Config& cfg, std::int64_t now_ms) {
     auto& t = targets_[key];
     if (!t) {
       t = std::make_unique<Target>();
-      t->next_ms = now_ms;  // probe a new member at once
+      t->next_ms = now_ms + first_probe_delay_ms(spec->probe.interval_s, rng_);  // soon, not all at once
       // A member that was up without a probe gets a full timeout to pass its first.
       if (spec->member->health.load() == Health::Up && spec->member->last_pass_ms == 0)
         spec->member->last_pass_ms = now_ms;
     } else if (!(t->spec.probe == spec->probe) || !(t->spec.ip == spec->ip)) {
-      t->next_ms = now_ms;  // a changed probe starts over at once
+      t->next_ms = now_ms + first_probe_delay_ms(spec->probe.interval_s, rng_);  // a changed probe starts over
     }
     t->dead = false;
     t->spec = *spec;
@@ -75,7 +86,7 @@ void Prober::start(Target& t, std::int64_t now_ms) {
   if (p.protocol == model::ProbeProtocol::Tcp) c_.easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
   c_.multi_add_handle(multi_, e);
   t.in_flight = e;
-  t.next_ms = now_ms + static_cast<std::int64_t>(p.interval_s) * 1000;
+  t.next_ms = now_ms + next_probe_delay_ms(p.interval_s, rng_);
 }
 
 void Prober::finish(Target& t, CURLcode rc, std::int64_t now_ms) {

@@ -12,8 +12,22 @@
 
 #include "engine/config.hpp"
 #include "engine/curl_api.hpp"
+#include "engine/rng.hpp"
 
 namespace azlb::engine {
+
+// When probes are due. Probing every member at the same instant sends bursts
+// (an engine starting with a thousand members, a set that a script fills):
+// as HAProxy and Envoy do, the schedule is spread and jittered.
+//
+// A new (or changed) member's first probe: within a second (the shortest
+// interval), at a random place, so that its health is known soon.
+std::int64_t first_probe_delay_ms(std::uint32_t interval_s, Rng&);
+// From one probe to the next: the interval less up to a tenth of it, at
+// random, so that members probed together drift apart. Never longer than the
+// interval: the timeout rule (down after `timeout` > interval without a pass)
+// counts on it.
+std::int64_t next_probe_delay_ms(std::uint32_t interval_s, Rng&);
 
 class Prober {
  public:
@@ -46,6 +60,7 @@ class Prober {
   const CurlApi& c_;
   CURLM* multi_;
   std::map<MemberKey, std::unique_ptr<Target>> targets_;
+  Rng rng_;
 };
 
 }  // namespace azlb::engine

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "engine/log.hpp"
+#include "engine/picker.hpp"
 #include "engine/sockets.hpp"
 #include "model/acl.hpp"
 

@@ -3,8 +3,9 @@ import collections
 import socket
 import time
 
-from backends import http_get, wait_until
+from backends import TcpBackend, free_port, http_get, random_subnet, wait_until
 from engine_case import EngineCase
+from harness import TIME_SCALE
 
 
 class Balancing(EngineCase):
@@ -105,3 +106,34 @@ class Balancing(EngineCase):
         self.assertEqual(code, 200)
         self.assertIn('azlb_member_up{service="web",lbset="webset",vm="vm1",endpoint="http"} 0', metrics)
         self.assertIn('azlb_member_up{service="web",lbset="webset",vm="vm2",endpoint="http"} 1', metrics)
+
+
+class ProbeSpread(EngineCase):
+    def test_probes_of_many_members_are_spread_not_sent_in_one_burst(self):
+        """As HAProxy and Envoy do: an engine starting with many members does not probe them all at once."""
+        net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{net}.0/24")
+        port, bport = free_port(), free_port()
+        probes = collections.defaultdict(list)
+
+        def recorder(vm):
+            return lambda conn: probes[vm].append(time.monotonic())
+
+        for i in range(1, 21):
+            self.ok("vm", "create", f"vm{i}", "--cloud-service", "web", "--no-default-endpoints")
+            ip = self.ok("vm", "show", f"vm{i}", "-o", "json").json()["private_ip"]
+            b = TcpBackend(ip, bport, recorder(f"vm{i}"))
+            self.addCleanup(b.stop)
+        self.ok("endpoint", "add", "vm1", "--name", "svc", "--protocol", "tcp", "--public-port", str(port),
+                "--private-port", str(bport), "--lbset", "s", "--probe-protocol", "tcp", "--probe-interval", "2",
+                "--probe-timeout", "5")
+        for i in range(2, 21):
+            self.ok("lbset", "join", "s", "--vm", f"vm{i}")
+        self.start_engine()
+        wait_until(lambda: len(probes) == 20 and all(len(t) >= 2 for t in list(probes.values())), timeout=15,
+                   what="two probes of each of the 20 members")
+        firsts = sorted(t[0] for t in probes.values())
+        self.assertGreater(firsts[-1] - firsts[0], 0.3, "the first probes came in one burst")
+        for vm, t in probes.items():
+            # Never later than the interval (plus this machine's scheduling slack).
+            self.assertLess(t[1] - t[0], 2.0 + 0.4 * TIME_SCALE, vm)

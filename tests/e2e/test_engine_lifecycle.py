@@ -79,6 +79,7 @@ class Lifecycle(EngineCase):
         again = self.azlb("engine", "start")
         self.assertEqual(again.rc, 1)
         self.assertIn("already runs", again.err)
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})  # first probes come within a second
         pid = self.engine_status()["engine"]["pid"]
         r = self.ok("engine", "stop")
         self.assertIn(str(pid), r.out)
