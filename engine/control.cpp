@@ -50,6 +50,8 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
   // Opened here, before the fork, so that a log that cannot be opened safely
   // (a link planted at its name, say) is the user's error, not a silent daemon.
   AZLB_ASSIGN(logfd, open_log(files.engine_log));
+  EngineOptions daemon = opt;
+  daemon.log_file = files.engine_log;
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return model::runtime_error(std::string("pipe: ") + std::strerror(errno));
   pid_t child = ::fork();
@@ -61,7 +63,7 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
     ::dup2(null, STDIN_FILENO);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(logfd >= 0 ? logfd : null, STDERR_FILENO);
-    int rc = run_engine(opt, [&](const model::Status& st) {
+    int rc = run_engine(daemon, [&](const model::Status& st) {
       std::string msg = st ? "OK\n" : st.error().message + "\n";
       (void)!::write(ready[1], msg.data(), msg.size());
       ::close(ready[1]);

@@ -57,6 +57,7 @@ class Engine {
   void update_fd_budget();
   bool wait_for_workers(std::uint64_t generation, int timeout_ms);
   void on_signal();
+  void reopen_log();
   void begin_drain(const char* why);
   // True when the drain is over.
   bool drain_step();
@@ -188,7 +189,7 @@ Status Engine::start() {
   // Workers inherit this mask: only the control thread takes these signals.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -241,9 +242,22 @@ void Engine::on_signal() {
   while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
     if (si.ssi_signo == SIGHUP)
       (void)reload("SIGHUP");
+    else if (si.ssi_signo == SIGUSR1)
+      reopen_log();
     else if (!draining_)
       begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
   }
+}
+
+// logrotate has moved the log away: write to a new file at its name. The
+// workers log through stderr too, and a dup2 swaps it under them at once.
+void Engine::reopen_log() {
+  if (opt_.log_file.empty()) return log("SIGUSR1: logging to stderr, no file to reopen");
+  auto fd = open_log(opt_.log_file);
+  if (!fd) return log("SIGUSR1: cannot reopen the log, still writing the old one: %s", fd.error().message.c_str());
+  ::dup2(*fd, STDERR_FILENO);
+  ::close(*fd);
+  log("log reopened on SIGUSR1");
 }
 
 void Engine::begin_drain(const char* why) {

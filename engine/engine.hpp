@@ -20,6 +20,9 @@ struct EngineOptions {
   std::uint32_t buffers = 256;           // TCP receive buffers of 64 KiB per worker (a power of two)
   std::uint32_t pipes = 64;              // splice pipes per worker
   std::uint32_t fd_reserve = 64;         // descriptors kept for the control thread, plus one per probe
+  // A daemon logs to this file (its stderr), which SIGUSR1 reopens for
+  // logrotate; empty in the foreground, where stderr is the caller's.
+  std::filesystem::path log_file;
 };
 
 // Runs the engine in this process until SIGTERM or SIGINT, then drains.

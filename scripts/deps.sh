@@ -8,7 +8,9 @@ packages=(build-essential cmake pkg-config python3 bash
           # the sanitizer build and its fuzz targets (libFuzzer)
           clang libclang-rt-14-dev
           # real clients and servers for the end-to-end tests (tests/e2e/test_real_clients.py)
-          redis-server redis-tools openssl dnsmasq-base dnsutils)
+          redis-server redis-tools openssl dnsmasq-base dnsutils
+          # the logrotate file is checked with logrotate -d (tests/e2e/test_service_files.py)
+          logrotate)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

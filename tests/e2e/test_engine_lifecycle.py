@@ -2,6 +2,7 @@
 import collections
 import http.client
 import os
+import signal
 import socket
 import subprocess
 
@@ -90,6 +91,22 @@ class Lifecycle(EngineCase):
         log = self.read(self.state + ".engine.log")
         for event in ("listening on tcp", "is up", "engine stopped"):
             self.assertIn(event, log)
+
+    def test_sigusr1_reopens_the_log_so_logrotate_can_move_it(self):
+        self.farm()
+        self.start_engine()
+        log = self.state + ".engine.log"
+        os.rename(log, log + ".1")
+        os.kill(self.engine_status()["engine"]["pid"], signal.SIGUSR1)
+        wait_until(lambda: os.path.exists(log) and "log reopened on SIGUSR1" in self.read(log), timeout=5,
+                   what="a new log at the old name")
+        self.assertIn("engine started", self.read(log + ".1"))
+        self.assertEqual(os.stat(log).st_mode & 0o777, 0o640)
+        # What the engine logs next goes to the new file.
+        self.ok("endpoint", "add", "vm1", "--name", "extra", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", "9")
+        wait_until(lambda: "generation 2" in self.read(log), timeout=5, what="the reload logged in the new file")
+        self.assertNotIn("generation 2", self.read(log + ".1"))
 
     def test_a_stale_pid_file_does_not_block_a_start(self):
         self.farm()
