@@ -261,6 +261,20 @@ TEST_CASE("a set's members share the set's ACL: a rule added through one applies
   CHECK(kind_of(remove_acl_rule(s, "vm1", "http", 10)) == ErrorKind::NotFound);
 }
 
+TEST_CASE("deleting a set leaves each member's endpoint with the set's rules, so nobody new gets in") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  REQUIRE(add_acl_rule(s, "vm1", "http", {7, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"}).ok());
+  REQUIRE(delete_lbset(s, {"webset", ""}).ok());
+  for (const char* vm : {"vm1", "vm2"}) {
+    const Endpoint& ep = *find_endpoint(*find_vm(s, vm), "http");
+    CHECK(ep.lbset.empty());
+    REQUIRE(ep.acl.size() == 1);
+    CHECK(ep.acl[0].description == "office");
+  }
+  CHECK(validate(s).ok());
+}
+
 TEST_CASE("an endpoint moving into a set gives its rules to an empty set, and must match a set's own") {
   State s = web_farm();
   must(add_endpoint(s, {"vm2", spec("SSH", 2202, 22), std::nullopt, "", {}}));
