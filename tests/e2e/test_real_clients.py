@@ -104,8 +104,10 @@ class RealClients(EngineCase):
         self.wait_health({"vm1": "up", "vm2": "up"}, lbset="set")
         answers = []
         for _ in range(40):
-            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "azlb.test", "+short", "+tries=1", "+time=3"],
-                               capture_output=True, text=True, timeout=10)
+            # A source port of its own each time: a port dig picks at random may be one that another suite
+            # running beside this one uses (seen once: dig got back a datagram that was not its answer).
+            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "-b", f"127.0.0.1#{free_port()}", "azlb.test",
+                                "+short", "+tries=1", "+time=3"], capture_output=True, text=True, timeout=10)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             answers.append(r.stdout.strip())
         self.assertEqual(set(answers), {"10.0.0.1", "10.0.0.2"}, answers)
