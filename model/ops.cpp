@@ -307,7 +307,7 @@ Result<std::vector<std::string>> change_acl(State& s, std::string_view vm_name, 
   auto next = *acl;  // a refused change leaves the list as it was
   AZLB_TRY(change(next));
   AZLB_TRY(check_acl(next));
-  std::stable_sort(next.begin(), next.end(), [](auto& a, auto& b) { return a.order < b.order; });
+  sort_acl(next);
   *acl = std::move(next);
   return changed;
 }

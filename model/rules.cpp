@@ -143,6 +143,10 @@ Status check_acl(const std::vector<AclRule>& acl) {
   return ok();
 }
 
+void sort_acl(std::vector<AclRule>& acl) {
+  std::stable_sort(acl.begin(), acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
+}
+
 Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_name("endpoint name", e.name));
   AZLB_TRY(check_port("public port", e.public_port));
@@ -233,7 +237,7 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
   AZLB_TRY(check_acl(set.acl));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
-  std::stable_sort(set.acl.begin(), set.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
+  sort_acl(set.acl);
   if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
   svc->lbsets.push_back(std::move(set));
   return ok();
@@ -269,6 +273,7 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
   if (find_endpoint(*vm, ep.name))
     return conflict("endpoint " + quote(ep.name) + " already exists on VM " + quote(vm->name));
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+  sort_acl(ep.acl);
   if (!ep.lbset.empty()) {
     AZLB_ASSIGN(set, lbset_or_error(*svc, ep.lbset));
     if (set->protocol != ep.protocol || set->public_port != ep.public_port)
@@ -295,7 +300,6 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
     // member in a schema 1 file) gives them to a set that has none and no
     // members yet, and otherwise must bring the set's own.
     if (!ep.acl.empty()) {
-      std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
       if (first && set->acl.empty())
         set->acl = std::move(ep.acl);
       else if (ep.acl != set->acl)
@@ -306,7 +310,6 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
   }
   AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, index));
   if (index) index->hold(ep.protocol, ep.public_port, {svc->name, ep.lbset, ep.lbset.empty() ? vm->name : "", ep.name});
-  std::stable_sort(ep.acl.begin(), ep.acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
   vm->endpoints.push_back(std::move(ep));
   return ok();
 }

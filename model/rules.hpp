@@ -54,6 +54,8 @@ Status check_probe(const Probe&);
 // UTF-8, no control characters (CR, LF, NUL...), at most `max_bytes`.
 Status check_text(std::string_view what, std::string_view value, std::size_t max_bytes);
 Status check_acl(const std::vector<AclRule>&);
+// Rules are kept in the order they are evaluated: ascending `order`.
+void sort_acl(std::vector<AclRule>&);
 Status check_endpoint_fields(const Endpoint&);
 
 // What a whole state being built (loaded or validated) holds so far, so that
