@@ -21,7 +21,7 @@ namespace {
 
 struct StartFlags {
   bool foreground = false;
-  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve;
+  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log;
 };
 
 Status start(const Context& ctx, const StartFlags& f) {
@@ -51,6 +51,11 @@ Status start(const Context& ctx, const StartFlags& f) {
   if (f.fd_reserve.given()) {
     AZLB_ASSIGN(n, parse_uint("descriptor reserve", f.fd_reserve.value, 16, 100000));
     o.fd_reserve = n;
+  }
+  if (f.access_log.given()) {
+    if (f.access_log.value.empty()) return usage_error("--access-log needs a file path");
+    // Absolute: the daemon does not keep the caller's working directory.
+    o.access_log = std::filesystem::absolute(f.access_log.value);
   }
   // Tests shorten the idle-timeout minute; nobody else should need to.
   if (const char* unit = std::getenv("AZLB_IDLE_TIMEOUT_UNIT_MS")) {
@@ -157,6 +162,9 @@ void register_engine(CLI::App& app, Context& ctx) {
   add(*s, f->pipes, "--pipes", "Splice pipes per worker for bulk transfers (default 64)").opt->type_name("N");
   add(*s, f->fd_reserve, "--fd-reserve", "Descriptors kept for probes and the admin socket, besides one per probed member (default 64)")
       .opt->type_name("N");
+  add(*s, f->access_log, "--access-log",
+      "Write one JSON line per finished TCP connection and ended UDP flow to PATH (SIGUSR1 reopens it)")
+      .opt->type_name("PATH");
   command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
   command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
           [&ctx] { return reload(ctx); });

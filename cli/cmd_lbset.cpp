@@ -1,12 +1,15 @@
 // azlb lbset create|join|leave|list|show|set|delete: steps 3 and 4 of the
 // portal and what surrounds them.
+#include <chrono>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
+#include "engine/control.hpp"
 #include "store/state_file.hpp"
 
 namespace azlb::cli {
@@ -47,7 +50,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
                     (created.endpoint_created ? "new " : "") + "endpoint " + q(r.endpoint) + " of VM " +
                     q(vm.name) + " as first member; probe " + describe(set.probe) + "; distribution " +
                     std::string(to_string(set.distribution));
-  ctx.confirm(msg, {{"lbset", to_json(after, svc, set, no_engine_health)}});
+  ctx.confirm(msg, {{"lbset", to_json(after, svc, set, no_engine)}});
   return ok();
 }
 
@@ -78,7 +81,7 @@ Status join(const Context& ctx, const JoinFlags& f) {
                                     : "Endpoint " + q(ep.name) + " (" + port_mapping(ep) + ") added to VM " +
                                           q(vm.name) + " in load-balanced set " + q(r.set);
   ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(after, vm, ep)},
-                    {"lbset", to_json(after, svc, *find_lbset(svc, r.set), no_engine_health)}});
+                    {"lbset", to_json(after, svc, *find_lbset(svc, r.set), no_engine)}});
   return ok();
 }
 
@@ -100,7 +103,7 @@ Status list(const Context& ctx) {
   if (ctx.json()) {
     Json out = Json::array();
     for (auto& svc : s.services)
-      for (auto& set : svc.lbsets) out.push_back(to_json(s, svc, set, no_engine_health));
+      for (auto& set : svc.lbsets) out.push_back(to_json(s, svc, set, no_engine));
     ctx.print_json({{"lbsets", out}});
     return ok();
   }
@@ -121,7 +124,7 @@ Status show(const Context& ctx, const SetRef& ref) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   AZLB_ASSIGN(loc, locate_set(s, ref));
   if (ctx.json()) {
-    ctx.print_json(to_json(s, *loc.service, *loc.set, no_engine_health));
+    ctx.print_json(to_json(s, *loc.service, *loc.set, no_engine));
     return ok();
   }
   auto& set = *loc.set;
@@ -131,11 +134,13 @@ Status show(const Context& ctx, const SetRef& ref) {
             << "  distribution   " << to_string(set.distribution) << "\n"
             << "  probe          " << describe(set.probe) << "\n"
             << "  when all down  " << to_string(set.when_all_down) << "\n"
+            << "  PROXY protocol " << to_string(set.proxy_protocol) << "\n"
             << "  ACL rules      " << set.acl.size() << (set.acl.empty() ? " (every client is permitted)" : "")
             << "\n\n";
-  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT"});
+  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "ADMIN"});
   for (auto& m : members_of(s, *loc.service, set))
-    t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port)});
+    t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port),
+           std::string(to_string(m.endpoint->admin_state))});
   if (t.empty())
     std::cout << "  no members: add one with 'azlb lbset join " << set.name << " --vm VM'\n";
   else
@@ -160,8 +165,9 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
   auto& set = *loc->set;
   ctx.confirm("Load-balanced set " + q(set.name) + " updated: probe " + describe(set.probe) + "; distribution " +
                   std::string(to_string(set.distribution)) + "; when all down " +
-                  std::string(to_string(set.when_all_down)),
-              {{"lbset", to_json(after, *loc->service, set, no_engine_health)}});
+                  std::string(to_string(set.when_all_down)) + "; PROXY protocol " +
+                  std::string(to_string(set.proxy_protocol)),
+              {{"lbset", to_json(after, *loc->service, set, no_engine)}});
   return ok();
 }
 
@@ -178,6 +184,88 @@ Status remove(const Context& ctx, const SetRef& ref) {
   for (auto& m : moves)
     jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"public_port", m.to}});
   ctx.confirm(msg, {{"lbset", ref.name}, {"endpoints", jm}});
+  return ok();
+}
+
+struct DrainFlags {
+  std::string set, vm;
+  Flag wait;
+};
+
+// What the engine reports of one member: whether the drain is in force there
+// (its generation has it) and how many connections and flows remain.
+struct MemberAtEngine {
+  bool drained = false;
+  std::uint64_t active = 0;
+};
+
+Result<MemberAtEngine> ask_engine(const std::filesystem::path& state, const AdminChange& m, const std::string& set,
+                                  const std::string& vm) {
+  AZLB_ASSIGN(r, engine::admin_request(state, "GET", "/v1/status"));
+  auto j = Json::parse(r.body, nullptr, false);
+  if (r.status != 200 || !j.is_object()) return runtime_error("the engine's admin socket answered " + std::to_string(r.status));
+  for (auto& e : j["members"])
+    if (e.value("service", "") == m.service && e["lbset"].is_string() && e["lbset"] == set && e.value("vm", "") == vm &&
+        e.value("endpoint", "") == m.endpoint)
+      return MemberAtEngine{e.value("admin_state", "up") == "drain", e.value("active", std::uint64_t{0})};
+  return MemberAtEngine{};  // not in the engine's configuration yet
+}
+
+// Waits until the engine has the drain in force and the member has no
+// connections left: the moment an operator may take the VM down.
+Result<std::uint64_t> wait_drained(const std::filesystem::path& state, const AdminChange& m, const std::string& set,
+                                   const std::string& vm, std::uint32_t wait_s) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(wait_s);
+  // The engine applies a changed file within a second by itself; asking
+  // spares the wait.
+  (void)engine::admin_request(state, "POST", "/v1/reload");
+  for (;;) {
+    auto at = ask_engine(state, m, set, vm);
+    if (!at) {
+      if (!engine::running_pid(state)) return std::uint64_t{0};  // it stopped: nothing is left
+      return at.error();
+    }
+    if (at->drained && at->active == 0) return std::uint64_t{0};
+    if (Clock::now() >= deadline) return at->drained ? at->active : std::max<std::uint64_t>(at->active, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Status drain(const Context& ctx, const DrainFlags& f, AdminState to) {
+  std::optional<std::uint32_t> wait_s;
+  if (f.wait.given()) {
+    AZLB_ASSIGN(w, parse_uint("drain wait (seconds)", f.wait.value, 0, 86400));
+    wait_s = w;
+  }
+  AdminChange change;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(c, set_admin_state(s, f.set, f.vm, to));
+    change = c;
+    return ok();
+  }));
+  const std::string who = "VM " + q(f.vm) + " (endpoint " + q(change.endpoint) + ") in load-balanced set " + q(f.set);
+  Json details = {{"lbset", f.set}, {"vm", f.vm}, {"endpoint", change.endpoint}, {"admin_state", to_string(to)}};
+  if (to == AdminState::Up) {
+    ctx.confirm(who + (change.before == AdminState::Up ? " was not drained; nothing changed" : " takes new connections again"),
+                details);
+    return ok();
+  }
+  std::string msg = who + (change.before == AdminState::Drain ? " was already drained" : " drained") +
+                    ": it gets no new connections or flows; established ones carry on";
+  const auto state = std::filesystem::absolute(ctx.state_path());
+  if (wait_s && engine::running_pid(state)) {
+    AZLB_ASSIGN(left, wait_drained(state, change, f.set, f.vm, *wait_s));
+    details["active_connections"] = left;
+    if (left > 0)
+      return runtime_error(who + " is drained, but " + std::to_string(left) + " connection" + (left == 1 ? "" : "s") +
+                           " or flow" + (left == 1 ? "" : "s") + " remain after " + std::to_string(*wait_s) + " s");
+    msg += "; it has no active connections left";
+  } else if (wait_s) {
+    details["active_connections"] = 0;
+    msg += "; no engine runs, so it has no active connections";
+  }
+  ctx.confirm(msg, details);
   return ok();
 }
 
@@ -224,10 +312,23 @@ void register_lbset(CLI::App& app, Context& ctx) {
   add_set_ref(*command(*lb, ctx, "show", "Show a set and its members", [&ctx, sr] { return show(ctx, *sr); }), *sr);
 
   auto u = std::make_shared<SetCmdFlags>();
-  auto* uc = command(*lb, ctx, "set", "Change a set's probe, distribution or fail-open choice",
+  auto* uc = command(*lb, ctx, "set", "Change a set's probe, distribution, fail-open choice or PROXY protocol",
                      [&ctx, u] { return update(ctx, *u); });
   add_set_ref(*uc, u->ref);
   u->options.add_to(*uc);
+
+  auto dr = std::make_shared<DrainFlags>();
+  auto* drc = command(*lb, ctx, "drain", "Send a member no new connections or flows; established ones carry on",
+                      [&ctx, dr] { return drain(ctx, *dr, AdminState::Drain); });
+  drc->add_option("SET", dr->set, "Load-balanced set name")->required();
+  drc->add_option("--vm", dr->vm, "VM whose member is drained")->required()->type_name("VM");
+  add(*drc, dr->wait, "--wait", "Return once it has no connections (exit 0), or after SEC seconds (exit 1)")
+      .opt->type_name("SEC");
+  auto ud = std::make_shared<DrainFlags>();
+  auto* udc = command(*lb, ctx, "undrain", "Let a drained member take new connections again",
+                      [&ctx, ud] { return drain(ctx, *ud, AdminState::Up); });
+  udc->add_option("SET", ud->set, "Load-balanced set name")->required();
+  udc->add_option("--vm", ud->vm, "VM whose member takes connections again")->required()->type_name("VM");
 
   auto d = std::make_shared<SetRef>();
   add_set_ref(*command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs",

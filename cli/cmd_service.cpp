@@ -33,7 +33,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   auto& svc = *find_service(after, f.name);
   ctx.confirm("Cloud service " + q(svc.name) + " created (" + svc.dns() + ", VIP " + svc.vip.to_string() +
                   ", subnet " + svc.subnet.to_string() + ")",
-              {{"cloud_service", to_json(after, svc, no_engine_health)}});
+              {{"cloud_service", to_json(after, svc, no_engine)}});
   return ok();
 }
 
@@ -41,7 +41,7 @@ Status list(const Context& ctx) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   if (ctx.json()) {
     Json out = Json::array();
-    for (auto& svc : s.services) out.push_back(to_json(s, svc, no_engine_health));
+    for (auto& svc : s.services) out.push_back(to_json(s, svc, no_engine));
     ctx.print_json({{"cloud_services", out}});
     return ok();
   }
@@ -60,7 +60,7 @@ Status show(const Context& ctx, const std::string& name) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   AZLB_ASSIGN(svc, service_or_error(s, name));
   if (ctx.json()) {
-    ctx.print_json(to_json(s, *svc, no_engine_health));
+    ctx.print_json(to_json(s, *svc, no_engine));
     return ok();
   }
   std::cout << "Cloud service " << svc->name << "\n"

@@ -19,12 +19,12 @@ Status status(const Context& ctx, const std::string& only) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   if (!only.empty()) AZLB_TRY(service_or_error(s, only));
   EngineView engine = query_engine(ctx.state_path());
-  HealthOf health = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.health(svc, set, vm, ep); };
+  LiveOf live = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.member(svc, set, vm, ep); };
 
   if (ctx.json()) {
     Json services = Json::array();
     for (auto& svc : s.services)
-      if (only.empty() || svc.name == only) services.push_back(to_json(s, svc, health));
+      if (only.empty() || svc.name == only) services.push_back(to_json(s, svc, live));
     ctx.print_json({{"cloud_services", services}, {"engine", engine.to_json()}});
     return ok();
   }
@@ -34,12 +34,17 @@ Status status(const Context& ctx, const std::string& only) {
     std::cout << (first ? "" : "\n") << "Cloud service " << svc.name << " (" << svc.dns() << ")  VIP "
               << svc.vip.to_string() << "\n";
     first = false;
-    Table t({"VM", "PRIVATE IP", "ENDPOINT", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "LOAD-BALANCED SET", "HEALTH"});
+    Table t({"VM", "PRIVATE IP", "ENDPOINT", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "LOAD-BALANCED SET", "HEALTH",
+             "ADMIN", "ACTIVE"});
     for (auto* vm : vms_of(s, svc))
-      for (auto& ep : vm->endpoints)
+      for (auto& ep : vm->endpoints) {
+        const bool member = !ep.lbset.empty();
+        const auto l = live(svc.name, ep.lbset, vm->name, ep.name);  // a plain endpoint's set is ""
         t.add({vm->name, vm->private_ip.to_string(), ep.name, std::string(to_string(ep.protocol)),
-               std::to_string(ep.public_port), std::to_string(ep.private_port), ep.lbset.empty() ? "-" : ep.lbset,
-               ep.lbset.empty() ? "-" : health(svc.name, ep.lbset, vm->name, ep.name)});
+               std::to_string(ep.public_port), std::to_string(ep.private_port), member ? ep.lbset : "-",
+               member ? l.health : "-", member ? std::string(to_string(ep.admin_state)) : "-",
+               l.active ? std::to_string(*l.active) : "-"});
+      }
     if (t.empty())
       std::cout << "  no endpoints\n";
     else

@@ -4,10 +4,10 @@
 
 namespace azlb::cli {
 
-std::string EngineView::health(const std::string& svc, const std::string& set, const std::string& vm,
-                               const std::string& ep) const {
-  auto it = member_health.find({svc, set, vm, ep});
-  return it == member_health.end() ? "unknown" : it->second;
+MemberLive EngineView::member(const std::string& svc, const std::string& set, const std::string& vm,
+                              const std::string& ep) const {
+  auto it = members.find({svc, set, vm, ep});
+  return it == members.end() ? MemberLive{} : it->second;
 }
 
 Json EngineView::to_json() const {
@@ -46,8 +46,9 @@ EngineView query_engine(const std::filesystem::path& state) {
   }
   v.listeners = static_cast<int>(j["listeners"].size());
   for (auto& m : j["members"]) {
-    if (m["lbset"].is_null()) continue;
-    v.member_health[{m["service"], m["lbset"], m["vm"], m["endpoint"]}] = m["health"];
+    const std::string set = m["lbset"].is_null() ? "" : m["lbset"].get<std::string>();
+    v.members[{m["service"], set, m["vm"], m["endpoint"]}] =
+        MemberLive{m.value("health", "unknown"), m.value("active", std::uint64_t{0})};
   }
   if (!j["last_reload"].value("ok", true))
     v.error = "the state file did not load; the engine keeps its last good configuration: " +

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "cli/context.hpp"
+#include "cli/render.hpp"
 
 namespace azlb::cli {
 
@@ -15,11 +16,11 @@ struct EngineView {
   long pid = 0;
   int listeners = 0;
   std::string error;  // why the engine could not be asked, when it runs
-  // (service, set, vm, endpoint) -> "up" / "down"
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::string> member_health;
+  // (service, set, vm, endpoint) -> health and active connections
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, MemberLive> members;
 
-  std::string health(const std::string& svc, const std::string& set, const std::string& vm,
-                     const std::string& ep) const;
+  MemberLive member(const std::string& svc, const std::string& set, const std::string& vm,
+                    const std::string& ep) const;
   Json to_json() const;
   std::string summary() const;
 };

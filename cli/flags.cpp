@@ -25,6 +25,9 @@ void SetFlags::add_to(CLI::App& app, bool with_distribution) {
   if (with_distribution)
     add(app, distribution, "--distribution", "five-tuple (random, default), source-ip or source-ip-protocol")
         .opt->type_name("MODE");
+  add(app, proxy_protocol, "--proxy-protocol",
+      "Send members a PROXY protocol header with the client's address: none (default), v1 or v2 (tcp only)")
+      .opt->type_name("none|v1|v2");
 }
 
 Result<SetOptions> SetFlags::parse() const {
@@ -36,6 +39,7 @@ Result<SetOptions> SetFlags::parse() const {
   AZLB_TRY(parse_if(probe_timeout, o.probe_timeout_s, [](auto& v) { return parse_u32("probe timeout", v); }));
   AZLB_TRY(parse_if(when_all_down, o.when_all_down, parse_when_all_down));
   AZLB_TRY(parse_if(distribution, o.distribution, parse_distribution));
+  AZLB_TRY(parse_if(proxy_protocol, o.proxy_protocol, parse_proxy_protocol));
   o.no_probe = no_probe;
   return o;
 }

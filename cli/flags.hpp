@@ -18,9 +18,10 @@ struct Flag {
 
 Flag& add(CLI::App& app, Flag& f, const std::string& name, const std::string& help);
 
-// The contract's "probe options" plus --distribution.
+// The contract's "probe options" plus --distribution and --proxy-protocol.
 struct SetFlags {
-  Flag probe_protocol, probe_port, probe_path, probe_interval, probe_timeout, when_all_down, distribution;
+  Flag probe_protocol, probe_port, probe_path, probe_interval, probe_timeout, when_all_down, distribution,
+      proxy_protocol;
   bool no_probe = false;
 
   void add_to(CLI::App& app, bool with_distribution = true);

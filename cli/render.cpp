@@ -4,9 +4,7 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-std::string no_engine_health(const std::string&, const std::string&, const std::string&, const std::string&) {
-  return "unknown";
-}
+MemberLive no_engine(const std::string&, const std::string&, const std::string&, const std::string&) { return {}; }
 
 Json to_json(const AclRule& r) {
   return {{"order", r.order},
@@ -24,7 +22,8 @@ Json to_json(const State& s, const Vm& vm, const Endpoint& e) {
           {"private_port", e.private_port},
           {"idle_timeout_min", e.idle_timeout_min},
           {"lbset", e.lbset.empty() ? Json(nullptr) : Json(e.lbset)},
-          {"acl", acl}};
+          {"acl", acl},
+          {"proxy_protocol", to_string(proxy_protocol_of(s, vm, e))}};
 }
 
 Json to_json(const State& s, const Vm& vm) {
@@ -48,16 +47,21 @@ Json to_json(const std::optional<Probe>& p) {
   return j;
 }
 
-Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set, const HealthOf& health) {
+Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set, const LiveOf& live) {
   Json acl = Json::array();
   for (auto& r : set.acl) acl.push_back(to_json(r));
   Json members = Json::array();
-  for (auto& m : members_of(s, svc, set))
-    members.push_back({{"vm", m.vm->name},
-                       {"endpoint", m.endpoint->name},
-                       {"private_ip", m.vm->private_ip.to_string()},
-                       {"private_port", m.endpoint->private_port},
-                       {"health", health(svc.name, set.name, m.vm->name, m.endpoint->name)}});
+  for (auto& m : members_of(s, svc, set)) {
+    const auto l = live(svc.name, set.name, m.vm->name, m.endpoint->name);
+    Json j = {{"vm", m.vm->name},
+              {"endpoint", m.endpoint->name},
+              {"private_ip", m.vm->private_ip.to_string()},
+              {"private_port", m.endpoint->private_port},
+              {"health", l.health},
+              {"admin_state", to_string(m.endpoint->admin_state)}};
+    if (l.active) j["active_connections"] = *l.active;
+    members.push_back(std::move(j));
+  }
   return {{"name", set.name},
           {"cloud_service", svc.name},
           {"protocol", to_string(set.protocol)},
@@ -66,13 +70,14 @@ Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set
           {"probe", to_json(set.probe)},
           {"when_all_down", to_string(set.when_all_down)},
           {"acl", acl},
+          {"proxy_protocol", to_string(set.proxy_protocol)},
           {"members", members}};
 }
 
-Json to_json(const State& s, const CloudService& svc, const HealthOf& health) {
+Json to_json(const State& s, const CloudService& svc, const LiveOf& live) {
   Json vms = Json::array(), sets = Json::array();
   for (auto* vm : vms_of(s, svc)) vms.push_back(to_json(s, *vm));
-  for (auto& set : svc.lbsets) sets.push_back(to_json(s, svc, set, health));
+  for (auto& set : svc.lbsets) sets.push_back(to_json(s, svc, set, live));
   return {{"name", svc.name},
           {"vip", svc.vip.to_string()},
           {"dns", svc.dns()},

@@ -9,18 +9,23 @@
 
 namespace azlb::cli {
 
-// Live health of a member ("up", "down", "unknown"), by service, set, VM and endpoint.
-using HealthOf = std::function<std::string(const std::string& service, const std::string& set,
-                                           const std::string& vm, const std::string& endpoint)>;
-std::string no_engine_health(const std::string&, const std::string&, const std::string&, const std::string&);
+// What the engine reports of a member while it runs.
+struct MemberLive {
+  std::string health = "unknown";           // "up", "down", "unknown"
+  std::optional<std::uint64_t> active;      // connections and UDP flows; none without an engine
+};
+// A member's live view, by service, set, VM and endpoint.
+using LiveOf = std::function<MemberLive(const std::string& service, const std::string& set, const std::string& vm,
+                                        const std::string& endpoint)>;
+MemberLive no_engine(const std::string&, const std::string&, const std::string&, const std::string&);
 
 Json to_json(const model::AclRule&);
 // An endpoint with the ACL that applies to it (its set's, in a set).
 Json to_json(const model::State&, const model::Vm&, const model::Endpoint&);
 Json to_json(const model::State&, const model::Vm&);
 Json to_json(const std::optional<model::Probe>&);
-Json to_json(const model::State&, const model::CloudService&, const model::LoadBalancedSet&, const HealthOf&);
-Json to_json(const model::State&, const model::CloudService&, const HealthOf&);  // with its VMs and sets
+Json to_json(const model::State&, const model::CloudService&, const model::LoadBalancedSet&, const LiveOf&);
+Json to_json(const model::State&, const model::CloudService&, const LiveOf&);  // with its VMs and sets
 
 // "tcp 8080->80"
 std::string port_mapping(const model::Endpoint&);

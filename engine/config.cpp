@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 
+#include "engine/sockets.hpp"
 #include "model/rules.hpp"
 
 namespace azlb::engine {
@@ -31,23 +32,6 @@ void Registry::prune() {
 
 namespace {
 
-void fill_sockaddr(const IpAddress& ip, std::uint16_t port, sockaddr_storage& out, socklen_t& len) {
-  std::memset(&out, 0, sizeof out);
-  if (ip.family == Family::V4) {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&out);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    std::memcpy(&sa->sin_addr, ip.bytes.data(), 4);
-    len = sizeof(sockaddr_in);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&out);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, ip.bytes.data(), 16);
-    len = sizeof(sockaddr_in6);
-  }
-}
-
 std::uint64_t hash_of(const MemberKey& k) {
   // FNV-1a: stable across runs, so affinity survives an engine restart.
   std::uint64_t h = 1469598103934665603ull;
@@ -62,6 +46,7 @@ Upstream upstream_for(Registry& reg, Config& cfg, MemberKey key, const Vm& vm, c
   fill_sockaddr(vm.private_ip, ep.private_port, u.addr, u.addr_len);
   u.idle_timeout_ms = ep.idle_timeout_min * idle_unit_ms;
   u.id_hash = hash_of(key);
+  u.drained = ep.admin_state == AdminState::Drain;
   auto state = reg.member(key);
   u.state = state.get();
   cfg.members.push_back(std::move(state));
@@ -81,7 +66,9 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
         Route r;
         r.key = {ep.protocol, svc.vip, ep.public_port};
         r.name = svc.name + "/" + vm->name + "/" + ep.name;
+        r.service = svc.name;
         r.acl = ep.acl;
+        r.proxy_protocol = ep.proxy_protocol;
         r.upstreams.push_back(upstream_for(reg, *cfg, {svc.name, "", vm->name, ep.name}, *vm, ep, idle_unit_ms));
         r.upstreams.back().state->health.store(Health::Up);
         cfg->routes.push_back(std::move(r));
@@ -90,10 +77,13 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
       Route r;
       r.key = {set.protocol, svc.vip, set.public_port};
       r.name = svc.name + "/" + set.name;
+      r.service = svc.name;
+      r.lbset = set.name;
       r.distribution = set.distribution;
       r.when_all_down = set.when_all_down;
       auto members = members_of(s, svc, set);
       r.acl = set.acl;
+      r.proxy_protocol = set.proxy_protocol;
       for (auto& m : members) {
         MemberKey key{svc.name, set.name, m.vm->name, m.endpoint->name};
         r.upstreams.push_back(upstream_for(reg, *cfg, key, *m.vm, *m.endpoint, idle_unit_ms));

@@ -20,14 +20,18 @@ struct Upstream {
   socklen_t addr_len = 0;
   std::uint32_t idle_timeout_ms = 0;
   std::uint64_t id_hash = 0;  // stable per member, for affinity hashing
+  // Drained by its operator: no new connections or flows; those it has carry on.
+  bool drained = false;
   MemberState* state = nullptr;
 };
 
 struct Route {
   ListenKey key;
   std::string name;  // "web/webset" or "web/vm1/http", for logs
+  std::string service, lbset;  // lbset empty: a plain endpoint's route
   model::Distribution distribution = model::Distribution::FiveTuple;
   model::WhenAllDown when_all_down = model::WhenAllDown::Refuse;
+  model::ProxyProtocol proxy_protocol = model::ProxyProtocol::None;
   std::vector<model::AclRule> acl;
   std::vector<Upstream> upstreams;
   ListenerState* counters = nullptr;

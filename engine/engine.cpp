@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/access_log.hpp"
 #include "engine/admin.hpp"
 #include "engine/admin_routes.hpp"
 #include "engine/curl_api.hpp"
@@ -74,6 +75,7 @@ class Engine {
   std::unique_ptr<ListenerSet> listeners_;
   FdBudget fds_;
   std::int64_t fd_limit_ = 0, fd_base_ = 0;
+  std::unique_ptr<AccessLog> access_log_;  // outlives the workers that write it
   WorkerOptions worker_opt_;  // the same for every worker but its id
   std::shared_ptr<Config> config_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -186,6 +188,11 @@ Status Engine::start() {
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
   AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
   lock_ = std::move(lock);
+  if (!opt_.access_log.empty()) {
+    AZLB_ASSIGN(alog, AccessLog::open(opt_.access_log, opt_.threads));
+    access_log_ = std::move(alog);
+    worker_opt_.access_log = access_log_.get();
+  }
   // Workers inherit this mask: only the control thread takes these signals.
   sigset_t set;
   sigemptyset(&set);
@@ -228,7 +235,10 @@ EngineSnapshot Engine::snapshot() const {
                         listeners_->unbound(),
                         Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, worker_opt_.loop.tcp_buffers,
                                worker_opt_.loop.tcp_buffer_size, worker_opt_.loop.max_pipes,
-                               worker_opt_.max_flows * opt_.threads}};
+                               worker_opt_.max_flows * opt_.threads},
+                        access_log_ ? AccessLogInfo{access_log_->path().string(), access_log_->lines_written(),
+                                                    access_log_->lines_lost()}
+                                    : AccessLogInfo{}};
 }
 
 std::uint64_t Engine::live() const {
@@ -249,9 +259,11 @@ void Engine::on_signal() {
   }
 }
 
-// logrotate has moved the log away: write to a new file at its name. The
-// workers log through stderr too, and a dup2 swaps it under them at once.
+// logrotate has moved the logs away: write to new files at their names. The
+// workers log through stderr too, and a dup2 swaps it under them at once;
+// the access log's writer thread reopens its own.
 void Engine::reopen_log() {
+  if (access_log_) access_log_->reopen();
   if (opt_.log_file.empty()) return log("SIGUSR1: logging to stderr, no file to reopen");
   auto fd = open_log(opt_.log_file);
   if (!fd) return log("SIGUSR1: cannot reopen the log, still writing the old one: %s", fd.error().message.c_str());

@@ -23,6 +23,9 @@ struct EngineOptions {
   // A daemon logs to this file (its stderr), which SIGUSR1 reopens for
   // logrotate; empty in the foreground, where stderr is the caller's.
   std::filesystem::path log_file;
+  // One JSON line per finished connection and ended UDP flow; empty: none.
+  // SIGUSR1 reopens it too.
+  std::filesystem::path access_log;
 };
 
 // Runs the engine in this process until SIGTERM or SIGINT, then drains.

@@ -36,11 +36,14 @@ std::uint64_t client_hash(const sockaddr_storage& client, model::Protocol proto)
 
 int pick(const Route& r, std::uint64_t chash, std::span<const std::uint8_t> tried, Rng& rng) {
   const auto n = r.upstreams.size();
+  // A drained member is out whatever its health, serve-all included: its
+  // operator has asked for it to end its connections.
   bool any_eligible = false;
-  for (std::size_t i = 0; i < n && !any_eligible; ++i) any_eligible = r.upstreams[i].state->eligible();
+  for (std::size_t i = 0; i < n && !any_eligible; ++i)
+    any_eligible = !r.upstreams[i].drained && r.upstreams[i].state->eligible();
   bool serve_all = !any_eligible && r.when_all_down == model::WhenAllDown::ServeAll;
   auto usable = [&](std::size_t i) {
-    return !was_tried(tried, i) && (serve_all || r.upstreams[i].state->eligible());
+    return !was_tried(tried, i) && !r.upstreams[i].drained && (serve_all || r.upstreams[i].state->eligible());
   };
 
   if (r.distribution == model::Distribution::FiveTuple) {

@@ -22,7 +22,8 @@ inline constexpr int kNoUpstream = -1;
 //  - source-ip(-protocol): rendezvous hashing, so a client stays on its member
 //    while the membership is unchanged and only the clients of a member that
 //    goes down move.
-// With every upstream down, when_all_down=serve-all uses them all.
+// With every upstream down, when_all_down=serve-all uses them all. A drained
+// upstream is never picked.
 int pick(const Route&, std::uint64_t client_hash, std::span<const std::uint8_t> tried, Rng&);
 
 }  // namespace azlb::engine

@@ -71,6 +71,7 @@ std::string status_json(const EngineSnapshot& s) {
                 {"endpoint", m.key.endpoint},
                 {"address", describe(u.addr)},
                 {"health", to_string(m.health.load())},
+                {"admin_state", u.drained ? "drain" : "up"},
                 {"last_probe", probe}};
 #define AZLB_MEMBER_JSON(name, kind, prom, help) j[#name] = t.name;
       AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
@@ -100,6 +101,11 @@ std::string status_json(const EngineSnapshot& s) {
               {"pipes_per_worker", s.limits.pipes_per_worker},
               {"udp_flows", s.limits.udp_flows}}},
             {"members", members}};
+  j["access_log"] = s.access_log.path.empty()
+                        ? Json(nullptr)
+                        : Json{{"path", s.access_log.path},
+                               {"lines_written", s.access_log.lines_written},
+                               {"lines_lost", s.access_log.lines_lost}};
   return dump(j, 2);
 }
 
@@ -138,6 +144,13 @@ std::string metrics_text(const EngineSnapshot& s) {
   out += "azlb_descriptors_for_connections " + std::to_string(s.limits.fd_budget) + "\n";
   family("azlb_listeners_paused", "gauge", "Worker listeners not accepting for want of descriptors.");
   out += "azlb_listeners_paused " + std::to_string(s.limits.paused_listeners) + "\n";
+  if (!s.access_log.path.empty()) {
+    family("azlb_access_log_lines_written_total", "counter", "Access log lines written to the file.");
+    out += "azlb_access_log_lines_written_total " + std::to_string(s.access_log.lines_written) + "\n";
+    family("azlb_access_log_lines_lost_total", "counter",
+           "Access log lines lost: the disk was too slow (a worker's buffer was full) or full (the write failed).");
+    out += "azlb_access_log_lines_lost_total " + std::to_string(s.access_log.lines_lost) + "\n";
+  }
   family("azlb_config_generation", "gauge", "Generation of the configuration in force.");
   out += "azlb_config_generation " + std::to_string(s.generation) + "\n";
   return out;

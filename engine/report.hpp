@@ -25,6 +25,12 @@ struct Limits {
   std::uint32_t udp_flows = 0;    // in all (per worker times workers)
 };
 
+// The access log, when the engine writes one.
+struct AccessLogInfo {
+  std::string path;  // empty: none
+  std::uint64_t lines_written = 0, lines_lost = 0;
+};
+
 struct EngineSnapshot {
   const Config& config;
   std::uint64_t generation;
@@ -35,6 +41,7 @@ struct EngineSnapshot {
   std::string state_path;
   const std::map<ListenKey, std::string>& unbound;  // listeners of the state that could not bind
   Limits limits;
+  AccessLogInfo access_log;
 };
 
 std::string status_json(const EngineSnapshot&);

@@ -104,6 +104,23 @@ void close_with_reset(int fd) {
 
 void set_nodelay(int fd) { ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
 
+void fill_sockaddr(const model::IpAddress& ip, std::uint16_t port, sockaddr_storage& out, socklen_t& len) {
+  std::memset(&out, 0, sizeof out);
+  if (ip.family == model::Family::V4) {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    std::memcpy(&sa->sin_addr, ip.bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, ip.bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+}
+
 std::string describe(const sockaddr_storage& ss) {
   char buf[INET6_ADDRSTRLEN] = "?";
   if (ss.ss_family == AF_INET) {

@@ -27,6 +27,8 @@ model::Status check_bindable(ListenKey key, bool port_too);
 void close_with_reset(int fd);
 void set_nodelay(int fd);
 std::string describe(const sockaddr_storage&);
+// An address and port as the socket calls take them.
+void fill_sockaddr(const model::IpAddress&, std::uint16_t port, sockaddr_storage& out, socklen_t& len);
 // The client's address as the model's ACLs see it; a v4-mapped IPv6 address
 // is an IPv4 client.
 model::IpAddress ip_of(const sockaddr_storage&);

@@ -13,6 +13,7 @@
 
 #include "engine/log.hpp"
 #include "engine/picker.hpp"
+#include "engine/proxy_header.hpp"
 #include "engine/sockets.hpp"
 #include "model/acl.hpp"
 
@@ -29,7 +30,22 @@ const char* to_string(HalfState s) {
   return "?";
 }
 
-TcpProxy::TcpProxy(Loop& loop, std::uint32_t connect_timeout_ms) : loop_(loop) {
+namespace {
+
+// Who failed when the read from (or the write to) a half's socket failed.
+End failed_source(unsigned d) { return d == 0 ? End::ClientReset : End::MemberReset; }
+End failed_destination(unsigned d) { return d == 0 ? End::MemberReset : End::ClientReset; }
+
+bool unspecified(const model::IpAddress& ip) {
+  for (std::size_t i = 0; i < ip.size(); ++i)
+    if (ip.bytes[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+TcpProxy::TcpProxy(Loop& loop, std::uint32_t connect_timeout_ms, AccessLog* access_log)
+    : loop_(loop), access_log_(access_log) {
   connect_ts_.tv_sec = connect_timeout_ms / 1000;
   connect_ts_.tv_nsec = static_cast<long long>(connect_timeout_ms % 1000) * 1'000'000;
 }
@@ -59,8 +75,11 @@ std::uint32_t TcpProxy::buffers_held() const {
 }
 
 void TcpProxy::on_accepted(int fd, const Route& route) {
-  // Only an ACL or affinity needs the client's address: spare the syscall otherwise.
-  const bool need_client = !route.acl.empty() || route.distribution != model::Distribution::FiveTuple;
+  // Only an ACL, affinity, the PROXY protocol or the access log needs the
+  // client's address: spare the syscall otherwise.
+  const bool proxy_header = route.proxy_protocol != model::ProxyProtocol::None;
+  const bool need_client = !route.acl.empty() || route.distribution != model::Distribution::FiveTuple ||
+                           proxy_header || access_log_;
   sockaddr_storage client{};
   if (need_client) {
     socklen_t len = sizeof client;
@@ -68,6 +87,7 @@ void TcpProxy::on_accepted(int fd, const Route& route) {
   }
   if (!route.acl.empty() && !model::acl_permits(route.acl, ip_of(client))) {
     ThreadCounters::add(route.counters->per_thread[loop_.opt.id].denied, 1);
+    if (access_log_) access_log_->write(loop_.opt.id, {"tcp", &client, &route, nullptr, 0, 0, 0, End::Denied});
     close_with_reset(fd);
     loop_.fds.give();
     return;
@@ -80,7 +100,18 @@ void TcpProxy::on_accepted(int fd, const Route& route) {
   c.route = &route;
   c.gen = loop_.gens.hold();
   c.client_hash = need_client ? client_hash(client, route.key.protocol) : 0;
-  c.last_active_ms = loop_.now_ms;
+  c.client = client;
+  if (proxy_header) {
+    // The header names the address the client reached: the VIP, or on a
+    // wildcard VIP the one the kernel chose.
+    socklen_t len = sizeof c.local;
+    if (unspecified(route.key.address)) {
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&c.local), &len);
+    } else {
+      fill_sockaddr(route.key.address, route.key.port, c.local, len);
+    }
+  }
+  c.started_ms = c.last_active_ms = loop_.now_ms;
   ++live_;
   // TCP_NODELAY came with the socket: Linux copies it from the listener.
   connect_next(ci);
@@ -96,7 +127,7 @@ std::uint32_t TcpProxy::adopt(int down, int up, const Route& route, const Upstre
   c.route = &route;
   c.upstream = &upstream;
   c.gen = loop_.gens.hold();
-  c.last_active_ms = loop_.now_ms;
+  c.started_ms = c.last_active_ms = loop_.now_ms;
   ++live_;
   start_relay(ci);
   return ci;
@@ -113,18 +144,22 @@ void TcpProxy::connect_next(std::uint32_t ci) {
     // Every member is down (or has refused us): reset at once rather than let
     // the client wait for a timeout.
     ThreadCounters::add(listener(c).refused, 1);
-    close_conn(ci, true);
+    close_conn(ci, c.attempts == 0 ? End::NoMember : End::ConnectFailed);
     return;
   }
   c.tried[c.attempts++] = static_cast<std::uint8_t>(idx);
   c.upstream = &route.upstreams[idx];
+  // Counted from the pick, not the connect: a drain's wait must see a
+  // connection still connecting to its member.
+  c.counted = true;
+  ThreadCounters::add(member(c).active, 1);
   // The accepted client is served: its upstream socket may dip into the reserve.
   loop_.fds.force();
   c.up = ::socket(c.upstream->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c.up < 0) {
     loop_.fds.give();
     log_ratelimited("cannot create upstream socket: %s", std::strerror(errno));
-    close_conn(ci, true);
+    close_conn(ci, End::Error);
     return;
   }
   set_nodelay(c.up);
@@ -146,20 +181,42 @@ void TcpProxy::on_connect(std::uint32_t ci, int res) {
     // Refused, unreachable, or cancelled by the link timeout: this member
     // costs the client nothing, the next one is tried.
     ThreadCounters::add(member(c).connect_failures, 1);
+    ThreadCounters::sub(member(c).active, 1);
+    c.counted = false;
     ::close(c.up);
     loop_.fds.give();
     c.up = -1;
     connect_next(ci);
     return;
   }
+  if (!send_proxy_header(ci)) return close_conn(ci, End::MemberReset);
   start_relay(ci);
+}
+
+// Before anything else on the connection, so that it comes before the
+// client's first byte and also reaches a server that speaks first. A new
+// connection's send buffer is empty: the header (at most 108 bytes) goes
+// whole at once or the connection has already failed.
+bool TcpProxy::send_proxy_header(std::uint32_t ci) {
+  Conn& c = conns_[ci];
+  char header[kProxyHeaderMax];
+  const std::size_t n = proxy_header(c.route->proxy_protocol, c.client, c.local, header);
+  if (n == 0) return true;
+  return ::send(c.up, header, n, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(n);
+}
+
+// Bytes a half delivered to its destination.
+void TcpProxy::moved(Conn& c, unsigned d, std::uint64_t n) {
+  ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, n);
+  c.bytes[d] += n;
+  c.last_active_ms = loop_.now_ms;
 }
 
 void TcpProxy::start_relay(std::uint32_t ci) {
   Conn& c = conns_[ci];
   c.state = Conn::State::Relaying;
+  if (!c.counted) ThreadCounters::add(member(c).active, 1);  // adopt() picked nobody
   c.counted = true;
-  ThreadCounters::add(member(c).active, 1);
   ThreadCounters::add(member(c).total, 1);
   c.last_active_ms = loop_.now_ms;
   // The client has usually sent its request already; the upstream speaks
@@ -219,7 +276,7 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
     return;
   } else if (res != -EAGAIN && res != -EINTR) {
     // A reset or error on either side ends both: pass a reset on to the client.
-    return close_conn(ci, true);
+    return close_conn(ci, failed_source(d));
   }
   advance(ci, d);
 }
@@ -242,11 +299,10 @@ void TcpProxy::on_send(std::uint32_t ci, unsigned d, int res) {
   Half& h = c.half[d];
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
-  if (res < 0 && res != -EAGAIN) return close_conn(ci, true);
+  if (res < 0 && res != -EAGAIN) return close_conn(ci, failed_destination(d));
   if (res > 0) {
-    ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, static_cast<std::uint64_t>(res));
+    moved(c, d, static_cast<std::uint64_t>(res));
     h.off += static_cast<std::uint32_t>(res);
-    c.last_active_ms = loop_.now_ms;
   }
   // Short or -EAGAIN: the reader's socket buffer is full.
   if (h.off < h.len) return block(ci, d);
@@ -280,11 +336,10 @@ void TcpProxy::drain_spill(std::uint32_t ci, unsigned d) {
                            MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return arm_poll(ci, d, c.dst(d), POLLOUT);
-    return close_conn(ci, true);
+    return close_conn(ci, failed_destination(d));
   }
-  ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, static_cast<std::uint64_t>(n));
+  moved(c, d, static_cast<std::uint64_t>(n));
   h.spill_off += static_cast<std::size_t>(n);
-  c.last_active_ms = loop_.now_ms;
   if (h.spill_off < h.spill.size()) return arm_poll(ci, d, c.dst(d), POLLOUT);
   std::string().swap(h.spill);  // give the memory back, not just the bytes
   h.spill_off = 0;
@@ -314,7 +369,7 @@ void TcpProxy::pass_fin(std::uint32_t ci, unsigned d) {
   c.half[d].state = HalfState::Done;
   // Both ways done: closing the sockets, with nothing left unread, sends this
   // FIN too, one syscall fewer per connection.
-  if (c.half[0].state == HalfState::Done && c.half[1].state == HalfState::Done) return close_conn(ci, false);
+  if (c.half[0].state == HalfState::Done && c.half[1].state == HalfState::Done) return close_conn(ci, End::Closed);
   // A plain syscall, not IORING_OP_SHUTDOWN: io_uring always hands that op to
   // an io-wq thread, and waking it costs more than the syscall (measured: a
   // third of the engine's CPU went to io-wq threads at 11k connections/s).
@@ -356,7 +411,7 @@ void TcpProxy::on_poll(std::uint32_t ci, unsigned d, int res) {
   Conn& c = conns_[ci];
   --c.pending;
   if (c.state == Conn::State::Closing) return maybe_finish_close(ci);
-  if (res < 0) return close_conn(ci, true);
+  if (res < 0) return close_conn(ci, End::Error);
   // Errors and hang-ups show up as the send's or splice's own result.
   if (c.half[d].state == HalfState::Blocked)
     drain_spill(ci, d);
@@ -386,15 +441,16 @@ void TcpProxy::on_tick() {
   for (std::uint32_t ci = 0; ci < conns_.size(); ++ci) {
     auto& c = conns_[ci];
     if (c.state == Conn::State::Relaying && loop_.now_ms - c.last_active_ms > c.upstream->idle_timeout_ms)
-      close_conn(ci, false);
+      close_conn(ci, End::IdleTimeout);
   }
 }
 
-void TcpProxy::close_conn(std::uint32_t ci, bool reset_client) {
+void TcpProxy::close_conn(std::uint32_t ci, End end) {
   Conn& c = conns_[ci];
   if (c.state == Conn::State::Closing || c.state == Conn::State::Free) return;
   c.state = Conn::State::Closing;
-  if (reset_client && c.down >= 0) {
+  c.end = end;
+  if (end != End::Closed && end != End::IdleTimeout && c.down >= 0) {
     linger l{1, 0};
     ::setsockopt(c.down, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
@@ -431,6 +487,9 @@ void TcpProxy::finish_close(std::uint32_t ci) {
     loop_.fds.give();
   }
   if (c.counted) ThreadCounters::sub(member(c).active, 1);
+  if (access_log_)
+    access_log_->write(loop_.opt.id, {"tcp", &c.client, c.route, c.counted ? c.upstream : nullptr, c.bytes[0],
+                                      c.bytes[1], loop_.now_ms - c.started_ms, c.end});
   loop_.gens.release(c.gen);
   c = Conn{};
   free_conns_.push_back(ci);

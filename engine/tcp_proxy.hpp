@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/access_log.hpp"
 #include "engine/loop.hpp"
 
 namespace azlb::engine {
@@ -69,7 +70,12 @@ struct Conn {
   bool nonblocking = false;   // sockets switched to O_NONBLOCK (splice, spill)
   Half half[2];               // [0] client -> upstream, [1] upstream -> client
   std::uint64_t client_hash = 0;
-  std::int64_t last_active_ms = 0;
+  std::int64_t started_ms = 0, last_active_ms = 0;
+  std::uint64_t bytes[2]{};   // moved each way, for the access log
+  End end = End::Closed;      // how it ended, once Closing
+  // Filled only when something needs them (ACL, affinity, PROXY protocol,
+  // access log): the client's address and the address it reached.
+  sockaddr_storage client{}, local{};
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
   Generation* gen = nullptr;
@@ -80,7 +86,8 @@ struct Conn {
 
 class TcpProxy {
  public:
-  TcpProxy(Loop&, std::uint32_t connect_timeout_ms);
+  // `access_log` may be null (no access log).
+  TcpProxy(Loop&, std::uint32_t connect_timeout_ms, AccessLog* access_log = nullptr);
   ~TcpProxy();
 
   // A client accepted on `route` (its descriptor already counted in the budget).
@@ -100,7 +107,9 @@ class TcpProxy {
   std::uint32_t alloc_conn();
   void connect_next(std::uint32_t ci);
   void on_connect(std::uint32_t ci, int res);
+  bool send_proxy_header(std::uint32_t ci);
   void start_relay(std::uint32_t ci);
+  void moved(Conn&, unsigned d, std::uint64_t n);
 
   // The relay of one half.
   void arm_recv(std::uint32_t ci, unsigned d, bool poll_first);
@@ -121,7 +130,8 @@ class TcpProxy {
   bool start_splice(std::uint32_t ci, unsigned d);
   void splice_pump(std::uint32_t ci, unsigned d);
 
-  void close_conn(std::uint32_t ci, bool reset_client);
+  // Any end but a clean close or an idle timeout resets the client.
+  void close_conn(std::uint32_t ci, End);
   void maybe_finish_close(std::uint32_t ci);
   void finish_close(std::uint32_t ci);
 
@@ -129,6 +139,7 @@ class TcpProxy {
   ListenerCounters& listener(const Conn& c) { return c.route->counters->per_thread[loop_.opt.id]; }
 
   Loop& loop_;
+  AccessLog* access_log_;
   __kernel_timespec connect_ts_{};
   std::deque<Conn> conns_;  // stable addresses; grows, never shrinks
   std::vector<std::uint32_t> free_conns_;

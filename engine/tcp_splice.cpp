@@ -47,18 +47,17 @@ void TcpProxy::splice_pump(std::uint32_t ci, unsigned d) {
       const ssize_t n = ::splice(p.r, nullptr, dst, nullptr, h.piped, kFlags);
       if (n < 0) {
         if (errno == EAGAIN) return arm_poll(ci, d, dst, POLLOUT);
-        return close_conn(ci, true);
+        return close_conn(ci, d == 0 ? End::MemberReset : End::ClientReset);
       }
       h.piped -= static_cast<std::uint32_t>(n);
-      c.last_active_ms = loop_.now_ms;
-      ThreadCounters::add(d == 0 ? member(c).bytes_in : member(c).bytes_out, static_cast<std::uint64_t>(n));
+      moved(c, d, static_cast<std::uint64_t>(n));
       if (h.piped > 0) return arm_poll(ci, d, dst, POLLOUT);
     }
     if (h.fin_seen) return pass_fin(ci, d);
     const ssize_t n = ::splice(src, nullptr, p.w, nullptr, static_cast<std::size_t>(loop_.pipes.capacity()), kFlags);
     if (n < 0) {
       if (errno == EAGAIN) return arm_poll(ci, d, src, POLLIN);
-      return close_conn(ci, true);
+      return close_conn(ci, d == 0 ? End::ClientReset : End::MemberReset);
     }
     if (n == 0) {
       h.fin_seen = true;  // the pipe is empty: the loop passes the FIN on

@@ -104,8 +104,8 @@ FlowKey flow_key(std::uint64_t listener_id, const sockaddr_storage& client) {
   return k;
 }
 
-UdpProxy::UdpProxy(Loop& loop, Listeners& listeners, std::uint32_t max_flows)
-    : loop_(loop), listeners_(listeners), max_flows_(max_flows) {
+UdpProxy::UdpProxy(Loop& loop, Listeners& listeners, std::uint32_t max_flows, AccessLog* access_log)
+    : loop_(loop), listeners_(listeners), max_flows_(max_flows), access_log_(access_log) {
   index_.reserve(max_flows);
 }
 
@@ -146,10 +146,11 @@ void UdpProxy::on_datagram(std::uint32_t slot, const io_uring_cqe* cqe) {
   if (auto it = index_.find(key); it != index_.end()) {
     fi = it->second;
     if (!still_usable(flows_[fi], route)) {
-      // Its member went down, was drained or left the set: this datagram and
-      // the ones after it go to a member that can take them.
+      // Its member went down or left the set: this datagram and the ones
+      // after it go to a member that can take them. (A drained member keeps
+      // its flows: draining only stops new ones.)
       ThreadCounters::add(flows_[fi].upstream->state->per_thread[loop_.opt.id].flows_moved, 1);
-      close_flow(fi);
+      close_flow(fi, End::MemberDown);
       fi = UINT32_MAX;
     }
   }
@@ -166,9 +167,10 @@ void UdpProxy::on_datagram(std::uint32_t slot, const io_uring_cqe* cqe) {
   // A datagram is sent whole or not at all and a connected UDP socket never
   // blocks for long: a direct non-blocking send is simpler than a ring
   // round-trip, and a full socket buffer drops, as UDP may.
-  if (::send(f.fd, payload, len, MSG_DONTWAIT) >= 0)
+  if (::send(f.fd, payload, len, MSG_DONTWAIT) >= 0) {
     ThreadCounters::add(f.upstream->state->per_thread[loop_.opt.id].bytes_in, len);
-  else
+    f.bytes[0] += len;
+  } else
     ThreadCounters::add(lc.dropped, 1);
 }
 
@@ -243,6 +245,7 @@ std::uint32_t UdpProxy::open_flow(std::uint32_t slot, const Route& route, const 
   f.route = &route;
   f.upstream = &up;
   f.gen = loop_.gens.hold();
+  f.started_ms = f.last_active_ms = loop_.now_ms;
   index_.emplace(key, fi);
   ++live_;
   auto& mc = up.state->per_thread[loop_.opt.id];
@@ -279,6 +282,7 @@ void UdpProxy::on_reply(std::uint32_t fi, const io_uring_cqe* cqe) {
       auto& l = listeners_.at(f.slot);
       if (reply(l.fd, loop_.udp_bufs->data(bid), static_cast<std::size_t>(cqe->res), f) >= 0) {
         ThreadCounters::add(f.upstream->state->per_thread[loop_.opt.id].bytes_out, static_cast<std::uint64_t>(cqe->res));
+        f.bytes[1] += static_cast<std::uint64_t>(cqe->res);
         f.last_active_ms = loop_.now_ms;
       }
     }
@@ -290,17 +294,17 @@ void UdpProxy::on_reply(std::uint32_t fi, const io_uring_cqe* cqe) {
   // The multishot receive ended (no buffer free, or the kernel stopped it): re-arm.
   if (cqe->res == -ENOBUFS || cqe->res >= 0) return arm_reply(fi);
   // ECONNREFUSED: the member has no listener on that port (an ICMP came back).
-  close_flow(fi);
+  close_flow(fi, End::MemberUnreachable);
 }
 
 void UdpProxy::close_flows_of(std::uint64_t listener_id) {
   for (std::uint32_t fi = 0; fi < flows_.size(); ++fi)
-    if (flows_[fi].fd >= 0 && flows_[fi].listener_id == listener_id) close_flow(fi);
+    if (flows_[fi].fd >= 0 && flows_[fi].listener_id == listener_id) close_flow(fi, End::ListenerClosed);
 }
 
 void UdpProxy::close_all() {
   for (std::uint32_t fi = 0; fi < flows_.size(); ++fi)
-    if (flows_[fi].fd >= 0) close_flow(fi);
+    if (flows_[fi].fd >= 0) close_flow(fi, End::EngineStop);
 }
 
 void UdpProxy::on_tick() {
@@ -308,14 +312,16 @@ void UdpProxy::on_tick() {
   next_idle_scan_ms_ = loop_.now_ms + 1000;
   for (std::uint32_t fi = 0; fi < flows_.size(); ++fi) {
     auto& f = flows_[fi];
-    if (f.fd >= 0 && !f.closing && loop_.now_ms - f.last_active_ms > f.upstream->idle_timeout_ms) close_flow(fi);
+    if (f.fd >= 0 && !f.closing && loop_.now_ms - f.last_active_ms > f.upstream->idle_timeout_ms)
+      close_flow(fi, End::IdleTimeout);
   }
 }
 
-void UdpProxy::close_flow(std::uint32_t fi) {
+void UdpProxy::close_flow(std::uint32_t fi, End end) {
   Flow& f = flows_[fi];
   if (f.closing) return;
   f.closing = true;
+  f.end = end;
   FlowKey key = flow_key(f.listener_id, f.client);
   key.local = f.local;
   index_.erase(key);
@@ -332,6 +338,9 @@ void UdpProxy::maybe_free(std::uint32_t fi) {
   ::close(f.fd);
   loop_.fds.give();
   ThreadCounters::sub(f.upstream->state->per_thread[loop_.opt.id].active, 1);
+  if (access_log_)
+    access_log_->write(loop_.opt.id, {"udp", &f.client, f.route, f.upstream, f.bytes[0], f.bytes[1],
+                                      loop_.now_ms - f.started_ms, f.end});
   loop_.gens.release(f.gen);
   f = Flow{};
   free_.push_back(fi);

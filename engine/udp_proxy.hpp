@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/access_log.hpp"
 #include "engine/listeners.hpp"
 #include "engine/loop.hpp"
 
@@ -32,7 +33,9 @@ struct Flow {
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
   Generation* gen = nullptr;
-  std::int64_t last_active_ms = 0;
+  std::int64_t started_ms = 0, last_active_ms = 0;
+  std::uint64_t bytes[2]{};  // client to member, member to client
+  End end = End::IdleTimeout;
 };
 
 // A flow is named by the listener's identity and the client's address (and,
@@ -52,7 +55,8 @@ FlowKey flow_key(std::uint64_t listener_id, const sockaddr_storage& client);
 
 class UdpProxy {
  public:
-  UdpProxy(Loop&, Listeners&, std::uint32_t max_flows);
+  // `access_log` may be null (no access log).
+  UdpProxy(Loop&, Listeners&, std::uint32_t max_flows, AccessLog* access_log = nullptr);
   ~UdpProxy();
 
   // A datagram on a listener (Listeners::on_completion said it is taken).
@@ -70,12 +74,13 @@ class UdpProxy {
                           bool has_local);
   void arm_reply(std::uint32_t fi);
   void on_reply(std::uint32_t fi, const io_uring_cqe*);
-  void close_flow(std::uint32_t fi);
+  void close_flow(std::uint32_t fi, End);
   void maybe_free(std::uint32_t fi);
 
   Loop& loop_;
   Listeners& listeners_;
   const std::uint32_t max_flows_;
+  AccessLog* access_log_;
   std::deque<Flow> flows_;
   std::vector<std::uint32_t> free_;
   // A new flow allocates a node here; datagrams of known flows allocate nothing.

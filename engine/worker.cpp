@@ -11,8 +11,8 @@ namespace azlb::engine {
 Worker::Worker(WorkerOptions opt, FdBudget& fds)
     : loop_(opt.loop, fds),
       listeners_(loop_),
-      tcp_(loop_, opt.connect_timeout_ms),
-      udp_(loop_, listeners_, opt.max_flows) {
+      tcp_(loop_, opt.connect_timeout_ms, opt.access_log),
+      udp_(loop_, listeners_, opt.max_flows, opt.access_log) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("cannot create the worker's eventfd");
 }

@@ -23,6 +23,7 @@ struct WorkerOptions {
   LoopOptions loop;
   std::uint32_t max_flows = 8192;  // UDP flows per worker
   std::uint32_t connect_timeout_ms = 3000;
+  AccessLog* access_log = nullptr;  // the engine's, shared; null: none
 };
 
 class Worker {

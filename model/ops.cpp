@@ -97,12 +97,16 @@ Status reattach(State& s, std::string_view vm_name, Detached d) {
 
 // Puts an endpoint that has left its set back on a public port of its own:
 // its old one if nobody holds it any more, else the next free one. It keeps
-// the set's ACL as its own, so that leaving lets in nobody new.
+// the set's ACL as its own, so that leaving lets in nobody new, and the set's
+// PROXY protocol, which its server expects.
 Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::string_view vm_name, Detached d,
-                                    const std::vector<AclRule>& set_acl) {
+                                    const std::vector<AclRule>& set_acl, ProxyProtocol set_proxy_protocol) {
   PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0};
   d.endpoint.lbset.clear();
   d.endpoint.acl = set_acl;
+  d.endpoint.proxy_protocol = set_proxy_protocol;
+  // Out of the set it takes its own traffic again: drained was about the set.
+  d.endpoint.admin_state = AdminState::Up;
   auto start = static_cast<std::uint16_t>(std::min<unsigned>(d.endpoint.public_port + 1u, 65535u));
   AZLB_ASSIGN(port, free_public_port(s, *find_service(s, svc_name), d.endpoint.protocol, d.endpoint.public_port,
                                      start));
@@ -115,7 +119,7 @@ Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::st
 
 bool SetOptions::any() const {
   return probe_protocol || probe_port || probe_path || probe_interval_s || probe_timeout_s || no_probe ||
-         when_all_down || distribution;
+         when_all_down || distribution || proxy_protocol;
 }
 
 Result<std::optional<Probe>> resolve_probe(const std::optional<Probe>& current, const SetOptions& o,
@@ -253,25 +257,30 @@ Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
   AZLB_ASSIGN(vm, vm_or_error(s, r.vm));
   Endpoint ep = endpoint_from(r.spec);
   if (r.idle_timeout_min) ep.idle_timeout_min = *r.idle_timeout_min;
+  // The endpoint's own choice; in a set, insert_endpoint gives it to a new
+  // set or checks it against an existing one's.
+  ep.proxy_protocol = r.set_options.proxy_protocol.value_or(ProxyProtocol::None);
+  SetOptions set_options = r.set_options;
+  set_options.proxy_protocol.reset();
   EndpointAdded out;
   if (r.lbset.empty()) {
-    if (r.set_options.any()) return usage_error("probe and distribution options need --lbset");
+    if (set_options.any()) return usage_error("probe and distribution options need --lbset");
     AZLB_TRY(insert_endpoint(s, r.vm, std::move(ep)));
     return out;
   }
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   if (find_lbset(*svc, r.lbset)) {
-    if (r.set_options.any())
+    if (set_options.any())
       return usage_error("load-balanced set " + quote(r.lbset) + " already exists; change it with 'azlb lbset set'");
   } else {
     LoadBalancedSet ns;
     ns.name = r.lbset;
     ns.protocol = ep.protocol;
     ns.public_port = ep.public_port;
-    AZLB_ASSIGN(probe, resolve_probe(std::nullopt, r.set_options, ep.private_port));
+    AZLB_ASSIGN(probe, resolve_probe(std::nullopt, set_options, ep.private_port));
     ns.probe = probe;
-    ns.distribution = r.set_options.distribution.value_or(Distribution::FiveTuple);
-    ns.when_all_down = r.set_options.when_all_down.value_or(WhenAllDown::Refuse);
+    ns.distribution = set_options.distribution.value_or(Distribution::FiveTuple);
+    ns.when_all_down = set_options.when_all_down.value_or(WhenAllDown::Refuse);
     AZLB_TRY(insert_lbset(s, svc->name, std::move(ns)));
     out.set_created = true;
   }
@@ -363,6 +372,11 @@ Result<LbsetCreated> create_lbset(State& s, const LbsetCreateRequest& r) {
   set.probe = probe;
   set.distribution = r.options.distribution.value_or(Distribution::FiveTuple);
   set.when_all_down = r.options.when_all_down.value_or(WhenAllDown::Refuse);
+  // Given here, it is the set's; else the first member brings its own (insert_endpoint).
+  if (r.options.proxy_protocol) {
+    set.proxy_protocol = *r.options.proxy_protocol;
+    d.endpoint.proxy_protocol = ProxyProtocol::None;
+  }
   AZLB_TRY(insert_lbset(s, svc->name, std::move(set)));
   d.endpoint.lbset = r.set;
   AZLB_TRY(reattach(s, r.vm, std::move(d)));
@@ -420,13 +434,15 @@ Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_vi
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
   for (auto& m : members_of(s, *svc, *set))
-    if (m.vm == vm) return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint), set->acl);
+    if (m.vm == vm)
+      return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint), set->acl, set->proxy_protocol);
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
 Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   AZLB_ASSIGN(loc, locate_set(s, ref));
-  if (!o.any()) return usage_error("nothing to change: give probe, --distribution or --when-all-down options");
+  if (!o.any())
+    return usage_error("nothing to change: give probe, --distribution, --when-all-down or --proxy-protocol options");
   auto members = members_of(s, *loc.service, *loc.set);
   std::uint16_t default_port = members.empty() ? loc.set->public_port : members.front().endpoint->private_port;
   // `set` changes only what it is given: a --no-probe set stays unprobed
@@ -437,7 +453,25 @@ Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   }
   if (o.distribution) loc.set->distribution = *o.distribution;
   if (o.when_all_down) loc.set->when_all_down = *o.when_all_down;
+  if (o.proxy_protocol) {
+    AZLB_TRY(check_proxy_protocol("load-balanced set " + quote(loc.set->name), loc.set->protocol, *o.proxy_protocol));
+    loc.set->proxy_protocol = *o.proxy_protocol;
+  }
   return ok();
+}
+
+Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::string_view vm_name,
+                                    AdminState state) {
+  AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
+  AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+  AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
+  for (auto& ep : vm->endpoints)
+    if (ep.lbset == set->name) {
+      AdminChange out{svc->name, ep.name, ep.admin_state};
+      ep.admin_state = state;
+      return out;
+    }
+  return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
 Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref) {
@@ -453,10 +487,11 @@ Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref) {
     d = detach(vm, &*it);
   }
   const std::vector<AclRule> acl = std::move(loc.set->acl);
+  const ProxyProtocol proxy_protocol = loc.set->proxy_protocol;
   std::erase_if(loc.service->lbsets, [&](auto& x) { return x.name == set_name; });
   std::vector<PortMove> moves;
   for (auto& [vm_name, d] : detached) {
-    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl));
+    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl, proxy_protocol));
     moves.push_back(std::move(move));
   }
   return moves;

@@ -12,7 +12,7 @@
 
 namespace azlb::model {
 
-// Probe, distribution and fail-open options as given; unset ones keep the
+// Probe, distribution, fail-open and PROXY protocol options as given; unset ones keep the
 // current value (or the default on a new set).
 struct SetOptions {
   std::optional<ProbeProtocol> probe_protocol;
@@ -23,6 +23,7 @@ struct SetOptions {
   bool no_probe = false;
   std::optional<WhenAllDown> when_all_down;
   std::optional<Distribution> distribution;
+  std::optional<ProxyProtocol> proxy_protocol;
 
   bool any() const;
 };
@@ -121,6 +122,13 @@ Result<Joined> join_lbset(State&, const LbsetJoinRequest&);
 // The VM's endpoint stays, out of the set, on a free public port.
 Result<PortMove> leave_lbset(State&, std::string_view set, std::string_view vm);
 Status update_lbset(State&, const SetRef&, const SetOptions&);
+
+// Drain (or undrain) the VM's member of a set, found in the VM's cloud service.
+struct AdminChange {
+  std::string service, endpoint;
+  AdminState before = AdminState::Up;
+};
+Result<AdminChange> set_admin_state(State&, std::string_view set, std::string_view vm, AdminState);
 // The first member keeps the public port; the others move to free ones.
 Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&);
 

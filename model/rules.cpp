@@ -94,6 +94,13 @@ const std::vector<AclRule>& acl_of(const State& s, const Vm& vm, const Endpoint&
   return ep.acl;  // not reached in a valid state
 }
 
+ProxyProtocol proxy_protocol_of(const State& s, const Vm& vm, const Endpoint& ep) {
+  if (ep.lbset.empty()) return ep.proxy_protocol;
+  if (auto* svc = find_service(s, vm.cloud_service))
+    if (auto* set = find_lbset(*svc, ep.lbset)) return set->proxy_protocol;
+  return ep.proxy_protocol;  // not reached in a valid state
+}
+
 std::vector<const Vm*> vms_of(const State& s, const CloudService& svc) {
   std::vector<const Vm*> out;
   for (auto& vm : s.vms)
@@ -147,8 +154,20 @@ void sort_acl(std::vector<AclRule>& acl) {
   std::stable_sort(acl.begin(), acl.end(), [](auto& a, auto& b) { return a.order < b.order; });
 }
 
+Status check_proxy_protocol(std::string_view what, Protocol proto, ProxyProtocol pp) {
+  // The header's addresses describe a stream's two ends; a datagram has no
+  // "before the first byte" to put it in.
+  if (proto == Protocol::Udp && pp != ProxyProtocol::None)
+    return usage_error("invalid PROXY protocol " + std::string(to_string(pp)) + " for " + std::string(what) +
+                       ": it is sent on tcp connections only; this one is udp");
+  return ok();
+}
+
 Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_name("endpoint name", e.name));
+  AZLB_TRY(check_proxy_protocol("endpoint " + quote(e.name), e.protocol, e.proxy_protocol));
+  if (e.lbset.empty() && e.admin_state != AdminState::Up)
+    return usage_error("endpoint " + quote(e.name) + " is drained but in no load-balanced set; only a set's member can be drained");
   AZLB_TRY(check_port("public port", e.public_port));
   AZLB_TRY(check_port("private port", e.private_port));
   AZLB_TRY(check_range("idle timeout (minutes)", e.idle_timeout_min, kIdleTimeoutMin, kIdleTimeoutMax));
@@ -236,6 +255,7 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
   AZLB_TRY(check_port("public port", set.public_port));
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
   AZLB_TRY(check_acl(set.acl));
+  AZLB_TRY(check_proxy_protocol("load-balanced set " + quote(set.name), set.protocol, set.proxy_protocol));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
   sort_acl(set.acl);
   if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
@@ -306,6 +326,17 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
         return conflict("endpoint " + quote(ep.name) + " has other ACL rules than load-balanced set " +
                         quote(set->name) + "; a set's members share the set's ACL");
       ep.acl.clear();
+    }
+    // The PROXY protocol is the set's too, by the same rule.
+    if (ep.proxy_protocol != ProxyProtocol::None) {
+      if (first && set->proxy_protocol == ProxyProtocol::None)
+        set->proxy_protocol = ep.proxy_protocol;
+      else if (ep.proxy_protocol != set->proxy_protocol)
+        return conflict("endpoint " + quote(ep.name) + " sends PROXY protocol " +
+                        std::string(to_string(ep.proxy_protocol)) + " but load-balanced set " + quote(set->name) +
+                        " sends " + std::string(to_string(set->proxy_protocol)) +
+                        "; a set's members share the set's choice");
+      ep.proxy_protocol = ProxyProtocol::None;
     }
   }
   AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, index));

@@ -44,6 +44,9 @@ Result<SetLocation> locate_set(State&, const SetRef&);
 // The ACL that applies to an endpoint: its set's when it is in one.
 const std::vector<AclRule>& acl_of(const State&, const Vm&, const Endpoint&);
 
+// The PROXY protocol an endpoint's connections get: its set's when it is in one.
+ProxyProtocol proxy_protocol_of(const State&, const Vm&, const Endpoint&);
+
 // The set's members in state order (VM order, then endpoint order).
 std::vector<Member> members_of(const State&, const CloudService&, const LoadBalancedSet&);
 std::vector<const Vm*> vms_of(const State&, const CloudService&);
@@ -57,6 +60,8 @@ Status check_acl(const std::vector<AclRule>&);
 // Rules are kept in the order they are evaluated: ascending `order`.
 void sort_acl(std::vector<AclRule>&);
 Status check_endpoint_fields(const Endpoint&);
+// A PROXY protocol header is sent on tcp only. `what` names the endpoint or set.
+Status check_proxy_protocol(std::string_view what, Protocol, ProxyProtocol);
 
 // What a whole state being built (loaded or validated) holds so far, so that
 // each insertion checks its rules against an index instead of scanning every

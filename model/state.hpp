@@ -28,8 +28,9 @@ struct AclRule {
 };
 
 // An endpoint in a set (lbset not empty) has the set's protocol and public
-// port (the model keeps them equal) and no ACL of its own: the set's applies
-// (acl_of in rules.hpp).
+// port (the model keeps them equal) and no ACL or PROXY protocol of its own:
+// the set's apply (acl_of, proxy_protocol_of in rules.hpp). Its admin state
+// is its own: a member is drained, not a set.
 struct Endpoint {
   std::string name;
   Protocol protocol = Protocol::Tcp;
@@ -38,6 +39,8 @@ struct Endpoint {
   std::uint32_t idle_timeout_min = kIdleTimeoutDefault;
   std::string lbset;             // empty: not load-balanced
   std::vector<AclRule> acl;      // outside a set only; kept sorted by order
+  ProxyProtocol proxy_protocol = ProxyProtocol::None;  // outside a set only
+  AdminState admin_state = AdminState::Up;             // in a set only
 };
 
 struct Vm {
@@ -67,6 +70,7 @@ struct LoadBalancedSet {
   Distribution distribution = Distribution::FiveTuple;
   WhenAllDown when_all_down = WhenAllDown::Refuse;
   std::vector<AclRule> acl;  // applies to every member, as Azure applied it; sorted by order
+  ProxyProtocol proxy_protocol = ProxyProtocol::None;  // tcp only
 };
 
 struct CloudService {

@@ -24,6 +24,9 @@ constexpr Table<WhenAllDown, 2> kWhenAllDown{{{WhenAllDown::Refuse, "refuse"}, {
 constexpr Table<Os, 2> kOs{{{Os::Linux, "linux"}, {Os::Windows, "windows"}}};
 constexpr Table<CreatedBy, 2> kCreatedBy{{{CreatedBy::Gallery, "gallery"}, {CreatedBy::Quick, "quick"}}};
 constexpr Table<AclAction, 2> kAclActions{{{AclAction::Permit, "permit"}, {AclAction::Deny, "deny"}}};
+constexpr Table<ProxyProtocol, 3> kProxyProtocols{
+    {{ProxyProtocol::None, "none"}, {ProxyProtocol::V1, "v1"}, {ProxyProtocol::V2, "v2"}}};
+constexpr Table<AdminState, 2> kAdminStates{{{AdminState::Up, "up"}, {AdminState::Drain, "drain"}}};
 
 template <class E, std::size_t N>
 std::string_view name_of(const Table<E, N>& t, E e) {
@@ -52,6 +55,8 @@ std::string_view to_string(WhenAllDown e) { return name_of(kWhenAllDown, e); }
 std::string_view to_string(Os e) { return name_of(kOs, e); }
 std::string_view to_string(CreatedBy e) { return name_of(kCreatedBy, e); }
 std::string_view to_string(AclAction e) { return name_of(kAclActions, e); }
+std::string_view to_string(ProxyProtocol e) { return name_of(kProxyProtocols, e); }
+std::string_view to_string(AdminState e) { return name_of(kAdminStates, e); }
 
 Result<Protocol> parse_protocol(std::string_view t) { return parse_of(kProtocols, "protocol", t); }
 Result<ProbeProtocol> parse_probe_protocol(std::string_view t) { return parse_of(kProbeProtocols, "probe protocol", t); }
@@ -60,6 +65,8 @@ Result<WhenAllDown> parse_when_all_down(std::string_view t) { return parse_of(kW
 Result<Os> parse_os(std::string_view t) { return parse_of(kOs, "os", t); }
 Result<CreatedBy> parse_created_by(std::string_view t) { return parse_of(kCreatedBy, "created_by", t); }
 Result<AclAction> parse_acl_action(std::string_view t) { return parse_of(kAclActions, "ACL action", t); }
+Result<ProxyProtocol> parse_proxy_protocol(std::string_view t) { return parse_of(kProxyProtocols, "PROXY protocol", t); }
+Result<AdminState> parse_admin_state(std::string_view t) { return parse_of(kAdminStates, "admin state", t); }
 
 Status check_range(std::string_view what, std::int64_t v, std::int64_t lo, std::int64_t hi) {
   if (v < lo || v > hi)

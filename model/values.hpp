@@ -19,6 +19,11 @@ enum class WhenAllDown : std::uint8_t { Refuse, ServeAll };
 enum class Os : std::uint8_t { Linux, Windows };
 enum class CreatedBy : std::uint8_t { Gallery, Quick };
 enum class AclAction : std::uint8_t { Permit, Deny };
+// HAProxy's PROXY protocol header sent to a member before the client's bytes.
+enum class ProxyProtocol : std::uint8_t { None, V1, V2 };
+// A member's administrative state: a drained one takes no new connections or
+// flows and keeps the ones it has.
+enum class AdminState : std::uint8_t { Up, Drain };
 
 std::string_view to_string(Protocol);
 std::string_view to_string(ProbeProtocol);
@@ -27,6 +32,8 @@ std::string_view to_string(WhenAllDown);
 std::string_view to_string(Os);
 std::string_view to_string(CreatedBy);
 std::string_view to_string(AclAction);
+std::string_view to_string(ProxyProtocol);
+std::string_view to_string(AdminState);
 
 Result<Protocol> parse_protocol(std::string_view text);
 Result<ProbeProtocol> parse_probe_protocol(std::string_view text);
@@ -35,6 +42,8 @@ Result<WhenAllDown> parse_when_all_down(std::string_view text);
 Result<Os> parse_os(std::string_view text);
 Result<CreatedBy> parse_created_by(std::string_view text);
 Result<AclAction> parse_acl_action(std::string_view text);
+Result<ProxyProtocol> parse_proxy_protocol(std::string_view text);
+Result<AdminState> parse_admin_state(std::string_view text);
 
 // Limits the platform enforced; named so that messages and checks agree.
 inline constexpr std::uint32_t kIdleTimeoutMin = 4, kIdleTimeoutMax = 30, kIdleTimeoutDefault = 4;

@@ -193,6 +193,8 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
       AZLB_ASSIGN(acl, read_acl(sf));
       set.acl = std::move(acl);
     }
+    AZLB_ASSIGN(pp, sf.parsed<ProxyProtocol>("proxy_protocol", parse_proxy_protocol, "none"));
+    set.proxy_protocol = pp;
     AZLB_TRY(sf.no_unknown_keys());
     if (auto r = insert_lbset(s, name, std::move(set), &seen); !r) return sf.located(r.error());
     return ok();
@@ -226,7 +228,7 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, BuildInd
     const LoadBalancedSet* set = nullptr;
     if (schema >= 2 && !ep.lbset.empty()) {
       // Schema 2: a member's protocol, public port and ACL are its set's.
-      for (std::string_view key : {"protocol", "public_port", "acl"})
+      for (std::string_view key : {"protocol", "public_port", "acl", "proxy_protocol"})
         if (auto* n = et.get(key))
           return ef.fail(*n, "'" + std::string(key) + "' of an endpoint in load-balanced set " + model::quote(ep.lbset) +
                                  " is the set's; give it on the set");
@@ -247,6 +249,12 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, BuildInd
       AZLB_ASSIGN(acl, read_acl(ef));
       ep.acl = std::move(acl);
     }
+    if (!set) {
+      AZLB_ASSIGN(pp, ef.parsed<ProxyProtocol>("proxy_protocol", parse_proxy_protocol, "none"));
+      ep.proxy_protocol = pp;
+    }
+    AZLB_ASSIGN(admin, ef.parsed<AdminState>("admin_state", parse_admin_state, "up"));
+    ep.admin_state = admin;
     AZLB_ASSIGN(priv, ef.port("private_port"));
     ep.private_port = priv;
     AZLB_ASSIGN(idle, ef.integer("idle_timeout_min", kIdleTimeoutDefault));
@@ -353,6 +361,9 @@ std::string format_state(const State& s) {
         if (p->protocol == ProbeProtocol::Http) o << ", path = " << quoted(p->path);
         o << ", interval_s = " << p->interval_s << ", timeout_s = " << p->timeout_s << " }\n";
       }
+      // Written only when set, so a state that does not use it reads as before.
+      if (set.proxy_protocol != ProxyProtocol::None)
+        o << "  proxy_protocol = " << quoted(to_string(set.proxy_protocol)) << "\n";
       write_acl(o, set.acl);
     }
   }
@@ -373,6 +384,9 @@ std::string format_state(const State& s) {
       o << "  private_port = " << ep.private_port << "\n"
         << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
       if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";
+      if (ep.proxy_protocol != ProxyProtocol::None)
+        o << "  proxy_protocol = " << quoted(to_string(ep.proxy_protocol)) << "\n";
+      if (ep.admin_state != AdminState::Up) o << "  admin_state = " << quoted(to_string(ep.admin_state)) << "\n";
       write_acl(o, ep.acl);
     }
   }

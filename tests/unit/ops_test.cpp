@@ -415,3 +415,56 @@ TEST_CASE("lbset set changes only what it is given, on every kind of set") {
       }
     }
 }
+
+TEST_CASE("a set's PROXY protocol is the set's: given at create, changed by set, and kept by a member that leaves") {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  SetOptions o;
+  o.proxy_protocol = ProxyProtocol::V2;
+  must(update_lbset(s, {"webset", ""}, o));
+  CHECK(s.services[0].lbsets[0].proxy_protocol == ProxyProtocol::V2);
+  CHECK(proxy_protocol_of(s, s.vms[1], s.vms[1].endpoints.back()) == ProxyProtocol::V2);
+  CHECK(s.vms[1].endpoints.back().proxy_protocol == ProxyProtocol::None);  // stored once, on the set
+  must(leave_lbset(s, "webset", "vm2"));
+  CHECK(s.vms[1].endpoints.back().proxy_protocol == ProxyProtocol::V2);
+}
+
+TEST_CASE("an endpoint that sends another PROXY protocol than the set cannot join it") {
+  State s = web_farm();
+  SetOptions o;
+  o.proxy_protocol = ProxyProtocol::V1;
+  must(update_lbset(s, {"webset", ""}, o));
+  EndpointRequest r{"vm2", spec("http", 9090, 80), std::nullopt, "", {}};
+  r.set_options.proxy_protocol = ProxyProtocol::V2;
+  must(add_endpoint(s, r));
+  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::string("http"), std::nullopt})) == ErrorKind::Conflict);
+}
+
+TEST_CASE("a udp endpoint or set refuses a PROXY protocol") {
+  State s = web_farm();
+  EndpointRequest r{"vm2", spec("dns", 53, 53, Protocol::Udp), std::nullopt, "", {}};
+  r.set_options.proxy_protocol = ProxyProtocol::V1;
+  CHECK(kind_of(add_endpoint(s, r)) == ErrorKind::Usage);
+  r.set_options.proxy_protocol.reset();
+  r.lbset = "dnsset";
+  must(add_endpoint(s, r));
+  SetOptions o;
+  o.proxy_protocol = ProxyProtocol::V2;
+  CHECK(kind_of(update_lbset(s, {"dnsset", ""}, o)) == ErrorKind::Usage);
+}
+
+TEST_CASE("drain marks only the VM's member of the set; leaving the set ends the drain") {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  auto c = set_admin_state(s, "webset", "vm2", AdminState::Drain);
+  must(c);
+  CHECK(c->before == AdminState::Up);
+  CHECK(c->endpoint == "http");
+  CHECK(s.vms[1].endpoints.back().admin_state == AdminState::Drain);
+  CHECK(s.vms[0].endpoints.back().admin_state == AdminState::Up);
+  CHECK(kind_of(set_admin_state(s, "webset", "vm3", AdminState::Drain)) == ErrorKind::NotFound);
+  CHECK(kind_of(set_admin_state(s, "nosuch", "vm2", AdminState::Drain)) == ErrorKind::NotFound);
+  must(leave_lbset(s, "webset", "vm2"));
+  CHECK(s.vms[1].endpoints.back().admin_state == AdminState::Up);
+  CHECK(validate(s).ok());
+}

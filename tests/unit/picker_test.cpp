@@ -97,3 +97,24 @@ TEST_CASE("source-ip-protocol sends one client's tcp and udp to members independ
   reinterpret_cast<sockaddr_in&>(ss).sin_family = AF_INET;
   CHECK(client_hash(ss, azlb::model::Protocol::Tcp) != client_hash(ss, azlb::model::Protocol::Udp));
 }
+
+TEST_CASE("a drained member gets no new connection, whatever the distribution or its health") {
+  for (auto d : {azlb::model::Distribution::FiveTuple, azlb::model::Distribution::SourceIp}) {
+    Farm f(3, d);
+    f.route.upstreams[1].drained = true;
+    Rng rng(3);
+    for (std::uint32_t i = 0; i < 2000; ++i) CHECK(pick(f.route, client(i), {}, rng) != 1);
+  }
+}
+
+TEST_CASE("serve-all with every other member down still leaves a drained member out") {
+  Farm f(2);
+  f.route.when_all_down = azlb::model::WhenAllDown::ServeAll;
+  f.states[0]->health = Health::Down;
+  f.states[1]->health = Health::Down;
+  f.route.upstreams[1].drained = true;
+  Rng rng(5);
+  for (int i = 0; i < 100; ++i) CHECK(pick(f.route, 0, {}, rng) == 0);
+  f.route.upstreams[0].drained = true;
+  CHECK(pick(f.route, 0, {}, rng) == kNoUpstream);
+}

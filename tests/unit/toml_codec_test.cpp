@@ -20,7 +20,12 @@ State rich_state() {
   o.probe_interval_s = 5;
   o.distribution = Distribution::SourceIp;
   o.when_all_down = WhenAllDown::ServeAll;
+  o.proxy_protocol = ProxyProtocol::V2;
   must(update_lbset(s, {"webset", ""}, o));
+  must(set_admin_state(s, "webset", "vm2", AdminState::Drain));
+  EndpointRequest smtp{"vm3", spec("smtp", 25, 25), std::nullopt, "", {}};
+  smtp.set_options.proxy_protocol = ProxyProtocol::V1;
+  must(add_endpoint(s, smtp));
   must(add_endpoint(s, {"vm3", spec("dns", 53, 53, Protocol::Udp), 30u, "dnsset", {}}));
   SetOptions none;
   none.no_probe = true;
@@ -59,6 +64,32 @@ TEST_CASE("load -> save -> load gives the same model, byte for byte") {
   CHECK(acl[1].description == "say \"hi\" \\ caf\xC3\xA9");
   CHECK(find_vm(*back, "win")->image == "Windows \\ \"2012\"");
   CHECK(find_vm(*back, "win")->created_by == CreatedBy::Quick);
+  CHECK(set.proxy_protocol == ProxyProtocol::V2);
+  CHECK(find_vm(*back, "vm2")->endpoints.back().admin_state == AdminState::Drain);
+  CHECK(find_vm(*back, "vm1")->endpoints.back().admin_state == AdminState::Up);
+  CHECK(find_endpoint(*find_vm(*back, "vm3"), "smtp")->proxy_protocol == ProxyProtocol::V1);
+}
+
+TEST_CASE("a member's PROXY protocol is its set's: a file that gives one on the member is refused") {
+  State s = web_farm();
+  auto text = format_state(s);
+  auto at = text.find("lbset = \"webset\"");
+  REQUIRE(at != std::string::npos);
+  text.insert(at, "proxy_protocol = \"v1\"\n  ");
+  CHECK(error_of(text).find("is the set's") != std::string::npos);
+}
+
+TEST_CASE("an endpoint drained outside a set, or an unknown admin state, is refused") {
+  State s;
+  make_vm(s, "vm1", "web", true);
+  auto text = format_state(s);
+  auto at = text.find("idle_timeout_min");
+  auto bad = text;
+  bad.insert(at, "admin_state = \"drain\"\n  ");
+  CHECK(error_of(bad).find("only a set's member can be drained") != std::string::npos);
+  bad = text;
+  bad.insert(at, "admin_state = \"sleepy\"\n  ");
+  CHECK(error_of(bad).find("admin state") != std::string::npos);
 }
 
 TEST_CASE("the order of VMs, and so a set's first member, survives a round trip") {
