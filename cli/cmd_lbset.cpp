@@ -258,8 +258,9 @@ Status drain(const Context& ctx, const DrainFlags& f, AdminState to) {
     AZLB_ASSIGN(left, wait_drained(state, change, f.set, f.vm, *wait_s));
     details["active_connections"] = left;
     if (left > 0)
-      return runtime_error(who + " is drained, but " + std::to_string(left) + " connection" + (left == 1 ? "" : "s") +
-                           " or flow" + (left == 1 ? "" : "s") + " remain after " + std::to_string(*wait_s) + " s");
+      return runtime_error(who + " is drained, but " + std::to_string(left) + " active connection" +
+                           (left == 1 ? " remains" : "s remain") + " after " + std::to_string(*wait_s) +
+                           " s (UDP flows count as connections)");
     msg += "; it has no active connections left";
   } else if (wait_s) {
     details["active_connections"] = 0;

@@ -17,17 +17,18 @@ _azlb_flags() {
     "acl remove") echo "--order" ;;
     "lbset create") echo "--vm --endpoint --protocol --public-port --private-port $_azlb_probe" ;;
     "lbset join") echo "--vm --endpoint --private-port" ;;
-    "lbset leave") echo "--vm" ;;
+    "lbset leave" | "lbset undrain") echo "--vm" ;;
+    "lbset drain") echo "--vm --wait" ;;
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show" | "lbset delete") echo "--cloud-service" ;;
     "status") echo "--cloud-service" ;;
-    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve" ;;
+    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log" ;;
   esac
 }
 
 _azlb() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local _azlb_probe="--probe-protocol --probe-port --probe-path --probe-interval --probe-timeout --no-probe --when-all-down --distribution"
+  local _azlb_probe="--probe-protocol --probe-port --probe-path --probe-interval --probe-timeout --no-probe --when-all-down --distribution --proxy-protocol"
   local _azlb_state="" group="" cmd="" vm="" i w
   local -a args=()
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -37,7 +38,8 @@ _azlb() {
       --vm) vm=${COMP_WORDS[i + 1]}; ((i++)); continue ;;
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
-        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve)
+        --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
+        --proxy-protocol | --wait | --access-log)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -63,9 +65,11 @@ _azlb() {
     --os) words="linux windows" ;;
     --distribution) words="five-tuple source-ip source-ip-protocol" ;;
     --when-all-down) words="refuse serve-all" ;;
+    --proxy-protocol) words="none v1 v2" ;;
+    --access-log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --wait) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
@@ -78,7 +82,7 @@ _azlb() {
           service) words="create list show delete" ;;
           engine) words="start stop reload check" ;;
           endpoint) words="add list show remove acl" ;;
-          lbset) words="create join leave list show set delete" ;;
+          lbset) words="create join leave drain undrain list show set delete" ;;
           acl) words="add list remove" ;;
         esac
       else

@@ -21,7 +21,7 @@ function __azlb_at
             continue
         end
         switch $t
-            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description
+            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description --proxy-protocol --wait --access-log
                 set skip 1
             case '-*'
             case '*'
@@ -60,13 +60,15 @@ complete -c azlb -n '__azlb_at engine start' -l udp-flows -x -d 'UDP flows in al
 complete -c azlb -n '__azlb_at engine start' -l buffers -x -d '64 KiB buffers per worker (power of two)'
 complete -c azlb -n '__azlb_at engine start' -l pipes -x -d 'Splice pipes per worker'
 complete -c azlb -n '__azlb_at engine start' -l fd-reserve -x -d 'Descriptors kept for probes and the admin socket'
+complete -c azlb -n '__azlb_at engine start' -l access-log -r -F -d 'JSON line per finished connection and UDP flow'
 complete -c azlb -n '__azlb_at endpoint' -a 'add list show remove acl'
 complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'
-complete -c azlb -n '__azlb_at lbset' -a 'create join leave list show set delete'
+complete -c azlb -n '__azlb_at lbset' -a 'create join leave drain undrain list show set delete'
+complete -c azlb -n '__azlb_at lbset drain' -l wait -x -d 'Return once it has no connections, or fail after SEC'
 
 complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
 complete -c azlb -n '__azlb_at service show; or __azlb_at service delete' -a '(__azlb_names services)'
-complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
+complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset drain; or __azlb_at lbset undrain; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
 for c in 'endpoint show' 'endpoint remove' 'endpoint acl add' 'endpoint acl list' 'endpoint acl remove'
     complete -c azlb -n "__fish_seen_subcommand_from $c" -a '(__azlb_names endpoints (__azlb_endpoint_vm))'
 end
@@ -79,6 +81,7 @@ complete -c azlb -l os -x -a 'linux windows'
 complete -c azlb -l probe-protocol -x -a 'tcp http'
 complete -c azlb -l distribution -x -a 'five-tuple source-ip source-ip-protocol'
 complete -c azlb -l when-all-down -x -a 'refuse serve-all'
+complete -c azlb -l proxy-protocol -x -a 'none v1 v2' -d 'PROXY protocol header to members'
 complete -c azlb -l action -x -a 'permit deny'
 complete -c azlb -l no-probe -d 'Every member counts as up'
 complete -c azlb -l no-default-endpoints -d 'Skip the default endpoints'

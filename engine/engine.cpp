@@ -188,11 +188,6 @@ Status Engine::start() {
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
   AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
   lock_ = std::move(lock);
-  if (!opt_.access_log.empty()) {
-    AZLB_ASSIGN(alog, AccessLog::open(opt_.access_log, opt_.threads));
-    access_log_ = std::move(alog);
-    worker_opt_.access_log = access_log_.get();
-  }
   // Workers inherit this mask: only the control thread takes these signals.
   sigset_t set;
   sigemptyset(&set);
@@ -200,6 +195,12 @@ Status Engine::start() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  // After the mask: its writer thread must not take SIGUSR1's default action.
+  if (!opt_.access_log.empty()) {
+    AZLB_ASSIGN(alog, AccessLog::open(opt_.access_log, opt_.threads));
+    access_log_ = std::move(alog);
+    worker_opt_.access_log = access_log_.get();
+  }
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   fd_limit_ = rl.rlim_cur == RLIM_INFINITY ? (1 << 20) : static_cast<std::int64_t>(rl.rlim_cur);

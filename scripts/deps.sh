@@ -9,6 +9,8 @@ packages=(build-essential cmake pkg-config python3 bash
           clang libclang-rt-14-dev
           # real clients and servers for the end-to-end tests (tests/e2e/test_real_clients.py)
           redis-server redis-tools openssl dnsmasq-base dnsutils
+          # a real PROXY protocol consumer (tests/e2e/test_engine_production.py)
+          nginx
           # the logrotate file is checked with logrotate -d (tests/e2e/test_service_files.py)
           logrotate)
 missing=()
@@ -21,3 +23,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged nginx on port 80; the tests and the benchmark run their own.
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
+  $sudo systemctl stop nginx 2>/dev/null || $sudo pkill -x nginx 2>/dev/null || true
+fi

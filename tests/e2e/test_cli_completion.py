@@ -35,6 +35,10 @@ class BashCompletion(AzlbCase):
         for flag in ("--threads", "--udp-flows", "--buffers", "--pipes", "--fd-reserve"):
             self.assertIn(flag, self.complete("azlb engine start --"))
         self.assertEqual(self.complete("azlb lbset j"), ["join"])
+        self.assertEqual(self.complete("azlb lbset d"), ["delete", "drain"])
+        self.assertIn("--access-log", self.complete("azlb engine start --"))
+        self.assertEqual(self.complete("azlb lbset drain "), ["webset"])
+        self.assertEqual(self.complete("azlb lbset drain webset --"), ["--help", "--vm", "--wait"])
         self.assertEqual(self.complete("azlb endpoint acl "), ["add", "list", "remove"])
 
     def test_offers_vm_names_from_the_state(self):
@@ -53,6 +57,7 @@ class BashCompletion(AzlbCase):
         self.assertEqual(self.complete("azlb lbset set webset --distribution "),
                          ["five-tuple", "source-ip", "source-ip-protocol"])
         self.assertEqual(self.complete("azlb -o "), ["json", "table"])
+        self.assertEqual(self.complete("azlb lbset set webset --proxy-protocol "), ["none", "v1", "v2"])
 
     def test_reads_the_state_named_by_the_state_flag(self):
         other = os.path.join(self.dir, "other.toml")

@@ -44,7 +44,7 @@ class FourSteps(AzlbCase):
                           ("vm3", "http", "127.0.1.6", 80, "unknown")])
         ep = svc["vms"][1]["endpoints"][0]
         self.assertEqual(ep, {"name": "http", "protocol": "tcp", "public_port": 8080, "private_port": 80,
-                              "idle_timeout_min": 4, "lbset": "webset", "acl": []})
+                              "idle_timeout_min": 4, "lbset": "webset", "acl": [], "proxy_protocol": "none"})
 
     def test_status_table_has_a_load_balanced_set_column(self):
         self.four_steps()
