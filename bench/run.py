@@ -23,7 +23,14 @@ BASELINE = os.environ.get("AZLB_BASELINE")
 LATENCY = os.path.join(ROOT, "build", "bench-latency")
 VMS = ["127.0.1.4", "127.0.1.5", "127.0.1.6"]
 HTTP_PORT, IPERF_PORT = 8000, 5201
-PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203), "before": (28104, 28204)}
+PP_PORT = 8001  # the same backends, expecting a PROXY protocol header
+PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203), "before": (28104, 28204),
+         "azlb-pp": (28105, 28205), "azlb-log": (28106, 28206)}
+# The cost of azlb's optional features, each an engine of its own beside a
+# plain one: PROXY protocol v2 to the members, and the access log.
+FEATURES = ["azlb", "azlb-pp", "azlb-log"]
+# AZLB_BENCH_ONLY=features runs just that A/B (about two minutes).
+ONLY_FEATURES = os.environ.get("AZLB_BENCH_ONLY") == "features"
 THREADS = 1          # worker threads (processes) for every balancer
 DURATION = 5         # seconds per throughput run
 IDLE_CONNS = 8000
@@ -38,7 +45,8 @@ def start(cmd, **kw):
 
 
 def stop_all():
-    subprocess.run([AZLB, "--state", f"{work}/state.toml", "engine", "stop"], capture_output=True)
+    for state in ("state.toml", "pp.toml", "log.toml"):
+        subprocess.run([AZLB, "--state", f"{work}/{state}", "engine", "stop"], capture_output=True)
     if BASELINE:
         subprocess.run([BASELINE, "--state", f"{work}/before.toml", "engine", "stop"], capture_output=True)
     for p in procs:
@@ -72,7 +80,8 @@ def write(name, text):
 
 
 def backends():
-    servers = "\n".join(f"""  server {{ listen {ip}:{HTTP_PORT} reuseport backlog=4096; keepalive_requests 1000000;
+    servers = "\n".join(f"""  server {{ listen {ip}:{HTTP_PORT} reuseport backlog=4096;
+             listen {ip}:{PP_PORT} proxy_protocol reuseport backlog=4096; keepalive_requests 1000000;
              location / {{ return 200 "vm{i + 1}\\n"; }} }}""" for i, ip in enumerate(VMS))
     conf = write("backend.conf", f"""worker_processes 1; pid {work}/backend.pid; error_log {work}/backend.err;
 worker_rlimit_nofile 20000;
@@ -88,18 +97,24 @@ http {{ access_log off; default_type text/plain;
     wait_port(VMS[0], IPERF_PORT)
 
 
-def azlb_balancer(binary, state, name):
+def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=HTTP_PORT):
     az = lambda *a: subprocess.run([binary, "--state", state, "-q", *a], check=True)
     http, bulk = PORTS[name]
     for i in range(3):
         az("vm", "create", f"vm{i + 1}", "--cloud-service", "bench", "--no-default-endpoints")
     az("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", str(http),
-       "--private-port", str(HTTP_PORT), "--lbset", "farm", "--probe-interval", "1", "--probe-timeout", "3")
+       "--private-port", str(private_port), "--lbset", "farm", "--probe-interval", "1", "--probe-timeout", "3",
+       *set_args)
     az("lbset", "join", "farm", "--vm", "vm2")
     az("lbset", "join", "farm", "--vm", "vm3")
     az("endpoint", "add", "vm1", "--name", "iperf", "--protocol", "tcp", "--public-port", str(bulk),
        "--private-port", str(IPERF_PORT))
-    az("engine", "start", "--threads", str(THREADS))
+    az("engine", "start", "--threads", str(THREADS), *start_args)
+
+
+def feature_balancers():
+    azlb_balancer(AZLB, f"{work}/pp.toml", "azlb-pp", ("--proxy-protocol", "v2"), private_port=PP_PORT)
+    azlb_balancer(AZLB, f"{work}/log.toml", "azlb-log", start_args=("--access-log", f"{work}/access.log"))
 
 
 def balancers():
@@ -186,8 +201,8 @@ def latency(host, port, rate):
 
 
 def pids_of(name):
-    if name in ("azlb", "before"):
-        state = "state.toml" if name == "azlb" else "before.toml"
+    if name in ("azlb", "before", "azlb-pp", "azlb-log"):
+        state = {"azlb": "state.toml", "before": "before.toml", "azlb-pp": "pp.toml", "azlb-log": "log.toml"}[name]
         return [int(open(f"{work}/{state}.engine.pid").read())]
     pat = "haproxy.cfg" if name == "haproxy" else "nginx-lb.conf"
     out = subprocess.run(["pgrep", "-f", pat], capture_output=True, text=True).stdout.split()
@@ -266,6 +281,29 @@ def alternating(names, rounds=2):
             yield rnd, n
 
 
+def features(res, notes):
+    """Keep-alive and new connections through the three azlb engines,
+    alternating, three rounds each; the median of each."""
+    runs = {n: {"keepalive": [], "newconn": [], "keepalive_cpu": []} for n in FEATURES}
+    for rnd, n in alternating(FEATURES, rounds=3):
+        host, port, _, _ = target(n)
+        for key, close in (("keepalive", False), ("newconn", True)):
+            pids = pids_of(n)
+            used, started = cpu_seconds(pids), time.monotonic()
+            rps, err = wrk(host, port, close)
+            runs[n][key].append(rps)
+            if key == "keepalive":
+                runs[n]["keepalive_cpu"].append((cpu_seconds(pids) - used) / (rps * (time.monotonic() - started)) * 1e6)
+            if err.strip():
+                notes.append(f"{n} {key} round {rnd + 1}: {err.strip()}")
+        print(f"features round {rnd + 1} {n}: {runs[n]}", file=sys.stderr)
+    for n in FEATURES:
+        res.setdefault(n, {})
+        for key, vals in runs[n].items():
+            res[n]["f_" + key] = statistics.median(vals)
+    res["azlb-log"]["log_lines"] = sum(1 for _ in open(f"{work}/access.log"))
+
+
 def main():
     names = ["direct", "azlb", "haproxy", "nginx"] + (["before"] if BASELINE else [])
     peers = ["haproxy", "nginx"]
@@ -274,6 +312,10 @@ def main():
     try:
         backends()
         balancers()
+        feature_balancers()
+        if ONLY_FEATURES:
+            features(res, notes)
+            return
         for rnd, n in alternating(names):
             host, port, _, _ = target(n)
             pids = pids_of(n) if n != "direct" else []
@@ -308,10 +350,30 @@ def main():
         for n in ("azlb", *peers):
             res[n]["rss"] = idle_memory(n)
         res["azlb"]["cli"] = cli_median_ms()
+        features(res, notes)
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
-    report(res, peers, rate, notes)
+        if ONLY_FEATURES:
+            print(report_features(res))
+    if not ONLY_FEATURES:
+        report(res, peers, rate, notes)
+
+
+def report_features(res):
+    base = res["azlb"]
+    out = ["| figure | azlb | + PROXY v2 | ratio | + access log | ratio | goal |", "|---|---|---|---|---|---|---|"]
+    for label, key, fmt, higher in (("keep-alive requests/s", "f_keepalive", "{:,.0f}", True),
+                                    ("new connections/s", "f_newconn", "{:,.0f}", True),
+                                    ("CPU per keep-alive request (µs)", "f_keepalive_cpu", "{:.1f}", False)):
+        b, pp, lg = base[key], res["azlb-pp"][key], res["azlb-log"][key]
+        ratio = (lambda v: v / b) if higher else (lambda v: b / v)
+        goal = "≥ 0.95" if key == "f_keepalive" else ""
+        out.append(f"| {label} | {fmt.format(b)} | {fmt.format(pp)} | {ratio(pp):.2f} | {fmt.format(lg)} | "
+                   f"{ratio(lg):.2f} | {goal} |")
+    return ("\n".join(out) + f"\n\nThe same build three times, each its own engine with {THREADS} worker, "
+            f"alternating, median of three rounds of wrk -t1 -c64 for {DURATION} s; the access log wrote "
+            f"{res['azlb-log']['log_lines']:,} lines. Ratios: more is better for the feature.\n")
 
 
 def report(res, peers, rate, notes):
@@ -354,6 +416,7 @@ def report(res, peers, rate, notes):
              f"Machine: {machine()}; each balancer with {THREADS} worker; wrk -t1 -c64 for {DURATION} s and iperf3 "
              f"for 4 s, best of two alternating rounds; latency open-loop at half the slowest balancer's keep-alive "
              f"rate over 16 connections, median of three alternating runs.\n")
+    text += "\n### What the optional features cost\n\n" + report_features(res)
     if notes:
         text += "\nErrors seen: " + "; ".join(notes) + "\n"
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
