@@ -222,12 +222,13 @@ Result<std::uint64_t> wait_drained(const std::filesystem::path& state, const Adm
   (void)engine::admin_request(state, "POST", "/v1/reload");
   for (;;) {
     auto at = ask_engine(state, m, set, vm);
-    if (!at) {
-      if (!engine::running_pid(state)) return std::uint64_t{0};  // it stopped: nothing is left
-      return at.error();
+    if (!at && !engine::running_pid(state)) return std::uint64_t{0};  // it stopped: nothing is left
+    // A busy admin socket is asked again until the deadline.
+    if (at && at->drained && at->active == 0) return std::uint64_t{0};
+    if (Clock::now() >= deadline) {
+      if (!at) return at.error();
+      return at->drained ? at->active : std::max<std::uint64_t>(at->active, 1);
     }
-    if (at->drained && at->active == 0) return std::uint64_t{0};
-    if (Clock::now() >= deadline) return at->drained ? at->active : std::max<std::uint64_t>(at->active, 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

@@ -289,6 +289,7 @@ bool Engine::drain_step() {
   }
   if (monotonic_ms() > drain_deadline_ms_) {
     log("drain timed out: closing %lu connections", live());
+    if (access_log_) access_log_->stop();  // what the workers logged so far reaches the file
     admin_.reset();
     lock_.reset();
     std::_Exit(0);  // the kernel closes what is left

@@ -19,10 +19,14 @@ class ServiceFiles(AzlbCase):
     def test_the_unit_runs_the_engine_in_the_foreground_checked_first_and_hardened(self):
         text = self.unit_text()
         lines = dict(l.split("=", 1) for l in text.splitlines() if "=" in l and not l.startswith("#"))
-        self.assertTrue(lines["ExecStart"].endswith("/azlb engine start --foreground"), lines["ExecStart"])
+        # $AZLB_ENGINE_ARGS unquoted: systemd splits it into words (more engine options).
+        self.assertTrue(lines["ExecStart"].endswith("/azlb engine start --foreground $AZLB_ENGINE_ARGS"),
+                        lines["ExecStart"])
         self.assertTrue(lines["ExecStartPre"].endswith("/azlb --quiet engine check"))
         self.assertTrue(lines["ExecReload"].endswith("/azlb --quiet engine reload"))
-        self.assertEqual(lines["Environment"], "AZLB_STATE=/var/lib/azlb/state.toml")
+        environment = [l.split("=", 1)[1] for l in text.splitlines() if l.startswith("Environment=")]
+        self.assertEqual(environment, ["AZLB_STATE=/var/lib/azlb/state.toml", "AZLB_ENGINE_ARGS="])
+        self.assertEqual(lines["LogsDirectory"], "azlb")
         for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                            ("AmbientCapabilities", "CAP_NET_BIND_SERVICE"),
                            ("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")):
