@@ -115,6 +115,8 @@ def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=
 def feature_balancers():
     azlb_balancer(AZLB, f"{work}/pp.toml", "azlb-pp", ("--proxy-protocol", "v2"), private_port=PP_PORT)
     azlb_balancer(AZLB, f"{work}/log.toml", "azlb-log", start_args=("--access-log", f"{work}/access.log"))
+    for name in ("azlb-pp", "azlb-log"):
+        wait_port("127.0.0.1", PORTS[name][0])
 
 
 def balancers():
@@ -163,7 +165,7 @@ stream {{
 """)
     start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
     for name, (http, bulk) in PORTS.items():
-        if name == "before" and not BASELINE:
+        if (name == "before" and not BASELINE) or name in FEATURES:
             continue
         wait_port("127.0.0.1", http)
         wait_port("127.0.0.1", bulk)
@@ -354,7 +356,7 @@ def main():
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
-        if ONLY_FEATURES:
+        if ONLY_FEATURES and "f_keepalive" in res.get("azlb", {}):
             print(report_features(res))
     if not ONLY_FEATURES:
         report(res, peers, rate, notes)
