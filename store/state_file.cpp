@@ -34,7 +34,7 @@ struct Fd {
 };
 
 // The parsed tree takes about this many bytes per byte of TOML.
-constexpr std::size_t kTreeBytesPerTextByte = 12;
+constexpr std::size_t kTreeBytesPerTextByte = 5;
 
 Result<std::optional<std::string>> read_text(const fs::path& p) {
   AZLB_ASSIGN(text, read_regular_file(p, kMaxStateBytes));

@@ -1,4 +1,6 @@
 #include "store/toml_codec.hpp"
+#include "store/fast_toml.hpp"
+#include "store/toml_doc.hpp"
 #include "store/toml_prescan.hpp"
 
 #include <toml++/toml.h>
@@ -15,47 +17,49 @@ using namespace azlb::model;
 
 namespace {
 
+// Where the tables of a file are, and the file's name for messages.
+struct Source {
+  const doc::Doc& doc;
+  std::string_view path;
+};
+
 // Reads one TOML table field by field, remembering positions for messages and
 // which keys were used, so that a misspelt key is reported instead of ignored.
 class Fields {
  public:
-  Fields(const toml::table& t, std::string_view source, std::string kind)
-      : t_(t), source_(source), kind_(std::move(kind)) {}
+  Fields(const doc::Table& t, const Source& src, std::string kind) : t_(t), src_(src), kind_(std::move(kind)) {}
 
-  std::string where(const toml::node& n) const {
-    auto& b = n.source().begin;
-    return std::string(source_) + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": ";
+  std::string where(std::uint32_t line, std::uint32_t column) const {
+    return std::string(src_.path) + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
   }
-  std::string where() const { return where(t_); }
-  std::string_view source() const { return source_; }
+  std::string where(const doc::Value& n) const { return where(n.line, n.column); }
+  std::string where() const { return where(t_.line, t_.column); }
+  const Source& source() const { return src_; }
 
-  Error fail(const toml::node& n, std::string message) const {
-    return usage_error(where(n) + message);
-  }
+  Error fail(const doc::Value& n, std::string message) const { return usage_error(where(n) + message); }
+  Error fail(std::string message) const { return usage_error(where() + message); }
   Error located(const Error& e) const { return {e.kind, where() + e.message}; }
 
   Result<std::string> string(std::string_view key, std::optional<std::string> fallback = std::nullopt) {
     used_.push_back(key);
-    auto* n = t_.get(key);
+    auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
       return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
     }
-    auto v = n->value<std::string>();
-    if (!v) return fail(*n, "'" + std::string(key) + "' must be a string");
-    return *v;
+    if (n->kind != doc::Kind::String) return fail(*n, "'" + std::string(key) + "' must be a string");
+    return std::string(n->text);
   }
 
   Result<std::int64_t> integer(std::string_view key, std::optional<std::int64_t> fallback = std::nullopt) {
     used_.push_back(key);
-    auto* n = t_.get(key);
+    auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
       return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
     }
-    auto v = n->value_exact<std::int64_t>();
-    if (!v) return fail(*n, "'" + std::string(key) + "' must be an integer");
-    return *v;
+    if (n->kind != doc::Kind::Integer) return fail(*n, "'" + std::string(key) + "' must be an integer");
+    return n->integer;
   }
 
   // A parsed value; a parse error is placed at the value's position.
@@ -74,25 +78,27 @@ class Fields {
   }
 
   Error at(std::string_view key, const Error& e) const {
-    auto* n = t_.get(key);
+    auto* n = doc::Doc::get(t_, key);
     return {e.kind, (n ? where(*n) : where()) + e.message};
   }
 
-  const toml::node* get(std::string_view key) {
+  const doc::Value* get(std::string_view key) {
     used_.push_back(key);
-    return t_.get(key);
+    return doc::Doc::get(t_, key);
   }
 
+  // The first unknown key in key order (both parsers then name the same one).
   Status no_unknown_keys() const {
-    for (auto& [k, v] : t_)
-      if (std::find(used_.begin(), used_.end(), k.str()) == used_.end())
-        return fail(v, "unknown key " + model::quote(k.str()) + " in " + kind_);
+    const doc::Entry* first = nullptr;
+    for (auto& e : t_.entries)
+      if (std::find(used_.begin(), used_.end(), e.key) == used_.end() && (!first || e.key < first->key)) first = &e;
+    if (first) return fail(first->value, "unknown key " + model::quote(first->key) + " in " + kind_);
     return ok();
   }
 
  private:
-  const toml::table& t_;
-  std::string_view source_;
+  const doc::Table& t_;
+  const Source& src_;
   std::string kind_;
   std::vector<std::string_view> used_;  // keys are literals: nothing to own
 };
@@ -102,17 +108,17 @@ template <class Each>
 Status each_table(Fields& parent, std::string_view key, std::string_view kind, Each each) {
   auto* n = parent.get(key);
   if (!n) return ok();
-  auto* arr = n->as_array();
-  if (!arr) return parent.fail(*n, "'" + std::string(key) + "' must be an array of tables ([[" + std::string(kind) + "]])");
-  for (auto& el : *arr) {
-    auto* t = el.as_table();
-    if (!t) return parent.fail(el, "each '" + std::string(key) + "' must be a table");
-    AZLB_TRY(each(*t));
+  const auto& doc = parent.source().doc;
+  if (n->kind != doc::Kind::Array)
+    return parent.fail(*n, "'" + std::string(key) + "' must be an array of tables ([[" + std::string(kind) + "]])");
+  for (auto& el : doc.array(*n).items) {
+    if (el.kind != doc::Kind::Table) return parent.fail(el, "each '" + std::string(key) + "' must be a table");
+    AZLB_TRY(each(doc.table(el)));
   }
   return ok();
 }
 
-Result<Probe> read_probe(const toml::table& t, std::string_view source) {
+Result<Probe> read_probe(const doc::Table& t, const Source& source) {
   Fields f(t, source, "probe");
   Probe p;
   AZLB_ASSIGN(proto, f.parsed<ProbeProtocol>("protocol", parse_probe_protocol));
@@ -121,14 +127,14 @@ Result<Probe> read_probe(const toml::table& t, std::string_view source) {
   AZLB_ASSIGN(interval, f.integer("interval_s", kProbeIntervalDefault));
   AZLB_ASSIGN(timeout, f.integer("timeout_s", kProbeTimeoutDefault));
   if (interval < 0 || timeout < 0 || interval > kProbeTimeoutMax * 2 || timeout > kProbeTimeoutMax * 2)
-    return f.fail(t, "probe interval_s and timeout_s must be small positive integers");
+    return f.fail("probe interval_s and timeout_s must be small positive integers");
   p = {proto, port, path, static_cast<std::uint32_t>(interval), static_cast<std::uint32_t>(timeout)};
   if (auto r = check_probe(p); !r) return f.located(r.error());
   AZLB_TRY(f.no_unknown_keys());
   return p;
 }
 
-Result<AclRule> read_acl_rule(const toml::table& t, std::string_view source) {
+Result<AclRule> read_acl_rule(const doc::Table& t, const Source& source) {
   Fields f(t, source, "ACL rule");
   AclRule r;
   AZLB_ASSIGN(order, f.integer("order"));
@@ -149,18 +155,17 @@ Result<std::vector<AclRule>> read_acl(Fields& f) {
   std::vector<AclRule> out;
   auto* acl = f.get("acl");
   if (!acl) return out;
-  auto* arr = acl->as_array();
-  if (!arr) return f.fail(*acl, "'acl' must be an array of tables");
-  for (auto& el : *arr) {
-    auto* rt = el.as_table();
-    if (!rt) return f.fail(el, "each ACL rule must be a table");
-    AZLB_ASSIGN(rule, read_acl_rule(*rt, f.source()));
+  const auto& doc = f.source().doc;
+  if (acl->kind != doc::Kind::Array) return f.fail(*acl, "'acl' must be an array of tables");
+  for (auto& el : doc.array(*acl).items) {
+    if (el.kind != doc::Kind::Table) return f.fail(el, "each ACL rule must be a table");
+    AZLB_ASSIGN(rule, read_acl_rule(doc.table(el), f.source()));
     out.push_back(std::move(rule));
   }
   return out;
 }
 
-Status read_service(State& s, const toml::table& t, std::string_view source, BuildIndex& seen, int schema) {
+Status read_service(State& s, const doc::Table& t, const Source& source, BuildIndex& seen, int schema) {
   Fields f(t, source, "cloud service");
   CloudService svc;
   AZLB_ASSIGN(name, f.string("name"));
@@ -170,7 +175,7 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
   AZLB_ASSIGN(subnet, f.parsed<Cidr>("subnet", [](auto& v) { return parse_cidr("subnet", v); }));
   svc.subnet = subnet;
   if (auto r = insert_service(s, svc); !r) return f.located(r.error());
-  AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const toml::table& st) -> Status {
+  AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const doc::Table& st) -> Status {
     Fields sf(st, source, "load-balanced set");
     LoadBalancedSet set;
     AZLB_ASSIGN(set_name, sf.string("name"));
@@ -184,9 +189,8 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
     AZLB_ASSIGN(wad, sf.parsed<WhenAllDown>("when_all_down", parse_when_all_down, "refuse"));
     set.when_all_down = wad;
     if (auto* p = sf.get("probe")) {
-      auto* pt = p->as_table();
-      if (!pt) return sf.fail(*p, "'probe' must be a table");
-      AZLB_ASSIGN(probe, read_probe(*pt, source));
+      if (p->kind != doc::Kind::Table) return sf.fail(*p, "'probe' must be a table");
+      AZLB_ASSIGN(probe, read_probe(source.doc.table(*p), source));
       set.probe = probe;
     }
     if (schema >= 2) {
@@ -202,7 +206,7 @@ Status read_service(State& s, const toml::table& t, std::string_view source, Bui
   return f.no_unknown_keys();
 }
 
-Status read_vm(State& s, const toml::table& t, std::string_view source, BuildIndex& seen, int schema) {
+Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& seen, int schema) {
   Fields f(t, source, "VM");
   Vm vm;
   AZLB_ASSIGN(name, f.string("name"));
@@ -218,7 +222,7 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, BuildInd
   AZLB_ASSIGN(by, f.parsed<CreatedBy>("created_by", parse_created_by, "gallery"));
   vm.created_by = by;
   if (auto r = insert_vm(s, vm, &seen); !r) return f.located(r.error());
-  AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const toml::table& et) -> Status {
+  AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const doc::Table& et) -> Status {
     Fields ef(et, source, "endpoint");
     Endpoint ep;
     AZLB_ASSIGN(ep_name, ef.string("name"));
@@ -229,7 +233,7 @@ Status read_vm(State& s, const toml::table& t, std::string_view source, BuildInd
     if (schema >= 2 && !ep.lbset.empty()) {
       // Schema 2: a member's protocol, public port and ACL are its set's.
       for (std::string_view key : {"protocol", "public_port", "acl", "proxy_protocol"})
-        if (auto* n = et.get(key))
+        if (auto* n = doc::Doc::get(et, key))
           return ef.fail(*n, "'" + std::string(key) + "' of an endpoint in load-balanced set " + model::quote(ep.lbset) +
                                  " is the set's; give it on the set");
       auto found = lbset_or_error(*find_service(s, vm.cloud_service), ep.lbset);  // insert_vm found the service
@@ -302,9 +306,45 @@ void write_acl(std::ostream& o, const std::vector<AclRule>& acl) {
   o << "  ]\n";
 }
 
+// toml++'s tree as a doc::Doc, for the files fast_toml leaves to it.
+doc::Value convert(const toml::node& n, doc::Doc& d) {
+  doc::Value v;
+  v.line = static_cast<std::uint32_t>(n.source().begin.line);
+  v.column = static_cast<std::uint32_t>(n.source().begin.column);
+  if (auto* str = n.as_string()) {
+    v.kind = doc::Kind::String;
+    v.text = d.strings.emplace_back(str->get());
+  } else if (auto* i = n.as_integer()) {
+    v.kind = doc::Kind::Integer;
+    v.integer = i->get();
+  } else if (auto* t = n.as_table()) {
+    v.kind = doc::Kind::Table;
+    v.index = static_cast<std::uint32_t>(d.tables.size());
+    d.tables.emplace_back();
+    d.tables[v.index].line = v.line;
+    d.tables[v.index].column = v.column;
+    for (auto& [key, child] : *t) {
+      auto key_text = std::string_view(d.strings.emplace_back(key.str()));
+      auto cv = convert(child, d);
+      d.tables[v.index].entries.push_back({key_text, cv});
+    }
+  } else if (auto* a = n.as_array()) {
+    v.kind = doc::Kind::Array;
+    v.index = static_cast<std::uint32_t>(d.arrays.size());
+    d.arrays.emplace_back();
+    for (auto& child : *a) {
+      auto cv = convert(child, d);
+      d.arrays[v.index].items.push_back(cv);
+    }
+  }
+  return v;
+}
+
 }  // namespace
 
-Result<State> parse_state(std::string_view text, std::string_view path) {
+namespace detail {
+
+Result<State> parse_state(std::string_view text, std::string_view path, bool fast) {
   // Messages are one line of UTF-8 whatever the path's bytes and whatever
   // toml++ quotes from the document.
   const std::string source = model::printable(path);
@@ -314,28 +354,43 @@ Result<State> parse_state(std::string_view text, std::string_view path) {
   };
   std::string ascii;
   if (auto bad = prescan_toml(text, ascii)) return at(bad->line, bad->column, bad->message);
-  toml::table root;
-  try {
-    root = toml::parse(ascii.empty() ? text : std::string_view(ascii), source);
-  } catch (const toml::parse_error& e) {
-    return at(e.source().begin.line, e.source().begin.column, e.description());
+  const std::string_view toml_text = ascii.empty() ? text : std::string_view(ascii);
+  doc::Doc d;
+  if (!fast || !parse_canonical(toml_text, d)) {
+    toml::table root;
+    try {
+      root = toml::parse(toml_text, source);
+    } catch (const toml::parse_error& e) {
+      return at(e.source().begin.line, e.source().begin.column, e.description());
+    }
+    d = doc::Doc{};
+    convert(root, d);
+    d.tables[0].line = d.tables[0].column = 1;
   }
   State s;
   BuildIndex seen;
-  Fields f(root, source, "state file");
+  const Source src{d, source};
+  Fields f(d.tables[0], src, "state file");
   auto* version = f.get("schema_version");
   if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
-  auto v = version->value_exact<std::int64_t>();
-  if (!v || *v < 1) return f.fail(*version, "schema_version must be a positive integer");
-  if (*v > kSchemaVersion)
-    return f.fail(*version, "schema_version " + std::to_string(*v) + " was written by a newer azlb (this one reads " +
+  if (version->kind != doc::Kind::Integer || version->integer < 1)
+    return f.fail(*version, "schema_version must be a positive integer");
+  const auto v = version->integer;
+  if (v > kSchemaVersion)
+    return f.fail(*version, "schema_version " + std::to_string(v) + " was written by a newer azlb (this one reads " +
                                 std::to_string(kOldestSchemaVersion) + " to " + std::to_string(kSchemaVersion) + ")");
-  const int schema = static_cast<int>(*v);
+  const int schema = static_cast<int>(v);
   AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
-                      [&](const toml::table& t) { return read_service(s, t, source, seen, schema); }));
-  AZLB_TRY(each_table(f, "vm", "vm", [&](const toml::table& t) { return read_vm(s, t, source, seen, schema); }));
+                      [&](const doc::Table& t) { return read_service(s, t, src, seen, schema); }));
+  AZLB_TRY(each_table(f, "vm", "vm", [&](const doc::Table& t) { return read_vm(s, t, src, seen, schema); }));
   AZLB_TRY(f.no_unknown_keys());
   return s;
+}
+
+}  // namespace detail
+
+Result<State> parse_state(std::string_view text, std::string_view path) {
+  return detail::parse_state(text, path, true);
 }
 
 std::string format_state(const State& s) {

@@ -16,4 +16,10 @@ model::Result<model::State> parse_state(std::string_view text, std::string_view 
 
 std::string format_state(const model::State&);
 
+namespace detail {
+// `fast` false: always through toml++, never fast_toml (tests and the fuzzer
+// check that both read every file the same).
+model::Result<model::State> parse_state(std::string_view text, std::string_view path, bool fast);
+}  // namespace detail
+
 }  // namespace azlb::store

@@ -12,6 +12,24 @@ namespace {
 
 enum class Ctx { Plain, Comment, Basic, Literal, MultiBasic, MultiLiteral };
 
+// Per context (Plain, Comment, Basic), the bytes the fast path stops at:
+// controls (tab and line feed included), DEL and beyond ASCII, and what
+// opens or ends something there.
+struct Stops {
+  bool plain[256]{}, comment[256]{}, basic[256]{};
+  constexpr Stops() {
+    for (int b = 0; b < 256; ++b) {
+      const bool always = b < 0x20 || b >= 0x7f;
+      plain[b] = always || b == '#' || b == '"' || b == '\'';
+      comment[b] = always;
+      basic[b] = always || b == '"' || b == '\\';
+    }
+  }
+};
+constexpr Stops kStopTables;
+// Indexed by Ctx: Plain, Comment, Basic.
+constexpr const bool (*kStops[3])[256] = {&kStopTables.plain, &kStopTables.comment, &kStopTables.basic};
+
 bool starts(std::string_view text, std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; }
 
 // A multi-line string ends at its last three quotes: up to two more before
@@ -82,6 +100,23 @@ std::optional<PrescanError> prescan_toml(std::string_view text, std::string& asc
   };
   auto may_open = [&] { return prev == 0 || prev == '=' || prev == '[' || prev == '{' || prev == ',' || prev == '.'; };
   while (i < text.size()) {
+    // Most bytes need nothing but passing on: printable ASCII that neither
+    // opens nor closes anything in this context. They go in one step, with
+    // what the byte-by-byte switch below would note of them (`prev`).
+    if (ctx == Ctx::Plain || ctx == Ctx::Basic || ctx == Ctx::Comment) {
+      const bool* stop = *kStops[static_cast<int>(ctx)];
+      std::size_t j = i;
+      while (j < text.size() && !stop[static_cast<unsigned char>(text[j])]) ++j;
+      if (j > i) {
+        if (ctx == Ctx::Plain) {  // the last character that is not a blank
+          std::size_t k = j;
+          while (k > i && text[k - 1] == ' ') --k;
+          if (k > i) prev = text[k - 1];
+        }
+        take(j - i);
+        continue;
+      }
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       std::size_t n = 1;

@@ -73,7 +73,9 @@ class Hostile(EngineCase):
                     got = 0
                     while got < 1 << 16:
                         got += len(s.recv(1 << 16))
-            self.assertLess(time.monotonic() - started, 1.0 * TIME_SCALE, f"a fresh client of port {listener} waited")
+            # Starved, a client waits for ever (the 5 s timeout); served, it takes
+            # milliseconds, up to a second or so while other suites load both cores.
+            self.assertLess(time.monotonic() - started, 2.0 * TIME_SCALE, f"a fresh client of port {listener} waited")
         grown = rss_kib(pid) - rss_before
         # Each stalled download holds at most its unsent bytes (a buffer or two), not the pool.
         self.assertLess(grown, 1000 * 200, f"engine RSS grew by {grown} KiB for 1000 stalled downloads")

@@ -35,4 +35,21 @@ inline void check_round_trip(const model::State& s) {
   if (again != saved) broken("a state loads as it was saved", "--- first:\n" + saved + "--- second:\n" + again);
 }
 
+// What parse_state gave (through fast_toml when it takes the text) is what
+// toml++ alone gives: the same state, byte for byte once saved, or the same message.
+inline void check_same_as_tomlpp(std::string_view text, const model::Result<model::State>& got) {
+  auto slow = store::detail::parse_state(text, "state.toml", false);
+  if (got.ok() != slow.ok())
+    broken("fast_toml and toml++ agree on accepting a file",
+           got.ok() ? "toml++ refused: " + slow.error().message : "fast refused: " + got.error().message);
+  if (!got.ok()) {
+    if (got.error().message != slow.error().message || got.error().kind != slow.error().kind)
+      broken("fast_toml and toml++ refuse a file with the same message",
+             "fast:   " + got.error().message + "\ntoml++: " + slow.error().message);
+    return;
+  }
+  if (store::format_state(*got) != store::format_state(*slow))
+    broken("fast_toml and toml++ read the same state", store::format_state(*got) + "---\n" + store::format_state(*slow));
+}
+
 }  // namespace azlb::fuzz

@@ -1,4 +1,5 @@
 #include "store/toml_codec.hpp"
+#include "store/fast_toml.hpp"
 
 #include "fixtures.hpp"
 #include "model/text.hpp"
@@ -345,4 +346,79 @@ TEST_CASE("toml++ is given ASCII only: text beyond it in strings and comments lo
   CHECK(error_of("a = \"x\\\xce\xb1\"\n") == "state.toml:1:7: invalid escape: a backslash before a character outside ASCII");
   // What the fuzzer found: toml++ scans a malformed value up to the next blank, across quotes.
   CHECK(!parse_state("n = 1x==\"\"\"\xc2\xa1]a\"\xc2\xa1s1\n", "state.toml").ok());
+}
+
+// fast_toml reads what azlb writes without toml++; anything else goes to
+// toml++. Either way the state (or the refusal) is the same.
+namespace {
+
+void same_either_way(const std::string& text) {
+  auto fast = azlb::store::detail::parse_state(text, "state.toml", true);
+  auto slow = azlb::store::detail::parse_state(text, "state.toml", false);
+  INFO(text);
+  REQUIRE(fast.ok() == slow.ok());
+  if (fast.ok())
+    CHECK(format_state(*fast) == format_state(*slow));
+  else
+    CHECK(fast.error().message == slow.error().message);
+}
+
+}  // namespace
+
+TEST_CASE("what azlb writes is read by the fast parser") {
+  azlb::store::doc::Doc d;
+  CHECK(azlb::store::parse_canonical(format_state(rich_state()), d));
+  CHECK(d.tables.size() > 10);
+  same_either_way(format_state(rich_state()));
+}
+
+TEST_CASE("hand edits read the same through the fast parser or toml++, accepted or refused") {
+  const std::string base = format_state(rich_state());
+  auto with = [&](std::string_view from, std::string_view to) {
+    std::string t = base;
+    auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    t.replace(at, from.size(), to);
+    return t;
+  };
+  for (const std::string& text : std::vector<std::string>{
+           with("name = \"web\"", "name = \"web\" # the front end"),
+           with("name = \"web\"", "name='web'"),
+           with("name = \"web\"", "name = \"w\\u0065b\""),
+           with("name = \"web\"", "name = \"web\"\nname = \"again\""),
+           with("name = \"web\"", "name = \"web\"\nextra = 1\naaa = 2"),
+           with("public_port = 8080", "public_port = 8_080"),
+           with("public_port = 8080", "public_port = +8080"),
+           with("public_port = 8080", "public_port = 08080"),
+           with("public_port = 8080", "public_port = 99999999999999999999"),
+           with("public_port = 8080", "public_port = 8080.0"),
+           with("public_port = 8080", "public_port = \"8080\""),
+           with("schema_version = 2", "schema_version = 2\r"),
+           with("schema_version = 2", "schema_version = true"),
+           with("[[vm]]", "[vm]"),
+           with("[[vm]]", "[[ vm ]]"),
+           with("[[vm]]", "[[vm]] # next"),
+           with("  [[vm.endpoint]]", "[[vm.endpoint]]"),
+           with("  [[cloud_service.lbset]]", "  [[cloud_service.lbset.x]]"),
+           with("interval_s = 5", "interval_s=5"),
+           with("interval_s = 5,", "interval_s = 5, "),
+           with(", timeout_s = 31 }", " }"),
+           with(" }\n", ", }\n"),
+           with("acl = [\n", "acl = [ # rules\n"),
+           with("acl = [\n", "acl = []\nx = [\n"),
+           with(" },\n  ]", " }\n  ]"),
+           with(" },\n    {", " }\n    {"),
+           with(" },\n  ]", " },\n  # end\n  ]"),
+           with("description = \"say", "description = \"\\b say"),
+           with("description = \"say", "description = \"\\uD800 say"),
+           with("description = \"say", "description = \"\\U0001F600 say"),
+           with("description = \"say", "description = \"\\x say"),
+           base.substr(0, base.size() / 2),
+           "schema_version = 2\n[[vm.endpoint]]\nname = \"x\"\n",
+           "schema_version = 2\nvm = 1\n[[vm]]\n",
+           "schema_version = 2\n[[vm]]\nendpoint = []\n[[vm.endpoint]]\n",
+           "",
+           "schema_version = 2",
+       })
+    same_either_way(text);
 }
