@@ -27,7 +27,9 @@ struct Source {
 // which keys were used, so that a misspelt key is reported instead of ignored.
 class Fields {
  public:
-  Fields(const doc::Table& t, const Source& src, std::string kind) : t_(t), src_(src), kind_(std::move(kind)) {}
+  Fields(const doc::Table& t, const Source& src, std::string_view kind) : t_(t), src_(src), kind_(kind) {
+    used_.reserve(t.entries.size() + 4);
+  }
 
   std::string where(std::uint32_t line, std::uint32_t column) const {
     return std::string(src_.path) + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
@@ -40,15 +42,21 @@ class Fields {
   Error fail(std::string message) const { return usage_error(where() + message); }
   Error located(const Error& e) const { return {e.kind, where() + e.message}; }
 
-  Result<std::string> string(std::string_view key, std::optional<std::string> fallback = std::nullopt) {
+  // A string value as it is in the document (or `fallback`), without a copy.
+  Result<std::string_view> text(std::string_view key, std::optional<std::string_view> fallback = std::nullopt) {
     used_.push_back(key);
     auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
-      return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
+      return usage_error(where() + std::string(kind_) + " has no '" + std::string(key) + "'");
     }
     if (n->kind != doc::Kind::String) return fail(*n, "'" + std::string(key) + "' must be a string");
-    return std::string(n->text);
+    return n->text;
+  }
+
+  Result<std::string> string(std::string_view key, std::optional<std::string_view> fallback = std::nullopt) {
+    AZLB_ASSIGN(t, text(key, fallback));
+    return std::string(t);
   }
 
   Result<std::int64_t> integer(std::string_view key, std::optional<std::int64_t> fallback = std::nullopt) {
@@ -56,7 +64,7 @@ class Fields {
     auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
-      return usage_error(where() + kind_ + " has no '" + std::string(key) + "'");
+      return usage_error(where() + std::string(kind_) + " has no '" + std::string(key) + "'");
     }
     if (n->kind != doc::Kind::Integer) return fail(*n, "'" + std::string(key) + "' must be an integer");
     return n->integer;
@@ -64,9 +72,9 @@ class Fields {
 
   // A parsed value; a parse error is placed at the value's position.
   template <class T, class Parse>
-  Result<T> parsed(std::string_view key, Parse parse, std::optional<std::string> fallback = std::nullopt) {
-    AZLB_ASSIGN(text, string(key, fallback));
-    auto r = parse(text);
+  Result<T> parsed(std::string_view key, Parse parse, std::optional<std::string_view> fallback = std::nullopt) {
+    AZLB_ASSIGN(value, text(key, fallback));
+    auto r = parse(value);
     if (!r) return at(key, r.error());
     return std::move(r).value();
   }
@@ -92,14 +100,14 @@ class Fields {
     const doc::Entry* first = nullptr;
     for (auto& e : t_.entries)
       if (std::find(used_.begin(), used_.end(), e.key) == used_.end() && (!first || e.key < first->key)) first = &e;
-    if (first) return fail(first->value, "unknown key " + model::quote(first->key) + " in " + kind_);
+    if (first) return fail(first->value, "unknown key " + model::quote(first->key) + " in " + std::string(kind_));
     return ok();
   }
 
  private:
   const doc::Table& t_;
   const Source& src_;
-  std::string kind_;
+  std::string_view kind_;  // a literal: what the table is, for messages
   std::vector<std::string_view> used_;  // keys are literals: nothing to own
 };
 
