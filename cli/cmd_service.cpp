@@ -17,13 +17,17 @@ namespace {
 
 struct CreateFlags {
   std::string name;
-  Flag vip, subnet;
+  Flag vip, subnet, dataplane;
 };
 
 Status create(const Context& ctx, const CreateFlags& f) {
   ServiceRequest r{f.name, std::nullopt, std::nullopt};
   AZLB_TRY(parse_if(f.vip, r.vip, [](auto& v) { return parse_ip("VIP", v); }));
   AZLB_TRY(parse_if(f.subnet, r.subnet, [](auto& v) { return parse_cidr("subnet", v); }));
+  if (f.dataplane.given()) {
+    AZLB_ASSIGN(plane, parse_dataplane(f.dataplane.value));
+    r.dataplane = plane;
+  }
   State after;
   AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
     AZLB_TRY(create_service(s, r));
@@ -32,7 +36,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   }));
   auto& svc = *find_service(after, f.name);
   ctx.confirm("Cloud service " + q(svc.name) + " created (" + svc.dns() + ", VIP " + svc.vip.to_string() +
-                  ", subnet " + svc.subnet.to_string() + ")",
+                  ", subnet " + svc.subnet.to_string() + ", data plane " + std::string(to_string(svc.dataplane)) + ")",
               {{"cloud_service", to_json(after, svc, no_engine)}});
   return ok();
 }
@@ -45,10 +49,10 @@ Status list(const Context& ctx) {
     ctx.print_json({{"cloud_services", out}});
     return ok();
   }
-  Table t({"NAME", "DNS", "VIP", "SUBNET", "VMS", "LOAD-BALANCED SETS"});
+  Table t({"NAME", "DNS", "VIP", "SUBNET", "DATA PLANE", "VMS", "LOAD-BALANCED SETS"});
   for (auto& svc : s.services)
-    t.add({svc.name, svc.dns(), svc.vip.to_string(), svc.subnet.to_string(), std::to_string(vms_of(s, svc).size()),
-           std::to_string(svc.lbsets.size())});
+    t.add({svc.name, svc.dns(), svc.vip.to_string(), svc.subnet.to_string(), std::string(to_string(svc.dataplane)),
+           std::to_string(vms_of(s, svc).size()), std::to_string(svc.lbsets.size())});
   if (t.empty() && !ctx.quiet)
     std::cout << "No cloud services yet. 'azlb vm create NAME --cloud-service CS' makes one.\n";
   else
@@ -66,7 +70,8 @@ Status show(const Context& ctx, const std::string& name) {
   std::cout << "Cloud service " << svc->name << "\n"
             << "  DNS     " << svc->dns() << "\n"
             << "  VIP     " << svc->vip.to_string() << "\n"
-            << "  subnet  " << svc->subnet.to_string() << "\n\n";
+            << "  subnet  " << svc->subnet.to_string() << "\n"
+            << "  data plane  " << to_string(svc->dataplane) << "\n\n";
   Table vms({"VM", "PRIVATE IP", "OS", "ENDPOINTS"});
   for (auto* vm : vms_of(s, *svc))
     vms.add({vm->name, vm->private_ip.to_string(), std::string(to_string(vm->os)), std::to_string(vm->endpoints.size())});
@@ -82,6 +87,30 @@ Status show(const Context& ctx, const std::string& name) {
                 std::to_string(members_of(s, *svc, set).size()), describe(set.probe)});
     sets.print(std::cout, "  ");
   }
+  return ok();
+}
+
+struct PlaneFlags {
+  std::string name;
+  Flag dataplane;
+};
+
+Status update(const Context& ctx, const PlaneFlags& f) {
+  if (!f.dataplane.given()) return usage_error("nothing to change: give --dataplane proxy|nat");
+  AZLB_ASSIGN(plane, parse_dataplane(f.dataplane.value));
+  Dataplane before{};
+  State after;
+  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+    AZLB_ASSIGN(b, set_dataplane(s, f.name, plane));
+    before = b;
+    after = s;
+    return ok();
+  }));
+  auto& svc = *find_service(after, f.name);
+  ctx.confirm(before == plane ? "Cloud service " + q(svc.name) + " already forwards with " + std::string(to_string(plane))
+                              : "Cloud service " + q(svc.name) + " now forwards with " + std::string(to_string(plane)) +
+                                    " (was " + std::string(to_string(before)) + ")",
+              {{"cloud_service", to_json(after, svc, no_engine)}});
   return ok();
 }
 
@@ -101,7 +130,7 @@ Status remove(const Context& ctx, const std::string& name, bool with_vms) {
 }  // namespace
 
 void register_service(CLI::App& app, Context& ctx) {
-  auto* svc = group(app, ctx, "service", "Create, list, show and delete cloud services");
+  auto* svc = group(app, ctx, "service", "Create, list, show, set and delete cloud services");
 
   auto f = std::make_shared<CreateFlags>();
   auto* c = command(*svc, ctx, "create", "Create a cloud service", [&ctx, f] { return create(ctx, *f); });
@@ -109,6 +138,15 @@ void register_service(CLI::App& app, Context& ctx) {
   add(*c, f->vip, "--vip", "Public VIP the engine listens on (default 127.0.0.1)").opt->type_name("ADDR");
   add(*c, f->subnet, "--subnet", "Subnet for VMs' private IPs (default: a free 127.0.N.0/24)")
       .opt->type_name("CIDR");
+  const std::string plane_help =
+      "proxy (default): the engine's own connections; nat: the kernel rewrites each packet, members see the "
+      "client's address (needs CAP_NET_ADMIN)";
+  add(*c, f->dataplane, "--dataplane", plane_help).opt->type_name("proxy|nat");
+
+  auto u = std::make_shared<PlaneFlags>();
+  auto* uc = command(*svc, ctx, "set", "Change a cloud service's data plane", [&ctx, u] { return update(ctx, *u); });
+  uc->add_option("NAME", u->name, "Cloud service name")->required();
+  add(*uc, u->dataplane, "--dataplane", plane_help).opt->type_name("proxy|nat");
 
   command(*svc, ctx, "list", "List cloud services", [&ctx] { return list(ctx); })->alias("ls");
 

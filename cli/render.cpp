@@ -82,6 +82,7 @@ Json to_json(const State& s, const CloudService& svc, const LiveOf& live) {
           {"vip", svc.vip.to_string()},
           {"dns", svc.dns()},
           {"subnet", svc.subnet.to_string()},
+          {"dataplane", to_string(svc.dataplane)},
           {"vms", vms},
           {"lbsets", sets}};
 }

@@ -151,6 +151,7 @@ Status create_service(State& s, const ServiceRequest& r) {
   } else {
     svc.vip.bytes = {127, 0, 0, 1};
   }
+  svc.dataplane = r.dataplane;
   if (r.subnet) {
     svc.subnet = *r.subnet;
   } else {
@@ -158,6 +159,17 @@ Status create_service(State& s, const ServiceRequest& r) {
     svc.subnet = subnet;
   }
   return insert_service(s, std::move(svc));
+}
+
+Result<Dataplane> set_dataplane(State& s, std::string_view name, Dataplane plane) {
+  AZLB_ASSIGN(svc, service_or_error(s, name));
+  const Dataplane before = svc->dataplane;
+  svc->dataplane = plane;
+  for (auto& set : svc->lbsets) AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
+  for (auto* vm : vms_of(s, *svc))
+    for (auto& ep : vm->endpoints)
+      AZLB_TRY(check_plane_fits(*svc, "endpoint " + quote(ep.name) + " of VM " + quote(vm->name), ep.proxy_protocol));
+  return before;
 }
 
 Result<std::vector<std::string>> delete_service(State& s, std::string_view name, bool with_vms) {
@@ -455,6 +467,7 @@ Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   if (o.when_all_down) loc.set->when_all_down = *o.when_all_down;
   if (o.proxy_protocol) {
     AZLB_TRY(check_proxy_protocol("load-balanced set " + quote(loc.set->name), loc.set->protocol, *o.proxy_protocol));
+    AZLB_TRY(check_plane_fits(*loc.service, "load-balanced set " + quote(loc.set->name), *o.proxy_protocol));
     loc.set->proxy_protocol = *o.proxy_protocol;
   }
   return ok();

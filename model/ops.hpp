@@ -38,8 +38,11 @@ struct ServiceRequest {
   std::string name;
   std::optional<IpAddress> vip;  // default 127.0.0.1
   std::optional<Cidr> subnet;    // default: a free 127.0.N.0/24
+  Dataplane dataplane = Dataplane::Proxy;
 };
 Status create_service(State&, const ServiceRequest&);
+// Every endpoint and set of the service moves to `plane`; returns the one it had.
+Result<Dataplane> set_dataplane(State&, std::string_view service, Dataplane plane);
 // Refuses a service that still has VMs unless `with_vms`.
 Result<std::vector<std::string>> delete_service(State&, std::string_view name, bool with_vms);
 

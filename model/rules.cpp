@@ -163,6 +163,16 @@ Status check_proxy_protocol(std::string_view what, Protocol proto, ProxyProtocol
   return ok();
 }
 
+Status check_plane_fits(const CloudService& svc, std::string_view what, ProxyProtocol pp) {
+  // With NAT the member sees the client's own address: there is no
+  // connection of the engine's to put a header on.
+  if (svc.dataplane == Dataplane::Nat && pp != ProxyProtocol::None)
+    return usage_error(std::string(what) + " sends PROXY protocol " + std::string(to_string(pp)) +
+                       ", but cloud service " + quote(svc.name) +
+                       " forwards with NAT, where members see each client's own address; use --proxy-protocol none");
+  return ok();
+}
+
 Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_name("endpoint name", e.name));
   AZLB_TRY(check_proxy_protocol("endpoint " + quote(e.name), e.protocol, e.proxy_protocol));
@@ -256,6 +266,7 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
   if (set.probe) AZLB_TRY(check_probe(*set.probe));
   AZLB_TRY(check_acl(set.acl));
   AZLB_TRY(check_proxy_protocol("load-balanced set " + quote(set.name), set.protocol, set.proxy_protocol));
+  AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
   sort_acl(set.acl);
   if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
@@ -293,6 +304,7 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
   if (find_endpoint(*vm, ep.name))
     return conflict("endpoint " + quote(ep.name) + " already exists on VM " + quote(vm->name));
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+  AZLB_TRY(check_plane_fits(*svc, "endpoint " + quote(ep.name), ep.proxy_protocol));
   sort_acl(ep.acl);
   if (!ep.lbset.empty()) {
     AZLB_ASSIGN(set, lbset_or_error(*svc, ep.lbset));

@@ -62,6 +62,8 @@ void sort_acl(std::vector<AclRule>&);
 Status check_endpoint_fields(const Endpoint&);
 // A PROXY protocol header is sent on tcp only. `what` names the endpoint or set.
 Status check_proxy_protocol(std::string_view what, Protocol, ProxyProtocol);
+// A NAT cloud service sends no PROXY protocol (its members see the client).
+Status check_plane_fits(const CloudService&, std::string_view what, ProxyProtocol);
 
 // What a whole state being built (loaded or validated) holds so far, so that
 // each insertion checks its rules against an index instead of scanning every

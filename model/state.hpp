@@ -77,6 +77,7 @@ struct CloudService {
   std::string name;
   IpAddress vip;
   Cidr subnet;  // where private IPs of its VMs come from
+  Dataplane dataplane = Dataplane::Proxy;
   std::vector<LoadBalancedSet> lbsets;
 
   std::string dns() const { return name + ".cloudapp.net"; }

@@ -27,6 +27,7 @@ constexpr Table<AclAction, 2> kAclActions{{{AclAction::Permit, "permit"}, {AclAc
 constexpr Table<ProxyProtocol, 3> kProxyProtocols{
     {{ProxyProtocol::None, "none"}, {ProxyProtocol::V1, "v1"}, {ProxyProtocol::V2, "v2"}}};
 constexpr Table<AdminState, 2> kAdminStates{{{AdminState::Up, "up"}, {AdminState::Drain, "drain"}}};
+constexpr Table<Dataplane, 2> kDataplanes{{{Dataplane::Proxy, "proxy"}, {Dataplane::Nat, "nat"}}};
 
 template <class E, std::size_t N>
 std::string_view name_of(const Table<E, N>& t, E e) {
@@ -57,6 +58,7 @@ std::string_view to_string(CreatedBy e) { return name_of(kCreatedBy, e); }
 std::string_view to_string(AclAction e) { return name_of(kAclActions, e); }
 std::string_view to_string(ProxyProtocol e) { return name_of(kProxyProtocols, e); }
 std::string_view to_string(AdminState e) { return name_of(kAdminStates, e); }
+std::string_view to_string(Dataplane e) { return name_of(kDataplanes, e); }
 
 Result<Protocol> parse_protocol(std::string_view t) { return parse_of(kProtocols, "protocol", t); }
 Result<ProbeProtocol> parse_probe_protocol(std::string_view t) { return parse_of(kProbeProtocols, "probe protocol", t); }
@@ -67,6 +69,7 @@ Result<CreatedBy> parse_created_by(std::string_view t) { return parse_of(kCreate
 Result<AclAction> parse_acl_action(std::string_view t) { return parse_of(kAclActions, "ACL action", t); }
 Result<ProxyProtocol> parse_proxy_protocol(std::string_view t) { return parse_of(kProxyProtocols, "PROXY protocol", t); }
 Result<AdminState> parse_admin_state(std::string_view t) { return parse_of(kAdminStates, "admin state", t); }
+Result<Dataplane> parse_dataplane(std::string_view t) { return parse_of(kDataplanes, "data plane", t); }
 
 Status check_range(std::string_view what, std::int64_t v, std::int64_t lo, std::int64_t hi) {
   if (v < lo || v > hi)

@@ -24,6 +24,9 @@ enum class ProxyProtocol : std::uint8_t { None, V1, V2 };
 // A member's administrative state: a drained one takes no new connections or
 // flows and keeps the ones it has.
 enum class AdminState : std::uint8_t { Up, Drain };
+// How a cloud service's traffic reaches its VMs: through the engine's own
+// connections (proxy), or rewritten by the kernel (nat), as Azure did.
+enum class Dataplane : std::uint8_t { Proxy, Nat };
 
 std::string_view to_string(Protocol);
 std::string_view to_string(ProbeProtocol);
@@ -34,6 +37,7 @@ std::string_view to_string(CreatedBy);
 std::string_view to_string(AclAction);
 std::string_view to_string(ProxyProtocol);
 std::string_view to_string(AdminState);
+std::string_view to_string(Dataplane);
 
 Result<Protocol> parse_protocol(std::string_view text);
 Result<ProbeProtocol> parse_probe_protocol(std::string_view text);
@@ -44,6 +48,7 @@ Result<CreatedBy> parse_created_by(std::string_view text);
 Result<AclAction> parse_acl_action(std::string_view text);
 Result<ProxyProtocol> parse_proxy_protocol(std::string_view text);
 Result<AdminState> parse_admin_state(std::string_view text);
+Result<Dataplane> parse_dataplane(std::string_view text);
 
 // Limits the platform enforced; named so that messages and checks agree.
 inline constexpr std::uint32_t kIdleTimeoutMin = 4, kIdleTimeoutMax = 30, kIdleTimeoutDefault = 4;

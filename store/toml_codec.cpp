@@ -183,6 +183,8 @@ Status read_service(State& s, const doc::Table& t, const Source& source, BuildIn
   svc.vip = vip;
   AZLB_ASSIGN(subnet, f.parsed<Cidr>("subnet", [](auto& v) { return parse_cidr("subnet", v); }));
   svc.subnet = subnet;
+  AZLB_ASSIGN(plane, f.parsed<Dataplane>("dataplane", parse_dataplane, "proxy"));
+  svc.dataplane = plane;
   if (auto r = insert_service(s, svc); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const doc::Table& st) -> Status {
     Fields sf(st, source, "load-balanced set");
@@ -434,6 +436,7 @@ std::string format_state(const State& s) {
       << "name = " << quoted(svc.name) << "\n"
       << "vip = " << quoted(svc.vip.to_string()) << "\n"
       << "subnet = " << quoted(svc.subnet.to_string()) << "\n";
+    if (svc.dataplane != Dataplane::Proxy) o << "dataplane = " << quoted(to_string(svc.dataplane)) << "\n";
     for (auto& set : svc.lbsets) {
       o << "\n  [[cloud_service.lbset]]\n"
         << "  name = " << quoted(set.name) << "\n"
