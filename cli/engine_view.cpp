@@ -47,12 +47,17 @@ EngineView query_engine(const std::filesystem::path& state) {
   v.listeners = static_cast<int>(j["listeners"].size());
   for (auto& m : j["members"]) {
     const std::string set = m["lbset"].is_null() ? "" : m["lbset"].get<std::string>();
-    v.members[{m["service"], set, m["vm"], m["endpoint"]}] =
-        MemberLive{m.value("health", "unknown"), m.value("active", std::uint64_t{0})};
+    MemberLive live{m.value("health", "unknown"), std::nullopt};
+    if (m.contains("active") && m["active"].is_number_unsigned()) live.active = m["active"].get<std::uint64_t>();
+    v.members[{m["service"], set, m["vm"], m["endpoint"]}] = live;
   }
   if (!j["last_reload"].value("ok", true))
     v.error = "the state file did not load; the engine keeps its last good configuration: " +
               j["last_reload"].value("error", std::string());
+  if (j.contains("nat") && j["nat"].is_object()) {
+    if (j["nat"].contains("error")) v.error += (v.error.empty() ? "" : "; ") + j["nat"].value("error", std::string());
+    if (j["nat"].contains("warning")) v.error += (v.error.empty() ? "" : "; ") + j["nat"].value("warning", std::string());
+  }
   for (auto& u : j["unbound"])
     v.error += (v.error.empty() ? "" : "; ") + u.value("error", std::string()) + " (retrying)";
   return v;

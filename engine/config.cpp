@@ -60,6 +60,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
   auto cfg = std::make_shared<Config>();
   cfg->generation = generation;
   for (auto& svc : s.services) {
+    auto& routes = svc.dataplane == Dataplane::Nat ? cfg->nat_routes : cfg->routes;
     for (auto* vm : vms_of(s, svc))
       for (auto& ep : vm->endpoints) {
         if (!ep.lbset.empty()) continue;
@@ -71,7 +72,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
         r.proxy_protocol = ep.proxy_protocol;
         r.upstreams.push_back(upstream_for(reg, *cfg, {svc.name, "", vm->name, ep.name}, *vm, ep, idle_unit_ms));
         r.upstreams.back().state->health.store(Health::Up);
-        cfg->routes.push_back(std::move(r));
+        routes.push_back(std::move(r));
       }
     for (auto& set : svc.lbsets) {
       Route r;
@@ -92,14 +93,16 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
         else
           r.upstreams.back().state->health.store(Health::Up);  // Azure's -NoProbe
       }
-      cfg->routes.push_back(std::move(r));
+      routes.push_back(std::move(r));
     }
   }
-  std::sort(cfg->routes.begin(), cfg->routes.end(), [](auto& a, auto& b) { return a.key < b.key; });
-  for (auto& r : cfg->routes) {
-    auto ls = reg.listener(r.key);
-    r.counters = ls.get();
-    cfg->listeners.push_back(std::move(ls));
+  for (auto* routes : {&cfg->routes, &cfg->nat_routes}) {
+    std::sort(routes->begin(), routes->end(), [](auto& a, auto& b) { return a.key < b.key; });
+    for (auto& r : *routes) {
+      auto ls = reg.listener(r.key);
+      r.counters = ls.get();
+      cfg->listeners.push_back(std::move(ls));
+    }
   }
   return cfg;
 }

@@ -46,6 +46,9 @@ struct ProbeTarget {
 struct Config {
   std::uint64_t generation = 0;
   std::vector<Route> routes;  // one per listening address, sorted by key
+  // Routes of `nat` cloud services: no socket of the engine's, compiled into
+  // the kernel's packet path (nat_plane.hpp); their members are probed too.
+  std::vector<Route> nat_routes;
   std::vector<ProbeTarget> probes;
   // Keep what routes point to alive for as long as this config is in use.
   std::vector<std::shared_ptr<MemberState>> members;

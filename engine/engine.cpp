@@ -17,9 +17,11 @@
 #include "engine/access_log.hpp"
 #include "engine/admin.hpp"
 #include "engine/admin_routes.hpp"
+#include "engine/conntrack.hpp"
 #include "engine/curl_api.hpp"
 #include "engine/listener_set.hpp"
 #include "engine/log.hpp"
+#include "engine/nat_plane.hpp"
 #include "engine/process_files.hpp"
 #include "engine/prober.hpp"
 #include "engine/report.hpp"
@@ -60,9 +62,13 @@ class Engine {
   void on_signal();
   void reopen_log();
   void begin_drain(const char* why);
+  // Applies the NAT table when the config or a member's health changed.
+  model::Status sync_nat(bool config_changed);
   // True when the drain is over.
   bool drain_step();
   std::uint64_t live() const;
+  std::vector<const Route*> nat_routes() const;
+  NatInfo nat_info() const;
   EngineSnapshot snapshot() const;
 
   EngineOptions opt_;
@@ -76,6 +82,14 @@ class Engine {
   FdBudget fds_;
   std::int64_t fd_limit_ = 0, fd_base_ = 0;
   std::unique_ptr<AccessLog> access_log_;  // outlives the workers that write it
+  NatTable nat_{nat_table_name(opt_.state.string())};
+  std::vector<bool> nat_applied_;  // which NAT members were usable when the table was last applied
+  std::string nat_error_;
+  std::int64_t nat_retry_ms_ = 0;
+  std::int64_t next_nat_count_ms_ = 0;
+  std::int64_t next_conntrack_check_ms_ = 0;
+  bool conntrack_warned_ = false;
+  std::uint64_t nat_flows_left_ = 1;
   WorkerOptions worker_opt_;  // the same for every worker but its id
   std::shared_ptr<Config> config_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -91,6 +105,10 @@ class Engine {
 };
 
 Engine::~Engine() {
+  // A start that failed after the workers began (the NAT plane, the admin
+  // socket) has not drained them: they would wait for ever.
+  if (!draining_)
+    for (auto& w : workers_) w->post_drain();
   for (auto& w : workers_) w->join();
   workers_.clear();
   listeners_.reset();
@@ -172,6 +190,9 @@ Status Engine::reload(const char* why, bool retry) {
   if (same && listeners_->unbound().size() == unbound_before) return model::ok();  // a retry that bound nothing new
   publish(cfg);
   state_text_ = text;
+  // A NAT table that cannot be applied is logged and shown by status; the
+  // proxy plane's part of the change is in force.
+  (void)sync_nat(true);
   last_reload_ = {true, std::time(nullptr), ""};
   log("configuration generation %lu in force (%s): %zu listeners, %zu probed members", generation_, why,
       config_->routes.size(), config_->probes.size());
@@ -208,6 +229,8 @@ Status Engine::start() {
   // count them in too (two descriptors each, and a margin).
   fd_base_ = open_descriptors() + 2 * static_cast<std::int64_t>(opt_.threads) + 8;
   AZLB_TRY(reload("start"));
+  // A start that cannot program the NAT plane fails, with what is missing.
+  if (!nat_error_.empty()) return model::runtime_error(nat_error_);
   auto admin = AdminServer::open(files_.engine_sock, [this](auto& m, auto& p) {
     return serve_admin(m, p, [this] { return snapshot(); }, [this] {
       auto before = generation_;
@@ -239,7 +262,28 @@ EngineSnapshot Engine::snapshot() const {
                                worker_opt_.max_flows * opt_.threads},
                         access_log_ ? AccessLogInfo{access_log_->path().string(), access_log_->lines_written(),
                                                     access_log_->lines_lost()}
-                                    : AccessLogInfo{}};
+                                    : AccessLogInfo{},
+                        nat_info()};
+}
+
+std::vector<const Route*> Engine::nat_routes() const {
+  std::vector<const Route*> out;
+  for (auto& r : config_->nat_routes) out.push_back(&r);
+  return out;
+}
+
+NatInfo Engine::nat_info() const {
+  NatInfo n;
+  if (config_->nat_routes.empty() && !nat_.present()) return n;
+  n.table = nat_.name();
+  n.error = nat_error_;
+  auto flows = count_nat_flows(nat_routes());
+  n.flows_known = flows.ok;
+  n.flows = std::move(flows.per_member);
+  const auto use = conntrack_use();
+  n.conntrack_count = use.count;
+  n.conntrack_max = use.max;
+  return n;
 }
 
 std::uint64_t Engine::live() const {
@@ -273,6 +317,36 @@ void Engine::reopen_log() {
   log("log reopened on SIGUSR1");
 }
 
+model::Status Engine::sync_nat(bool config_changed) {
+  std::vector<const Route*> routes;
+  std::vector<bool> usable;
+  for (auto& r : config_->nat_routes) {
+    routes.push_back(&r);
+    for (auto& u : r.upstreams) usable.push_back(!u.drained && u.state->eligible());
+  }
+  if (!config_changed && usable == nat_applied_ && nat_error_.empty()) return model::ok();
+  // After a failure, try again every few seconds rather than on every wake-up.
+  if (!config_changed && !nat_error_.empty() && monotonic_ms() < nat_retry_ms_) return model::ok();
+  nat_retry_ms_ = monotonic_ms() + 5000;
+  if (routes.empty()) {
+    // Nothing of ours is NAT now; a table left by an engine that died goes too.
+    if (config_changed) nat_.remove();
+    nat_applied_.clear();
+    nat_error_.clear();
+    return model::ok();
+  }
+  if (auto st = nat_.apply(routes); !st) {
+    if (nat_error_ != st.error().message) log("%s", st.error().message.c_str());
+    nat_error_ = st.error().message;
+    return st;
+  }
+  if (!nat_error_.empty() || config_changed)
+    log("NAT table %s in force: %zu routes", nat_.name().c_str(), routes.size());
+  nat_error_.clear();
+  nat_applied_ = std::move(usable);
+  return model::ok();
+}
+
 void Engine::begin_drain(const char* why) {
   log("stopping on %s: draining %lu connections and flows (up to %u ms)", why, live(), opt_.drain_timeout_ms);
   draining_ = true;
@@ -280,16 +354,28 @@ void Engine::begin_drain(const char* why) {
   for (auto& w : workers_) w->post_drain();
   // New clients get a refusal at once instead of waiting in a backlog nobody accepts.
   listeners_->close_all();
+  // NAT routes take no new flows; established ones keep their member until
+  // they end or the drain times out, then the table goes.
+  if (nat_.present())
+    if (auto st = nat_.apply(nat_routes(), true); !st) log("NAT routes still take new flows: %s", st.error().message.c_str());
 }
 
 bool Engine::drain_step() {
-  if (live() == 0) {
+  if (live() == 0 && nat_.present() && monotonic_ms() >= next_nat_count_ms_) {
+    next_nat_count_ms_ = monotonic_ms() + 250;  // a conntrack dump, not at every wake-up
+    const auto flows = count_nat_flows(nat_routes());
+    nat_flows_left_ = flows.ok ? flows.total : 0;
+  }
+  if (live() == 0 && (!nat_.present() || nat_flows_left_ == 0)) {
+    // The NAT flows carry on in conntrack; new ones stop with the table.
+    if (nat_.present()) nat_.remove(), log("NAT table %s removed", nat_.name().c_str());
     log("engine stopped");
     return true;
   }
   if (monotonic_ms() > drain_deadline_ms_) {
     log("drain timed out: closing %lu connections", live());
     if (access_log_) access_log_->stop();  // what the workers logged so far reaches the file
+    if (nat_.present()) nat_.remove();
     admin_.reset();
     lock_.reset();
     std::_Exit(0);  // the kernel closes what is left
@@ -316,6 +402,17 @@ int Engine::loop() {
         if (fds[i].revents) admin_->on_ready(fds[i].fd, monotonic_ms());
       admin_->on_tick(monotonic_ms());
       prober_.run(monotonic_ms());
+      if (!draining_ && config_) (void)sync_nat(false);  // a member went down or came back
+      if (!config_->nat_routes.empty() && monotonic_ms() >= next_conntrack_check_ms_) {
+        next_conntrack_check_ms_ = monotonic_ms() + 10000;
+        const auto use = conntrack_use();
+        const bool full = use.max > 0 && use.count * 10 >= use.max * 8;
+        if (full && !conntrack_warned_)
+          log("conntrack is %ld%% full (%ld of nf_conntrack_max %ld): new NAT flows will be dropped when it is; "
+              "raise net.netfilter.nf_conntrack_max",
+              static_cast<long>(use.count * 100 / use.max), static_cast<long>(use.count), static_cast<long>(use.max));
+        conntrack_warned_ = full;
+      }
       if (!listeners_->unbound().empty() && !draining_ && monotonic_ms() >= next_bind_retry_ms_) {
         next_bind_retry_ms_ = monotonic_ms() + 5000;
         (void)reload("a listener bound on retry", true);

@@ -48,17 +48,26 @@ std::string label_escape(const std::string& raw) {
   return out;
 }
 
+// Every route of both planes: the proxy's listeners, then the NAT's.
+template <class F>
+void each_route(const Config& c, F f) {
+  for (auto& r : c.routes) f(r, false);
+  for (auto& r : c.nat_routes) f(r, true);
+}
+
 }  // namespace
 
 std::string status_json(const EngineSnapshot& s) {
   Json listeners = Json::array(), members = Json::array();
-  for (auto& r : s.config.routes) {
-    Json l = {{"address", r.key.to_string()}, {"route", r.name}, {"members", r.upstreams.size()}};
-    const auto lt = r.counters->totals();
+  each_route(s.config, [&](const Route& r, bool nat) {
+    if (!nat) {
+      Json l = {{"address", r.key.to_string()}, {"route", r.name}, {"members", r.upstreams.size()}};
+      const auto lt = r.counters->totals();
 #define AZLB_JSON(name, kind, prom, help) l[#name] = lt.name;
-    AZLB_LISTENER_COUNTERS(AZLB_JSON)
+      AZLB_LISTENER_COUNTERS(AZLB_JSON)
 #undef AZLB_JSON
-    listeners.push_back(std::move(l));
+      listeners.push_back(std::move(l));
+    }
     for (auto& u : r.upstreams) {
       auto& m = *u.state;
       const auto t = m.totals();
@@ -72,13 +81,19 @@ std::string status_json(const EngineSnapshot& s) {
                 {"address", describe(u.addr)},
                 {"health", to_string(m.health.load())},
                 {"admin_state", u.drained ? "drain" : "up"},
+                {"dataplane", nat ? "nat" : "proxy"},
                 {"last_probe", probe}};
 #define AZLB_MEMBER_JSON(name, kind, prom, help) j[#name] = t.name;
       AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
 #undef AZLB_MEMBER_JSON
+      if (nat) {
+        // Its flows are the kernel's: conntrack counts them.
+        auto it = s.nat.flows.find(&m);
+        j["active"] = s.nat.flows_known ? Json(it == s.nat.flows.end() ? 0 : it->second) : Json(nullptr);
+      }
       members.push_back(std::move(j));
     }
-  }
+  });
   Json unbound = Json::array();
   for (auto& [key, why] : s.unbound) unbound.push_back({{"address", key.to_string()}, {"error", why}});
   Json reload = {{"ok", s.last_reload.ok}, {"at", iso8601(s.last_reload.at)}};
@@ -101,6 +116,18 @@ std::string status_json(const EngineSnapshot& s) {
               {"pipes_per_worker", s.limits.pipes_per_worker},
               {"udp_flows", s.limits.udp_flows}}},
             {"members", members}};
+  Json nat_routes = Json::array();
+  for (auto& r : s.config.nat_routes) nat_routes.push_back({{"address", r.key.to_string()}, {"route", r.name}});
+  j["nat"] = {{"table", s.nat.table}, {"ok", s.nat.error.empty()}, {"routes", nat_routes}};
+  if (!s.nat.error.empty()) j["nat"]["error"] = s.nat.error;
+  if (s.nat.conntrack_max > 0) {
+    j["nat"]["conntrack"] = {{"count", s.nat.conntrack_count}, {"max", s.nat.conntrack_max}};
+    // Full, the kernel drops new flows of every service on this host.
+    if (s.nat.conntrack_count * 10 >= s.nat.conntrack_max * 8)
+      j["nat"]["warning"] = "conntrack is " + std::to_string(s.nat.conntrack_count * 100 / s.nat.conntrack_max) +
+                            "% full (" + std::to_string(s.nat.conntrack_count) + " of nf_conntrack_max " +
+                            std::to_string(s.nat.conntrack_max) + "): raise net.netfilter.nf_conntrack_max";
+  }
   j["access_log"] = s.access_log.path.empty()
                         ? Json(nullptr)
                         : Json{{"path", s.access_log.path},
@@ -119,17 +146,19 @@ std::string metrics_text(const EngineSnapshot& s) {
            label_escape(m.key.vm) + "\",endpoint=\"" + label_escape(m.key.endpoint) + "\"}";
   };
   family("azlb_member_up", "gauge", "1 if the member is up, 0 if down, -1 if not probed yet.");
-  for (auto& r : s.config.routes)
+  each_route(s.config, [&](const Route& r, bool) {
     for (auto& u : r.upstreams) {
       auto h = u.state->health.load();
       out += "azlb_member_up" + member_labels(*u.state) + " " +
              (h == Health::Up ? "1" : h == Health::Down ? "0" : "-1") + "\n";
     }
+  });
 #define AZLB_PROM_MEMBER(name, kind, prom, help)                                                 \
   family(prom, #kind, help);                                                                     \
-  for (auto& r : s.config.routes)                                                                \
+  each_route(s.config, [&](const Route& r, bool) {                                               \
     for (auto& u : r.upstreams)                                                                  \
-      out += std::string(prom) + member_labels(*u.state) + " " + std::to_string(u.state->totals().name) + "\n";
+      out += std::string(prom) + member_labels(*u.state) + " " + std::to_string(u.state->totals().name) + "\n"; \
+  });
   AZLB_MEMBER_COUNTERS(AZLB_PROM_MEMBER)
 #undef AZLB_PROM_MEMBER
 #define AZLB_PROM_LISTENER(name, kind, prom, help)                                               \

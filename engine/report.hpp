@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <string>
 
 #include "engine/config.hpp"
@@ -31,6 +32,15 @@ struct AccessLogInfo {
   std::uint64_t lines_written = 0, lines_lost = 0;
 };
 
+// The NAT data plane's table, when some cloud service uses it.
+struct NatInfo {
+  std::string table;  // empty: no nat service
+  std::string error;  // why the table in force is not the state's (the last apply failed)
+  bool flows_known = false;  // conntrack could be read
+  std::map<const MemberState*, std::uint64_t> flows;  // active flows per NAT member
+  std::int64_t conntrack_count = -1, conntrack_max = -1;
+};
+
 struct EngineSnapshot {
   const Config& config;
   std::uint64_t generation;
@@ -42,6 +52,7 @@ struct EngineSnapshot {
   const std::map<ListenKey, std::string>& unbound;  // listeners of the state that could not bind
   Limits limits;
   AccessLogInfo access_log;
+  NatInfo nat;
 };
 
 std::string status_json(const EngineSnapshot&);

@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config python3 bash
           libcli11-dev libtomlplusplus-dev liburing-dev doctest-dev libcurl4-openssl-dev nlohmann-json3-dev
+          # the NAT data plane: libnftables; nft to inspect it, conntrack in its tests
+          libnftables-dev libnetfilter-conntrack-dev nftables conntrack
           curl
           # the sanitizer build and its fuzz targets (libFuzzer)
           clang libclang-rt-14-dev

@@ -1,0 +1,31 @@
+// The kernel's connection tracking, read for the NAT data plane: its flows
+// never pass through the engine, so their count per member is the
+// kernel's (libnetfilter_conntrack, from Debian).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "engine/config.hpp"
+
+namespace azlb::engine {
+
+// Flows of `routes` in conntrack, per member (its MemberState): those that
+// reached the route's VIP and port and were rewritten to the member. A TCP
+// flow counts until it is closing (TIME_WAIT, CLOSE are not counted).
+// Null when conntrack cannot be read (no privilege, no module).
+struct NatFlows {
+  bool ok = false;
+  std::map<const MemberState*, std::uint64_t> per_member;
+  std::uint64_t total = 0;
+};
+NatFlows count_nat_flows(const std::vector<const Route*>& routes);
+
+// nf_conntrack_count and nf_conntrack_max, when the kernel shows them.
+struct ConntrackUse {
+  std::int64_t count = -1, max = -1;
+};
+ConntrackUse conntrack_use();
+
+}  // namespace azlb::engine

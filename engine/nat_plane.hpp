@@ -1,0 +1,61 @@
+// The NAT data plane: the routes of every `nat` cloud service compiled into
+// one nftables table of the engine's own, replaced whole in one transaction
+// (so no packet ever sees half a change), as Azure's load balancer rewrote
+// packets instead of proxying them. The members see each client's own
+// address. Health and drain come from the same MemberState the proxy plane
+// reads; the control thread applies the table again when they change.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+
+struct nft_ctx;
+
+namespace azlb::engine {
+
+// The nftables script that makes `table` hold `routes` (nat routes only),
+// replacing whatever the table held. Pure: what the engine applies, and what
+// the unit tests read.
+//  - raw priority: each flow's conntrack timeout (the endpoint's idle timeout
+//    when established; short after a close, so that a high rate of new
+//    connections does not fill conntrack);
+//  - mangle priority: the ACL, first match wins (a set's permit rules deny
+//    what they do not match, as in the proxy plane), and with no member to
+//    take a new flow, a TCP reset (refuse) or a drop (UDP);
+//  - dstnat: DNAT to a member, by numgen random (five-tuple) or jhash of the
+//    client's address (and protocol); serve-all uses every member when all
+//    are down; a drained member is never in the map.
+// Prerouting carries traffic from other hosts, output this host's own.
+// `draining`: every route refuses new flows, while the established ones keep
+// their member (the NAT hooks stay while the table has NAT chains).
+std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining = false);
+
+// The table name for an engine's state file: one table per engine.
+std::string nat_table_name(const std::string& state_path);
+
+class NatTable {
+ public:
+  explicit NatTable(std::string name);
+  ~NatTable();
+  NatTable(const NatTable&) = delete;
+  NatTable& operator=(const NatTable&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Replaces the table in one transaction. The error says what is missing
+  // (CAP_NET_ADMIN, nf_tables) and how to get it.
+  model::Status apply(const std::vector<const Route*>& routes, bool draining = false);
+  // Deletes the table, if it is there.
+  void remove();
+  bool present() const { return present_; }
+
+ private:
+  model::Status run(const std::string& script);
+  std::string name_;
+  nft_ctx* ctx_ = nullptr;
+  bool present_ = false;
+};
+
+}  // namespace azlb::engine

@@ -1,0 +1,269 @@
+"""The NAT data plane, as root on loopback: the engine compiles a `nat`
+cloud service into an nftables table of its own, the kernel rewrites each
+new flow's destination to a member, and the member sees the client's own
+address. Members on 127.0.x.y addresses; the output chain carries this
+host's own traffic."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from backends import UdpEcho, free_port, random_subnet, wait_until
+from engine_case import EngineCase
+from harness import AZLB, TIME_SCALE
+
+CLIENT_IP = "127.0.0.77"
+
+
+def nft(*args):
+    return subprocess.run(["nft", *args], capture_output=True, text=True)
+
+
+def nat_ready():
+    """Root, nftables with NAT in the kernel: what the NAT plane needs."""
+    if os.geteuid() != 0 or not shutil.which("nft"):
+        return False
+    probe = ("table inet azlb_selftest {\n  chain c {\n    type nat hook output priority -100; policy accept;\n  }\n}\n"
+             "delete table inet azlb_selftest\n")
+    return subprocess.run(["nft", "-f", "-"], input=probe, capture_output=True, text=True).returncode == 0
+
+
+class Member:
+    """A TCP server on a member's private IP that answers with its name and
+    the address it sees, then echoes until the client closes."""
+
+    def __init__(self, ip, port, name):
+        self.name, self.seen, self.closed = name, [], False
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(128)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while not self.closed:
+            try:
+                c, peer = self.sock.accept()
+            except OSError:
+                return
+            self.seen.append(peer)
+            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
+
+    def _serve(self, c, peer):
+        try:
+            c.sendall(f"{self.name} {peer[0]}:{peer[1]}\n".encode())
+            while data := c.recv(4096):
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def ask(port, source=CLIENT_IP, sport=0):
+    """One connection to the VIP: the member's greeting (its name and the client it saw)."""
+    with socket.socket() as s:
+        s.settimeout(5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((source, sport))
+        s.connect(("127.0.0.1", port))
+        return s.recv(200).decode().split()
+
+
+@unittest.skipUnless(nat_ready(), "needs root and nftables with NAT (CI runs as root)")
+class NatPlane(EngineCase):
+    def nat_farm(self, n=3, probe=("--probe-interval", "1", "--probe-timeout", "2"), extra=()):
+        self.net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{self.net}.0/24", "--dataplane", "nat")
+        self.port, self.bport = free_port(), free_port()
+        self.members = {}
+        for i in range(1, n + 1):
+            self.ok("vm", "create", f"vm{i}", "--cloud-service", "web", "--no-default-endpoints")
+            m = Member(f"{self.net}.{i + 3}", self.bport, f"vm{i}")
+            self.addCleanup(m.stop)
+            self.members[f"vm{i}"] = m
+        self.ok("endpoint", "add", "vm1", "--name", "app", "--protocol", "tcp", "--public-port", str(self.port),
+                "--private-port", str(self.bport), "--lbset", "appset", *probe, *extra)
+        for i in range(2, n + 1):
+            self.ok("lbset", "join", "appset", "--vm", f"vm{i}")
+
+    def table(self):
+        return self.engine_status()["engine"]  # running, pid
+
+    def nat_table_name(self):
+        st = self.admin_json()
+        return st["nat"]["table"]
+
+    def test_members_see_the_clients_own_address_and_five_tuple_spreads_evenly(self):
+        self.nat_farm()
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"}, lbset="appset")
+        counts = {}
+        for _ in range(300):
+            name, seen = ask(self.port)
+            self.assertTrue(seen.startswith(CLIENT_IP + ":"), seen)
+            counts[name] = counts.get(name, 0) + 1
+        self.assertEqual(sorted(counts), ["vm1", "vm2", "vm3"])
+        for name, n in counts.items():
+            self.assertGreater(n, 60, counts)  # 100 expected each
+        sport = free_port()
+        self.assertEqual(ask(self.port, sport=sport)[1], f"{CLIENT_IP}:{sport}")
+        st = self.ok("service", "show", "web", "-o", "json").json()
+        self.assertEqual(st["dataplane"], "nat")
+
+    def test_source_ip_keeps_each_client_on_one_member(self):
+        self.nat_farm(extra=("--distribution", "source-ip"))
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"}, lbset="appset")
+        chosen = {}
+        for c in range(20):
+            ip = f"127.0.0.{100 + c}"
+            names = {ask(self.port, source=ip)[0] for _ in range(5)}
+            self.assertEqual(len(names), 1, f"client {ip} moved: {names}")
+            chosen[ip] = names.pop()
+        self.assertGreater(len(set(chosen.values())), 1, "every client on one member")
+
+    def test_a_member_that_fails_its_probe_leaves_the_map_and_comes_back(self):
+        self.nat_farm(n=2)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up"}, lbset="appset")
+        self.members["vm2"].stop()
+        self.wait_health({"vm1": "up", "vm2": "down"}, lbset="appset")
+        for _ in range(30):
+            self.assertEqual(ask(self.port)[0], "vm1")
+        m = Member(f"{self.net}.5", self.bport, "vm2")
+        self.addCleanup(m.stop)
+        self.wait_health({"vm1": "up", "vm2": "up"}, lbset="appset")
+        wait_until(lambda: "vm2" in {ask(self.port)[0] for _ in range(20)}, what="vm2 back in the map")
+
+    def test_with_every_member_down_refuse_resets_at_once(self):
+        self.nat_farm(n=1)
+        self.start_engine()
+        self.wait_health({"vm1": "up"}, lbset="appset")
+        self.members["vm1"].stop()
+        self.wait_health({"vm1": "down"}, lbset="appset")
+        started = time.monotonic()
+        with self.assertRaises(ConnectionRefusedError):
+            ask(self.port)
+        self.assertLess(time.monotonic() - started, 1.0 * TIME_SCALE)
+
+    def test_acl_deny_and_permit(self):
+        self.nat_farm(n=1, probe=("--no-probe",))
+        self.ok("endpoint", "acl", "add", "vm1", "app", "--order", "10", "--action", "deny",
+                "--remote-subnet", "127.0.0.66/32")
+        self.start_engine()
+        self.assertEqual(ask(self.port)[0], "vm1")
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            with socket.socket() as s:
+                s.settimeout(1)
+                s.bind(("127.0.0.66", 0))
+                s.connect(("127.0.0.1", self.port))
+                s.recv(10)
+        # A permit rule: whoever it does not match is denied.
+        self.ok("endpoint", "acl", "remove", "vm1", "app", "--order", "10")
+        self.ok("endpoint", "acl", "add", "vm1", "app", "--order", "10", "--action", "permit",
+                "--remote-subnet", "127.0.0.66/32")
+        self.ok("engine", "reload")
+        self.assertEqual(ask(self.port, source="127.0.0.66")[0], "vm1")
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            with socket.socket() as s:
+                s.settimeout(1)
+                s.bind((CLIENT_IP, 0))
+                s.connect(("127.0.0.1", self.port))
+                s.recv(10)
+
+    def test_udp_flows_are_rewritten_too(self):
+        self.net = random_subnet()
+        self.ok("service", "create", "dns", "--subnet", f"{self.net}.0/24", "--dataplane", "nat")
+        port, bport = free_port(), free_port()
+        for i in (1, 2):
+            self.ok("vm", "create", f"vm{i}", "--cloud-service", "dns", "--no-default-endpoints")
+            e = UdpEcho(f"{self.net}.{i + 3}", bport, f"vm{i}",
+                        answer=lambda data, n=f"vm{i}": n.encode())
+            self.addCleanup(e.stop)
+        self.ok("endpoint", "add", "vm1", "--name", "dns", "--protocol", "udp", "--public-port", str(port),
+                "--private-port", str(bport), "--lbset", "dnsset", "--no-probe")
+        self.ok("lbset", "join", "dnsset", "--vm", "vm2")
+        self.start_engine()
+        seen = set()
+        for _ in range(40):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(5)
+                s.bind((CLIENT_IP, 0))
+                s.sendto(b"q", ("127.0.0.1", port))
+                data, peer = s.recvfrom(100)
+                self.assertEqual(peer, ("127.0.0.1", port))  # the answer comes from the VIP
+                seen.add(data.decode())
+        self.assertEqual(seen, {"vm1", "vm2"})
+
+    def test_established_connections_survive_kill_9_and_a_new_start_and_stop_leaves_nothing(self):
+        self.nat_farm(n=2, probe=("--no-probe",))
+        self.start_engine()
+        table = self.nat_table_name()
+        conns = []
+        for _ in range(20):
+            s = socket.socket()
+            s.settimeout(5)
+            s.bind((CLIENT_IP, 0))
+            s.connect(("127.0.0.1", self.port))
+            s.recv(200)
+            conns.append(s)
+        self.addCleanup(lambda: [c.close() for c in conns])
+        pid = int(self.engine_status()["engine"]["pid"])
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+                   what="the engine gone")
+        for i, s in enumerate(conns):  # the table and conntrack carry them without the engine
+            s.sendall(f"ping{i}".encode())
+            self.assertEqual(s.recv(100), f"ping{i}".encode())
+        self.assertEqual(ask(self.port)[1].split(":")[0], CLIENT_IP)  # new flows too
+        self.ok("engine", "start", "--threads", "1")  # adopts the table
+        for i, s in enumerate(conns):
+            s.sendall(f"again{i}".encode())
+            self.assertEqual(s.recv(100), f"again{i}".encode())
+        members = self.admin_json()["members"]
+        self.assertEqual(sum(m["active"] for m in members), 20 + 0)  # conntrack's count of the held flows
+        # stop: no new flows while the held ones finish (its drain), then no table.
+        stopper = subprocess.Popen([AZLB, "--state", self.state, "engine", "stop"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5 * TIME_SCALE)
+        with self.assertRaises(ConnectionRefusedError):
+            ask(self.port)
+        for i, s in enumerate(conns):
+            s.sendall(f"draining{i}".encode())
+            self.assertEqual(s.recv(100), f"draining{i}".encode())
+            s.close()
+        out, err = stopper.communicate(timeout=20 * TIME_SCALE)
+        self.assertEqual(stopper.returncode, 0, err)
+        self.assertNotIn(table, nft("list", "tables").stdout)
+        with self.assertRaises(OSError):
+            ask(self.port)
+
+    def test_without_cap_net_admin_start_fails_with_one_line_saying_so(self):
+        self.nat_farm(n=1, probe=("--no-probe",))
+        os.chmod(self.dir, 0o777)
+        os.chmod(self.state, 0o666)
+        r = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                            "--inh-caps=-all", AZLB, "--state", self.state, "engine", "start"],
+                           capture_output=True, text=True, timeout=30)
+        self.addCleanup(self.azlb, "engine", "stop")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("CAP_NET_ADMIN", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
