@@ -117,8 +117,10 @@ Status check(const Context& ctx) {
   for (auto& r : cfg->routes) AZLB_TRY(engine::check_bindable(r.key, !running));
   std::size_t members = 0;
   for (auto& r : cfg->routes) members += r.upstreams.size();
+  for (auto& r : cfg->nat_routes) members += r.upstreams.size();
   auto count = [](std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); };
   const std::string summary = "State " + state.string() + " is valid: " + count(cfg->routes.size(), "listener", "listeners") +
+                              (cfg->nat_routes.empty() ? "" : ", " + count(cfg->nat_routes.size(), "NAT route", "NAT routes")) +
                               ", " + count(members, "member", "members") + ", " + std::to_string(cfg->probes.size()) +
                               " probed" + (running ? " (its engine runs: ports not tried)" : "");
   if (ctx.json()) {
@@ -130,17 +132,31 @@ Status check(const Context& ctx) {
                            {"route", r.name},
                            {"members", r.upstreams.size()},
                            {"distribution", to_string(r.distribution)},
-                           {"acl_rules", r.acl.size()}});
+                           {"acl_rules", r.acl.size()},
+                           {"dataplane", "proxy"}});
+    for (auto& r : cfg->nat_routes)
+      listeners.push_back({{"protocol", to_string(r.key.protocol)},
+                           {"address", r.key.address.to_string()},
+                           {"port", r.key.port},
+                           {"route", r.name},
+                           {"members", r.upstreams.size()},
+                           {"distribution", to_string(r.distribution)},
+                           {"acl_rules", r.acl.size()},
+                           {"dataplane", "nat"}});
     ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
                     {"listeners", listeners}, {"probes", cfg->probes.size()}});
     return ok();
   }
   if (ctx.quiet) return ok();
   std::cout << summary << "\n";
-  Table t({"LISTENER", "ROUTE", "MEMBERS", "DISTRIBUTION", "ACL RULES"});
+  Table t({"LISTENER", "ROUTE", "MEMBERS", "DISTRIBUTION", "ACL RULES", "DATA PLANE"});
   for (auto& r : cfg->routes)
     t.add({r.key.to_string(), r.name, std::to_string(r.upstreams.size()), std::string(to_string(r.distribution)),
-           std::to_string(r.acl.size())});
+           std::to_string(r.acl.size()), "proxy"});
+  // A NAT route binds nothing: the kernel rewrites its packets (needs CAP_NET_ADMIN at start).
+  for (auto& r : cfg->nat_routes)
+    t.add({r.key.to_string(), r.name, std::to_string(r.upstreams.size()), std::string(to_string(r.distribution)),
+           std::to_string(r.acl.size()), "nat"});
   if (!t.empty()) t.print(std::cout);
   return ok();
 }

@@ -10,7 +10,8 @@ _azlb_names() {
 _azlb_flags() {
   case "$1" in
     "vm create") echo "--cloud-service --quick --os --image --private-ip --endpoint --no-default-endpoints" ;;
-    "service create") echo "--vip --subnet" ;;
+    "service create") echo "--vip --subnet --dataplane" ;;
+    "service set") echo "--dataplane" ;;
     "service delete") echo "--with-vms" ;;
     "endpoint add") echo "--name --protocol --public-port --private-port --idle-timeout --lbset $_azlb_probe" ;;
     "acl add") echo "--order --action --remote-subnet --description" ;;
@@ -39,7 +40,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log)
+        --proxy-protocol | --wait | --access-log | --dataplane)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -66,6 +67,7 @@ _azlb() {
     --distribution) words="five-tuple source-ip source-ip-protocol" ;;
     --when-all-down) words="refuse serve-all" ;;
     --proxy-protocol) words="none v1 v2" ;;
+    --dataplane) words="proxy nat" ;;
     --access-log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
@@ -79,7 +81,7 @@ _azlb() {
       elif [[ -z $cmd ]]; then
         case $group in
           vm) words="create list show delete serve" ;;
-          service) words="create list show delete" ;;
+          service) words="create list show set delete" ;;
           engine) words="start stop reload check" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave drain undrain list show set delete" ;;
@@ -89,7 +91,7 @@ _azlb() {
         case "$group $cmd ${#args[@]}" in
           "vm show 0" | "vm delete 0" | "vm serve 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
             "endpoint remove 0" | "acl add 0" | "acl list 0" | "acl remove 0") words=$(_azlb_names vms) ;;
-          "service show 0" | "service delete 0") words=$(_azlb_names services) ;;
+          "service show 0" | "service delete 0" | "service set 0") words=$(_azlb_names services) ;;
           "endpoint show 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")
             words=$(_azlb_names endpoints "${args[0]}") ;;
           "lbset "*" 0") [[ $cmd != create && $cmd != list ]] && words=$(_azlb_names lbsets) ;;

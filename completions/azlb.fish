@@ -21,7 +21,7 @@ function __azlb_at
             continue
         end
         switch $t
-            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description --proxy-protocol --wait --access-log
+            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description --proxy-protocol --wait --access-log --dataplane
                 set skip 1
             case '-*'
             case '*'
@@ -51,7 +51,7 @@ complete -c azlb -l version -d 'Print the version'
 
 complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine'
 complete -c azlb -n '__azlb_at vm' -a 'create list show delete serve'
-complete -c azlb -n '__azlb_at service' -a 'create list show delete'
+complete -c azlb -n '__azlb_at service' -a 'create list show set delete'
 complete -c azlb -n '__azlb_at engine' -a 'start stop reload check'
 complete -c azlb -n '__azlb_at engine start' -l foreground -d 'Stay attached, log to stderr'
 complete -c azlb -n '__azlb_at engine start' -l threads -x -d 'Worker threads'
@@ -67,7 +67,8 @@ complete -c azlb -n '__azlb_at lbset' -a 'create join leave drain undrain list s
 complete -c azlb -n '__azlb_at lbset drain' -l wait -x -d 'Return once it has no connections, or fail after SEC'
 
 complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
-complete -c azlb -n '__azlb_at service show; or __azlb_at service delete' -a '(__azlb_names services)'
+complete -c azlb -n '__azlb_at service show; or __azlb_at service delete; or __azlb_at service set' -a '(__azlb_names services)'
+complete -c azlb -l dataplane -x -a 'proxy nat' -d 'proxy (the engine connects) or nat (the kernel rewrites; needs CAP_NET_ADMIN)'
 complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset drain; or __azlb_at lbset undrain; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
 for c in 'endpoint show' 'endpoint remove' 'endpoint acl add' 'endpoint acl list' 'endpoint acl remove'
     complete -c azlb -n "__fish_seen_subcommand_from $c" -a '(__azlb_names endpoints (__azlb_endpoint_vm))'

@@ -58,6 +58,8 @@ class BashCompletion(AzlbCase):
                          ["five-tuple", "source-ip", "source-ip-protocol"])
         self.assertEqual(self.complete("azlb -o "), ["json", "table"])
         self.assertEqual(self.complete("azlb lbset set webset --proxy-protocol "), ["none", "v1", "v2"])
+        self.assertEqual(self.complete("azlb service set web --dataplane "), ["nat", "proxy"])
+        self.assertIn("--dataplane", self.complete("azlb service create x --"))
 
     def test_reads_the_state_named_by_the_state_flag(self):
         other = os.path.join(self.dir, "other.toml")
