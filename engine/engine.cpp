@@ -68,8 +68,8 @@ class Engine {
   bool drain_step();
   std::uint64_t live() const;
   std::vector<const Route*> nat_routes() const;
-  NatInfo nat_info() const;
-  EngineSnapshot snapshot() const;
+  NatInfo nat_info();
+  EngineSnapshot snapshot();
 
   EngineOptions opt_;
   store::Companions files_;
@@ -246,7 +246,7 @@ Status Engine::start() {
   return model::ok();
 }
 
-EngineSnapshot Engine::snapshot() const {
+EngineSnapshot Engine::snapshot() {
   std::uint64_t paused = 0;
   for (auto& w : workers_) paused += w->paused_listeners();
   return EngineSnapshot{*config_,
@@ -272,7 +272,7 @@ std::vector<const Route*> Engine::nat_routes() const {
   return out;
 }
 
-NatInfo Engine::nat_info() const {
+NatInfo Engine::nat_info() {
   NatInfo n;
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
@@ -280,6 +280,19 @@ NatInfo Engine::nat_info() const {
   auto flows = count_nat_flows(nat_routes());
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
+  if (nat_.present()) {
+    const auto values = nat_.counters();
+    auto get = [&](const std::string& name) {
+      auto it = values.find(name);
+      return it == values.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
+    };
+    for (auto& r : config_->nat_routes)
+      for (auto& u : r.upstreams) {
+        const auto [pi, bi] = get(nat_counter_name(u.state->key, true));
+        const auto [po, bo] = get(nat_counter_name(u.state->key, false));
+        n.counts[u.state] = {pi, bi, po, bo};
+      }
+  }
   const auto use = conntrack_use();
   n.conntrack_count = use.count;
   n.conntrack_max = use.max;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace azlb::engine {
 
@@ -74,6 +75,11 @@ std::string cidr_match(const Route& r, const model::Cidr& c) {
   return std::string(family(r)) + " saddr " + c.to_string();
 }
 
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
 std::uint32_t seed_of(const std::string& table) {
   std::uint32_t h = 2166136261u;
   for (unsigned char c : table) h = (h ^ c) * 16777619u;
@@ -88,8 +94,20 @@ std::string nat_table_name(const std::string& state_path) {
   return std::string("azlb_") + buf;
 }
 
-std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining) {
-  std::string timeouts, raw, acl, nat;
+std::string nat_counter_name(const MemberKey& k, bool in) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (auto* part : {&k.service, &k.set, &k.vm, &k.endpoint}) {
+    for (unsigned char c : *part) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ '/') * 1099511628211ull;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "m%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf) + (in ? "_in" : "_out");
+}
+
+std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining,
+                       const CounterValues& carried) {
+  std::string timeouts, raw, acl, nat, counters, counting;
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const Route& r = *routes[i];
     const std::string m = match(r);
@@ -107,6 +125,30 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
                   std::to_string(std::min<std::uint32_t>(idle_s, 30)) + ", replied: " + std::to_string(idle_s) +
                   " }\n  }\n";
     raw += "    " + m + " ct timeout set \"t" + id + "\"\n";
+
+    // Each member's packets and bytes, both ways, told apart by the flow's
+    // two tuples (what the client reached, what it was rewritten to).
+    for (auto& u : r.upstreams) {
+      if ((u.addr.ss_family == AF_INET6) != v6(r)) continue;
+      const auto t = target_of(u);
+      std::string dip = t.addr;
+      if (dip.front() == '[') dip = dip.substr(1, dip.size() - 2);
+      const std::string flow = std::string("meta l4proto ") + l4(r) +
+                               (unspecified(r.key.address) ? std::string()
+                                                           : " ct original " + std::string(family(r)) + " daddr " +
+                                                                 r.key.address.to_string()) +
+                               " ct original proto-dst " + std::to_string(r.key.port) + " ct reply " + family(r) +
+                               " saddr " + dip + " ct reply proto-src " + std::to_string(t.port);
+      for (bool in : {true, false}) {
+        const auto name = nat_counter_name(u.state->key, in);
+        if (counters.find("counter " + name + " ") != std::string::npos) continue;  // one member, two routes
+        auto it = carried.find(name);
+        const auto [packets, bytes] = it == carried.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
+        counters += "  counter " + name + " { packets " + std::to_string(packets) + " bytes " + std::to_string(bytes) +
+                    " }\n";
+        counting += "    " + flow + " ct direction " + (in ? "original" : "reply") + " counter name \"" + name + "\"\n";
+      }
+    }
 
     // The ACL, in order: the first rule that matches decides, for a new flow
     // only (as the proxy plane checks a client once, when it connects).
@@ -150,7 +192,12 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
   };
   // `add` then `delete` then the table: one transaction, whether the table
   // was there (an engine restarting adopts it) or not.
+  // Every packet is counted once: at output if this host sent it, at
+  // prerouting if it came from another (what comes back on lo was counted
+  // at output).
   return "add table inet " + table + "\ndelete table inet " + table + "\ntable inet " + table + " {\n" + timeouts +
+         counters + chain("count_output", "filter", "output", "10", counting) +
+         chain("count_prerouting", "filter", "prerouting", "10", replace_all(counting, "    meta", "    iifname != \"lo\" meta")) +
          chain("raw_prerouting", "filter", "prerouting", "raw", raw) +
          chain("raw_output", "filter", "output", "raw", raw) +
          chain("acl_prerouting", "filter", "prerouting", "mangle", acl) +
@@ -206,8 +253,29 @@ model::Status NatTable::run(const std::string& script) {
   return model::runtime_error("cannot program the NAT data plane: " + err);
 }
 
+CounterValues NatTable::counters() {
+  CounterValues out;
+  if (!has_net_admin()) return out;
+  if (!ctx_ && !run("list tables\n")) return out;
+  nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
+  const int rc = nft_run_cmd_from_buffer(ctx_, ("list counters table inet " + name_ + "\n").c_str());
+  nft_ctx_output_set_flags(ctx_, 0);
+  if (rc != 0) return out;
+  auto j = nlohmann::json::parse(nft_ctx_get_output_buffer(ctx_), nullptr, false);
+  if (!j.is_object() || !j.contains("nftables")) return out;
+  for (auto& item : j["nftables"]) {
+    if (!item.contains("counter")) continue;
+    auto& c = item["counter"];
+    out[c.value("name", "")] = {c.value("packets", std::uint64_t{0}), c.value("bytes", std::uint64_t{0})};
+  }
+  return out;
+}
+
 model::Status NatTable::apply(const std::vector<const Route*>& routes, bool draining) {
-  AZLB_TRY(run(nat_script(name_, routes, draining)));
+  // The counters go on from what the table in force has (a reload, or the
+  // table of an engine that died).
+  const CounterValues carried = counters();
+  AZLB_TRY(run(nat_script(name_, routes, draining, carried)));
   present_ = true;
   return model::ok();
 }

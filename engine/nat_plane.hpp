@@ -6,6 +6,7 @@
 // reads; the control thread applies the table again when they change.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,16 @@
 struct nft_ctx;
 
 namespace azlb::engine {
+
+// Packets and bytes a NAT member has carried, each way (in: client to member).
+struct NatCounts {
+  std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
+};
+// Named counters of the table, by name ("m<16 hex>_in"), as nftables keeps them.
+using CounterValues = std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>;
+// The counter names of a member: stable for its service, set, VM and
+// endpoint, so that a new table (a reload, a new engine) carries them on.
+std::string nat_counter_name(const MemberKey&, bool in);
 
 // The nftables script that makes `table` hold `routes` (nat routes only),
 // replacing whatever the table held. Pure: what the engine applies, and what
@@ -31,7 +42,9 @@ namespace azlb::engine {
 // Prerouting carries traffic from other hosts, output this host's own.
 // `draining`: every route refuses new flows, while the established ones keep
 // their member (the NAT hooks stay while the table has NAT chains).
-std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining = false);
+// Each member's counters start from `carried` (what the table in force had).
+std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining = false,
+                       const CounterValues& carried = {});
 
 // The table name for an engine's state file: one table per engine.
 std::string nat_table_name(const std::string& state_path);
@@ -49,6 +62,8 @@ class NatTable {
   model::Status apply(const std::vector<const Route*>& routes, bool draining = false);
   // Deletes the table, if it is there.
   void remove();
+  // The table's member counters now; empty when it cannot be read.
+  CounterValues counters();
   bool present() const { return present_; }
 
  private:

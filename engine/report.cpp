@@ -87,9 +87,15 @@ std::string status_json(const EngineSnapshot& s) {
       AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
 #undef AZLB_MEMBER_JSON
       if (nat) {
-        // Its flows are the kernel's: conntrack counts them.
+        // Its flows are the kernel's: conntrack counts them, the table's
+        // counters count their packets and bytes.
         auto it = s.nat.flows.find(&m);
         j["active"] = s.nat.flows_known ? Json(it == s.nat.flows.end() ? 0 : it->second) : Json(nullptr);
+        const auto c = s.nat.counts.count(&m) ? s.nat.counts.at(&m) : NatInfo::Counts{};
+        j["bytes_in"] = c.bytes_in;
+        j["bytes_out"] = c.bytes_out;
+        j["packets_in"] = c.packets_in;
+        j["packets_out"] = c.packets_out;
       }
       members.push_back(std::move(j));
     }
@@ -167,6 +173,29 @@ std::string metrics_text(const EngineSnapshot& s) {
     out += std::string(prom) + "{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.counters->totals().name) + "\n";
   AZLB_LISTENER_COUNTERS(AZLB_PROM_LISTENER)
 #undef AZLB_PROM_LISTENER
+  if (!s.config.nat_routes.empty()) {
+    const std::pair<const char*, std::uint64_t NatInfo::Counts::*> nat_families[] = {
+        {"azlb_nat_member_packets_in_total", &NatInfo::Counts::packets_in},
+        {"azlb_nat_member_bytes_in_total", &NatInfo::Counts::bytes_in},
+        {"azlb_nat_member_packets_out_total", &NatInfo::Counts::packets_out},
+        {"azlb_nat_member_bytes_out_total", &NatInfo::Counts::bytes_out}};
+    for (auto& [name, field] : nat_families) {
+      family(name, "counter", "Packets or bytes of a NAT member's flows, from the client (in) or back (out), counted by nftables.");
+      for (auto& r : s.config.nat_routes)
+        for (auto& u : r.upstreams) {
+          auto it = s.nat.counts.find(u.state);
+          out += std::string(name) + member_labels(*u.state) + " " +
+                 std::to_string(it == s.nat.counts.end() ? 0 : it->second.*field) + "\n";
+        }
+    }
+    family("azlb_nat_member_flows_active", "gauge", "A NAT member's flows in conntrack (closing TCP flows aside).");
+    for (auto& r : s.config.nat_routes)
+      for (auto& u : r.upstreams) {
+        auto it = s.nat.flows.find(u.state);
+        out += "azlb_nat_member_flows_active" + member_labels(*u.state) + " " +
+               std::to_string(it == s.nat.flows.end() ? 0 : it->second) + "\n";
+      }
+  }
   family("azlb_descriptors_in_use", "gauge", "Descriptors held by the workers (connections, flows, pipes).");
   out += "azlb_descriptors_in_use " + std::to_string(s.limits.fd_in_use) + "\n";
   family("azlb_descriptors_for_connections", "gauge", "Descriptors the workers may hold; the rest is kept for probes and the admin socket.");

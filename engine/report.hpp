@@ -38,6 +38,10 @@ struct NatInfo {
   std::string error;  // why the table in force is not the state's (the last apply failed)
   bool flows_known = false;  // conntrack could be read
   std::map<const MemberState*, std::uint64_t> flows;  // active flows per NAT member
+  struct Counts {
+    std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
+  };
+  std::map<const MemberState*, Counts> counts;  // from the table's counters
   std::int64_t conntrack_count = -1, conntrack_max = -1;
 };
 

@@ -122,6 +122,22 @@ class NatPlane(EngineCase):
         self.assertEqual(ask(self.port, sport=sport)[1], f"{CLIENT_IP}:{sport}")
         st = self.ok("service", "show", "web", "-o", "json").json()
         self.assertEqual(st["dataplane"], "nat")
+        # Each member's packets and bytes, from the table's counters: every
+        # connection carried a SYN and a FIN each way, and a greeting back.
+        members = {m["vm"]: m for m in self.admin_json()["members"]}
+        for vm, n in counts.items():
+            m = members[vm]
+            self.assertEqual(m["dataplane"], "nat")
+            self.assertGreaterEqual(m["packets_in"], 3 * n, m)
+            self.assertGreaterEqual(m["packets_out"], 3 * n, m)
+            self.assertGreater(m["bytes_out"], m["bytes_in"] - 40 * m["packets_in"], m)
+        metrics = self.admin("/metrics")[1]
+        self.assertIn('azlb_nat_member_packets_in_total{service="web",lbset="appset",vm="vm1",endpoint="app"}', metrics)
+        # A reload rebuilds the table: the counters carry on.
+        before = members["vm1"]["packets_in"]
+        self.ok("lbset", "set", "appset", "--probe-interval", "2", "--probe-timeout", "4")
+        self.ok("engine", "reload")
+        self.assertGreaterEqual({m["vm"]: m for m in self.admin_json()["members"]}["vm1"]["packets_in"], before)
 
     def test_source_ip_keeps_each_client_on_one_member(self):
         self.nat_farm(extra=("--distribution", "source-ip"))
