@@ -22,10 +22,17 @@ AZLB = os.path.join(ROOT, "build", "cli", "azlb")
 BASELINE = os.environ.get("AZLB_BASELINE")
 LATENCY = os.path.join(ROOT, "build", "bench-latency")
 VMS = ["127.0.1.4", "127.0.1.5", "127.0.1.6"]
+# The NAT plane's members are of their own: a DNATed SYN carries the
+# timestamps of the client's connection to the VIP, and on a member still
+# holding TIME_WAIT sockets of the other rows' connections it would fail PAWS
+# and wait for a SYN retransmit (TcpExtPAWSTimewait).
+NAT_VMS = ["127.0.2.4", "127.0.2.5", "127.0.2.6"]
+# The NAT row needs root (CAP_NET_ADMIN); without it the row is left out.
+NAT = os.geteuid() == 0
 HTTP_PORT, IPERF_PORT = 8000, 5201
 PP_PORT = 8001  # the same backends, expecting a PROXY protocol header
 PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203), "before": (28104, 28204),
-         "azlb-pp": (28105, 28205), "azlb-log": (28106, 28206)}
+         "azlb-pp": (28105, 28205), "azlb-log": (28106, 28206), "nat": (28107, 28207)}
 # The cost of azlb's optional features, each an engine of its own beside a
 # plain one: PROXY protocol v2 to the members, and the access log.
 FEATURES = ["azlb", "azlb-pp", "azlb-log"]
@@ -45,7 +52,7 @@ def start(cmd, **kw):
 
 
 def stop_all():
-    for state in ("state.toml", "pp.toml", "log.toml"):
+    for state in ("state.toml", "pp.toml", "log.toml", "nat.toml"):
         subprocess.run([AZLB, "--state", f"{work}/{state}", "engine", "stop"], capture_output=True)
     if BASELINE:
         subprocess.run([BASELINE, "--state", f"{work}/before.toml", "engine", "stop"], capture_output=True)
@@ -82,7 +89,7 @@ def write(name, text):
 def backends():
     servers = "\n".join(f"""  server {{ listen {ip}:{HTTP_PORT} reuseport backlog=4096;
              listen {ip}:{PP_PORT} proxy_protocol reuseport backlog=4096; keepalive_requests 1000000;
-             location / {{ return 200 "vm{i + 1}\\n"; }} }}""" for i, ip in enumerate(VMS))
+             location / {{ return 200 "vm{i + 1}\\n"; }} }}""" for i, ip in enumerate(VMS + NAT_VMS))
     conf = write("backend.conf", f"""worker_processes 1; pid {work}/backend.pid; error_log {work}/backend.err;
 worker_rlimit_nofile 20000;
 events {{ worker_connections 19000; }}
@@ -92,14 +99,17 @@ http {{ access_log off; default_type text/plain;
 """)
     start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
     start(["iperf3", "-s", "-B", VMS[0], "-p", str(IPERF_PORT)])
-    for ip in VMS:
+    start(["iperf3", "-s", "-B", NAT_VMS[0], "-p", str(IPERF_PORT)])
+    for ip in VMS + NAT_VMS:
         wait_port(ip, HTTP_PORT)
     wait_port(VMS[0], IPERF_PORT)
 
 
-def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=HTTP_PORT):
+def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=HTTP_PORT, nat=False):
     az = lambda *a: subprocess.run([binary, "--state", state, "-q", *a], check=True)
     http, bulk = PORTS[name]
+    if nat:
+        az("service", "create", "bench", "--dataplane", "nat", "--subnet", "127.0.2.0/24")
     for i in range(3):
         az("vm", "create", f"vm{i + 1}", "--cloud-service", "bench", "--no-default-endpoints")
     az("endpoint", "add", "vm1", "--name", "http", "--protocol", "tcp", "--public-port", str(http),
@@ -110,6 +120,11 @@ def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=
     az("endpoint", "add", "vm1", "--name", "iperf", "--protocol", "tcp", "--public-port", str(bulk),
        "--private-port", str(IPERF_PORT))
     az("engine", "start", "--threads", str(THREADS), *start_args)
+
+
+def nat_balancer():
+    if NAT:
+        azlb_balancer(AZLB, f"{work}/nat.toml", "nat", nat=True)
 
 
 def feature_balancers():
@@ -165,7 +180,7 @@ stream {{
 """)
     start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
     for name, (http, bulk) in PORTS.items():
-        if (name == "before" and not BASELINE) or name in FEATURES:
+        if (name == "before" and not BASELINE) or name in FEATURES or name == "nat":
             continue
         wait_port("127.0.0.1", http)
         wait_port("127.0.0.1", bulk)
@@ -203,8 +218,9 @@ def latency(host, port, rate):
 
 
 def pids_of(name):
-    if name in ("azlb", "before", "azlb-pp", "azlb-log"):
-        state = {"azlb": "state.toml", "before": "before.toml", "azlb-pp": "pp.toml", "azlb-log": "log.toml"}[name]
+    if name in ("azlb", "before", "azlb-pp", "azlb-log", "nat"):
+        state = {"azlb": "state.toml", "before": "before.toml", "azlb-pp": "pp.toml", "azlb-log": "log.toml",
+                 "nat": "nat.toml"}[name]
         return [int(open(f"{work}/{state}.engine.pid").read())]
     pat = "haproxy.cfg" if name == "haproxy" else "nginx-lb.conf"
     out = subprocess.run(["pgrep", "-f", pat], capture_output=True, text=True).stdout.split()
@@ -307,20 +323,21 @@ def features(res, notes):
 
 
 def main():
-    names = ["direct", "azlb", "haproxy", "nginx"] + (["before"] if BASELINE else [])
+    names = ["direct", "azlb", "haproxy", "nginx"] + (["nat"] if NAT else []) + (["before"] if BASELINE else [])
     peers = ["haproxy", "nginx"]
     res = {n: {} for n in names}
     notes = []
     try:
         backends()
         balancers()
+        nat_balancer()
         feature_balancers()
         if ONLY_FEATURES:
             features(res, notes)
             return
         for rnd, n in alternating(names):
             host, port, _, _ = target(n)
-            pids = pids_of(n) if n != "direct" else []
+            pids = pids_of(n) if n not in ("direct", "nat") else []
             for key, close in (("keepalive", False), ("newconn", True)):
                 used, started = cpu_seconds(pids), time.monotonic()
                 rps, err = wrk(host, port, close)
@@ -360,6 +377,29 @@ def main():
             print(report_features(res))
     if not ONLY_FEATURES:
         report(res, peers, rate, notes)
+
+
+def report_nat(res, peers):
+    """The kernel's NAT against a direct connection (its limit) and the best proxy."""
+    out = ["| figure | direct (limit) | azlb NAT | NAT / direct | goal | best proxy | NAT / best proxy | goal |",
+           "|---|---|---|---|---|---|---|---|"]
+    for label, key, fmt, higher, goal in (("keep-alive requests/s", "keepalive", "{:,.0f}", True, 0.85),
+                                          ("new connections/s", "newconn", "{:,.0f}", True, 0.7),
+                                          ("bulk throughput (Gbit/s)", "bulk", "{:.1f}", True, 0.85),
+                                          ("latency p50 (µs)", "p50", "{:,.0f}", False, None),
+                                          ("latency p99 (µs)", "p99", "{:,.0f}", False, None)):
+        d, n = res["direct"].get(key), res["nat"].get(key)
+        proxies = [res[p].get(key) for p in ("azlb", *peers) if res[p].get(key)]
+        best = max(proxies) if higher else min(proxies)
+        vs_direct = n / d if higher else d / n
+        vs_proxy = n / best if higher else best / n
+        mark = lambda r, g: "" if g is None else (" ✓" if r >= g else " ✗")
+        out.append(f"| {label} | {fmt.format(d)} | {fmt.format(n)} | {vs_direct:.2f}{mark(vs_direct, goal)} | "
+                   f"{'' if goal is None else '≥ ' + str(goal)} | {fmt.format(best)} | {vs_proxy:.2f}"
+                   f"{mark(vs_proxy, 2.0 if higher else None)} | {'≥ 2' if higher else ''} |")
+    return ("\n".join(out) + "\n\nThe same backends (nginx, iperf3) on addresses of the NAT row's own; "
+            "the kernel does the NAT's work in the softirqs of the client's and the backends' own processes, so it "
+            "has no CPU row of its own.\n")
 
 
 def report_features(res):
@@ -418,6 +458,8 @@ def report(res, peers, rate, notes):
              f"Machine: {machine()}; each balancer with {THREADS} worker; wrk -t1 -c64 for {DURATION} s and iperf3 "
              f"for 4 s, best of two alternating rounds; latency open-loop at half the slowest balancer's keep-alive "
              f"rate over 16 connections, median of three alternating runs.\n")
+    if "nat" in res and res["nat"]:
+        text += "\n### The NAT data plane\n\n" + report_nat(res, peers)
     text += "\n### What the optional features cost\n\n" + report_features(res)
     if notes:
         text += "\nErrors seen: " + "; ".join(notes) + "\n"
