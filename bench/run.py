@@ -38,6 +38,7 @@ PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 282
 FEATURES = ["azlb", "azlb-pp", "azlb-log"]
 # AZLB_BENCH_ONLY=features runs just that A/B (about two minutes).
 ONLY_FEATURES = os.environ.get("AZLB_BENCH_ONLY") == "features"
+FEATURE_ROUNDS = int(os.environ.get("AZLB_BENCH_FEATURE_ROUNDS", "3"))
 THREADS = 1          # worker threads (processes) for every balancer
 DURATION = 5         # seconds per throughput run
 IDLE_CONNS = 8000
@@ -301,9 +302,9 @@ def alternating(names, rounds=2):
 
 def features(res, notes):
     """Keep-alive and new connections through the three azlb engines,
-    alternating, three rounds each; the median of each."""
+    alternating, FEATURE_ROUNDS rounds each; the median of each."""
     runs = {n: {"keepalive": [], "newconn": [], "keepalive_cpu": []} for n in FEATURES}
-    for rnd, n in alternating(FEATURES, rounds=3):
+    for rnd, n in alternating(FEATURES, rounds=FEATURE_ROUNDS):
         host, port, _, _ = target(n)
         for key, close in (("keepalive", False), ("newconn", True)):
             pids = pids_of(n)
@@ -414,7 +415,7 @@ def report_features(res):
         out.append(f"| {label} | {fmt.format(b)} | {fmt.format(pp)} | {ratio(pp):.2f} | {fmt.format(lg)} | "
                    f"{ratio(lg):.2f} | {goal} |")
     return ("\n".join(out) + f"\n\nThe same build three times, each its own engine with {THREADS} worker, "
-            f"alternating, median of three rounds of wrk -t1 -c64 for {DURATION} s; the access log wrote "
+            f"alternating, median of {FEATURE_ROUNDS} rounds of wrk -t1 -c64 for {DURATION} s; the access log wrote "
             f"{res['azlb-log']['log_lines']:,} lines. Ratios: more is better for the feature.\n")
 
 
