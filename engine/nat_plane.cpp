@@ -107,7 +107,7 @@ std::string nat_counter_name(const MemberKey& k, bool in) {
 
 std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining,
                        const CounterValues& carried) {
-  std::string timeouts, raw, acl, nat, counters, counting;
+  std::string timeouts, timeout_rules, acl, nat, counters, counting;
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const Route& r = *routes[i];
     const std::string m = match(r);
@@ -124,7 +124,7 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
       timeouts += "  ct timeout t" + id + " {\n    protocol udp; l3proto " + l3 + "\n    policy = { unreplied: " +
                   std::to_string(std::min<std::uint32_t>(idle_s, 30)) + ", replied: " + std::to_string(idle_s) +
                   " }\n  }\n";
-    raw += "    " + m + " ct timeout set \"t" + id + "\"\n";
+    timeout_rules += "    ct state new " + m + " ct timeout set \"t" + id + "\"\n";
 
     // Each member's packets and bytes, both ways, told apart by the flow's
     // two tuples (what the client reached, what it was rewritten to).
@@ -198,8 +198,10 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
   return "add table inet " + table + "\ndelete table inet " + table + "\ntable inet " + table + " {\n" + timeouts +
          counters + chain("count_output", "filter", "output", "10", counting) +
          chain("count_prerouting", "filter", "prerouting", "10", replace_all(counting, "    meta", "    iifname != \"lo\" meta")) +
-         chain("raw_prerouting", "filter", "prerouting", "raw", raw) +
-         chain("raw_output", "filter", "output", "raw", raw) +
+         // Right after conntrack (-200) has made the new flow's entry: a
+         // timeout is attached to an entry, so before it there is none.
+         chain("timeout_prerouting", "filter", "prerouting", "-199", timeout_rules) +
+         chain("timeout_output", "filter", "output", "-199", timeout_rules) +
          chain("acl_prerouting", "filter", "prerouting", "mangle", acl) +
          chain("acl_output", "filter", "output", "mangle", acl) +
          chain("nat_prerouting", "nat", "prerouting", "dstnat", nat) +

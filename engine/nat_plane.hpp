@@ -30,7 +30,7 @@ std::string nat_counter_name(const MemberKey&, bool in);
 // The nftables script that makes `table` hold `routes` (nat routes only),
 // replacing whatever the table held. Pure: what the engine applies, and what
 // the unit tests read.
-//  - raw priority: each flow's conntrack timeout (the endpoint's idle timeout
+//  - right after conntrack: each flow's conntrack timeout (the endpoint's idle timeout
 //    when established; short after a close, so that a high rate of new
 //    connections does not fill conntrack);
 //  - mangle priority: the ACL, first match wins (a set's permit rules deny

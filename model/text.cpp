@@ -38,7 +38,12 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
+std::string quote(std::string_view s) {
+  std::string out = "'";  // appended: `"'" + printable(s)` trips GCC 12's false -Wrestrict at -O3
+  out += printable(s);
+  out += '\'';
+  return out;
+}
 
 std::string printable(std::string_view s) {
   static const char hex[] = "0123456789abcdef";

@@ -200,6 +200,29 @@ class NatPlane(EngineCase):
                 s.connect(("127.0.0.1", self.port))
                 s.recv(10)
 
+    def test_idle_timeout_becomes_the_flows_conntrack_timeout_and_drain_empties_the_map(self):
+        self.nat_farm(n=2, probe=("--no-probe",))
+        # A "minute" of idle timeout lasts 1 s here: established flows expire after 4 s.
+        self.start_engine(env={"AZLB_IDLE_TIMEOUT_UNIT_MS": "1000"})
+        with socket.socket() as s:
+            s.settimeout(5)
+            s.bind((CLIENT_IP, 0))
+            s.connect(("127.0.0.1", self.port))
+            s.recv(200)
+            sport = s.getsockname()[1]
+            out = subprocess.run(["conntrack", "-L", "-p", "tcp", "--orig-src", CLIENT_IP, "--sport", str(sport)],
+                                 capture_output=True, text=True).stdout
+            self.assertIn("ESTABLISHED", out)
+            timeout = int(out.split()[2])  # tcp 6 TIMEOUT ESTABLISHED ...
+            self.assertLessEqual(timeout, 4, out)
+        # vm2 drained: every new flow goes to vm1, and its conntrack count is in status.
+        self.ok("lbset", "drain", "appset", "--vm", "vm2")
+        self.ok("engine", "reload")
+        for _ in range(20):
+            self.assertEqual(ask(self.port)[0], "vm1")
+        members = {m["vm"]: m for m in self.admin_json()["members"]}
+        self.assertEqual(members["vm2"]["admin_state"], "drain")
+
     def test_udp_flows_are_rewritten_too(self):
         self.net = random_subnet()
         self.ok("service", "create", "dns", "--subnet", f"{self.net}.0/24", "--dataplane", "nat")
