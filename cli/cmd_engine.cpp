@@ -125,7 +125,7 @@ Status check(const Context& ctx) {
                               " probed" + (running ? " (its engine runs: ports not tried)" : "");
   if (ctx.json()) {
     nlohmann::json listeners = nlohmann::json::array();
-    for (auto& r : cfg->routes)
+    auto add = [&](const engine::Route& r, const char* plane) {
       listeners.push_back({{"protocol", to_string(r.key.protocol)},
                            {"address", r.key.address.to_string()},
                            {"port", r.key.port},
@@ -133,16 +133,10 @@ Status check(const Context& ctx) {
                            {"members", r.upstreams.size()},
                            {"distribution", to_string(r.distribution)},
                            {"acl_rules", r.acl.size()},
-                           {"dataplane", "proxy"}});
-    for (auto& r : cfg->nat_routes)
-      listeners.push_back({{"protocol", to_string(r.key.protocol)},
-                           {"address", r.key.address.to_string()},
-                           {"port", r.key.port},
-                           {"route", r.name},
-                           {"members", r.upstreams.size()},
-                           {"distribution", to_string(r.distribution)},
-                           {"acl_rules", r.acl.size()},
-                           {"dataplane", "nat"}});
+                           {"dataplane", plane}});
+    };
+    for (auto& r : cfg->routes) add(r, "proxy");
+    for (auto& r : cfg->nat_routes) add(r, "nat");
     ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
                     {"listeners", listeners}, {"probes", cfg->probes.size()}});
     return ok();
@@ -150,13 +144,13 @@ Status check(const Context& ctx) {
   if (ctx.quiet) return ok();
   std::cout << summary << "\n";
   Table t({"LISTENER", "ROUTE", "MEMBERS", "DISTRIBUTION", "ACL RULES", "DATA PLANE"});
-  for (auto& r : cfg->routes)
+  auto row = [&](const engine::Route& r, const char* plane) {
     t.add({r.key.to_string(), r.name, std::to_string(r.upstreams.size()), std::string(to_string(r.distribution)),
-           std::to_string(r.acl.size()), "proxy"});
+           std::to_string(r.acl.size()), plane});
+  };
+  for (auto& r : cfg->routes) row(r, "proxy");
   // A NAT route binds nothing: the kernel rewrites its packets (needs CAP_NET_ADMIN at start).
-  for (auto& r : cfg->nat_routes)
-    t.add({r.key.to_string(), r.name, std::to_string(r.upstreams.size()), std::string(to_string(r.distribution)),
-           std::to_string(r.acl.size()), "nat"});
+  for (auto& r : cfg->nat_routes) row(r, "nat");
   if (!t.empty()) t.print(std::cout);
   return ok();
 }

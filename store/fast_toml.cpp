@@ -43,14 +43,7 @@ class Parser {
 
   bool run() {
     doc_.tables.assign(1, Table{});
-    doc_.tables[0].from_header = true;
-    for (std::size_t start = 0; start < text_.size();) {
-      auto end = text_.find('\n', start);
-      if (end == std::string_view::npos) end = text_.size();
-      line_ = text_.substr(start, end - start);
-      ++line_no_;
-      pos_ = 0;
-      start = end + 1;
+    for (std::size_t start = 0; next_line(start);) {
       skip_blank();
       if (at_end_of_line()) continue;
       if (peek() == '[') {
@@ -66,6 +59,18 @@ class Parser {
   }
 
  private:
+  // Makes the line at `start` the current one and moves `start` past it.
+  bool next_line(std::size_t& start) {
+    if (start >= text_.size()) return false;
+    auto end = text_.find('\n', start);
+    if (end == std::string_view::npos) end = text_.size();
+    line_ = text_.substr(start, end - start);
+    ++line_no_;
+    pos_ = 0;
+    start = end + 1;
+    return true;
+  }
+
   char peek() const { return pos_ < line_.size() ? line_[pos_] : '\0'; }
   void skip_blank() {
     while (pos_ < line_.size() && (line_[pos_] == ' ' || line_[pos_] == '\t')) ++pos_;
@@ -136,7 +141,6 @@ class Parser {
     Table& nt = doc_.tables.emplace_back();
     nt.line = line_no_;
     nt.column = col;
-    nt.from_header = true;
     current_ = t.index;
     return true;
   }
@@ -289,13 +293,7 @@ class Parser {
   bool array_lines(std::size_t& start) {
     array_open_ = false;
     bool comma = true;  // TOML wants a comma between two items
-    for (; start < text_.size();) {
-      auto end = text_.find('\n', start);
-      if (end == std::string_view::npos) end = text_.size();
-      line_ = text_.substr(start, end - start);
-      ++line_no_;
-      pos_ = 0;
-      start = end + 1;
+    while (next_line(start)) {
       if (at_end_of_line()) continue;
       if (peek() == ']') {
         ++pos_;

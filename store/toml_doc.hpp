@@ -32,7 +32,6 @@ struct Entry {
 struct Table {
   std::uint32_t line = 1, column = 1;
   std::vector<Entry> entries;  // in the order of the text
-  bool from_header = false;    // fast_toml: made by a [[header]], may get keys and subtables
 };
 
 struct Array {
