@@ -13,7 +13,7 @@
 
 namespace azlb::store {
 
-// Why: parsing a large state builds a tree of small nodes about twelve times
+// Why: loading a large state builds a document and a model about eight times
 // the size of the text, and taking one page fault per new page costs more
 // than the parsing itself (1,000 endpoints: ~400 faults at up to 13 us each
 // on a VM, against 2.7 ms of parsing). One madvise maps those pages for a
