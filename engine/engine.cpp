@@ -89,6 +89,9 @@ class Engine {
   std::int64_t next_nat_count_ms_ = 0;
   std::int64_t next_conntrack_check_ms_ = 0;
   bool conntrack_warned_ = false;
+  NatInfo nat_info_;  // the last one read, reused for 200 ms
+  std::uint64_t nat_info_generation_ = 0;
+  std::int64_t nat_info_until_ms_ = 0;
   std::uint64_t nat_flows_left_ = 1;
   WorkerOptions worker_opt_;  // the same for every worker but its id
   std::shared_ptr<Config> config_;
@@ -273,6 +276,15 @@ std::vector<const Route*> Engine::nat_routes() const {
 }
 
 NatInfo Engine::nat_info() {
+  // A conntrack dump and a counter listing per status request would let a
+  // poller (lbset drain --wait asks ten times a second) keep the control
+  // thread busy on a host with a large conntrack table.
+  const auto now = monotonic_ms();
+  if (nat_info_generation_ == generation_ && now < nat_info_until_ms_) {
+    NatInfo cached = nat_info_;
+    cached.error = nat_error_;
+    return cached;
+  }
   NatInfo n;
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
@@ -296,6 +308,9 @@ NatInfo Engine::nat_info() {
   const auto use = conntrack_use();
   n.conntrack_count = use.count;
   n.conntrack_max = use.max;
+  nat_info_ = n;
+  nat_info_generation_ = generation_;
+  nat_info_until_ms_ = now + 200;
   return n;
 }
 

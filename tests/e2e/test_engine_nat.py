@@ -223,6 +223,26 @@ class NatPlane(EngineCase):
         members = {m["vm"]: m for m in self.admin_json()["members"]}
         self.assertEqual(members["vm2"]["admin_state"], "drain")
 
+    def test_drain_wait_counts_the_members_flows_in_conntrack(self):
+        self.nat_farm(n=2, probe=("--no-probe",))
+        self.start_engine()
+        held = socket.socket()
+        self.addCleanup(held.close)
+        held.settimeout(5)
+        held.bind((CLIENT_IP, 0))
+        held.connect(("127.0.0.1", self.port))
+        vm = held.recv(200).decode().split()[0]
+        r = self.azlb("lbset", "drain", "appset", "--vm", vm, "--wait", "1")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("1 active connection remains", r.err)
+        for _ in range(10):
+            self.assertNotEqual(ask(self.port)[0], vm)
+        held.sendall(b"still here")
+        self.assertEqual(held.recv(100), b"still here")  # the held flow keeps its member
+        held.close()
+        r = self.azlb("lbset", "drain", "appset", "--vm", vm, "--wait", "10")
+        self.assertEqual(r.rc, 0, r)
+
     def test_udp_flows_are_rewritten_too(self):
         self.net = random_subnet()
         self.ok("service", "create", "dns", "--subnet", f"{self.net}.0/24", "--dataplane", "nat")
