@@ -239,8 +239,12 @@ model::Status NatTable::run(const std::string& script) {
     nft_ctx_buffer_output(ctx_);
     nft_ctx_buffer_error(ctx_);
   }
-  if (nft_run_cmd_from_buffer(ctx_, script.c_str()) == 0) return model::ok();
+  // Each read of a buffer empties it: what a command wrote is read (or
+  // dropped) at once, so that the next command's output stands alone.
+  const int rc = nft_run_cmd_from_buffer(ctx_, script.c_str());
+  (void)nft_ctx_get_output_buffer(ctx_);
   std::string err = nft_ctx_get_error_buffer(ctx_);
+  if (rc == 0) return model::ok();
   // The first line says it; the rest quotes the script.
   if (auto nl = err.find('\n'); nl != std::string::npos) err.resize(nl);
   if (err.find("Operation not permitted") != std::string::npos)
@@ -262,8 +266,10 @@ CounterValues NatTable::counters() {
   nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
   const int rc = nft_run_cmd_from_buffer(ctx_, ("list counters table inet " + name_ + "\n").c_str());
   nft_ctx_output_set_flags(ctx_, 0);
+  const std::string text = nft_ctx_get_output_buffer(ctx_);
+  (void)nft_ctx_get_error_buffer(ctx_);
   if (rc != 0) return out;
-  auto j = nlohmann::json::parse(nft_ctx_get_output_buffer(ctx_), nullptr, false);
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("nftables")) return out;
   for (auto& item : j["nftables"]) {
     if (!item.contains("counter")) continue;

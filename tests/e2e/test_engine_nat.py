@@ -124,7 +124,11 @@ class NatPlane(EngineCase):
         self.assertEqual(st["dataplane"], "nat")
         # Each member's packets and bytes, from the table's counters: every
         # connection carried a SYN and a FIN each way, and a greeting back.
-        members = {m["vm"]: m for m in self.admin_json()["members"]}
+        # (status reads them at most every 200 ms.)
+        nat_members = lambda: {m["vm"]: m for m in self.admin_json()["members"]}
+        wait_until(lambda: all(nat_members()[vm]["packets_in"] >= 3 * n for vm, n in counts.items()), timeout=3,
+                   what="the counters of every member")
+        members = nat_members()
         for vm, n in counts.items():
             m = members[vm]
             self.assertEqual(m["dataplane"], "nat")
