@@ -145,14 +145,21 @@ class Parser {
     return true;
   }
 
-  bool key_value(std::uint32_t table) {
+  // `key =`, a key new to `table`: empty otherwise (a duplicate is toml++'s to refuse).
+  std::string_view new_key(std::uint32_t table) {
     const auto key = bare_key();
-    if (key.empty()) return false;
+    if (key.empty()) return key;
     skip_blank();
-    if (peek() != '=') return false;
+    if (peek() != '=') return {};
     ++pos_;
     skip_blank();
-    if (Doc::get(doc_.tables[table], key)) return false;  // a duplicate: toml++ says so
+    if (Doc::get(doc_.tables[table], key)) return {};
+    return key;
+  }
+
+  bool key_value(std::uint32_t table) {
+    const auto key = new_key(table);
+    if (key.empty()) return false;
     Value v;
     if (!value(v, /*top=*/true)) return false;
     doc_.tables[table].entries.push_back({key, v});
@@ -252,13 +259,8 @@ class Parser {
     skip_blank();
     if (peek() != '}') {
       while (true) {
-        const auto key = bare_key();
+        const auto key = new_key(index);
         if (key.empty()) return false;
-        skip_blank();
-        if (peek() != '=') return false;
-        ++pos_;
-        skip_blank();
-        if (Doc::get(doc_.tables[index], key)) return false;
         Value inner;
         if (!value(inner, false) || inner.kind == Kind::Table) return false;
         doc_.tables[index].entries.push_back({key, inner});

@@ -8,11 +8,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import unittest
 
-from backends import UdpEcho, free_port, random_subnet, wait_until
+from backends import TcpBackend, UdpEcho, free_port, random_subnet, wait_until
 from engine_case import EngineCase
 from harness import AZLB, TIME_SCALE
 
@@ -37,39 +36,16 @@ class Member:
     the address it sees, then echoes until the client closes."""
 
     def __init__(self, ip, port, name):
-        self.name, self.seen, self.closed = name, [], False
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((ip, port))
-        self.sock.listen(128)
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while not self.closed:
-            try:
-                c, peer = self.sock.accept()
-            except OSError:
-                return
-            self.seen.append(peer)
-            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
-
-    def _serve(self, c, peer):
-        try:
-            c.sendall(f"{self.name} {peer[0]}:{peer[1]}\n".encode())
+        def serve(c):
+            peer = c.getpeername()
+            c.sendall(f"{name} {peer[0]}:{peer[1]}\n".encode())
             while data := c.recv(4096):
                 c.sendall(data)
-        except OSError:
-            pass
-        finally:
-            c.close()
+
+        self.backend = TcpBackend(ip, port, serve)
 
     def stop(self):
-        self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        self.backend.stop()
 
 
 def ask(port, source=CLIENT_IP, sport=0):

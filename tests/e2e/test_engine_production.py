@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from backends import HttpBackend, TcpBackend, UdpEcho, free_port, http_get, random_subnet, wait_until
-from engine_case import EngineCase, FAST_PROBE
+from backends import TcpBackend, UdpEcho, free_port, http_get, random_subnet, wait_until
+from engine_case import EngineCase
 from harness import TIME_SCALE
 
 CLIENT_IP = "127.0.0.77"  # a source address of the test's own, not the engine's 127.0.0.1
