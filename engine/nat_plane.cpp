@@ -41,16 +41,11 @@ bool v6(const Route& r) { return r.key.address.family == model::Family::V6; }
 const char* family(const Route& r) { return v6(r) ? "ip6" : "ip"; }
 const char* l4(const Route& r) { return r.key.protocol == Protocol::Tcp ? "tcp" : "udp"; }
 
-bool unspecified(const model::IpAddress& ip) {
-  for (std::size_t i = 0; i < ip.size(); ++i)
-    if (ip.bytes[i]) return false;
-  return true;
-}
 
 // What selects a route's new flows: its VIP (any address of this host for a
 // wildcard VIP) and public port.
 std::string match(const Route& r) {
-  std::string m = unspecified(r.key.address) ? std::string("meta nfproto ") + (v6(r) ? "ipv6" : "ipv4")
+  std::string m = r.key.address.is_unspecified() ? std::string("meta nfproto ") + (v6(r) ? "ipv6" : "ipv4")
                                              : std::string(family(r)) + " daddr " + r.key.address.to_string();
   return m + " " + l4(r) + " dport " + std::to_string(r.key.port);
 }
@@ -134,7 +129,7 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
       std::string dip = t.addr;
       if (dip.front() == '[') dip = dip.substr(1, dip.size() - 2);
       const std::string flow = std::string("meta l4proto ") + l4(r) +
-                               (unspecified(r.key.address) ? std::string()
+                               (r.key.address.is_unspecified() ? std::string()
                                                            : " ct original " + std::string(family(r)) + " daddr " +
                                                                  r.key.address.to_string()) +
                                " ct original proto-dst " + std::to_string(r.key.port) + " ct reply " + family(r) +

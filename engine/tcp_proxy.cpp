@@ -30,20 +30,6 @@ const char* to_string(HalfState s) {
   return "?";
 }
 
-namespace {
-
-// Who failed when the read from (or the write to) a half's socket failed.
-End failed_source(unsigned d) { return d == 0 ? End::ClientReset : End::MemberReset; }
-End failed_destination(unsigned d) { return d == 0 ? End::MemberReset : End::ClientReset; }
-
-bool unspecified(const model::IpAddress& ip) {
-  for (std::size_t i = 0; i < ip.size(); ++i)
-    if (ip.bytes[i]) return false;
-  return true;
-}
-
-}  // namespace
-
 TcpProxy::TcpProxy(Loop& loop, std::uint32_t connect_timeout_ms, AccessLog* access_log)
     : loop_(loop), access_log_(access_log) {
   connect_ts_.tv_sec = connect_timeout_ms / 1000;
@@ -105,7 +91,7 @@ void TcpProxy::on_accepted(int fd, const Route& route) {
     // The header names the address the client reached: the VIP, or on a
     // wildcard VIP the one the kernel chose.
     socklen_t len = sizeof c.local;
-    if (unspecified(route.key.address)) {
+    if (route.key.address.is_unspecified()) {
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&c.local), &len);
     } else {
       fill_sockaddr(route.key.address, route.key.port, c.local, len);

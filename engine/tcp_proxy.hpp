@@ -42,6 +42,10 @@ enum class RecvState : std::uint8_t {
 
 const char* to_string(HalfState);
 
+// Who failed when the read from (or the write to) half `d`'s socket failed.
+inline End failed_source(unsigned d) { return d == 0 ? End::ClientReset : End::MemberReset; }
+inline End failed_destination(unsigned d) { return d == 0 ? End::MemberReset : End::ClientReset; }
+
 struct Half {
   HalfState state = HalfState::Idle;
   RecvState recv = RecvState::Off;

@@ -47,7 +47,7 @@ void TcpProxy::splice_pump(std::uint32_t ci, unsigned d) {
       const ssize_t n = ::splice(p.r, nullptr, dst, nullptr, h.piped, kFlags);
       if (n < 0) {
         if (errno == EAGAIN) return arm_poll(ci, d, dst, POLLOUT);
-        return close_conn(ci, d == 0 ? End::MemberReset : End::ClientReset);
+        return close_conn(ci, failed_destination(d));
       }
       h.piped -= static_cast<std::uint32_t>(n);
       moved(c, d, static_cast<std::uint64_t>(n));
@@ -57,7 +57,7 @@ void TcpProxy::splice_pump(std::uint32_t ci, unsigned d) {
     const ssize_t n = ::splice(src, nullptr, p.w, nullptr, static_cast<std::size_t>(loop_.pipes.capacity()), kFlags);
     if (n < 0) {
       if (errno == EAGAIN) return arm_poll(ci, d, src, POLLIN);
-      return close_conn(ci, d == 0 ? End::ClientReset : End::MemberReset);
+      return close_conn(ci, failed_source(d));
     }
     if (n == 0) {
       h.fin_seen = true;  // the pipe is empty: the loop passes the FIN on
