@@ -207,7 +207,13 @@ Result<MemberAtEngine> ask_engine(const std::filesystem::path& state, const Admi
   for (auto& e : j["members"])
     if (e.value("service", "") == m.service && e["lbset"].is_string() && e["lbset"] == set && e.value("vm", "") == vm &&
         e.value("endpoint", "") == m.endpoint)
-      return MemberAtEngine{e.value("admin_state", "up") == "drain", e.value("active", std::uint64_t{0})};
+    {
+      // null: the engine cannot count them now (conntrack unreadable), so
+      // the member is not known to be empty.
+      const auto& active = e["active"];
+      if (!active.is_number_unsigned()) return runtime_error("the engine cannot count the member's flows now");
+      return MemberAtEngine{e.value("admin_state", "up") == "drain", active.get<std::uint64_t>()};
+    }
   return MemberAtEngine{};  // not in the engine's configuration yet
 }
 

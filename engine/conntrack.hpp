@@ -8,19 +8,20 @@
 #include <vector>
 
 #include "engine/config.hpp"
+#include "engine/nat_plane.hpp"
 
 namespace azlb::engine {
 
-// Flows of `routes` in conntrack, per member (its MemberState): those that
-// reached the route's VIP and port and were rewritten to the member. A TCP
-// flow counts until it is closing (TIME_WAIT, CLOSE are not counted).
+// Flows in conntrack per member (its MemberState), found by the mark the
+// NAT table gave them (nat_plane.hpp). A TCP flow counts until it is closing
+// (TIME_WAIT, CLOSE are not counted).
 // Null when conntrack cannot be read (no privilege, no module).
 struct NatFlows {
   bool ok = false;
   std::map<const MemberState*, std::uint64_t> per_member;
-  std::uint64_t total = 0;
+  std::uint64_t total = 0;  // every flow of azlb's marks, a member's that left included
 };
-NatFlows count_nat_flows(const std::vector<const Route*>& routes);
+NatFlows count_nat_flows(const NatMarks& marks);
 
 // nf_conntrack_count and nf_conntrack_max, when the kernel shows them.
 struct ConntrackUse {

@@ -278,7 +278,8 @@ std::vector<const Route*> Engine::nat_routes() const {
 NatInfo Engine::nat_info() {
   // A conntrack dump and a counter listing per status request would let a
   // poller (lbset drain --wait asks ten times a second) keep the control
-  // thread busy on a host with a large conntrack table.
+  // thread busy on a host with many NAT flows: read at most every 200 ms,
+  // and less often when a read takes longer than 20 ms.
   const auto now = monotonic_ms();
   if (nat_info_generation_ == generation_ && now < nat_info_until_ms_) {
     NatInfo cached = nat_info_;
@@ -289,7 +290,7 @@ NatInfo Engine::nat_info() {
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
   n.error = nat_error_;
-  auto flows = count_nat_flows(nat_routes());
+  auto flows = count_nat_flows(nat_marks(nat_routes()));
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
   if (nat_.present()) {
@@ -310,7 +311,8 @@ NatInfo Engine::nat_info() {
   n.conntrack_max = use.max;
   nat_info_ = n;
   nat_info_generation_ = generation_;
-  nat_info_until_ms_ = now + 200;
+  // At most a tenth of the control thread's time, however large the dump.
+  nat_info_until_ms_ = monotonic_ms() + std::max<std::int64_t>(200, 10 * (monotonic_ms() - now));
   return n;
 }
 
@@ -391,7 +393,7 @@ void Engine::begin_drain(const char* why) {
 bool Engine::drain_step() {
   if (live() == 0 && nat_.present() && monotonic_ms() >= next_nat_count_ms_) {
     next_nat_count_ms_ = monotonic_ms() + 250;  // a conntrack dump, not at every wake-up
-    const auto flows = count_nat_flows(nat_routes());
+    const auto flows = count_nat_flows(nat_marks(nat_routes()));
     nat_flows_left_ = flows.ok ? flows.total : 0;
   }
   if (live() == 0 && (!nat_.present() || nat_flows_left_ == 0)) {

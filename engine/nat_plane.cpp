@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace azlb::engine {
 
@@ -38,25 +40,17 @@ Target target_of(const Upstream& u) {
 }
 
 bool v6(const Route& r) { return r.key.address.family == model::Family::V6; }
+// A member of the other family than the VIP cannot be a DNAT target (the
+// model refuses one in a nat service; an edited file is checked the same).
+bool same_family(const Route& r, const Upstream& u) { return (u.addr.ss_family == AF_INET6) == v6(r); }
 const char* family(const Route& r) { return v6(r) ? "ip6" : "ip"; }
 const char* l4(const Route& r) { return r.key.protocol == Protocol::Tcp ? "tcp" : "udp"; }
-
-
-// What selects a route's new flows: its VIP (any address of this host for a
-// wildcard VIP) and public port.
-std::string match(const Route& r) {
-  std::string m = r.key.address.is_unspecified() ? std::string("meta nfproto ") + (v6(r) ? "ipv6" : "ipv4")
-                                             : std::string(family(r)) + " daddr " + r.key.address.to_string();
-  return m + " " + l4(r) + " dport " + std::to_string(r.key.port);
-}
 
 // The members a new flow may go to now, in route order.
 std::vector<const Upstream*> usable(const Route& r) {
   std::vector<const Upstream*> up, all;
   for (auto& u : r.upstreams) {
-    if (u.drained) continue;
-    // A member of the other family than the VIP cannot be a DNAT target.
-    if ((u.addr.ss_family == AF_INET6) != v6(r)) continue;
+    if (u.drained || !same_family(r, u)) continue;
     all.push_back(&u);
     if (u.state->eligible()) up.push_back(&u);
   }
@@ -70,15 +64,119 @@ std::string cidr_match(const Route& r, const model::Cidr& c) {
   return std::string(family(r)) + " saddr " + c.to_string();
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-  return s;
-}
-
 std::uint32_t seed_of(const std::string& table) {
   std::uint32_t h = 2166136261u;
   for (unsigned char c : table) h = (h ^ c) * 16777619u;
   return h;
+}
+
+std::uint64_t key_hash(const MemberKey& k) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (auto* part : {&k.service, &k.set, &k.vm, &k.endpoint}) {
+    for (unsigned char c : *part) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ '/') * 1099511628211ull;
+  }
+  return h;
+}
+
+std::string hex(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+// A new flow finds its route in one lookup, however many routes there are:
+// by VIP, protocol and port, or for a wildcard VIP (any address of this
+// host, never one it forwards to) by protocol and port. One map per family
+// and kind, each with the rule that looks a packet up in it.
+struct Dispatch {
+  const char* name;
+  const char* type;
+  const char* lookup;
+  std::string to_new, to_pick;  // elements: verdicts of the new-flow and the DNAT chains
+};
+
+std::array<Dispatch, 4> dispatch_maps() {
+  return {{{"v4", "ipv4_addr . inet_proto . inet_service", "meta nfproto ipv4 ip daddr . meta l4proto . th dport", "", ""},
+           {"v6", "ipv6_addr . inet_proto . inet_service", "meta nfproto ipv6 ip6 daddr . meta l4proto . th dport", "", ""},
+           {"any4", "inet_proto . inet_service", "meta nfproto ipv4 fib daddr type local meta l4proto . th dport", "", ""},
+           {"any6", "inet_proto . inet_service", "meta nfproto ipv6 fib daddr type local meta l4proto . th dport", "", ""}}};
+}
+
+Dispatch& dispatch_of(std::array<Dispatch, 4>& maps, const Route& r) {
+  return maps[(r.key.address.is_unspecified() ? 2 : 0) + (v6(r) ? 1 : 0)];
+}
+
+std::string dispatch_key(const Route& r) {
+  const std::string tail = std::string(l4(r)) + " . " + std::to_string(r.key.port);
+  return r.key.address.is_unspecified() ? tail : r.key.address.to_string() + " . " + tail;
+}
+
+void append(std::string& list, const std::string& item) {
+  if (!list.empty()) list += ", ";
+  list += item;
+}
+
+// A route's conntrack timeout policy: the members' longest idle timeout
+// (none is cut before its endpoint's own), short once a TCP flow closes, so
+// that a high rate of new connections does not fill conntrack.
+std::string timeout_policy(const Route& r, const std::string& id) {
+  std::uint32_t idle_s = 1;
+  for (auto& u : r.upstreams) idle_s = std::max(idle_s, (u.idle_timeout_ms + 999) / 1000);
+  const std::string head = "  ct timeout t" + id + " {\n    protocol " + l4(r) + "; l3proto " + family(r) +
+                           "\n    policy = { ";
+  if (r.key.protocol == Protocol::Tcp)
+    return head + "established: " + std::to_string(idle_s) +
+           ", close_wait: 10, last_ack: 10, time_wait: 10, close: 10 }\n  }\n";
+  return head + "unreplied: " + std::to_string(std::min<std::uint32_t>(idle_s, 30)) +
+         ", replied: " + std::to_string(idle_s) + " }\n  }\n";
+}
+
+// A route's new flow: its timeout, then the ACL in order, the first rule
+// that matches deciding (as the proxy plane checks a client once, when it
+// connects); with no member to take it, refused.
+std::string new_flow_rules(const Route& r, const std::string& id, bool no_member) {
+  std::string rules = "    ct timeout set \"t" + id + "\"\n";
+  bool any_permit = false;
+  for (auto& rule : r.acl) {
+    any_permit = any_permit || rule.action == model::AclAction::Permit;
+    const auto c = cidr_match(r, rule.remote_subnet);
+    if (c.empty()) continue;
+    rules += "    " + c + " counter " + (rule.action == model::AclAction::Permit ? "accept" : "drop") + "\n";
+  }
+  if (any_permit) rules += "    counter drop\n";  // permit rules: whoever matched none is denied
+  // refuse: a TCP client learns at once (a reset), as from the proxy plane.
+  if (no_member) rules += r.key.protocol == Protocol::Tcp ? "    counter reject with tcp reset\n" : "    counter drop\n";
+  return rules;
+}
+
+// The member of a new flow: its mark, picked at random or by a hash of the
+// client's address (and protocol), then the DNAT to the marked member.
+std::string pick_rules(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
+                       const std::string& table) {
+  std::string by_index, by_mark;
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    const auto t = target_of(*members[k]);
+    const auto mark = hex(marks.at(members[k]->state));
+    append(by_index, std::to_string(k) + " : " + mark);
+    append(by_mark, mark + " : " + t.addr + " . " + std::to_string(t.port));
+  }
+  const auto n = std::to_string(members.size());
+  const std::string seed = " seed " + hex(seed_of(table));
+  std::string pick;
+  if (r.distribution == model::Distribution::FiveTuple)
+    pick = "numgen random mod " + n;
+  else if (r.distribution == model::Distribution::SourceIp)
+    pick = "jhash " + std::string(family(r)) + " saddr mod " + n + seed;
+  else
+    pick = "jhash " + std::string(family(r)) + " saddr . meta l4proto mod " + n + seed;
+  return "    ct mark set " + pick + " map { " + by_index + " }\n    meta l4proto " + l4(r) + " counter dnat " +
+         family(r) + " to ct mark map { " + by_mark + " }\n";
+}
+
+std::string base_chain(const char* name, const char* type, const char* hook, const char* prio, const std::string& rules) {
+  return std::string("  chain ") + name + " {\n    type " + type + " hook " + hook + " priority " + prio +
+         "; policy accept;\n" + rules + "  }\n";
 }
 
 }  // namespace
@@ -90,117 +188,99 @@ std::string nat_table_name(const std::string& state_path) {
 }
 
 std::string nat_counter_name(const MemberKey& k, bool in) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (auto* part : {&k.service, &k.set, &k.vm, &k.endpoint}) {
-    for (unsigned char c : *part) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ '/') * 1099511628211ull;
-  }
   char buf[24];
-  std::snprintf(buf, sizeof buf, "m%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof buf, "m%016llx", static_cast<unsigned long long>(key_hash(k)));
   return std::string(buf) + (in ? "_in" : "_out");
+}
+
+NatMarks nat_marks(const std::vector<const Route*>& routes) {
+  // Stable for a member's key, so that a flow marked before a reload is
+  // still its member's after it; a clash of the low 24 bits takes the next
+  // free value, in the keys' order.
+  std::map<MemberKey, std::uint32_t> by_key;
+  for (auto* r : routes)
+    for (auto& u : r->upstreams) by_key.emplace(u.state->key, 0);
+  std::set<std::uint32_t> taken;
+  for (auto& [key, mark] : by_key) {
+    std::uint32_t low = static_cast<std::uint32_t>(key_hash(key)) & ~kNatMarkMask;
+    while (low == 0 || taken.contains(low)) low = (low + 1) & ~kNatMarkMask;
+    taken.insert(low);
+    mark = kNatMarkTag | low;
+  }
+  NatMarks out;
+  for (auto* r : routes)
+    for (auto& u : r->upstreams) out[u.state] = by_key[u.state->key];
+  return out;
 }
 
 std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining,
                        const CounterValues& carried) {
-  std::string timeouts, timeout_rules, acl, nat, counters, counting;
+  const NatMarks marks = nat_marks(routes);
+  auto maps = dispatch_maps();
+  std::string objects, counted_by, chains;
+  std::set<std::string> counted;
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const Route& r = *routes[i];
-    const std::string m = match(r);
     const std::string id = std::to_string(i);
-    // A set's members may differ: its flows get the longest, so that none
-    // is cut before its endpoint's own timeout.
-    std::uint32_t idle_s = 1;
-    for (auto& u : r.upstreams) idle_s = std::max(idle_s, (u.idle_timeout_ms + 999) / 1000);
-    const std::string l3 = v6(r) ? "ip6" : "ip";
-    if (r.key.protocol == Protocol::Tcp)
-      timeouts += "  ct timeout t" + id + " {\n    protocol tcp; l3proto " + l3 + "\n    policy = { established: " +
-                  std::to_string(idle_s) + ", close_wait: 10, last_ack: 10, time_wait: 10, close: 10 }\n  }\n";
-    else
-      timeouts += "  ct timeout t" + id + " {\n    protocol udp; l3proto " + l3 + "\n    policy = { unreplied: " +
-                  std::to_string(std::min<std::uint32_t>(idle_s, 30)) + ", replied: " + std::to_string(idle_s) +
-                  " }\n  }\n";
-    timeout_rules += "    ct state new " + m + " ct timeout set \"t" + id + "\"\n";
-
-    // Each member's packets and bytes, both ways, told apart by the flow's
-    // two tuples (what the client reached, what it was rewritten to).
+    objects += timeout_policy(r, id);
+    // Each member's packets and bytes, both ways, found by its flows' mark.
     for (auto& u : r.upstreams) {
-      if ((u.addr.ss_family == AF_INET6) != v6(r)) continue;
-      const auto t = target_of(u);
-      std::string dip = t.addr;
-      if (dip.front() == '[') dip = dip.substr(1, dip.size() - 2);
-      const std::string flow = std::string("meta l4proto ") + l4(r) +
-                               (r.key.address.is_unspecified() ? std::string()
-                                                           : " ct original " + std::string(family(r)) + " daddr " +
-                                                                 r.key.address.to_string()) +
-                               " ct original proto-dst " + std::to_string(r.key.port) + " ct reply " + family(r) +
-                               " saddr " + dip + " ct reply proto-src " + std::to_string(t.port);
+      if (!same_family(r, u) || !counted.insert(nat_counter_name(u.state->key, true)).second) continue;
       for (bool in : {true, false}) {
         const auto name = nat_counter_name(u.state->key, in);
-        if (counters.find("counter " + name + " ") != std::string::npos) continue;  // one member, two routes
         auto it = carried.find(name);
         const auto [packets, bytes] = it == carried.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
-        counters += "  counter " + name + " { packets " + std::to_string(packets) + " bytes " + std::to_string(bytes) +
-                    " }\n";
-        counting += "    " + flow + " ct direction " + (in ? "original" : "reply") + " counter name \"" + name + "\"\n";
+        objects += "  counter " + name + " { packets " + std::to_string(packets) + " bytes " +
+                   std::to_string(bytes) + " }\n";
+        append(counted_by, hex(marks.at(u.state)) + " . " + (in ? "original" : "reply") + " : \"" + name + "\"");
       }
     }
-
-    // The ACL, in order: the first rule that matches decides, for a new flow
-    // only (as the proxy plane checks a client once, when it connects).
-    const std::string fresh = "ct state new " + m;
-    bool any_permit = false;
-    for (auto& rule : r.acl) {
-      any_permit = any_permit || rule.action == model::AclAction::Permit;
-      const auto c = cidr_match(r, rule.remote_subnet);
-      if (c.empty()) continue;
-      acl += "    " + fresh + " " + c + " counter " + (rule.action == model::AclAction::Permit ? "accept" : "drop") + "\n";
-    }
-    if (any_permit) acl += "    " + fresh + " counter drop\n";  // permit rules: whoever matched none is denied
-
     const auto members = draining ? std::vector<const Upstream*>{} : usable(r);
-    if (members.empty()) {
-      // refuse: a TCP client learns at once (a reset), as from the proxy plane.
-      // Established flows keep their member, as Azure kept them.
-      acl += "    " + fresh + (r.key.protocol == Protocol::Tcp ? " counter reject with tcp reset\n" : " counter drop\n");
-      continue;
-    }
-    std::string map;
-    for (std::size_t k = 0; k < members.size(); ++k) {
-      const auto t = target_of(*members[k]);
-      map += (k ? ", " : "") + std::to_string(k) + " : " + t.addr + " . " + std::to_string(t.port);
-    }
-    std::string pick;
-    const auto n = std::to_string(members.size());
-    char seed[16];
-    std::snprintf(seed, sizeof seed, "0x%08x", seed_of(table));
-    if (r.distribution == model::Distribution::FiveTuple)
-      pick = "numgen random mod " + n;
-    else if (r.distribution == model::Distribution::SourceIp)
-      pick = "jhash " + std::string(family(r)) + " saddr mod " + n + " seed " + seed;
-    else
-      pick = "jhash " + std::string(family(r)) + " saddr . meta l4proto mod " + n + " seed " + seed;
-    nat += "    " + m + " counter dnat " + family(r) + " to " + pick + " map { " + map + " }\n";
+    auto& d = dispatch_of(maps, r);
+    chains += "  chain new" + id + " {\n" + new_flow_rules(r, id, members.empty()) + "  }\n";
+    append(d.to_new, dispatch_key(r) + " : jump new" + id);
+    if (members.empty()) continue;  // established flows keep their member, as Azure kept them
+    chains += "  chain pick" + id + " {\n" + pick_rules(r, members, marks, table) + "  }\n";
+    append(d.to_pick, dispatch_key(r) + " : jump pick" + id);
   }
-  auto chain = [](const char* name, const char* type, const char* hook, const char* prio, const std::string& rules) {
-    return std::string("  chain ") + name + " {\n    type " + type + " hook " + hook + " priority " + prio +
-           "; policy accept;\n" + rules + "  }\n";
-  };
+  std::string new_lookups, pick_lookups;
+  for (auto& d : maps) {
+    for (auto [kind, elements, lookups] : {std::tuple{"new_", &d.to_new, &new_lookups},
+                                           std::tuple{"pick_", &d.to_pick, &pick_lookups}}) {
+      if (elements->empty()) continue;
+      objects += std::string("  map ") + kind + d.name + " {\n    type " + d.type + " : verdict\n    elements = { " +
+                 *elements + " }\n  }\n";
+      *lookups += std::string("    ") + d.lookup + " vmap @" + kind + d.name + "\n";
+    }
+  }
+  if (!counted_by.empty())
+    objects += "  map count {\n    type mark . ct_dir : counter\n    elements = { " + counted_by + " }\n  }\n";
+  // Every packet of the host passes the counting chains: a mask and a compare
+  // let other flows by before the map lookup. A packet is counted once: at
+  // output if this host sent it, at prerouting if it came from another
+  // (what comes back on lo was counted at output).
+  const std::string ours = "ct mark and " + hex(kNatMarkMask) + " == " + hex(kNatMarkTag);
+  const std::string count = counted_by.empty() ? "" : ours + " counter name ct mark . ct direction map @count\n";
   // `add` then `delete` then the table: one transaction, whether the table
-  // was there (an engine restarting adopts it) or not.
-  // Every packet is counted once: at output if this host sent it, at
-  // prerouting if it came from another (what comes back on lo was counted
-  // at output).
-  return "add table inet " + table + "\ndelete table inet " + table + "\ntable inet " + table + " {\n" + timeouts +
-         counters + chain("count_output", "filter", "output", "10", counting) +
-         chain("count_prerouting", "filter", "prerouting", "10", replace_all(counting, "    meta", "    iifname != \"lo\" meta")) +
+  // was there (an engine restarting adopts it) or not. The NAT chains stay
+  // even with no route taking new flows: established flows are rewritten by
+  // the kernel's NAT only while some NAT chain is registered.
+  return "add table inet " + table + "\ndelete table inet " + table + "\ntable inet " + table + " {\n" + objects +
+         chains +
          // Right after conntrack (-200) has made the new flow's entry: a
          // timeout is attached to an entry, so before it there is none.
-         chain("timeout_prerouting", "filter", "prerouting", "-199", timeout_rules) +
-         chain("timeout_output", "filter", "output", "-199", timeout_rules) +
-         chain("acl_prerouting", "filter", "prerouting", "mangle", acl) +
-         chain("acl_output", "filter", "output", "mangle", acl) +
-         chain("nat_prerouting", "nat", "prerouting", "dstnat", nat) +
-         chain("nat_output", "nat", "output", "-100", nat) + "}\n";
+         (new_lookups.empty() ? ""
+                              : base_chain("new_prerouting", "filter", "prerouting", "-199",
+                                           "    ct state new jump new_flow\n") +
+                                    base_chain("new_output", "filter", "output", "-199", "    ct state new jump new_flow\n") +
+                                    "  chain new_flow {\n" + new_lookups + "  }\n") +
+         base_chain("nat_prerouting", "nat", "prerouting", "dstnat", pick_lookups) +
+         base_chain("nat_output", "nat", "output", "-100", pick_lookups) +
+         (count.empty() ? ""
+                        : base_chain("count_output", "filter", "output", "10", "    " + count) +
+                              base_chain("count_prerouting", "filter", "prerouting", "10",
+                                         "    iif != \"lo\" " + count)) +
+         "}\n";
 }
 
 NatTable::NatTable(std::string name) : name_(std::move(name)) {}

@@ -27,19 +27,33 @@ using CounterValues = std::map<std::string, std::pair<std::uint64_t, std::uint64
 // endpoint, so that a new table (a reload, a new engine) carries them on.
 std::string nat_counter_name(const MemberKey&, bool in);
 
+// Every flow the table maps carries its member's mark in conntrack (ct
+// mark): the tag in the high byte says it is azlb's, the low 24 bits which
+// member, so that counting a packet, or a member's flows, is one lookup.
+inline constexpr std::uint32_t kNatMarkTag = 0xa2000000u, kNatMarkMask = 0xff000000u;
+using NatMarks = std::map<const MemberState*, std::uint32_t>;
+// Each member's mark: stable for its key (service, set, VM, endpoint), so
+// that a flow marked before a reload still counts for its member after it.
+NatMarks nat_marks(const std::vector<const Route*>& routes);
+
 // The nftables script that makes `table` hold `routes` (nat routes only),
 // replacing whatever the table held. Pure: what the engine applies, and what
-// the unit tests read.
-//  - right after conntrack: each flow's conntrack timeout (the endpoint's idle timeout
-//    when established; short after a close, so that a high rate of new
-//    connections does not fill conntrack);
-//  - mangle priority: the ACL, first match wins (a set's permit rules deny
-//    what they do not match, as in the proxy plane), and with no member to
-//    take a new flow, a TCP reset (refuse) or a drop (UDP);
-//  - dstnat: DNAT to a member, by numgen random (five-tuple) or jhash of the
-//    client's address (and protocol); serve-all uses every member when all
-//    are down; a drained member is never in the map.
+// the unit tests read. A new flow finds its route in a verdict map (by VIP,
+// protocol and port; a wildcard VIP by the last two, for this host's own
+// addresses only), then:
+//  - right after conntrack (-199): the route's conntrack timeout (the
+//    endpoint's idle timeout when established; short after a close, so that
+//    a high rate of new connections does not fill conntrack), then the ACL,
+//    first match wins (a set's permit rules deny what they do not match, as
+//    in the proxy plane), and with no member to take it, a TCP reset
+//    (refuse) or a drop (UDP);
+//  - dstnat: the member's mark by numgen random (five-tuple) or jhash of the
+//    client's address (and protocol), then DNAT to the marked member;
+//    serve-all uses every member when all are down; a drained member is
+//    never picked;
+//  - every packet of a marked flow is counted for its member, by direction.
 // Prerouting carries traffic from other hosts, output this host's own.
+// Established flows pass one compare per hook besides the kernel's NAT.
 // `draining`: every route refuses new flows, while the established ones keep
 // their member (the NAT hooks stay while the table has NAT chains).
 // Each member's counters start from `carried` (what the table in force had).

@@ -105,6 +105,7 @@ Result<Dataplane> set_dataplane(State& s, std::string_view name, Dataplane plane
   AZLB_ASSIGN(svc, service_or_error(s, name));
   const Dataplane before = svc->dataplane;
   svc->dataplane = plane;
+  AZLB_TRY(check_nat_family(*svc));
   for (auto& set : svc->lbsets) AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
   for (auto* vm : vms_of(s, *svc))
     for (auto& ep : vm->endpoints)

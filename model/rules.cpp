@@ -249,8 +249,20 @@ bool public_port_free(const State& s, const CloudService& svc, Protocol proto, s
   return check_public_port_free(s, svc, proto, port, "").ok();
 }
 
+Status check_nat_family(const CloudService& svc) {
+  // The kernel rewrites a packet's destination within its own family: an
+  // IPv4 VIP cannot be DNATed to an IPv6 VM (the proxy plane connects anew,
+  // so it can).
+  if (svc.dataplane == Dataplane::Nat && svc.vip.family != svc.subnet.base.family)
+    return usage_error("cloud service " + quote(svc.name) + " forwards with NAT, so its VIP " + svc.vip.to_string() +
+                       " and its subnet " + svc.subnet.to_string() +
+                       " must be of one IP family; give a --subnet of the VIP's family, or use --dataplane proxy");
+  return ok();
+}
+
 Status insert_service(State& s, CloudService svc) {
   AZLB_TRY(check_name("cloud service name", svc.name));
+  AZLB_TRY(check_nat_family(svc));
   if (find_service(s, svc.name)) return conflict("cloud service " + quote(svc.name) + " already exists");
   svc.lbsets.clear();
   s.services.push_back(std::move(svc));

@@ -64,6 +64,8 @@ Status check_endpoint_fields(const Endpoint&);
 Status check_proxy_protocol(std::string_view what, Protocol, ProxyProtocol);
 // A NAT cloud service sends no PROXY protocol (its members see the client).
 Status check_plane_fits(const CloudService&, std::string_view what, ProxyProtocol);
+// A NAT cloud service's VIP and subnet (so its VMs' private IPs) are of one family.
+Status check_nat_family(const CloudService&);
 
 // What a whole state being built (loaded or validated) holds so far, so that
 // each insertion checks its rules against an index instead of scanning every

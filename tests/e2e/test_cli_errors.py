@@ -31,6 +31,11 @@ class Errors(AzlbCase):
         self.fails(USAGE, "vm", "list", "--bogus", mentions="--bogus")
         self.fails(USAGE, "-o", "yaml", "vm", "list", mentions="yaml")
         self.fails(USAGE, "vm", mentions="create")
+        # NAT rewrites within one IP family: an IPv6 VIP over an IPv4 subnet is refused.
+        self.fails(USAGE, "service", "create", "mixed", "--vip", "::1", "--subnet", "10.9.0.0/24", "--dataplane", "nat",
+                   mentions="::1")
+        self.ok("lbset", "set", "webset", "--proxy-protocol", "v1")
+        self.fails(USAGE, "service", "set", "web", "--dataplane", "nat", mentions="PROXY protocol v1")
 
     def test_a_flag_and_the_state_file_get_the_same_bounds_from_the_model(self):
         """Flags parse over the type's whole range; the bound and its message are the model's."""

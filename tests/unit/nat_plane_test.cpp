@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <set>
+
 #include "engine/sockets.hpp"
 
 using namespace azlb::engine;
@@ -34,15 +37,41 @@ bool has(const std::string& text, const std::string& what) { return text.find(wh
 
 }  // namespace
 
-TEST_CASE("the table is replaced in one transaction, and five-tuple picks at random over the members") {
+TEST_CASE("the table is replaced in one transaction, and five-tuple picks a member's mark at random") {
   NatFarm f;
   auto s = f.script();
   CHECK(s.rfind("add table inet azlb_t\ndelete table inet azlb_t\ntable inet azlb_t {", 0) == 0);
-  CHECK(has(s, "ip daddr 127.0.0.1 tcp dport 8080 counter dnat ip to numgen random mod 3 map { 0 : 127.0.1.4 . 80, "
-               "1 : 127.0.1.5 . 80, 2 : 127.0.1.6 . 80 }"));
+  const auto marks = nat_marks({&f.route});
+  REQUIRE(marks.size() == 3);
+  std::string m[3];
+  for (int i = 0; i < 3; ++i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", marks.at(f.states[i].get()));
+    m[i] = buf;
+    CHECK((marks.at(f.states[i].get()) & kNatMarkMask) == kNatMarkTag);
+  }
+  CHECK(has(s, "ct mark set numgen random mod 3 map { 0 : " + m[0] + ", 1 : " + m[1] + ", 2 : " + m[2] + " }"));
+  CHECK(has(s, "meta l4proto tcp counter dnat ip to ct mark map { " + m[0] + " : 127.0.1.4 . 80, " + m[1] +
+                   " : 127.0.1.5 . 80, " + m[2] + " : 127.0.1.6 . 80 }"));
+  // One lookup finds the route, for new flows and for the DNAT.
+  CHECK(has(s, "map new_v4 {\n    type ipv4_addr . inet_proto . inet_service : verdict\n"
+               "    elements = { 127.0.0.1 . tcp . 8080 : jump new0 }"));
+  CHECK(has(s, "elements = { 127.0.0.1 . tcp . 8080 : jump pick0 }"));
   CHECK(has(s, "hook prerouting priority dstnat"));
   CHECK(has(s, "hook output priority -100"));
   CHECK(has(s, "policy = { established: 240,"));
+  // Every packet of a marked flow is counted for its member, by direction.
+  CHECK(has(s, m[1] + " . original : \"" + nat_counter_name(f.states[1]->key, true) + "\""));
+  CHECK(has(s, m[1] + " . reply : \"" + nat_counter_name(f.states[1]->key, false) + "\""));
+  CHECK(has(s, "ct mark and 0xff000000 == 0xa2000000 counter name ct mark . ct direction map @count"));
+}
+
+TEST_CASE("a member's mark is stable for its key, whatever else is routed") {
+  NatFarm a, b(2);
+  CHECK(nat_marks({&a.route}).at(a.states[1].get()) == nat_marks({&b.route}).at(b.states[1].get()));
+  std::set<std::uint32_t> seen;
+  for (auto& [member, mark] : nat_marks({&a.route})) seen.insert(mark);
+  CHECK(seen.size() == 3);
 }
 
 TEST_CASE("a member that is down or drained is not in the map; affinity hashes the client's address") {
@@ -51,17 +80,21 @@ TEST_CASE("a member that is down or drained is not in the map; affinity hashes t
   f.route.upstreams[2].drained = true;
   f.route.distribution = azlb::model::Distribution::SourceIp;
   auto s = f.script();
-  CHECK(has(s, "dnat ip to jhash ip saddr mod 1 seed 0x"));
-  CHECK(has(s, "map { 0 : 127.0.1.4 . 80 }"));
-  CHECK_FALSE(has(s, ": 127.0.1.5 . 80"));  // its counters stay; the map leaves it out
+  CHECK(has(s, "ct mark set jhash ip saddr mod 1 seed 0x"));
+  CHECK(has(s, " : 127.0.1.4 . 80 }"));
+  CHECK_FALSE(has(s, ": 127.0.1.5 . 80"));
+  CHECK(has(s, nat_counter_name(f.states[1]->key, true)));  // its established flows are still counted
+  f.route.distribution = azlb::model::Distribution::SourceIpProtocol;
+  CHECK(has(f.script(), "ct mark set jhash ip saddr . meta l4proto mod 1 seed 0x"));
 }
 
 TEST_CASE("with every member down, refuse resets new TCP flows and serve-all uses every member") {
   NatFarm f(2);
   for (auto& st : f.states) st->health = Health::Down;
   auto refuse = f.script();
-  CHECK(has(refuse, "ct state new ip daddr 127.0.0.1 tcp dport 8080 counter reject with tcp reset"));
+  CHECK(has(refuse, "chain new0 {\n    ct timeout set \"t0\"\n    counter reject with tcp reset\n  }"));
   CHECK_FALSE(has(refuse, "dnat"));
+  CHECK_FALSE(has(refuse, "jump pick0"));
   f.route.when_all_down = azlb::model::WhenAllDown::ServeAll;
   CHECK(has(f.script(), "numgen random mod 2"));
 }
@@ -72,15 +105,36 @@ TEST_CASE("the ACL comes first, in order, for new flows; permit rules deny whoev
                  {20, azlb::model::AclAction::Permit, *azlb::model::parse_cidr("s", "10.0.0.0/8"), ""},
                  {30, azlb::model::AclAction::Permit, *azlb::model::parse_cidr("s", "2001:db8::/32"), ""}};
   auto s = f.script();
-  auto deny = s.find("ip saddr 10.1.0.0/16 counter drop");
-  auto permit = s.find("ip saddr 10.0.0.0/8 counter accept");
-  auto rest = s.find("ct state new ip daddr 127.0.0.1 tcp dport 8080 counter drop");
-  REQUIRE(deny != std::string::npos);
-  REQUIRE(permit != std::string::npos);
-  REQUIRE(rest != std::string::npos);
-  CHECK(deny < permit);
-  CHECK(permit < rest);
+  CHECK(has(s, "chain new0 {\n    ct timeout set \"t0\"\n    ip saddr 10.1.0.0/16 counter drop\n"
+               "    ip saddr 10.0.0.0/8 counter accept\n    counter drop\n  }"));
+  CHECK(has(s, "ct state new jump new_flow"));
   CHECK_FALSE(has(s, "2001:db8"));  // another family's rule never matches an IPv4 VIP
+}
+
+TEST_CASE("a wildcard VIP takes this host's own addresses only; IPv6 has maps of its own") {
+  NatFarm f(1);
+  f.route.key.address = *parse_ip("VIP", "0.0.0.0");
+  auto s = f.script();
+  CHECK(has(s, "meta nfproto ipv4 fib daddr type local meta l4proto . th dport vmap @pick_any4"));
+  CHECK(has(s, "elements = { tcp . 8080 : jump pick0 }"));
+  CHECK_FALSE(has(s, "@pick_v4"));
+
+  Route r6;
+  r6.key = {azlb::model::Protocol::Udp, *parse_ip("VIP", "2001:db8::1"), 53};
+  auto st = std::make_shared<MemberState>(MemberKey{"web", "", "vm1", "dns"});
+  st->health = Health::Up;
+  Upstream u;
+  socklen_t len;
+  fill_sockaddr(*parse_ip("DIP", "2001:db8::4"), 5353, u.addr, len);
+  u.addr_len = len;
+  u.idle_timeout_ms = 60000;
+  u.state = st.get();
+  r6.upstreams.push_back(u);
+  auto s6 = nat_script("azlb_t", {&r6});
+  CHECK(has(s6, "elements = { 2001:db8::1 . udp . 53 : jump pick0 }"));
+  CHECK(has(s6, "meta l4proto udp counter dnat ip6 to ct mark map { "));
+  CHECK(has(s6, " : [2001:db8::4] . 5353 }"));
+  CHECK(has(s6, "protocol udp; l3proto ip6\n    policy = { unreplied: 30, replied: 60 }"));
 }
 
 TEST_CASE("draining keeps the NAT chains and refuses every new flow") {
@@ -89,6 +143,7 @@ TEST_CASE("draining keeps the NAT chains and refuses every new flow") {
   CHECK(has(s, "reject with tcp reset"));
   CHECK_FALSE(has(s, "dnat"));
   CHECK(has(s, "chain nat_output"));
+  CHECK(has(s, "map @count"));  // established flows still counted
 }
 
 TEST_CASE("each state file's engine has a table of its own") {

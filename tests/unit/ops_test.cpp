@@ -468,3 +468,32 @@ TEST_CASE("drain marks only the VM's member of the set; leaving the set ends the
   CHECK(s.vms[1].endpoints.back().admin_state == AdminState::Up);
   CHECK(validate(s).ok());
 }
+
+TEST_CASE("a NAT service's VIP and subnet are of one family, and it sends no PROXY protocol") {
+  State s;
+  ServiceRequest r;
+  r.name = "web";
+  r.dataplane = Dataplane::Nat;
+  r.vip = *parse_ip("VIP", "2001:db8::1");
+  r.subnet = *parse_cidr("subnet", "10.0.0.0/24");
+  auto bad = create_service(s, r);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().kind == ErrorKind::Usage);
+  CHECK(bad.error().message.find("2001:db8::1") != std::string::npos);
+  CHECK(bad.error().message.find("10.0.0.0/24") != std::string::npos);
+  CHECK(s.services.empty());
+  // The proxy plane connects anew, so it may cross families; switching it to NAT may not.
+  r.dataplane = Dataplane::Proxy;
+  REQUIRE(create_service(s, r).ok());
+  CHECK_FALSE(set_dataplane(s, "web", Dataplane::Nat).ok());
+  r.name = "v6";
+  r.dataplane = Dataplane::Nat;
+  r.subnet = *parse_cidr("subnet", "2001:db8:1::/64");
+  REQUIRE(create_service(s, r).ok());
+
+  make_vm(s, "vm1", "v4", true);  // a proxy service of its own, on 127.0.0.1
+  s.vms.at(0).endpoints.at(0).proxy_protocol = ProxyProtocol::V2;
+  auto pp = set_dataplane(s, "v4", Dataplane::Nat);
+  REQUIRE_FALSE(pp.ok());
+  CHECK(pp.error().message.find("PROXY protocol v2") != std::string::npos);
+}
