@@ -302,12 +302,32 @@ bool has_net_admin() {
 
 }  // namespace
 
-model::Status NatTable::run(const std::string& script) {
-  if (!has_net_admin())
+namespace {
+
+const char* const kNeedsNetAdmin =
+    "the NAT data plane needs CAP_NET_ADMIN, which this process lacks: run 'azlb engine start' as root, or grant "
+    "it (setcap cap_net_admin,cap_net_bind_service+ep \"$(command -v azlb)\", or add CAP_NET_ADMIN to "
+    "azlb.service's capability lines)";
+
+}  // namespace
+
+model::Error nft_failure(std::string err) {
+  // The first line says it; the rest quotes the script.
+  if (auto nl = err.find('\n'); nl != std::string::npos) err.resize(nl);
+  if (err.find("Operation not permitted") != std::string::npos) return model::runtime_error(kNeedsNetAdmin);
+  // No nf_tables (the netlink family is missing), or no NAT, conntrack or
+  // timeout support in it (a chain or expression type the kernel lacks).
+  if (err.find("Protocol not supported") != std::string::npos ||
+      err.find("Operation not supported") != std::string::npos ||
+      err.find("No such file or directory") != std::string::npos)
     return model::runtime_error(
-        "the NAT data plane needs CAP_NET_ADMIN, which this process lacks: run 'azlb engine start' as root, or grant "
-        "it (setcap cap_net_admin,cap_net_bind_service+ep \"$(command -v azlb)\", or add CAP_NET_ADMIN to "
-        "azlb.service's capability lines)");
+        "the NAT data plane needs nf_tables with NAT and conntrack in the kernel (modprobe nf_tables nft_nat nft_ct "
+        "nf_conntrack, or a kernel built with them): " + err);
+  return model::runtime_error("cannot program the NAT data plane: " + err);
+}
+
+model::Status NatTable::run(const std::string& script) {
+  if (!has_net_admin()) return model::runtime_error(kNeedsNetAdmin);
   if (!ctx_) {
     ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
     if (!ctx_) return model::runtime_error("cannot program NAT: libnftables could not start");
@@ -320,18 +340,7 @@ model::Status NatTable::run(const std::string& script) {
   (void)nft_ctx_get_output_buffer(ctx_);
   std::string err = nft_ctx_get_error_buffer(ctx_);
   if (rc == 0) return model::ok();
-  // The first line says it; the rest quotes the script.
-  if (auto nl = err.find('\n'); nl != std::string::npos) err.resize(nl);
-  if (err.find("Operation not permitted") != std::string::npos)
-    return model::runtime_error(
-        "the NAT data plane needs CAP_NET_ADMIN, which this process lacks: run 'azlb engine start' as root, or grant "
-        "it (setcap cap_net_admin,cap_net_bind_service+ep \"$(command -v azlb)\", or add CAP_NET_ADMIN to "
-        "azlb.service's capability lines)");
-  if (err.find("Protocol not supported") != std::string::npos ||
-      err.find("No such file or directory") != std::string::npos)
-    return model::runtime_error("the NAT data plane needs nf_tables with NAT in the kernel (modprobe nf_tables "
-                                "nft_nat nft_ct nf_conntrack): " + err);
-  return model::runtime_error("cannot program the NAT data plane: " + err);
+  return nft_failure(err);
 }
 
 CounterValues NatTable::counters() {

@@ -63,6 +63,10 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
 // The table name for an engine's state file: one table per engine.
 std::string nat_table_name(const std::string& state_path);
 
+// What a failed libnftables command (its error text) means for the user:
+// the missing privilege or kernel support, and how to get it.
+model::Error nft_failure(std::string err);
+
 class NatTable {
  public:
   explicit NatTable(std::string name);

@@ -150,3 +150,17 @@ TEST_CASE("each state file's engine has a table of its own") {
   CHECK(nat_table_name("/a/state.toml") != nat_table_name("/b/state.toml"));
   CHECK(nat_table_name("/a/state.toml").rfind("azlb_", 0) == 0);
 }
+
+TEST_CASE("a failure of libnftables says what is missing and how to get it, in one line") {
+  // What libnftables writes when the kernel lacks nf_tables, or NAT in it,
+  // or when the process lacks the privilege (the first line names the cause).
+  const auto no_nftables = nft_failure("Error: Could not process rule: Protocol not supported\nadd table inet x\n^^^\n");
+  CHECK(has(no_nftables.message, "needs nf_tables with NAT and conntrack in the kernel (modprobe nf_tables"));
+  CHECK(has(no_nftables.message, "Protocol not supported"));
+  CHECK_FALSE(has(no_nftables.message, "\n"));
+  CHECK(has(nft_failure("Error: Could not process rule: No such file or directory\n").message, "modprobe"));
+  CHECK(has(nft_failure("Error: Could not process rule: Operation not supported\n").message, "modprobe"));
+  CHECK(has(nft_failure("Error: Could not process rule: Operation not permitted\n").message, "CAP_NET_ADMIN"));
+  const auto other = nft_failure("Error: syntax error, unexpected junk\nline\n");
+  CHECK(other.message == "cannot program the NAT data plane: Error: syntax error, unexpected junk");
+}
