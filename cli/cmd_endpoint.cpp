@@ -12,7 +12,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace endpoint_cmd {
 
 struct AddFlags {
   std::string vm;
@@ -171,6 +172,7 @@ Status acl_remove(const Context& ctx, const AclFlags& f) {
 }
 
 void register_acl(CLI::App& endpoint, Context& ctx) {
+  using namespace endpoint_cmd;
   auto* acl = group(endpoint, ctx, "acl", "Network ACL of an endpoint: ordered permit/deny rules");
 
   auto a = std::make_shared<AclFlags>();
@@ -194,9 +196,10 @@ void register_acl(CLI::App& endpoint, Context& ctx) {
   add(*rm_c, r->order, "--order", "Order of the rule to remove").opt->required()->type_name("K");
 }
 
-}  // namespace
+}  // namespace endpoint_cmd
 
 void register_endpoint(CLI::App& app, Context& ctx) {
+  using namespace endpoint_cmd;
   auto* ep = group(app, ctx, "endpoint", "Add, list, show and remove VM endpoints and their ACLs");
 
   auto f = std::make_shared<AddFlags>();

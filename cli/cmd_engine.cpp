@@ -17,7 +17,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace engine_cmd {
 
 struct StartFlags {
   bool foreground = false;
@@ -155,9 +156,10 @@ Status check(const Context& ctx) {
   return ok();
 }
 
-}  // namespace
+}  // namespace engine_cmd
 
 void register_engine(CLI::App& app, Context& ctx) {
+  using namespace engine_cmd;
   auto* eng = group(app, ctx, "engine", "Start, stop and reload the io_uring forwarding engine");
   auto f = std::make_shared<StartFlags>();
   auto* s = command(*eng, ctx, "start", "Start the engine; returns once every listener is bound",

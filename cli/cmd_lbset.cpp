@@ -16,7 +16,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace lbset_cmd {
 
 struct CreateFlags {
   std::string set;
@@ -283,9 +284,10 @@ void add_set_ref(CLI::App& c, SetRef& ref) {
       ->type_name("CS");
 }
 
-}  // namespace
+}  // namespace lbset_cmd
 
 void register_lbset(CLI::App& app, Context& ctx) {
+  using namespace lbset_cmd;
   auto* lb = group(app, ctx, "lbset", "Load-balanced sets: create, join, leave, list, show, set, delete");
 
   auto f = std::make_shared<CreateFlags>();

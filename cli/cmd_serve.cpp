@@ -21,7 +21,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace serve_cmd {
 
 struct Listen {
   int fd;
@@ -157,9 +158,10 @@ Status serve(const Context& ctx, const std::string& vm_name) {
   return ok();
 }
 
-}  // namespace
+}  // namespace serve_cmd
 
 void register_serve(CLI::App& vm_group, Context& ctx) {
+  using namespace serve_cmd;
   auto name = std::make_shared<std::string>();
   command(vm_group, ctx, "serve",
           "Stand in for the VM's servers on its private IP: HTTP answering its name, UDP echo (for demos and tests)",

@@ -13,7 +13,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace service_cmd {
 
 struct CreateFlags {
   std::string name;
@@ -127,9 +128,10 @@ Status remove(const Context& ctx, const std::string& name, bool with_vms) {
   return ok();
 }
 
-}  // namespace
+}  // namespace service_cmd
 
 void register_service(CLI::App& app, Context& ctx) {
+  using namespace service_cmd;
   auto* svc = group(app, ctx, "service", "Create, list, show, set and delete cloud services");
 
   auto f = std::make_shared<CreateFlags>();

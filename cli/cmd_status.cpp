@@ -13,7 +13,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace status_cmd {
 
 Status status(const Context& ctx, const std::string& only) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
@@ -55,9 +56,10 @@ Status status(const Context& ctx, const std::string& only) {
   return ok();
 }
 
-}  // namespace
+}  // namespace status_cmd
 
 void register_status(CLI::App& app, Context& ctx) {
+  using namespace status_cmd;
   auto only = std::make_shared<std::string>();
   command(app, ctx, "status", "Every VM's endpoints, their load-balanced sets and live health",
           [&ctx, only] { return status(ctx, *only); })

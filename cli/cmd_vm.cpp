@@ -12,7 +12,8 @@ namespace azlb::cli {
 
 using namespace azlb::model;
 
-namespace {
+// Named, not anonymous: the CLI's files are compiled together (a unity build).
+namespace vm_cmd {
 
 struct CreateFlags {
   std::string name;
@@ -110,9 +111,10 @@ Status remove(const Context& ctx, const std::string& name) {
   return ok();
 }
 
-}  // namespace
+}  // namespace vm_cmd
 
 void register_vm(CLI::App& app, Context& ctx) {
+  using namespace vm_cmd;
   auto* vm = group(app, ctx, "vm", "Create, list, show and delete virtual machines");
 
   auto f = std::make_shared<CreateFlags>();
