@@ -18,4 +18,4 @@ fi
 scripts/build.sh build
 g++ -O2 -std=c++20 -o build/bench-latency bench/latency.cpp
 # AZLB_BASELINE=path/to/older/azlb adds that build as a row ("before"), in the same run.
-exec timeout "$([ -n "${AZLB_BASELINE:-}" ] && echo 600 || echo 480)" python3 bench/run.py
+exec timeout "$([ -n "${AZLB_BASELINE:-}" ] && echo 600 || echo 540)" python3 bench/run.py

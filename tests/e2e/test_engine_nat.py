@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import unittest
 
@@ -246,6 +247,46 @@ class NatPlane(EngineCase):
                 self.assertEqual(peer, ("127.0.0.1", port))  # the answer comes from the VIP
                 seen.add(data.decode())
         self.assertEqual(seen, {"vm1", "vm2"})
+
+    def test_a_wildcard_vip_takes_this_hosts_own_addresses_and_nothing_it_only_routes_to(self):
+        # A host beyond this one: a network namespace on a veth pair, with a
+        # server of its own on the VIP's port. Traffic to it is not the VIP's.
+        ns, host_if = f"azlb{os.getpid() % 100000}", f"azlbv{os.getpid() % 100000}"
+        third = 1 + os.getpid() % 250
+        outside = f"10.213.{third}.2"
+        for cmd in (["ip", "netns", "add", ns],
+                    ["ip", "link", "add", host_if, "type", "veth", "peer", "name", "peer0", "netns", ns],
+                    ["ip", "addr", "add", f"10.213.{third}.1/30", "dev", host_if], ["ip", "link", "set", host_if, "up"],
+                    ["ip", "-n", ns, "addr", "add", f"{outside}/30", "dev", "peer0"],
+                    ["ip", "-n", ns, "link", "set", "peer0", "up"]):
+            subprocess.run(cmd, check=True, capture_output=True)
+            if cmd[:3] == ["ip", "netns", "add"]:
+                self.addCleanup(subprocess.run, ["ip", "netns", "del", ns], capture_output=True)
+        self.net = random_subnet()
+        port, bport = free_port(), free_port()
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c",
+             "import socket\ns = socket.create_server((%r, %d))\nprint('ready', flush=True)\n"
+             "while True:\n    c, _ = s.accept(); c.sendall(b'outside\\n'); c.close()" % (outside, port)],
+            stdout=subprocess.PIPE, text=True)
+        self.addCleanup(server.wait)
+        self.addCleanup(server.kill)
+        self.assertEqual(server.stdout.readline().strip(), "ready")
+        self.ok("service", "create", "any", "--vip", "0.0.0.0", "--subnet", f"{self.net}.0/24", "--dataplane", "nat")
+        self.ok("vm", "create", "vm1", "--cloud-service", "any", "--no-default-endpoints")
+        m = Member(f"{self.net}.4", bport, "vm1")
+        self.addCleanup(m.stop)
+        self.ok("endpoint", "add", "vm1", "--name", "app", "--protocol", "tcp", "--public-port", str(port),
+                "--private-port", str(bport))
+        self.start_engine()
+
+        def greeting(addr):
+            with socket.create_connection((addr, port), timeout=5) as c:
+                return c.recv(200).decode().split()[0]
+
+        for local in ("127.0.0.1", "127.0.0.9", f"10.213.{third}.1"):  # any address of this host
+            self.assertEqual(greeting(local), "vm1", local)
+        self.assertEqual(greeting(outside), "outside")  # routed through, never rewritten
 
     def test_established_connections_survive_kill_9_and_a_new_start_and_stop_leaves_nothing(self):
         self.nat_farm(n=2, probe=("--no-probe",))
