@@ -23,9 +23,11 @@ int on_flow(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
     const auto st = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
     if (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE) return NFCT_CB_CONTINUE;
   }
-  ++d.out->total;  // a member no longer routed too: an engine's drain waits for it
+  // Another engine's flows carry the tag too, with marks of its own.
   auto it = d.by_mark.find(nfct_get_attr_u32(ct, ATTR_MARK));
-  if (it != d.by_mark.end()) ++d.out->per_member[it->second];
+  if (it == d.by_mark.end()) return NFCT_CB_CONTINUE;
+  ++d.out->per_member[it->second];
+  ++d.out->total;
   return NFCT_CB_CONTINUE;
 }
 

@@ -19,7 +19,7 @@ namespace azlb::engine {
 struct NatFlows {
   bool ok = false;
   std::map<const MemberState*, std::uint64_t> per_member;
-  std::uint64_t total = 0;  // every flow of azlb's marks, a member's that left included
+  std::uint64_t total = 0;
 };
 NatFlows count_nat_flows(const NatMarks& marks);
 

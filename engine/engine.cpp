@@ -290,7 +290,7 @@ NatInfo Engine::nat_info() {
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
   n.error = nat_error_;
-  auto flows = count_nat_flows(nat_marks(nat_routes()));
+  auto flows = count_nat_flows(nat_marks(nat_.name(), nat_routes()));
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
   if (nat_.present()) {
@@ -393,7 +393,7 @@ void Engine::begin_drain(const char* why) {
 bool Engine::drain_step() {
   if (live() == 0 && nat_.present() && monotonic_ms() >= next_nat_count_ms_) {
     next_nat_count_ms_ = monotonic_ms() + 250;  // a conntrack dump, not at every wake-up
-    const auto flows = count_nat_flows(nat_marks(nat_routes()));
+    const auto flows = count_nat_flows(nat_marks(nat_.name(), nat_routes()));
     nat_flows_left_ = flows.ok ? flows.total : 0;
   }
   if (live() == 0 && (!nat_.present() || nat_flows_left_ == 0)) {

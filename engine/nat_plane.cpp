@@ -193,16 +193,18 @@ std::string nat_counter_name(const MemberKey& k, bool in) {
   return std::string(buf) + (in ? "_in" : "_out");
 }
 
-NatMarks nat_marks(const std::vector<const Route*>& routes) {
-  // Stable for a member's key, so that a flow marked before a reload is
-  // still its member's after it; a clash of the low 24 bits takes the next
-  // free value, in the keys' order.
+NatMarks nat_marks(const std::string& table, const std::vector<const Route*>& routes) {
+  // Stable for the table and a member's key, so that a flow marked before a
+  // reload is still its member's after it, and another engine's members
+  // (another state file, maybe the same names) have marks of their own; a
+  // clash of the low 24 bits takes the next free value, in the keys' order.
   std::map<MemberKey, std::uint32_t> by_key;
   for (auto* r : routes)
     for (auto& u : r->upstreams) by_key.emplace(u.state->key, 0);
   std::set<std::uint32_t> taken;
   for (auto& [key, mark] : by_key) {
-    std::uint32_t low = static_cast<std::uint32_t>(key_hash(key)) & ~kNatMarkMask;
+    const std::uint64_t h = key_hash(key) ^ (std::uint64_t{seed_of(table)} * 0x9e3779b97f4a7c15ull);
+    std::uint32_t low = static_cast<std::uint32_t>(h ^ (h >> 32)) & ~kNatMarkMask;
     while (low == 0 || taken.contains(low)) low = (low + 1) & ~kNatMarkMask;
     taken.insert(low);
     mark = kNatMarkTag | low;
@@ -215,7 +217,7 @@ NatMarks nat_marks(const std::vector<const Route*>& routes) {
 
 std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining,
                        const CounterValues& carried) {
-  const NatMarks marks = nat_marks(routes);
+  const NatMarks marks = nat_marks(table, routes);
   auto maps = dispatch_maps();
   std::string objects, counted_by, chains;
   std::set<std::string> counted;

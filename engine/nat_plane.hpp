@@ -32,9 +32,11 @@ std::string nat_counter_name(const MemberKey&, bool in);
 // member, so that counting a packet, or a member's flows, is one lookup.
 inline constexpr std::uint32_t kNatMarkTag = 0xa2000000u, kNatMarkMask = 0xff000000u;
 using NatMarks = std::map<const MemberState*, std::uint32_t>;
-// Each member's mark: stable for its key (service, set, VM, endpoint), so
-// that a flow marked before a reload still counts for its member after it.
-NatMarks nat_marks(const std::vector<const Route*>& routes);
+// Each member's mark: stable for the table (one per state file) and the
+// member's key (service, set, VM, endpoint), so that a flow marked before a
+// reload still counts for its member after it, and never for another
+// engine's member of the same names.
+NatMarks nat_marks(const std::string& table, const std::vector<const Route*>& routes);
 
 // The nftables script that makes `table` hold `routes` (nat routes only),
 // replacing whatever the table held. Pure: what the engine applies, and what

@@ -288,6 +288,38 @@ class NatPlane(EngineCase):
             self.assertEqual(greeting(local), "vm1", local)
         self.assertEqual(greeting(outside), "outside")  # routed through, never rewritten
 
+    def test_two_engines_with_the_same_names_count_only_their_own_flows(self):
+        self.nat_farm(n=1, probe=("--no-probe",))
+        self.start_engine()
+        # Another state file, another engine, the same service, set, VM and endpoint names.
+        first, other = self.state, os.path.join(self.dir, "other.toml")
+        net2 = random_subnet()
+        while net2 == self.net:
+            net2 = random_subnet()
+        az = lambda *a: self.ok("--state", other, *a)
+        az("service", "create", "web", "--subnet", f"{net2}.0/24", "--dataplane", "nat")
+        az("vm", "create", "vm1", "--cloud-service", "web", "--no-default-endpoints")
+        az("endpoint", "add", "vm1", "--name", "app", "--protocol", "tcp", "--public-port", str(free_port()),
+           "--private-port", str(self.bport), "--lbset", "appset", "--no-probe")
+        az("engine", "start", "--threads", "1")
+        self.addCleanup(self.azlb, "--state", other, "engine", "stop")
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+        for _ in range(5):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            c.recv(200)
+            held.append(c)
+        member = lambda: self.admin_json()["members"][0]
+        wait_until(lambda: member()["active"] == 5 and member()["packets_in"] >= 15, timeout=3,
+                   what="the first engine's count of its flows")
+        time.sleep(0.3)  # status reads the kernel at most every 200 ms: past the reading made at its start
+        self.state = other
+        try:
+            theirs = member()
+        finally:
+            self.state = first
+        self.assertEqual((theirs["active"], theirs["packets_in"], theirs["bytes_out"]), (0, 0, 0), theirs)
+
     def test_established_connections_survive_kill_9_and_a_new_start_and_stop_leaves_nothing(self):
         self.nat_farm(n=2, probe=("--no-probe",))
         self.start_engine()

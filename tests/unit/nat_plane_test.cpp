@@ -41,7 +41,7 @@ TEST_CASE("the table is replaced in one transaction, and five-tuple picks a memb
   NatFarm f;
   auto s = f.script();
   CHECK(s.rfind("add table inet azlb_t\ndelete table inet azlb_t\ntable inet azlb_t {", 0) == 0);
-  const auto marks = nat_marks({&f.route});
+  const auto marks = nat_marks("azlb_t", {&f.route});
   REQUIRE(marks.size() == 3);
   std::string m[3];
   for (int i = 0; i < 3; ++i) {
@@ -66,11 +66,13 @@ TEST_CASE("the table is replaced in one transaction, and five-tuple picks a memb
   CHECK(has(s, "ct mark and 0xff000000 == 0xa2000000 counter name ct mark . ct direction map @count"));
 }
 
-TEST_CASE("a member's mark is stable for its key, whatever else is routed") {
+TEST_CASE("a member's mark is stable for its table and key, whatever else is routed") {
   NatFarm a, b(2);
-  CHECK(nat_marks({&a.route}).at(a.states[1].get()) == nat_marks({&b.route}).at(b.states[1].get()));
+  CHECK(nat_marks("azlb_t", {&a.route}).at(a.states[1].get()) == nat_marks("azlb_t", {&b.route}).at(b.states[1].get()));
+  // Another engine (another state file) with members of the same names.
+  CHECK(nat_marks("azlb_u", {&a.route}).at(a.states[1].get()) != nat_marks("azlb_t", {&a.route}).at(a.states[1].get()));
   std::set<std::uint32_t> seen;
-  for (auto& [member, mark] : nat_marks({&a.route})) seen.insert(mark);
+  for (auto& [member, mark] : nat_marks("azlb_t", {&a.route})) seen.insert(mark);
   CHECK(seen.size() == 3);
 }
 
