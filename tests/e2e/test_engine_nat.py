@@ -3,6 +3,7 @@ cloud service into an nftables table of its own, the kernel rewrites each
 new flow's destination to a member, and the member sees the client's own
 address. Members on 127.0.x.y addresses; the output chain carries this
 host's own traffic."""
+import json
 import os
 import shutil
 import signal
@@ -319,6 +320,23 @@ class NatPlane(EngineCase):
         finally:
             self.state = first
         self.assertEqual((theirs["active"], theirs["packets_in"], theirs["bytes_out"]), (0, 0, 0), theirs)
+
+    def test_ipv6_in_a_namespace_of_its_own(self):
+        ns = f"azlb6{os.getpid() % 100000}"
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", ns], capture_output=True)
+        here = os.path.dirname(os.path.abspath(__file__))
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.join(here, "netns_nat_v6.py"), AZLB],
+                           capture_output=True, text=True, timeout=60 * TIME_SCALE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        names = {name for name, _ in out["seen"]}
+        self.assertEqual(names, {"vm1", "vm2"})
+        self.assertEqual({client for _, client in out["seen"]}, {"fd00:a21b::77"})  # the client's own address
+        members = {m["vm"]: m for m in out["status"]["members"]}
+        self.assertEqual(sum(m["packets_in"] > 0 for m in members.values()), 2, members)
+        self.assertEqual(out["stop_rc"], 0)
+        self.assertNotIn("azlb_", out["tables"])  # stop removed the table
 
     def test_established_connections_survive_kill_9_and_a_new_start_and_stop_leaves_nothing(self):
         self.nat_farm(n=2, probe=("--no-probe",))
