@@ -69,6 +69,7 @@ class Engine {
   std::uint64_t live() const;
   std::vector<const Route*> nat_routes() const;
   NatInfo nat_info();
+  NatFlows nat_flows() const;  // this engine's NAT flows in conntrack, per member
   EngineSnapshot snapshot();
 
   EngineOptions opt_;
@@ -275,6 +276,8 @@ std::vector<const Route*> Engine::nat_routes() const {
   return out;
 }
 
+NatFlows Engine::nat_flows() const { return count_nat_flows(nat_marks(nat_.name(), nat_routes())); }
+
 NatInfo Engine::nat_info() {
   // A conntrack dump and a counter listing per status request would let a
   // poller (lbset drain --wait asks ten times a second) keep the control
@@ -290,7 +293,7 @@ NatInfo Engine::nat_info() {
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
   n.error = nat_error_;
-  auto flows = count_nat_flows(nat_marks(nat_.name(), nat_routes()));
+  auto flows = nat_flows();
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
   if (nat_.present()) {
@@ -312,7 +315,8 @@ NatInfo Engine::nat_info() {
   nat_info_ = n;
   nat_info_generation_ = generation_;
   // At most a tenth of the control thread's time, however large the dump.
-  nat_info_until_ms_ = monotonic_ms() + std::max<std::int64_t>(200, 10 * (monotonic_ms() - now));
+  const auto done = monotonic_ms();
+  nat_info_until_ms_ = done + std::max<std::int64_t>(200, 10 * (done - now));
   return n;
 }
 
@@ -393,7 +397,7 @@ void Engine::begin_drain(const char* why) {
 bool Engine::drain_step() {
   if (live() == 0 && nat_.present() && monotonic_ms() >= next_nat_count_ms_) {
     next_nat_count_ms_ = monotonic_ms() + 250;  // a conntrack dump, not at every wake-up
-    const auto flows = count_nat_flows(nat_marks(nat_.name(), nat_routes()));
+    const auto flows = nat_flows();
     nat_flows_left_ = flows.ok ? flows.total : 0;
   }
   if (live() == 0 && (!nat_.present() || nat_flows_left_ == 0)) {
