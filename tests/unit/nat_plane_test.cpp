@@ -5,31 +5,15 @@
 #include <cstdio>
 #include <set>
 
-#include "engine/sockets.hpp"
+#include "route_farm.hpp"
 
 using namespace azlb::engine;
 using azlb::model::parse_ip;
 
 namespace {
 
-// A set's route on VIP 127.0.0.1:8080 with members on .4, .5 and .6.
-struct NatFarm {
-  std::vector<std::shared_ptr<MemberState>> states;
-  Route route;
-  explicit NatFarm(int n = 3) {
-    route.key = {azlb::model::Protocol::Tcp, *parse_ip("VIP", "127.0.0.1"), 8080};
-    for (int i = 0; i < n; ++i) {
-      states.push_back(std::make_shared<MemberState>(MemberKey{"web", "set", "vm" + std::to_string(i), "http"}));
-      states.back()->health = Health::Up;
-      Upstream u;
-      socklen_t len;
-      fill_sockaddr(*parse_ip("DIP", "127.0.1." + std::to_string(4 + i)), 80, u.addr, len);
-      u.addr_len = len;
-      u.idle_timeout_ms = 240000;
-      u.state = states.back().get();
-      route.upstreams.push_back(u);
-    }
-  }
+struct NatFarm : azlb::test::RouteFarm {
+  using RouteFarm::RouteFarm;
   std::string script(bool draining = false) { return nat_script("azlb_t", {&route}, draining); }
 };
 
@@ -121,17 +105,10 @@ TEST_CASE("a wildcard VIP takes this host's own addresses only; IPv6 has maps of
   CHECK(has(s, "elements = { tcp . 8080 : jump pick0 }"));
   CHECK_FALSE(has(s, "@pick_v4"));
 
-  Route r6;
-  r6.key = {azlb::model::Protocol::Udp, *parse_ip("VIP", "2001:db8::1"), 53};
-  auto st = std::make_shared<MemberState>(MemberKey{"web", "", "vm1", "dns"});
-  st->health = Health::Up;
-  Upstream u;
-  socklen_t len;
-  fill_sockaddr(*parse_ip("DIP", "2001:db8::4"), 5353, u.addr, len);
-  u.addr_len = len;
-  u.idle_timeout_ms = 60000;
-  u.state = st.get();
-  r6.upstreams.push_back(u);
+  NatFarm v6(0);
+  v6.route.key = {azlb::model::Protocol::Udp, *parse_ip("VIP", "2001:db8::1"), 53};
+  v6.add("vm1", "2001:db8::4", 5353, 60000);
+  auto& r6 = v6.route;
   auto s6 = nat_script("azlb_t", {&r6});
   CHECK(has(s6, "elements = { 2001:db8::1 . udp . 53 : jump pick0 }"));
   CHECK(has(s6, "meta l4proto udp counter dnat ip6 to ct mark map { "));

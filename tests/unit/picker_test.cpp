@@ -5,27 +5,14 @@
 #include <map>
 
 #include "fixtures.hpp"
+#include "route_farm.hpp"
 
 using namespace azlb::engine;
 using azlb::test::make_vm;
 
 namespace {
 
-struct Farm {
-  std::vector<std::shared_ptr<MemberState>> states;
-  Route route;
-  explicit Farm(int n, azlb::model::Distribution d = azlb::model::Distribution::FiveTuple) {
-    route.distribution = d;
-    for (int i = 0; i < n; ++i) {
-      states.push_back(std::make_shared<MemberState>(MemberKey{"web", "set", "vm" + std::to_string(i), "http"}));
-      states.back()->health = Health::Up;
-      Upstream u;
-      u.id_hash = 0x1234567ull * static_cast<std::uint64_t>(i + 1);
-      u.state = states.back().get();
-      route.upstreams.push_back(u);
-    }
-  }
-};
+using Farm = azlb::test::RouteFarm;
 
 std::uint64_t client(std::uint32_t n) {
   sockaddr_storage ss{};

@@ -1,0 +1,42 @@
+// A route and its members, as the engine's config builds them, for the
+// tests of what reads a route (the picker, the NAT table).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+#include "engine/sockets.hpp"
+
+namespace azlb::test {
+
+struct RouteFarm {
+  std::vector<std::shared_ptr<engine::MemberState>> states;
+  engine::Route route;
+
+  // A set's route on VIP 127.0.0.1:8080, protocol tcp, with `n` healthy
+  // members vm0.. on 127.0.1.4.. port 80, idle timeout 4 minutes.
+  explicit RouteFarm(int n = 3, model::Distribution d = model::Distribution::FiveTuple) {
+    route.key = {model::Protocol::Tcp, *model::parse_ip("VIP", "127.0.0.1"), 8080};
+    route.distribution = d;
+    for (int i = 0; i < n; ++i) add("vm" + std::to_string(i), "127.0.1." + std::to_string(4 + i), 80);
+  }
+
+  engine::Upstream& add(const std::string& vm, const std::string& ip, std::uint16_t port,
+                        std::uint32_t idle_timeout_ms = 240000) {
+    states.push_back(std::make_shared<engine::MemberState>(engine::MemberKey{"web", "set", vm, "http"}));
+    states.back()->health = engine::Health::Up;
+    engine::Upstream u;
+    socklen_t len;
+    engine::fill_sockaddr(*model::parse_ip("DIP", ip), port, u.addr, len);
+    u.addr_len = len;
+    u.id_hash = 0x1234567ull * states.size();
+    u.idle_timeout_ms = idle_timeout_ms;
+    u.state = states.back().get();
+    route.upstreams.push_back(u);
+    return route.upstreams.back();
+  }
+};
+
+}  // namespace azlb::test
