@@ -73,6 +73,13 @@ NatFlows count_nat_flows(const NatMarks& marks) {
   return out;
 }
 
+std::string ConntrackUse::warning() const {
+  if (max <= 0 || count * 10 < max * 8) return "";
+  return "conntrack is " + std::to_string(count * 100 / max) + "% full (" + std::to_string(count) +
+         " of nf_conntrack_max " + std::to_string(max) +
+         "): new flows are dropped when it is full; raise net.netfilter.nf_conntrack_max";
+}
+
 ConntrackUse conntrack_use() {
   return {read_number("/proc/sys/net/netfilter/nf_conntrack_count"),
           read_number("/proc/sys/net/netfilter/nf_conntrack_max")};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "engine/config.hpp"
@@ -26,6 +27,9 @@ NatFlows count_nat_flows(const NatMarks& marks);
 // nf_conntrack_count and nf_conntrack_max, when the kernel shows them.
 struct ConntrackUse {
   std::int64_t count = -1, max = -1;
+  // From 80% full, what to tell the operator (else empty): full, the kernel
+  // drops new flows of every service on this host.
+  std::string warning() const;
 };
 ConntrackUse conntrack_use();
 

@@ -309,9 +309,7 @@ NatInfo Engine::nat_info() {
         n.counts[u.state] = {pi, bi, po, bo};
       }
   }
-  const auto use = conntrack_use();
-  n.conntrack_count = use.count;
-  n.conntrack_max = use.max;
+  n.conntrack = conntrack_use();
   nat_info_ = n;
   nat_info_generation_ = generation_;
   // At most a tenth of the control thread's time, however large the dump.
@@ -352,12 +350,10 @@ void Engine::reopen_log() {
 }
 
 model::Status Engine::sync_nat(bool config_changed) {
-  std::vector<const Route*> routes;
+  const auto routes = nat_routes();
   std::vector<bool> usable;
-  for (auto& r : config_->nat_routes) {
-    routes.push_back(&r);
-    for (auto& u : r.upstreams) usable.push_back(!u.drained && u.state->eligible());
-  }
+  for (auto* r : routes)
+    for (auto& u : r->upstreams) usable.push_back(!u.drained && u.state->eligible());
   if (!config_changed && usable == nat_applied_ && nat_error_.empty()) return model::ok();
   // After a failure, try again every few seconds rather than on every wake-up.
   if (!config_changed && !nat_error_.empty() && monotonic_ms() < nat_retry_ms_) return model::ok();
@@ -439,13 +435,9 @@ int Engine::loop() {
       if (!draining_ && config_) (void)sync_nat(false);  // a member went down or came back
       if (!config_->nat_routes.empty() && monotonic_ms() >= next_conntrack_check_ms_) {
         next_conntrack_check_ms_ = monotonic_ms() + 10000;
-        const auto use = conntrack_use();
-        const bool full = use.max > 0 && use.count * 10 >= use.max * 8;
-        if (full && !conntrack_warned_)
-          log("conntrack is %ld%% full (%ld of nf_conntrack_max %ld): new NAT flows will be dropped when it is; "
-              "raise net.netfilter.nf_conntrack_max",
-              static_cast<long>(use.count * 100 / use.max), static_cast<long>(use.count), static_cast<long>(use.max));
-        conntrack_warned_ = full;
+        const auto warning = conntrack_use().warning();
+        if (!warning.empty() && !conntrack_warned_) log("%s", warning.c_str());
+        conntrack_warned_ = !warning.empty();
       }
       if (!listeners_->unbound().empty() && !draining_ && monotonic_ms() >= next_bind_retry_ms_) {
         next_bind_retry_ms_ = monotonic_ms() + 5000;

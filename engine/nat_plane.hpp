@@ -17,10 +17,6 @@ struct nft_ctx;
 
 namespace azlb::engine {
 
-// Packets and bytes a NAT member has carried, each way (in: client to member).
-struct NatCounts {
-  std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
-};
 // Named counters of the table, by name ("m<16 hex>_in"), as nftables keeps them.
 using CounterValues = std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>;
 // The counter names of a member: stable for its service, set, VM and

@@ -126,13 +126,9 @@ std::string status_json(const EngineSnapshot& s) {
   for (auto& r : s.config.nat_routes) nat_routes.push_back({{"address", r.key.to_string()}, {"route", r.name}});
   j["nat"] = {{"table", s.nat.table}, {"ok", s.nat.error.empty()}, {"routes", nat_routes}};
   if (!s.nat.error.empty()) j["nat"]["error"] = s.nat.error;
-  if (s.nat.conntrack_max > 0) {
-    j["nat"]["conntrack"] = {{"count", s.nat.conntrack_count}, {"max", s.nat.conntrack_max}};
-    // Full, the kernel drops new flows of every service on this host.
-    if (s.nat.conntrack_count * 10 >= s.nat.conntrack_max * 8)
-      j["nat"]["warning"] = "conntrack is " + std::to_string(s.nat.conntrack_count * 100 / s.nat.conntrack_max) +
-                            "% full (" + std::to_string(s.nat.conntrack_count) + " of nf_conntrack_max " +
-                            std::to_string(s.nat.conntrack_max) + "): raise net.netfilter.nf_conntrack_max";
+  if (s.nat.conntrack.max > 0) {
+    j["nat"]["conntrack"] = {{"count", s.nat.conntrack.count}, {"max", s.nat.conntrack.max}};
+    if (auto w = s.nat.conntrack.warning(); !w.empty()) j["nat"]["warning"] = w;
   }
   j["access_log"] = s.access_log.path.empty()
                         ? Json(nullptr)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/config.hpp"
+#include "engine/conntrack.hpp"
 
 namespace azlb::engine {
 
@@ -42,7 +43,7 @@ struct NatInfo {
     std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
   };
   std::map<const MemberState*, Counts> counts;  // from the table's counters
-  std::int64_t conntrack_count = -1, conntrack_max = -1;
+  ConntrackUse conntrack;
 };
 
 struct EngineSnapshot {

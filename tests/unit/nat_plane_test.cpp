@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 
+#include "engine/conntrack.hpp"
 #include "route_farm.hpp"
 
 using namespace azlb::engine;
@@ -142,4 +143,12 @@ TEST_CASE("a failure of libnftables says what is missing and how to get it, in o
   CHECK(has(nft_failure("Error: Could not process rule: Operation not permitted\n").message, "CAP_NET_ADMIN"));
   const auto other = nft_failure("Error: syntax error, unexpected junk\nline\n");
   CHECK(other.message == "cannot program the NAT data plane: Error: syntax error, unexpected junk");
+}
+
+TEST_CASE("conntrack from 80% full gets a warning that says how full and what to raise") {
+  CHECK(ConntrackUse{79, 100}.warning().empty());
+  CHECK(ConntrackUse{10, -1}.warning().empty());  // the kernel did not say
+  const auto w = ConntrackUse{209716, 262144}.warning();
+  CHECK(has(w, "conntrack is 80% full (209716 of nf_conntrack_max 262144)"));
+  CHECK(has(w, "raise net.netfilter.nf_conntrack_max"));
 }
