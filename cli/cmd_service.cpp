@@ -69,9 +69,9 @@ Status show(const Context& ctx, const std::string& name) {
     return ok();
   }
   std::cout << "Cloud service " << svc->name << "\n"
-            << "  DNS     " << svc->dns() << "\n"
-            << "  VIP     " << svc->vip.to_string() << "\n"
-            << "  subnet  " << svc->subnet.to_string() << "\n"
+            << "  DNS         " << svc->dns() << "\n"
+            << "  VIP         " << svc->vip.to_string() << "\n"
+            << "  subnet      " << svc->subnet.to_string() << "\n"
             << "  data plane  " << to_string(svc->dataplane) << "\n\n";
   Table vms({"VM", "PRIVATE IP", "OS", "ENDPOINTS"});
   for (auto* vm : vms_of(s, *svc))
