@@ -49,7 +49,7 @@ model::Result<std::unique_ptr<AdminServer>> AdminServer::open(const std::filesys
   mode_t old = ::umask(0177);
   int r = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   ::umask(old);
-  if (r != 0 || ::listen(fd, 64) != 0) {
+  if (r != 0 || ::listen(fd, kBacklog) != 0) {
     int e = errno;
     ::close(fd);
     return model::runtime_error("cannot open admin socket " + path.string() + ": " + std::strerror(e));
@@ -68,26 +68,43 @@ AdminServer::~AdminServer() {
 
 std::vector<AdminServer::Want> AdminServer::wants(std::int64_t now_ms) const {
   std::vector<Want> out;
-  if (now_ms >= accept_paused_until_ms_ && clients_.size() < kMaxClients) out.push_back({listen_fd_, POLLIN});
+  if (now_ms >= accept_paused_until_ms_) out.push_back({listen_fd_, POLLIN});
   for (auto& c : clients_) out.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT)});
   return out;
 }
 
 void AdminServer::accept_clients(std::int64_t now_ms) {
-  while (clients_.size() < kMaxClients) {
+  // A bounded batch, so that a flood of connects cannot hold the control
+  // thread (and the probes) for long; the rest wait for the next turn.
+  for (int batch = 0; batch < 256; ++batch) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) {
-      clients_.push_back({fd, now_ms + kIdleMs, {}, {}});
-      continue;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // The socket stays readable while the client waits: polling it again
+        // at once would spin. Try again in a moment.
+        accept_paused_until_ms_ = now_ms + kAcceptBackoffMs;
+        log_ratelimited("admin socket: cannot accept: %s", std::strerror(errno));
+      }
+      return;
     }
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-      // The socket stays readable while the client waits: polling it again at
-      // once would spin. Try again in a moment.
-      accept_paused_until_ms_ = now_ms + kAcceptBackoffMs;
-      log_ratelimited("admin socket: cannot accept: %s", std::strerror(errno));
+    clients_.push_back({fd, now_ms + kIdleMs, now_ms, {}, {}});
+    if (clients_.size() > kMaxClients && !evict_idle(clients_.back())) {
+      ::close(fd);  // every other client is being answered: this one tries again
+      clients_.pop_back();
     }
-    return;
   }
+}
+
+bool AdminServer::evict_idle(const Client& keep) {
+  auto oldest = clients_.end();
+  for (auto it = clients_.begin(); it != clients_.end(); ++it)
+    if (it->fd != keep.fd && it->out.empty() && (oldest == clients_.end() || it->accepted_ms < oldest->accepted_ms))
+      oldest = it;
+  if (oldest == clients_.end()) return false;
+  ::close(oldest->fd);
+  clients_.erase(oldest);
+  log_ratelimited("admin socket: %zu clients at once; closed the one idle longest", kMaxClients);
+  return true;
 }
 
 void AdminServer::on_ready(int fd, std::int64_t now_ms) {

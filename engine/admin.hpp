@@ -4,10 +4,14 @@
 // answered by a handler the engine provides.
 //
 // It runs on the control thread beside the probes, so it must never stall
-// it: every socket is non-blocking, a client gets kIdleMs to send its request
-// and read the answer, at most kMaxClients are served at once, and when no
-// descriptor is left for accept() it stops polling the listening socket for a
-// while instead of spinning on it.
+// it: every socket is non-blocking, and a client gets kIdleMs to send its
+// request and read the answer. A monitoring script that connects and never
+// sends (or thousands of them) must not take the operator's view away: the
+// backlog holds kBacklog clients (the kernel's somaxconn may cap it), up to
+// kMaxClients are served at once, and when all are taken a new client makes
+// room by closing the one that has waited longest without sending its
+// request. When no descriptor is left for accept() it stops polling the
+// listening socket for a while instead of spinning on it.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +33,8 @@ struct HttpResponse {
 class AdminServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& method, const std::string& path)>;
-  static constexpr std::size_t kMaxClients = 16;
+  static constexpr std::size_t kMaxClients = 128;
+  static constexpr int kBacklog = 4096;
   static constexpr std::int64_t kIdleMs = 5000;
   static constexpr std::int64_t kAcceptBackoffMs = 250;
 
@@ -54,10 +59,14 @@ class AdminServer {
   struct Client {
     int fd;
     std::int64_t deadline_ms;
+    std::int64_t accepted_ms;
     std::string in, out;
     std::size_t out_off = 0;
   };
   void accept_clients(std::int64_t now_ms);
+  // Closes the client that has waited longest without a whole request;
+  // false when every other one is being answered.
+  bool evict_idle(const Client& keep);
   // False once the client is done with (answered, gone or broken).
   bool serve(Client&);
   std::string respond(const std::string& request);

@@ -111,23 +111,36 @@ model::Result<AdminReply> admin_request(const std::filesystem::path& state, cons
   const char* why = nullptr;
   const CurlApi* c = curl_api(&why);
   if (!c) return model::runtime_error(std::string("cannot load libcurl to ask the engine: ") + why);
-  CURL* e = c->easy_init();
-  AdminReply reply;
-  c->easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
-  std::string url = "http://azlb" + path;
-  c->easy_setopt(e, CURLOPT_URL, url.c_str());
-  c->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (method == "POST") c->easy_setopt(e, CURLOPT_POSTFIELDS, "");
-  c->easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-  c->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  c->easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
-  c->easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
-  CURLcode rc = c->easy_perform(e);
-  c->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
-  c->easy_cleanup(e);
-  if (rc != CURLE_OK)
-    return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " + c->easy_strerror(rc));
-  return reply;
+  // A full backlog (clients that connect and never send, thousands of
+  // them) refuses a connect with EAGAIN; the engine makes room by closing
+  // the longest idle, so a busy socket is tried again until the deadline.
+  constexpr std::int64_t kDeadlineMs = 10000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  for (int attempt = 0;; ++attempt) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    CURL* e = c->easy_init();
+    AdminReply reply;
+    c->easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
+    std::string url = "http://azlb" + path;
+    c->easy_setopt(e, CURLOPT_URL, url.c_str());
+    c->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (method == "POST") c->easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    c->easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(left.count(), 100)));
+    c->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c->easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
+    c->easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
+    CURLcode rc = c->easy_perform(e);
+    long os_errno = 0;
+    c->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
+    c->easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+    c->easy_cleanup(e);
+    if (rc == CURLE_OK) return reply;
+    const bool busy = rc == CURLE_COULDNT_CONNECT && (os_errno == EAGAIN || os_errno == EWOULDBLOCK);
+    if (!busy || std::chrono::steady_clock::now() >= deadline)
+      return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " +
+                                  c->easy_strerror(rc) + (busy ? " (its backlog stayed full)" : ""));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 * (attempt + 1), 100)));
+  }
 }
 
 }  // namespace azlb::engine

@@ -22,6 +22,7 @@
 #include "engine/listener_set.hpp"
 #include "engine/log.hpp"
 #include "engine/nat_plane.hpp"
+#include "engine/nft_netlink.hpp"
 #include "engine/process_files.hpp"
 #include "engine/prober.hpp"
 #include "engine/report.hpp"
@@ -70,6 +71,8 @@ class Engine {
   std::vector<const Route*> nat_routes() const;
   NatInfo nat_info();
   NatFlows nat_flows() const;  // this engine's NAT flows in conntrack, per member
+  // Puts the table back when another program deleted or changed it.
+  void restore_nat_if_changed();
   EngineSnapshot snapshot();
 
   EngineOptions opt_;
@@ -89,6 +92,8 @@ class Engine {
   std::int64_t nat_retry_ms_ = 0;
   std::int64_t next_nat_count_ms_ = 0;
   std::int64_t next_conntrack_check_ms_ = 0;
+  std::int64_t next_nat_check_ms_ = 0;
+  std::uint64_t nat_restores_ = 0;
   bool conntrack_warned_ = false;
   NatInfo nat_info_;  // the last one read, reused for 200 ms
   std::uint64_t nat_info_generation_ = 0;
@@ -278,7 +283,24 @@ std::vector<const Route*> Engine::nat_routes() const {
 
 NatFlows Engine::nat_flows() const { return count_nat_flows(nat_marks(nat_.name(), nat_routes())); }
 
+void Engine::restore_nat_if_changed() {
+  if (nat_.check() != NatTable::Check::Changed) return;
+  ++nat_restores_;
+  log("NAT table %s was deleted or changed by another program (nft flush ruleset, a firewall reload?): restoring it",
+      nat_.name().c_str());
+  if (auto st = nat_.apply(nat_routes(), draining_); !st) {
+    auto why = "the NAT table was deleted or changed by another program and cannot be restored: " + st.error().message;
+    if (why != nat_error_) log("%s", why.c_str());
+    nat_error_ = std::move(why);
+    return;
+  }
+  nat_error_.clear();
+  nat_info_until_ms_ = 0;  // status reads the new table's counters
+}
+
 NatInfo Engine::nat_info() {
+  // What status says of the table is what the kernel holds now.
+  restore_nat_if_changed();
   // A conntrack dump and a counter listing per status request would let a
   // poller (lbset drain --wait asks ten times a second) keep the control
   // thread busy on a host with many NAT flows: read at most every 200 ms,
@@ -287,17 +309,19 @@ NatInfo Engine::nat_info() {
   if (nat_info_generation_ == generation_ && now < nat_info_until_ms_) {
     NatInfo cached = nat_info_;
     cached.error = nat_error_;
+    cached.restores = nat_restores_;
     return cached;
   }
   NatInfo n;
   if (config_->nat_routes.empty() && !nat_.present()) return n;
   n.table = nat_.name();
+  n.restores = nat_restores_;
   n.error = nat_error_;
   auto flows = nat_flows();
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
   if (nat_.present()) {
-    const auto values = nat_.counters();
+    const auto values = nat_.counters().value_or(CounterValues{});
     auto get = [&](const std::string& name) {
       auto it = values.find(name);
       return it == values.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
@@ -359,8 +383,13 @@ model::Status Engine::sync_nat(bool config_changed) {
   if (!config_changed && !nat_error_.empty() && monotonic_ms() < nat_retry_ms_) return model::ok();
   nat_retry_ms_ = monotonic_ms() + 5000;
   if (routes.empty()) {
-    // Nothing of ours is NAT now; a table left by an engine that died goes too.
-    if (config_changed) nat_.remove();
+    // Nothing of ours is NAT now; a table left by an engine that died goes
+    // too. Asked over netlink first: without a table to remove, libnftables
+    // is never used.
+    if (config_changed && (nat_.present() || nft_inet_table_exists(nat_.name()).value_or(false))) {
+      nat_.remove();
+      log("NAT table %s removed: no service of this state is nat", nat_.name().c_str());
+    }
     nat_applied_.clear();
     nat_error_.clear();
     return model::ok();
@@ -433,6 +462,12 @@ int Engine::loop() {
       admin_->on_tick(monotonic_ms());
       prober_.run(monotonic_ms());
       if (!draining_ && config_) (void)sync_nat(false);  // a member went down or came back
+      // Another program may delete the table (nft flush ruleset): noticed
+      // within a second, by the ruleset's generation (one netlink message).
+      if (nat_.present() && monotonic_ms() >= next_nat_check_ms_) {
+        next_nat_check_ms_ = monotonic_ms() + 1000;
+        restore_nat_if_changed();
+      }
       if (!config_->nat_routes.empty() && monotonic_ms() >= next_conntrack_check_ms_) {
         next_conntrack_check_ms_ = monotonic_ms() + 10000;
         const auto warning = conntrack_use().warning();

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "engine/nft_netlink.hpp"
+
 namespace azlb::engine {
 
 namespace {
@@ -288,7 +290,7 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
 NatTable::NatTable(std::string name) : name_(std::move(name)) {}
 
 NatTable::~NatTable() {
-  if (ctx_) nft_ctx_free(ctx_);
+  if (ctx_) thread_.call([this] { nft_ctx_free(ctx_); });
 }
 
 namespace {
@@ -330,31 +332,41 @@ model::Error nft_failure(std::string err) {
 
 model::Status NatTable::run(const std::string& script) {
   if (!has_net_admin()) return model::runtime_error(kNeedsNetAdmin);
-  if (!ctx_) {
-    ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!ctx_) return model::runtime_error("cannot program NAT: libnftables could not start");
-    nft_ctx_buffer_output(ctx_);
-    nft_ctx_buffer_error(ctx_);
-  }
-  // Each read of a buffer empties it: what a command wrote is read (or
-  // dropped) at once, so that the next command's output stands alone.
-  const int rc = nft_run_cmd_from_buffer(ctx_, script.c_str());
-  (void)nft_ctx_get_output_buffer(ctx_);
-  std::string err = nft_ctx_get_error_buffer(ctx_);
-  if (rc == 0) return model::ok();
-  return nft_failure(err);
+  model::Status st = model::ok();
+  thread_.call([&] {
+    if (!ctx_) {
+      ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
+      if (!ctx_) {
+        st = model::runtime_error("cannot program NAT: libnftables could not start");
+        return;
+      }
+      nft_ctx_buffer_output(ctx_);
+      nft_ctx_buffer_error(ctx_);
+    }
+    // Each read of a buffer empties it: what a command wrote is read (or
+    // dropped) at once, so that the next command's output stands alone.
+    const int rc = nft_run_cmd_from_buffer(ctx_, script.c_str());
+    (void)nft_ctx_get_output_buffer(ctx_);
+    std::string err = nft_ctx_get_error_buffer(ctx_);
+    if (rc != 0) st = nft_failure(err);
+  });
+  return st;
 }
 
-CounterValues NatTable::counters() {
+std::optional<CounterValues> NatTable::counters() {
+  if (!has_net_admin()) return std::nullopt;
+  if (!ctx_ && !run("list tables\n")) return std::nullopt;
+  int rc = -1;
+  std::string text;
+  thread_.call([&] {
+    nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
+    rc = nft_run_cmd_from_buffer(ctx_, ("list counters table inet " + name_ + "\n").c_str());
+    nft_ctx_output_set_flags(ctx_, 0);
+    text = nft_ctx_get_output_buffer(ctx_);
+    (void)nft_ctx_get_error_buffer(ctx_);
+  });
+  if (rc != 0) return std::nullopt;
   CounterValues out;
-  if (!has_net_admin()) return out;
-  if (!ctx_ && !run("list tables\n")) return out;
-  nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
-  const int rc = nft_run_cmd_from_buffer(ctx_, ("list counters table inet " + name_ + "\n").c_str());
-  nft_ctx_output_set_flags(ctx_, 0);
-  const std::string text = nft_ctx_get_output_buffer(ctx_);
-  (void)nft_ctx_get_error_buffer(ctx_);
-  if (rc != 0) return out;
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("nftables")) return out;
   for (auto& item : j["nftables"]) {
@@ -365,12 +377,47 @@ CounterValues NatTable::counters() {
   return out;
 }
 
+std::optional<std::string> NatTable::listing() {
+  if (!ctx_) return std::nullopt;
+  int rc = -1;
+  std::string text;
+  thread_.call([&] {
+    nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_STATELESS);
+    rc = nft_run_cmd_from_buffer(ctx_, ("list table inet " + name_ + "\n").c_str());
+    nft_ctx_output_set_flags(ctx_, 0);
+    text = nft_ctx_get_output_buffer(ctx_);
+    (void)nft_ctx_get_error_buffer(ctx_);
+  });
+  if (rc != 0) return std::nullopt;
+  return text;
+}
+
+void NatTable::remember_applied() {
+  applied_generation_ = nft_generation();
+  applied_listing_ = listing().value_or("");
+}
+
+NatTable::Check NatTable::check() {
+  if (!present_) return Check::Intact;
+  const auto generation = nft_generation();
+  if (!generation) return Check::Unknown;
+  if (generation == applied_generation_) return Check::Intact;
+  // Some program changed the ruleset: ours, or only another table?
+  const auto now = listing();
+  if (now && *now == applied_listing_) {
+    applied_generation_ = generation;
+    return Check::Intact;
+  }
+  return Check::Changed;
+}
+
 model::Status NatTable::apply(const std::vector<const Route*>& routes, bool draining) {
   // The counters go on from what the table in force has (a reload, or the
   // table of an engine that died).
-  const CounterValues carried = counters();
+  const CounterValues carried = counters().value_or(CounterValues{});
   AZLB_TRY(run(nat_script(name_, routes, draining, carried)));
   present_ = true;
+  remember_applied();
   return model::ok();
 }
 

@@ -8,10 +8,12 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/config.hpp"
+#include "engine/low_fd_thread.hpp"
 
 struct nft_ctx;
 
@@ -65,6 +67,10 @@ std::string nat_table_name(const std::string& state_path);
 // the missing privilege or kernel support, and how to get it.
 model::Error nft_failure(std::string err);
 
+// The engine's table in the kernel. libnftables runs on a thread of its own
+// (low_fd_thread.hpp), made with the NatTable, before any listener: the
+// engine makes the NatTable first. The library is loaded into use only when
+// a table is applied or removed.
 class NatTable {
  public:
   explicit NatTable(std::string name);
@@ -78,15 +84,30 @@ class NatTable {
   model::Status apply(const std::vector<const Route*>& routes, bool draining = false);
   // Deletes the table, if it is there.
   void remove();
-  // The table's member counters now; empty when it cannot be read.
-  CounterValues counters();
+  // The table's member counters now; nullopt when it cannot be read (no
+  // table in the kernel, no privilege).
+  std::optional<CounterValues> counters();
   bool present() const { return present_; }
+
+  // Whether the kernel still holds the table as last applied. Another
+  // program may delete or change it (nft flush ruleset, a firewall reload):
+  // asked cheaply (the ruleset's generation, nft_netlink.hpp), and only when
+  // some program changed the ruleset is the table listed and compared.
+  enum class Check { Intact, Changed, Unknown };
+  Check check();
 
  private:
   model::Status run(const std::string& script);
+  // `nft list table` without counter values, as the kernel holds it now;
+  // nullopt when it cannot be listed.
+  std::optional<std::string> listing();
+  void remember_applied();
   std::string name_;
-  nft_ctx* ctx_ = nullptr;
+  LowFdThread thread_;  // every libnftables call runs there
+  nft_ctx* ctx_ = nullptr;  // made, used and freed on thread_
   bool present_ = false;
+  std::optional<std::uint32_t> applied_generation_;
+  std::string applied_listing_;
 };
 
 }  // namespace azlb::engine

@@ -86,6 +86,7 @@ void Prober::start(Target& t, std::int64_t now_ms) {
   if (p.protocol == model::ProbeProtocol::Tcp) c_.easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
   c_.multi_add_handle(multi_, e);
   t.in_flight = e;
+  t.started_ms = now_ms;
   t.next_ms = now_ms + next_probe_delay_ms(p.interval_s, rng_);
 }
 
@@ -99,6 +100,8 @@ void Prober::finish(Target& t, CURLcode rc, std::int64_t now_ms) {
   if (t.dead) return;
   bool http = t.spec.probe.protocol == model::ProbeProtocol::Http;
   bool pass = rc == CURLE_OK && (!http || status == 200);
+  // Its clock ran while the prober did not: a timeout says nothing of the member.
+  if (!pass && t.started_ms < stall_end_ms_) return;
   m.last_probe_ms = now_ms;
   m.last_probe_ok = pass;
   m.last_probe_detail = rc != CURLE_OK ? c_.easy_strerror(rc)
@@ -122,7 +125,21 @@ void Prober::evaluate(Target& t, std::int64_t now_ms) {
                "no passed probe for " + std::to_string(t.spec.probe.timeout_s) + " s; last: " + m.last_probe_detail);
 }
 
+void Prober::forgive_stall(std::int64_t gap_ms, std::int64_t now_ms) {
+  log("the prober did not run for %ld ms (the engine was stopped or starved): that time does not count against "
+      "any member, and each is probed again now",
+      static_cast<long>(gap_ms));
+  stall_end_ms_ = now_ms;
+  for (auto& [k, t] : targets_) {
+    auto& m = *t->spec.member;
+    if (m.last_pass_ms != 0) m.last_pass_ms += gap_ms;
+    if (!t->in_flight) t->next_ms = std::min(t->next_ms, now_ms + static_cast<std::int64_t>(rng_.below(200)));
+  }
+}
+
 void Prober::run(std::int64_t now_ms) {
+  if (last_run_ms_ != 0 && now_ms - last_run_ms_ > kStallMs) forgive_stall(now_ms - last_run_ms_, now_ms);
+  last_run_ms_ = now_ms;
   int running = 0;
   c_.multi_perform(multi_, &running);
   int left = 0;

@@ -40,7 +40,15 @@ class Prober {
   // schedule and health.
   void reconcile(const Config&, std::int64_t now_ms);
   // Starts due probes, collects finished ones, applies the timeout rule.
+  // Time the prober did not run (the process stopped by SIGSTOP or a
+  // debugger, a VM paused, the control thread busy for seconds) proves
+  // nothing about a member: a gap between two runs longer than
+  // kStallMs is taken out of every member's time without a pass, a probe
+  // that was in flight across it does not count when it fails, and every
+  // member is probed again soon.
   void run(std::int64_t now_ms);
+  // The control loop calls run() at least every second.
+  static constexpr std::int64_t kStallMs = 2000;
   // Milliseconds until run() has something to do.
   std::int64_t next_due_ms(std::int64_t now_ms) const;
   CURLM* multi() const { return multi_; }
@@ -51,16 +59,20 @@ class Prober {
     std::string url;
     std::int64_t next_ms = 0;
     CURL* in_flight = nullptr;
+    std::int64_t started_ms = 0;
     bool dead = false;  // gone from the config, waiting for its probe to end
   };
   void start(Target&, std::int64_t now_ms);
   void finish(Target&, CURLcode, std::int64_t now_ms);
   void evaluate(Target&, std::int64_t now_ms);
+  void forgive_stall(std::int64_t gap_ms, std::int64_t now_ms);
 
   const CurlApi& c_;
   CURLM* multi_;
   std::map<MemberKey, std::unique_ptr<Target>> targets_;
   Rng rng_;
+  std::int64_t last_run_ms_ = 0;
+  std::int64_t stall_end_ms_ = 0;  // when the last stall was seen
 };
 
 }  // namespace azlb::engine

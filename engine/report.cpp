@@ -124,7 +124,7 @@ std::string status_json(const EngineSnapshot& s) {
             {"members", members}};
   Json nat_routes = Json::array();
   for (auto& r : s.config.nat_routes) nat_routes.push_back({{"address", r.key.to_string()}, {"route", r.name}});
-  j["nat"] = {{"table", s.nat.table}, {"ok", s.nat.error.empty()}, {"routes", nat_routes}};
+  j["nat"] = {{"table", s.nat.table}, {"ok", s.nat.error.empty()}, {"routes", nat_routes}, {"restores", s.nat.restores}};
   if (!s.nat.error.empty()) j["nat"]["error"] = s.nat.error;
   if (s.nat.conntrack.max > 0) {
     j["nat"]["conntrack"] = {{"count", s.nat.conntrack.count}, {"max", s.nat.conntrack.max}};
@@ -184,6 +184,9 @@ std::string metrics_text(const EngineSnapshot& s) {
                  std::to_string(it == s.nat.counts.end() ? 0 : it->second.*field) + "\n";
         }
     }
+    family("azlb_nat_table_restores_total", "counter",
+           "Times the NAT table was put back after another program deleted or changed it.");
+    out += "azlb_nat_table_restores_total " + std::to_string(s.nat.restores) + "\n";
     family("azlb_nat_member_flows_active", "gauge", "A NAT member's flows in conntrack (closing TCP flows aside).");
     for (auto& r : s.config.nat_routes)
       for (auto& u : r.upstreams) {

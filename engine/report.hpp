@@ -44,6 +44,7 @@ struct NatInfo {
   };
   std::map<const MemberState*, Counts> counts;  // from the table's counters
   ConntrackUse conntrack;
+  std::uint64_t restores = 0;  // times the table was put back after another program deleted or changed it
 };
 
 struct EngineSnapshot {

@@ -1,0 +1,210 @@
+"""The engine on a big host and through what other programs and the host do
+to it: thousands of descriptors at start, a NAT table deleted by another
+program, a freeze (SIGSTOP), a crowd of idle admin clients, stray signals."""
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from backends import HttpBackend, TcpBackend, UdpEcho, free_port, http_get, random_subnet, wait_until
+from engine_case import EngineCase
+from harness import TIME_SCALE
+from test_engine_nat import Member, ask, nat_ready, nft
+
+
+def many_endpoints(path, n, vip, base_port, private_port, nat_port=None, nat_private_port=None):
+    """A state of `n` plain tcp endpoints on `vip` (100 per VM, every one to
+    private_port on its VM), and with nat_port one `nat` service besides."""
+    out = ["schema_version = 2\n",
+           f'[[cloud_service]]\nname = "web"\nvip = "{vip}"\nsubnet = "127.0.9.0/24"\n']
+    if nat_port:
+        out.append('[[cloud_service]]\nname = "fast"\nvip = "127.0.0.1"\nsubnet = "127.0.10.0/24"\n'
+                   'dataplane = "nat"\n')
+    for v in range((n + 99) // 100):
+        out.append(f'[[vm]]\nname = "vm{v}"\ncloud_service = "web"\nprivate_ip = "127.0.9.{v + 4}"\n')
+        for i in range(v * 100, min(n, v * 100 + 100)):
+            out.append(f'  [[vm.endpoint]]\n  name = "e{i}"\n  protocol = "tcp"\n  public_port = {base_port + i}\n'
+                       f'  private_port = {private_port}\n')
+    if nat_port:
+        out.append('[[vm]]\nname = "natvm"\ncloud_service = "fast"\nprivate_ip = "127.0.10.4"\n'
+                   f'  [[vm.endpoint]]\n  name = "app"\n  protocol = "tcp"\n  public_port = {nat_port}\n'
+                   f'  private_port = {nat_private_port}\n')
+    with open(path, "w") as f:
+        f.write("".join(out))
+
+
+class BigHost(EngineCase):
+    """A 16-core host: 16 workers, each with a listener per endpoint, start
+    with thousands of descriptors open. libnftables (select(): descriptors
+    below 1024 only) must never see one of them."""
+
+    def big_state(self, nat):
+        vip = f"127.{random.randint(20, 250)}.{random.randint(1, 250)}.1"
+        self.vip, self.base, self.bport = vip, random.randint(20000, 50000), free_port()
+        self.nat_port, self.nat_bport = (free_port(), free_port()) if nat else (None, None)
+        many_endpoints(self.state, 1000, vip, self.base, self.bport, self.nat_port, self.nat_bport)
+        backend = HttpBackend("127.0.9.4", self.bport, "vm0")
+        self.addCleanup(backend.stop)
+        last = HttpBackend("127.0.9.13", self.bport, "vm9")
+        self.addCleanup(last.stop)
+
+    def start_16(self):
+        r = self.ok("engine", "start", "--threads", "16", timeout=60 * TIME_SCALE)
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        return r
+
+    def serves_first_and_last(self):
+        self.assertEqual(http_get(self.base, host=self.vip), "vm0")
+        self.assertEqual(http_get(self.base + 999, host=self.vip), "vm9")
+        log = self.read(self.state + ".engine.log")
+        self.assertNotIn("FD_SETSIZE", log)
+        self.assertEqual(len(self.admin_json()["listeners"]), 1000)
+
+    def test_1000_endpoints_on_16_threads_start_and_serve(self):
+        self.big_state(nat=False)
+        r = self.start_16()
+        self.assertIn("1000 listeners", r.out)
+        self.serves_first_and_last()
+
+    @unittest.skipUnless(nat_ready(), "needs root and nftables with NAT (CI runs as root)")
+    def test_1000_endpoints_on_16_threads_with_a_nat_service_and_a_table_left_over(self):
+        self.big_state(nat=True)
+        member = Member("127.0.10.4", self.nat_bport, "natvm")
+        self.addCleanup(member.stop)
+        self.start_16()
+        self.serves_first_and_last()
+        self.assertEqual(ask(self.nat_port)[0], "natvm")
+        table = self.admin_json()["nat"]["table"]
+        self.addCleanup(nft, "delete", "table", "inet", table)
+        # An engine killed leaves its table; the next one, on a state with no
+        # nat service left, removes it, with 16,000 listeners open.
+        pid = int(self.read(self.state + ".engine.pid"))
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=5, what="the engine's end")
+        self.assertEqual(nft("list", "table", "inet", table).returncode, 0)
+        many_endpoints(self.state, 1000, self.vip, self.base, self.bport)
+        self.start_16()
+        self.serves_first_and_last()
+        self.assertNotEqual(nft("list", "table", "inet", table).returncode, 0, "the table left over is still there")
+        self.assertIn(f"NAT table {table} removed", self.read(self.state + ".engine.log"))
+
+
+@unittest.skipUnless(nat_ready(), "needs root and nftables with NAT (CI runs as root)")
+class NatTableRestored(EngineCase):
+    """Another program deletes or changes the engine's table (an admin's nft
+    flush ruleset, a firewall reload): the engine puts it back within
+    seconds, says so in its log and counts it; status never claims a table
+    the kernel does not hold."""
+
+    def setUp(self):
+        super().setUp()
+        net = random_subnet()
+        self.ok("service", "create", "fast", "--subnet", f"{net}.0/24", "--dataplane", "nat")
+        self.ok("vm", "create", "vm1", "--cloud-service", "fast", "--no-default-endpoints")
+        self.port, bport = free_port(), free_port()
+        m = Member(f"{net}.4", bport, "vm1")
+        self.addCleanup(m.stop)
+        self.ok("endpoint", "add", "vm1", "--name", "app", "--protocol", "tcp", "--public-port", str(self.port),
+                "--private-port", str(bport))
+        self.start_engine()
+        self.table = self.admin_json()["nat"]["table"]
+        self.assertEqual(ask(self.port)[0], "vm1")
+
+    def restores(self):
+        metrics = self.admin("/metrics")[1]
+        line = next(l for l in metrics.splitlines() if l.startswith("azlb_nat_table_restores_total "))
+        return int(line.split()[1])
+
+    def test_a_deleted_table_comes_back_and_the_vip_serves_again(self):
+        self.assertEqual(nft("delete", "table", "inet", self.table).returncode, 0)
+        # Asked at once, status must not say the table is in force.
+        st = self.admin_json()
+        self.assertTrue(st["nat"]["ok"])
+        self.assertEqual(nft("list", "table", "inet", self.table).returncode, 0, "status claimed a missing table")
+        self.assertEqual(st["nat"]["restores"], 1)
+        self.assertEqual(ask(self.port)[0], "vm1")
+        self.assertIn(f"NAT table {self.table} was deleted or changed by another program",
+                      self.read(self.state + ".engine.log"))
+
+    def test_a_table_emptied_by_another_program_is_noticed_without_asking(self):
+        self.assertEqual(nft("flush", "table", "inet", self.table).returncode, 0)
+        wait_until(lambda: self.restores() >= 1, timeout=5 * TIME_SCALE, what="the table's restore")
+        self.assertEqual(ask(self.port)[0], "vm1")
+        # Changes to other tables are not ours: nothing is restored for them.
+        before = self.restores()
+        nft("add", "table", "inet", "azlb_test_other")
+        nft("delete", "table", "inet", "azlb_test_other")
+        time.sleep(2.5)
+        self.assertEqual(self.restores(), before)
+
+
+class Frozen(EngineCase):
+    def test_a_frozen_engine_keeps_its_healthy_members_up_and_serves_the_clients_that_waited(self):
+        self.farm(3)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        pid = int(self.read(self.state + ".engine.pid"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(4)  # twice the probe timeout (2 s)
+            results = []
+            def client():
+                try:
+                    results.append(http_get(self.port, timeout=15))
+                except OSError as e:
+                    results.append(e)
+            clients = [threading.Thread(target=client) for _ in range(5)]
+            for c in clients:
+                c.start()
+            time.sleep(0.5)  # they wait in the backlog
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for c in clients:
+            c.join()
+        self.assertTrue(all(r in self.backends for r in results), results)
+        # The time it did not run proves nothing: no member goes down.
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            self.assertEqual(self.member_health("webset"), {"vm1": "up", "vm2": "up", "vm3": "up"})
+            time.sleep(0.1)
+        log = self.read(self.state + ".engine.log")
+        self.assertNotIn(" is down", log)
+        self.assertIn("the prober did not run for", log)
+        # A member that really fails is still taken out.
+        self.backends["vm2"].healthy = False
+        self.wait_health({"vm1": "up", "vm2": "down", "vm3": "up"}, timeout=5 * TIME_SCALE)
+
+
+class AdminCrowd(EngineCase):
+    def test_2000_idle_admin_clients_leave_status_and_reload_working(self):
+        self.farm(2)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        for _ in range(2000):
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            try:
+                s.connect(self.state + ".engine.sock")
+            except BlockingIOError:
+                pass  # the backlog is full: it waits, or fails later; either way it holds a descriptor
+            except OSError:
+                s.close()
+                continue
+            idle.append(s)
+        self.assertGreater(len(idle), 1000)
+        st = self.ok("status", "-o", "json").json()
+        self.assertTrue(st["engine"]["running"], st["engine"])
+        self.assertNotIn("error", st["engine"])
+        self.assertEqual(self.member_health("webset"), {"vm1": "up", "vm2": "up"})
+        self.ok("engine", "reload")
+
+
+if __name__ == "__main__":
+    unittest.main()
