@@ -172,7 +172,7 @@ void register_engine(CLI::App& app, Context& ctx) {
       .opt->type_name("N");
   add(*s, f->buffers, "--buffers", "64 KiB receive buffers per worker, a power of two (default 256)").opt->type_name("N");
   add(*s, f->pipes, "--pipes", "Splice pipes per worker for bulk transfers (default 64)").opt->type_name("N");
-  add(*s, f->fd_reserve, "--fd-reserve", "Descriptors kept for probes and the admin socket, besides one per probed member (default 64)")
+  add(*s, f->fd_reserve, "--fd-reserve", "Descriptors kept for probes and the admin socket, besides one per probed member (default 192: 128 admin clients, 64 more)")
       .opt->type_name("N");
   add(*s, f->access_log, "--access-log",
       "Write one JSON line per finished TCP connection and ended UDP flow to PATH (SIGUSR1 reopens it)")

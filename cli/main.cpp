@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // CLI11's message holds the argument as typed: shown on one line, as UTF-8.
-    std::cerr << "azlb: " << azlb::model::printable(e.what()) << "\n";
+    std::cerr << "azlb: " << azlb::model::printable(e.what(), 1024) << "\n";
     return static_cast<int>(azlb::model::ErrorKind::Usage);
   }
   if (auto st = ctx.action(); !st) {

@@ -19,7 +19,7 @@ struct EngineOptions {
   std::uint32_t udp_flows = 0;           // UDP flows in all, split between workers; 0: WorkerOptions' default per worker
   std::uint32_t buffers = 256;           // TCP receive buffers of 64 KiB per worker (a power of two)
   std::uint32_t pipes = 64;              // splice pipes per worker
-  std::uint32_t fd_reserve = 64;         // descriptors kept for the control thread, plus one per probe
+  std::uint32_t fd_reserve = 192;        // descriptors kept for the control thread (128 admin clients among them), plus one per probe
   // A daemon logs to this file (its stderr), which SIGUSR1 reopens for
   // logrotate; empty in the foreground, where stderr is the caller's.
   std::filesystem::path log_file;

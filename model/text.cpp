@@ -40,15 +40,16 @@ bool is_valid_utf8(std::string_view s) {
 
 std::string quote(std::string_view s) {
   std::string out = "'";  // appended: `"'" + printable(s)` trips GCC 12's false -Wrestrict at -O3
-  out += printable(s);
+  out += printable(s, kQuoteMax);
   out += '\'';
   return out;
 }
 
-std::string printable(std::string_view s) {
+std::string printable(std::string_view s, std::size_t max) {
   static const char hex[] = "0123456789abcdef";
   std::string out;
-  for (std::size_t i = 0; i < s.size();) {
+  std::size_t i = 0;
+  for (; i < s.size() && i < max;) {
     auto n = sequence_at(s, i);
     const auto c = static_cast<unsigned char>(s[i]);
     if (n == 0 || c < 0x20 || c == 0x7f) {
@@ -61,6 +62,7 @@ std::string printable(std::string_view s) {
       i += n;
     }
   }
+  if (i < s.size()) out += "... (" + std::to_string(s.size()) + " bytes)";
   return out;
 }
 

@@ -9,10 +9,14 @@ namespace azlb::model {
 
 bool is_valid_utf8(std::string_view);
 // The value in single quotes for a message, on one line: control characters
-// and bytes that are not UTF-8 are shown as \xNN.
+// and bytes that are not UTF-8 are shown as \xNN. A long value is cut after
+// kQuoteMax bytes of it, with its length said: a message stays one readable
+// line whatever a user gave (a 50 MB name).
+inline constexpr std::size_t kQuoteMax = 120;
 std::string quote(std::string_view);
-// The same without the quotes.
-std::string printable(std::string_view);
+// The same without the quotes, cut after `max` bytes of the value (never
+// inside a character) with "... (N bytes)".
+std::string printable(std::string_view, std::size_t max = std::string_view::npos);
 // Each byte that is not part of valid UTF-8 becomes U+FFFD.
 std::string to_valid_utf8(std::string_view);
 

@@ -261,8 +261,11 @@ class Parser {
       while (true) {
         const auto key = new_key(index);
         if (key.empty()) return false;
+        // A table in a table is not azlb's layout: toml++'s, which bounds the
+        // depth (never recurse here: a million levels would overflow the stack).
+        if (peek() == '{') return false;
         Value inner;
-        if (!value(inner, false) || inner.kind == Kind::Table) return false;
+        if (!value(inner, false)) return false;
         doc_.tables[index].entries.push_back({key, inner});
         skip_blank();
         if (peek() == ',') {

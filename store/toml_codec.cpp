@@ -1,6 +1,7 @@
 #include "store/toml_codec.hpp"
 #include "store/fast_toml.hpp"
 #include "store/toml_doc.hpp"
+#include "store/toml_depth.hpp"
 #include "store/toml_prescan.hpp"
 
 #include <toml++/toml.h>
@@ -379,16 +380,17 @@ namespace detail {
 Result<State> parse_state(std::string_view text, std::string_view path, bool fast) {
   // Messages are one line of UTF-8 whatever the path's bytes and whatever
   // toml++ quotes from the document.
-  const std::string source = model::printable(path);
+  const std::string source = model::printable(path, 4096);
   auto at = [&](std::size_t line, std::size_t column, std::string_view message) {
     return usage_error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                       model::printable(message));
+                       model::printable(message, 1024));
   };
   std::string ascii;
   if (auto bad = prescan_toml(text, ascii)) return at(bad->line, bad->column, bad->message);
   const std::string_view toml_text = ascii.empty() ? text : std::string_view(ascii);
   doc::Doc d;
   if (!fast || !parse_canonical(toml_text, d)) {
+    if (auto deep = check_toml_depth(toml_text)) return at(deep->line, deep->column, deep->message);
     toml::table root;
     try {
       root = toml::parse(toml_text, source);

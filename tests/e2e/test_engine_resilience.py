@@ -206,5 +206,45 @@ class AdminCrowd(EngineCase):
         self.ok("engine", "reload")
 
 
+class DeepFile(EngineCase):
+    """A hand edit nested a million levels deep (inline tables, a dotted key,
+    a header, arrays) is refused with its place by every command, and a
+    running engine keeps its last good configuration."""
+
+    DEEP = {
+        "inline tables": "x = " + "{a = " * 1000000 + "1" + "}" * 1000000 + "\n",
+        "dotted key": "a." * 1000000 + "a = 1\n",
+        "header": "[" + "a." * 100000 + "a]\n",
+        "arrays": "x = " + "[" * 100000 + "]" * 100000 + "\n",
+    }
+
+    def test_every_command_refuses_it_with_its_place_and_the_engine_serves_on(self):
+        self.farm(2)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        good = self.read()
+        pid = int(self.read(self.state + ".engine.pid"))
+        for what, deep in self.DEEP.items():
+            with self.subTest(what):
+                self.write(good + deep)
+                for args in (("status",), ("engine", "check"), ("vm", "create", "vm9", "--cloud-service", "web")):
+                    r = self.fails(2, *args, mentions="nested deeper than 64 levels")
+                    self.assertRegex(r.err, r"state\.toml:\d+:\d+: ")
+                    self.assertLess(len(r.err), 500)
+                r = self.azlb("engine", "reload")
+                self.assertEqual(r.rc, 2, r)
+                self.assertIn("nested deeper", r.err)
+                os.kill(pid, 0)  # still there
+                self.assertIn(http_get(self.port), self.backends)
+        self.write(good)
+        self.ok("engine", "reload")
+        self.assertEqual(int(self.read(self.state + ".engine.pid")), pid)
+
+    def test_a_long_name_is_quoted_in_a_short_message(self):
+        r = self.fails(2, "vm", "create", "v" * 100000, "--cloud-service", "web")
+        self.assertIn("(100000 bytes)", r.err)
+        self.assertLess(len(r.err), 500)
+
+
 if __name__ == "__main__":
     unittest.main()

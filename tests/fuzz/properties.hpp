@@ -18,9 +18,11 @@ namespace azlb::fuzz {
   std::abort();
 }
 
-// The message a user would see: one line, valid UTF-8, not empty.
+// The message a user would see: one line, valid UTF-8, not empty, and short
+// whatever the input quoted in it (values are cut, model::quote).
 inline void check_refusal(const model::Error& e) {
   if (e.message.empty()) broken("a refusal says why", "(empty message)");
+  if (e.message.size() > 4096) broken("a refusal is at most 4 KiB", e.message.substr(0, 4096));
   if (e.message.find('\n') != std::string::npos || e.message.find('\r') != std::string::npos)
     broken("a refusal is one line", e.message);
   if (!model::is_valid_utf8(e.message)) broken("a refusal is valid UTF-8", model::to_valid_utf8(e.message));

@@ -1,5 +1,6 @@
 #include "store/toml_codec.hpp"
 #include "store/fast_toml.hpp"
+#include "store/toml_depth.hpp"
 
 #include "fixtures.hpp"
 #include "model/text.hpp"
@@ -421,4 +422,53 @@ TEST_CASE("hand edits read the same through the fast parser or toml++, accepted 
            "schema_version = 2",
        })
     same_either_way(text);
+}
+
+TEST_CASE("nesting is bounded: 64 levels of tables, dotted keys, inline tables and arrays load, 65 are refused with their place") {
+  using azlb::store::check_toml_depth;
+  using azlb::store::kMaxTomlDepth;
+  auto dotted = [](std::size_t parts) {
+    std::string key = "a";
+    for (std::size_t i = 1; i < parts; ++i) key += ".a";
+    return key + " = 1\n";
+  };
+  CHECK_FALSE(check_toml_depth(dotted(kMaxTomlDepth)));
+  auto deep = check_toml_depth("x = 1\n" + dotted(kMaxTomlDepth + 1));
+  REQUIRE(deep);
+  CHECK(deep->line == 2);
+  CHECK(deep->message.find("nested deeper than 64 levels") != std::string::npos);
+  // A header's parts count for the keys under it, and each inline table or
+  // array adds one to the key that holds it.
+  CHECK(check_toml_depth("[" + std::string(dotted(kMaxTomlDepth - 1)).substr(0, 2 * (kMaxTomlDepth - 1) - 1) + "]\nb = 1\n") ==
+        std::nullopt);
+  CHECK(check_toml_depth("[" + std::string(dotted(kMaxTomlDepth)).substr(0, 2 * kMaxTomlDepth - 1) + "]\nb.c = 1\n"));
+  std::string tables = "x = ";
+  for (int i = 0; i < 40; ++i) tables += "{a = ";
+  CHECK(check_toml_depth(tables + "1" + std::string(40, '}') + "\n"));
+  std::string arrays = "x = " + std::string(63, '[') + std::string(63, ']') + "\n";
+  CHECK_FALSE(check_toml_depth(arrays));
+  CHECK(check_toml_depth("x = " + std::string(64, '[') + std::string(64, ']') + "\n"));
+  // Dots in values and in quoted keys are not levels; wide tables are not deep.
+  std::string floats = "x = [";
+  for (int i = 0; i < 200; ++i) floats += "1.5, ";
+  CHECK_FALSE(check_toml_depth(floats + "2.5]\nt = 07:32:00.999\n\"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.1.2.3.4.5.6.7.8.9.0.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z\" = 1\n"));
+  std::string wide = "x = {";
+  for (int i = 0; i < 200; ++i) wide += "k" + std::to_string(i) + " = 1, ";
+  CHECK_FALSE(check_toml_depth(wide + "z = 2}\n"));
+  // Through the loader: a file:line:col message, and no crash at a million levels.
+  std::string million = "schema_version = 2\nx = ";
+  for (int i = 0; i < 1000000; ++i) million += "{a = ";
+  auto r = parse_state(million, "deep.toml");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.rfind("deep.toml:2:", 0) == 0);
+}
+
+TEST_CASE("a quoted value in a message is cut after 120 bytes, with its length") {
+  const std::string q = azlb::model::quote(std::string(50'000'000, 'n'));
+  CHECK(q.size() < 160);
+  CHECK(q.find("... (50000000 bytes)") != std::string::npos);
+  CHECK(azlb::model::quote("short") == "'short'");
+  // Never inside a character: a cut falls before a multi-byte sequence.
+  const std::string accents = azlb::model::quote(std::string(119, 'a') + "\xC3\xA9\xC3\xA9");
+  CHECK(azlb::model::is_valid_utf8(accents));
 }
