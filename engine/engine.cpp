@@ -26,6 +26,7 @@
 #include "engine/process_files.hpp"
 #include "engine/prober.hpp"
 #include "engine/report.hpp"
+#include "engine/signals.hpp"
 #include "engine/state_watcher.hpp"
 #include "engine/worker.hpp"
 #include "store/toml_codec.hpp"
@@ -218,12 +219,9 @@ Status Engine::start() {
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
   AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
   lock_ = std::move(lock);
-  // Workers inherit this mask: only the control thread takes these signals.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Workers inherit this mask: only the control thread takes signals.
+  take_signals();
+  const sigset_t set = taken_signals();
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   // After the mask: its writer thread must not take SIGUSR1's default action.
   if (!opt_.access_log.empty()) {
@@ -351,12 +349,19 @@ std::uint64_t Engine::live() const {
 void Engine::on_signal() {
   signalfd_siginfo si;
   while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
-    if (si.ssi_signo == SIGHUP)
-      (void)reload("SIGHUP");
-    else if (si.ssi_signo == SIGUSR1)
-      reopen_log();
-    else if (!draining_)
-      begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
+    const int signo = static_cast<int>(si.ssi_signo);
+    switch (signal_action(signo)) {
+      case SignalAction::Reload: (void)reload("SIGHUP"); break;
+      case SignalAction::ReopenLogs: reopen_log(); break;
+      case SignalAction::Stop:
+        if (!draining_) begin_drain(strsignal(signo));
+        break;
+      case SignalAction::Ignore:
+        log_ratelimited("ignoring signal %d (%s) from pid %u: TERM, INT or QUIT stop the engine, HUP reloads, USR1 "
+                        "reopens the logs",
+                        signo, strsignal(signo), si.ssi_pid);
+        break;
+    }
   }
 }
 

@@ -6,23 +6,39 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+#include <string>
+
+#include "model/text.hpp"
 
 namespace azlb::engine {
 
 namespace {
 
+// The one place where what the engine logs is made safe: paths, names and
+// whatever a peer sent reach the log through format arguments, and a line
+// break or an escape sequence among them would forge a line or drive the
+// reader's terminal. Every control character and every byte that is not
+// UTF-8 is written as \xNN (model::printable), and a message is cut after
+// kMaxMessage bytes.
+constexpr std::size_t kMaxMessage = 2048;
+
 void vlog(const char* fmt, va_list ap) {
-  char line[1024];
+  char message[kMaxMessage + 1];
+  const int m = vsnprintf(message, sizeof message, fmt, ap);
+  const std::size_t len = m < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(m), kMaxMessage);
+  std::string line(64, '\0');
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   tm t;
   gmtime_r(&ts.tv_sec, &t);
-  int n = static_cast<int>(strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &t));
-  n += snprintf(line + n, sizeof line - static_cast<std::size_t>(n), ".%03ldZ azlb[%d] ", ts.tv_nsec / 1000000, getpid());
-  int m = vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n) - 1, fmt, ap);
-  n = m < 0 ? n : std::min<int>(n + m, static_cast<int>(sizeof line) - 2);
-  line[n++] = '\n';
-  (void)!::write(STDERR_FILENO, line, static_cast<std::size_t>(n));
+  std::size_t n = strftime(line.data(), line.size(), "%Y-%m-%dT%H:%M:%S", &t);
+  n += static_cast<std::size_t>(
+      snprintf(line.data() + n, line.size() - n, ".%03ldZ azlb[%d] ", ts.tv_nsec / 1000000, getpid()));
+  line.resize(n);
+  line += model::printable(std::string_view(message, len));
+  if (m > static_cast<int>(kMaxMessage)) line += "... (cut)";
+  line += '\n';
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
 std::atomic<long> window{0};

@@ -63,6 +63,26 @@ ProcessLock::~ProcessLock() {
   ::close(fd_);
 }
 
-model::Result<int> open_log(const std::filesystem::path& p) { return store::open_companion(p, O_WRONLY | O_APPEND, 0640); }
+model::Result<int> open_log(const std::filesystem::path& p) {
+  AZLB_ASSIGN(fd, store::open_companion(p, O_WRONLY | O_APPEND, 0640));
+  // A log is created in a folder another local user may write to. A file
+  // they made there first, or a hard link to one of their (or anyone's)
+  // files, would receive root's lines: only a file of the engine's own user
+  // or of root, with no other name, is written.
+  struct stat st {};
+  auto refuse = [&](const std::string& why) {
+    ::close(fd);
+    return model::runtime_error("refusing to write the log " + p.string() + ": " + why);
+  };
+  if (::fstat(fd, &st) != 0) return refuse(std::strerror(errno));
+  if (st.st_nlink > 1)
+    return refuse("it has " + std::to_string(st.st_nlink) + " names (a hard link to another file?); remove it");
+  if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    return refuse("it belongs to user " + std::to_string(st.st_uid) + ", not to this one or root; remove it");
+  // The documented mode (0640) at most: a file made earlier with more loses it.
+  if ((st.st_mode & 07777 & ~0640) != 0 && ::fchmod(fd, st.st_mode & 0640) != 0 && st.st_uid == ::geteuid())
+    return refuse(std::string("cannot set its mode to 0640: ") + std::strerror(errno));
+  return fd;
+}
 
 }  // namespace azlb::engine

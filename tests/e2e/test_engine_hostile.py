@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import time
+import unittest
 
 from harness import TIME_SCALE
 from backends import (Downloader, HttpBackend, UdpEcho, UdpSizer, cpu_seconds, engine_pid, free_port, http_get,
@@ -254,6 +255,21 @@ class Hostile(EngineCase):
         self.assertEqual(http_get(self.port), "vm1")
         self.assertEqual(self.admin("/metrics")[0], 200)
 
+    def test_a_state_path_with_a_line_break_forges_no_log_line(self):
+        folder = os.path.join(self.dir, "x\n2026-01-01T00:00:00.000Z azlb[1] FORGED \x1b[31mred")
+        os.mkdir(folder)
+        self.state = os.path.join(folder, "state.toml")
+        self.farm(1)
+        self.start_engine()
+        self.assertEqual(http_get(self.port), "vm1")
+        self.ok("engine", "reload")
+        log = self.read(self.state + ".engine.log")
+        self.assertIn("\\x0a2026-01-01", log)
+        self.assertNotIn("\x1b", log)
+        for line in log.splitlines():
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:.]+Z azlb\[\d+\] ", "a line the engine did not write")
+            self.assertNotIn("azlb[1] FORGED", line.split("] ", 1)[0])
+
     def test_pid_lock_and_log_files_are_never_followed_through_a_link(self):
         victim = os.path.join(self.dir, "victim")
         with open(victim, "w") as f:
@@ -282,6 +298,40 @@ class Hostile(EngineCase):
         r = self.azlb("engine", "start", timeout=10)
         self.assertEqual(r.rc, 1, r)
         self.assertIn("FIFO", r.err)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to make another user's file")
+    def test_a_log_that_is_a_hard_link_or_another_users_file_is_refused(self):
+        victim = os.path.join(self.dir, "victim")
+        with open(victim, "w") as f:
+            f.write("their-contents\n")
+        os.chmod(victim, 0o644)
+        os.chown(victim, 65534, 65534)  # nobody's
+        os.chmod(self.dir, 0o755)
+        self.farm(1)
+        access = os.path.join(self.dir, "access.log")
+        for log, args in ((self.state + ".engine.log", ()), (access, ("--access-log", access))):
+            with self.subTest(log):
+                os.link(victim, log)  # what another local user could plant
+                r = self.azlb("engine", "start", *args)
+                self.assertEqual(r.rc, 1, r)
+                self.assertIn("hard link", r.err)
+                self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+                os.unlink(log)
+                with open(log, "w") as f:  # their own file at the log's name
+                    f.write("theirs\n")
+                os.chown(log, 65534, 65534)
+                r = self.azlb("engine", "start", *args)
+                self.assertEqual(r.rc, 1, r)
+                self.assertIn("belongs to user 65534", r.err)
+                os.unlink(log)
+                self.assertEqual(self.read(victim), "their-contents\n")
+                self.assertEqual(stat.S_IMODE(os.stat(victim).st_mode), 0o644)
+        # A log of its own made earlier with a wider mode gets the documented 0640.
+        with open(self.state + ".engine.log", "w") as f:
+            f.write("")
+        os.chmod(self.state + ".engine.log", 0o666)
+        self.start_engine()
+        self.assertEqual(stat.S_IMODE(os.stat(self.state + ".engine.log").st_mode), 0o640)
 
     def test_every_counter_in_the_status_is_in_the_metrics(self):
         self.farm(1)

@@ -246,5 +246,30 @@ class DeepFile(EngineCase):
         self.assertLess(len(r.err), 500)
 
 
+class StraySignals(EngineCase):
+    def test_signals_that_would_end_the_process_are_logged_and_ignored_and_quit_stops_cleanly(self):
+        self.farm(1, probe=())
+        self.start_engine()
+        pid = int(self.read(self.state + ".engine.pid"))
+        stray = [signal.SIGUSR2, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR,
+                 signal.SIGSTKFLT, signal.SIGXCPU, signal.SIGTRAP, signal.SIGSEGV, signal.SIGBUS, signal.SIGSYS,
+                 signal.SIGRTMIN, signal.SIGRTMIN + 5, signal.SIGRTMAX]
+        for sig in stray:
+            for _ in range(3):
+                os.kill(pid, sig)
+            time.sleep(0.05)
+            self.assertTrue(os.path.exists(f"/proc/{pid}"), f"signal {sig} ended the engine")
+            self.assertEqual(http_get(self.port), "vm1")
+        log = self.read(self.state + ".engine.log")
+        self.assertIn("ignoring signal 12 (User defined signal 2)", log)
+        self.assertIn("ignoring signal 14 (Alarm clock)", log)
+        os.kill(pid, signal.SIGQUIT)
+        wait_until(lambda: not os.path.exists(self.state + ".engine.pid"), timeout=10, what="the pid file's removal")
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
+                   timeout=10, what="the engine's end")
+        self.assertFalse(os.path.exists(self.state + ".engine.sock"))
+        self.assertIn("stopping on Quit", self.read(self.state + ".engine.log"))
+
+
 if __name__ == "__main__":
     unittest.main()
