@@ -32,11 +32,12 @@ void Registry::prune() {
 
 namespace {
 
+// A member's identity for affinity: its VM, as Azure's source-IP modes
+// send a client to a VM, whichever set (tcp or udp) it reaches. FNV-1a:
+// stable across runs, so affinity survives an engine restart.
 std::uint64_t hash_of(const MemberKey& k) {
-  // FNV-1a: stable across runs, so affinity survives an engine restart.
   std::uint64_t h = 1469598103934665603ull;
-  for (auto* s : {&k.vm, &k.endpoint})
-    for (unsigned char c : *s) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char c : k.vm) h = (h ^ c) * 1099511628211ull;
   return h;
 }
 

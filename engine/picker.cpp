@@ -23,7 +23,7 @@ bool was_tried(std::span<const std::uint8_t> tried, std::size_t i) {
 
 }  // namespace
 
-std::uint64_t client_hash(const sockaddr_storage& client, model::Protocol proto) {
+std::uint64_t client_hash(const sockaddr_storage& client, model::Distribution d, model::Protocol proto) {
   std::uint64_t h = 0;
   if (client.ss_family == AF_INET) {
     h = reinterpret_cast<const sockaddr_in&>(client).sin_addr.s_addr;
@@ -31,7 +31,8 @@ std::uint64_t client_hash(const sockaddr_storage& client, model::Protocol proto)
     auto* b = reinterpret_cast<const sockaddr_in6&>(client).sin6_addr.s6_addr;
     for (int i = 0; i < 16; ++i) h = mix(h ^ b[i]);
   }
-  return mix(h ^ (static_cast<std::uint64_t>(proto) << 56));
+  if (d != model::Distribution::SourceIpProtocol) return mix(h);
+  return mix(h ^ (static_cast<std::uint64_t>(proto) + 1) << 56);
 }
 
 int pick(const Route& r, std::uint64_t chash, std::span<const std::uint8_t> tried, Rng& rng) {

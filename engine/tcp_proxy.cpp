@@ -85,7 +85,7 @@ void TcpProxy::on_accepted(int fd, const Route& route) {
   c.down = fd;
   c.route = &route;
   c.gen = loop_.gens.hold();
-  c.client_hash = need_client ? client_hash(client, route.key.protocol) : 0;
+  c.client_hash = need_client ? client_hash(client, route.distribution, route.key.protocol) : 0;
   c.client = client;
   if (proxy_header) {
     // The header names the address the client reached: the VIP, or on a

@@ -38,6 +38,11 @@ class Balancing(EngineCase):
                 self.assertGreaterEqual(len(seen), 2, "20 clients all landed on one member")
                 self.ok("engine", "stop")
 
+    def test_source_ip_sends_a_clients_tcp_and_udp_to_one_vm(self):
+        tport, uport = self.tcp_and_udp_sets("source-ip")
+        self.start_engine()
+        self.check_source_ip_pairs_tcp_and_udp(tport, uport)
+
     def test_an_http_probe_takes_a_member_out_and_puts_it_back(self):
         b = self.farm()
         self.start_engine()

@@ -133,6 +133,11 @@ class NatPlane(EngineCase):
             chosen[ip] = names.pop()
         self.assertGreater(len(set(chosen.values())), 1, "every client on one member")
 
+    def test_source_ip_sends_a_clients_tcp_and_udp_to_one_vm(self):
+        tport, uport = self.tcp_and_udp_sets("source-ip", dataplane="nat")
+        self.start_engine()
+        self.check_source_ip_pairs_tcp_and_udp(tport, uport)
+
     def test_a_member_that_fails_its_probe_leaves_the_map_and_comes_back(self):
         self.nat_farm(n=2)
         self.start_engine()

@@ -19,7 +19,7 @@ std::uint64_t client(std::uint32_t n) {
   auto& sa = reinterpret_cast<sockaddr_in&>(ss);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(0x0A000000u + n);
-  return client_hash(ss, azlb::model::Protocol::Tcp);
+  return client_hash(ss, azlb::model::Distribution::SourceIp, azlb::model::Protocol::Tcp);
 }
 
 }  // namespace
@@ -79,10 +79,31 @@ TEST_CASE("source-ip keeps a client on one member and moves only the clients of 
   }
 }
 
-TEST_CASE("source-ip-protocol sends one client's tcp and udp to members independently") {
-  sockaddr_storage ss{};
-  reinterpret_cast<sockaddr_in&>(ss).sin_family = AF_INET;
-  CHECK(client_hash(ss, azlb::model::Protocol::Tcp) != client_hash(ss, azlb::model::Protocol::Udp));
+TEST_CASE("source-ip hashes the client's address alone; source-ip-protocol adds the protocol") {
+  using azlb::model::Distribution;
+  using azlb::model::Protocol;
+  for (std::uint32_t n = 0; n < 100; ++n) {
+    sockaddr_storage ss{};
+    auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(0x0A000000u + n);
+    CHECK(client_hash(ss, Distribution::SourceIp, Protocol::Tcp) == client_hash(ss, Distribution::SourceIp, Protocol::Udp));
+    CHECK(client_hash(ss, Distribution::SourceIpProtocol, Protocol::Tcp) !=
+          client_hash(ss, Distribution::SourceIpProtocol, Protocol::Udp));
+  }
+}
+
+TEST_CASE("source-ip sends a client to one VM across a tcp set and a udp set of the same VMs") {
+  Farm tcp(4, azlb::model::Distribution::SourceIp), udp(4, azlb::model::Distribution::SourceIp);
+  // The members' identity is their VM's; the sets list them in other orders.
+  for (std::size_t i = 0; i < 4; ++i) {
+    tcp.route.upstreams[i].id_hash = 1000 + i;
+    udp.route.upstreams[3 - i].id_hash = 1000 + i;
+  }
+  Rng rng(5);
+  for (std::uint32_t c = 0; c < 400; ++c)
+    CHECK(tcp.route.upstreams[pick(tcp.route, client(c), {}, rng)].id_hash ==
+          udp.route.upstreams[pick(udp.route, client(c), {}, rng)].id_hash);
 }
 
 TEST_CASE("a drained member gets no new connection, whatever the distribution or its health") {
