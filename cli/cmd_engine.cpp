@@ -9,6 +9,7 @@
 #include "cli/table.hpp"
 #include "engine/config.hpp"
 #include "engine/control.hpp"
+#include "model/text.hpp"
 #include "engine/runtime.hpp"
 #include "engine/sockets.hpp"
 #include "store/state_file.hpp"
@@ -74,18 +75,26 @@ Status start(const Context& ctx, const StartFlags& f) {
     return ok();
   }
   AZLB_ASSIGN(pid, engine::start_daemon(o));
-  std::string listeners = "?";
+  std::string listeners = "? listeners";
   if (auto r = engine::admin_request(o.state, "GET", "/v1/status"); r && r->status == 200)
-    listeners = std::to_string(nlohmann::json::parse(r->body, nullptr, false).value("listeners", nlohmann::json::array()).size());
-  ctx.confirm("Engine started (pid " + std::to_string(pid) + ", " + listeners + " listeners); log: " +
+    listeners = model::count(
+        nlohmann::json::parse(r->body, nullptr, false).value("listeners", nlohmann::json::array()).size(), "listener",
+        "listeners");
+  ctx.confirm("Engine started (pid " + std::to_string(pid) + ", " + listeners + "); log: " +
                   files.engine_log.string(),
               {{"pid", pid}, {"log", files.engine_log.string()}, {"admin_socket", files.engine_sock.string()}});
   return ok();
 }
 
 Status stop(const Context& ctx) {
-  AZLB_ASSIGN(pid, engine::stop_engine(std::filesystem::absolute(ctx.state_path()), 30000));
-  ctx.confirm("Engine stopped (pid " + std::to_string(pid) + ")", {{"pid", pid}});
+  std::string waited;
+  AZLB_ASSIGN(pid, engine::stop_engine(std::filesystem::absolute(ctx.state_path()), 30000, [&](const std::string& w) {
+    waited = w;
+    // A drain can take its whole timeout: say at once what it waits for.
+    if (!ctx.json() && !ctx.quiet) std::cout << "Draining: waiting for " << w << std::endl;
+  }));
+  ctx.confirm("Engine stopped (pid " + std::to_string(pid) + ")",
+              {{"pid", pid}, {"waited_for", waited.empty() ? Json(nullptr) : Json(waited)}});
   return ok();
 }
 
@@ -119,7 +128,7 @@ Status check(const Context& ctx) {
   std::size_t members = 0;
   for (auto& r : cfg->routes) members += r.upstreams.size();
   for (auto& r : cfg->nat_routes) members += r.upstreams.size();
-  auto count = [](std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); };
+  using model::count;
   const std::string summary = "State " + state.string() + " is valid: " + count(cfg->routes.size(), "listener", "listeners") +
                               (cfg->nat_routes.empty() ? "" : ", " + count(cfg->nat_routes.size(), "NAT route", "NAT routes")) +
                               ", " + count(members, "member", "members") + ", " + std::to_string(cfg->probes.size()) +

@@ -1,6 +1,7 @@
 #include "cli/engine_view.hpp"
 
 #include "engine/control.hpp"
+#include "model/text.hpp"
 
 namespace azlb::cli {
 
@@ -22,7 +23,8 @@ Json EngineView::to_json() const {
 
 std::string EngineView::summary() const {
   if (!running) return "Engine: not running, so health is unknown. Start it with 'azlb engine start'.";
-  std::string s = "Engine: running (pid " + std::to_string(pid) + ", " + std::to_string(listeners) + " listeners)";
+  std::string s = "Engine: running (pid " + std::to_string(pid) + ", " +
+                  model::count(static_cast<std::uint64_t>(listeners), "listener", "listeners") + ")";
   if (!error.empty()) s += "; " + error;
   return s;
 }

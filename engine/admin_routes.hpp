@@ -1,5 +1,6 @@
 // What the admin socket answers, by path: the engine's status (JSON), its
-// metrics (Prometheus) and the reload command.
+// metrics (Prometheus), what a stop would wait for (JSON, counted afresh:
+// `engine stop` says it before it signals) and the reload command.
 #pragma once
 
 #include <functional>
@@ -18,6 +19,6 @@ struct ReloadOutcome {
 
 HttpResponse serve_admin(const std::string& method, const std::string& path,
                          const std::function<EngineSnapshot()>& snapshot,
-                         const std::function<ReloadOutcome()>& reload);
+                         const std::function<ReloadOutcome()>& reload, const std::function<DrainInfo()>& drain);
 
 }  // namespace azlb::engine

@@ -19,7 +19,8 @@ struct Dump {
 
 int on_flow(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
   auto& d = *static_cast<Dump*>(data);
-  if (nfct_get_attr_u8(ct, ATTR_L4PROTO) == IPPROTO_TCP) {
+  const bool tcp = nfct_get_attr_u8(ct, ATTR_L4PROTO) == IPPROTO_TCP;
+  if (tcp) {
     const auto st = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
     if (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE) return NFCT_CB_CONTINUE;
   }
@@ -28,6 +29,7 @@ int on_flow(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
   if (it == d.by_mark.end()) return NFCT_CB_CONTINUE;
   ++d.out->per_member[it->second];
   ++d.out->total;
+  if (tcp) ++d.out->tcp_open;
   return NFCT_CB_CONTINUE;
 }
 

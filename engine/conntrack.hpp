@@ -21,6 +21,9 @@ struct NatFlows {
   bool ok = false;
   std::map<const MemberState*, std::uint64_t> per_member;
   std::uint64_t total = 0;
+  // TCP flows that are not closing: the ones that end by themselves, and so
+  // the ones a stop waits for. UDP flows have no end but their timeout.
+  std::uint64_t tcp_open = 0;
 };
 NatFlows count_nat_flows(const NatMarks& marks);
 

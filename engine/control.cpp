@@ -13,6 +13,8 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/curl_api.hpp"
 #include "engine/process_files.hpp"
 #include "store/state_file.hpp"
@@ -87,9 +89,18 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
                                           : msg);
 }
 
-model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms) {
+model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms,
+                                const std::function<void(const std::string&)>& waiting) {
   auto pid = running_pid(state);
   if (!pid || *pid <= 0) return model::runtime_error("no engine runs for " + state.string());
+  // What the drain will wait for, in the engine's words, before it begins:
+  // a drain can take its whole timeout.
+  if (auto r = waiting ? admin_request(state, "GET", "/v1/drain") : model::runtime_error("");
+      r && r->status == 200) {
+    auto d = nlohmann::json::parse(r->body, nullptr, false);
+    if (d.is_object() && d.value("connections", 0) + d.value("nat_tcp_flows", 0) + d.value("nat_udp_flows", 0) > 0)
+      waiting(d.value("waiting_for", std::string()));
+  }
   if (::kill(static_cast<pid_t>(*pid), SIGTERM) != 0)
     return model::runtime_error("cannot signal engine pid " + std::to_string(*pid) + ": " + std::strerror(errno));
   auto lock = store::companions_of(state).engine_lock;

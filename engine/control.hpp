@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -19,7 +20,10 @@ std::optional<long> running_pid(const std::filesystem::path& state);
 model::Result<long> start_daemon(const EngineOptions&);
 
 // SIGTERM, then waits (bounded) for the engine to drain and release its lock.
-model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms);
+// `waiting` is told, once, what the engine's drain waits for (its own words,
+// from /v1/status), when it waits for anything.
+model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms,
+                                const std::function<void(const std::string&)>& waiting = {});
 
 struct AdminReply {
   long status = 0;

@@ -29,6 +29,7 @@
 #include "engine/signals.hpp"
 #include "engine/state_watcher.hpp"
 #include "engine/worker.hpp"
+#include "model/text.hpp"
 #include "store/toml_codec.hpp"
 
 namespace azlb::engine {
@@ -75,6 +76,9 @@ class Engine {
   // Puts the table back when another program deleted or changed it.
   void restore_nat_if_changed();
   EngineSnapshot snapshot();
+  // What a stop waits for; `fresh`: NAT flows from a conntrack dump of
+  // their own, else from status's (at most 200 ms old).
+  DrainInfo drain_info(bool fresh = false);
 
   EngineOptions opt_;
   store::Companions files_;
@@ -173,7 +177,8 @@ void Engine::publish(std::shared_ptr<Config> cfg) {
 
 Status Engine::reload(const char* why, bool retry) {
   auto fail = [&](const model::Error& e) {
-    log("reload (%s) failed, generation %lu stays in force: %s", why, generation_, e.message.c_str());
+    // A start that fails says so once, in run_engine.
+    if (config_) log("reload (%s) failed, generation %lu stays in force: %s", why, generation_, e.message.c_str());
     last_reload_ = {false, std::time(nullptr), e.message};
     return Status(e);
   };
@@ -204,8 +209,9 @@ Status Engine::reload(const char* why, bool retry) {
   // proxy plane's part of the change is in force.
   (void)sync_nat(true);
   last_reload_ = {true, std::time(nullptr), ""};
-  log("configuration generation %lu in force (%s): %zu listeners, %zu probed members", generation_, why,
-      config_->routes.size(), config_->probes.size());
+  log("configuration generation %lu in force (%s): %s, %s", generation_, why,
+      model::count(config_->routes.size(), "listener", "listeners").c_str(),
+      model::count(config_->probes.size(), "probed member", "probed members").c_str());
   return model::ok();
 }
 
@@ -243,7 +249,7 @@ Status Engine::start() {
       auto before = generation_;
       auto st = reload("admin request");
       return ReloadOutcome{st ? "" : st.error().message, generation_ != before, generation_};
-    });
+    }, [this] { return drain_info(true); });
   });
   if (!admin) return admin.error();
   admin_ = std::move(*admin);
@@ -254,6 +260,8 @@ Status Engine::start() {
 }
 
 EngineSnapshot Engine::snapshot() {
+  auto nat = nat_info();  // first: the drain's counts come from its dump
+  auto drain = drain_info();
   std::uint64_t paused = 0;
   for (auto& w : workers_) paused += w->paused_listeners();
   return EngineSnapshot{*config_,
@@ -270,7 +278,8 @@ EngineSnapshot Engine::snapshot() {
                         access_log_ ? AccessLogInfo{access_log_->path().string(), access_log_->lines_written(),
                                                     access_log_->lines_lost()}
                                     : AccessLogInfo{},
-                        nat_info()};
+                        std::move(nat),
+                        drain};
 }
 
 std::vector<const Route*> Engine::nat_routes() const {
@@ -318,6 +327,8 @@ NatInfo Engine::nat_info() {
   auto flows = nat_flows();
   n.flows_known = flows.ok;
   n.flows = std::move(flows.per_member);
+  n.tcp_open = flows.tcp_open;
+  n.udp = flows.total - flows.tcp_open;
   if (nat_.present()) {
     const auto values = nat_.counters().value_or(CounterValues{});
     auto get = [&](const std::string& name) {
@@ -405,16 +416,32 @@ model::Status Engine::sync_nat(bool config_changed) {
     return st;
   }
   if (!nat_error_.empty() || config_changed)
-    log("NAT table %s in force: %zu routes", nat_.name().c_str(), routes.size());
+    log("NAT table %s in force: %s", nat_.name().c_str(), model::count(routes.size(), "route", "routes").c_str());
   nat_error_.clear();
   nat_applied_ = std::move(usable);
   return model::ok();
 }
 
+DrainInfo Engine::drain_info(bool fresh) {
+  DrainInfo d;
+  d.draining = draining_;
+  d.connections = live();
+  d.left_ms = draining_ ? std::max<std::int64_t>(0, drain_deadline_ms_ - monotonic_ms()) : opt_.drain_timeout_ms;
+  if ((draining_ || fresh) && nat_.present()) {
+    const auto flows = nat_flows();
+    d.nat_tcp = flows.tcp_open;
+    d.nat_udp = flows.total - flows.tcp_open;
+  } else {
+    d.nat_tcp = nat_info_.tcp_open;
+    d.nat_udp = nat_info_.udp;
+  }
+  return d;
+}
+
 void Engine::begin_drain(const char* why) {
-  log("stopping on %s: draining %lu connections and flows (up to %u ms)", why, live(), opt_.drain_timeout_ms);
   draining_ = true;
   drain_deadline_ms_ = monotonic_ms() + opt_.drain_timeout_ms;
+  log("stopping on %s: waiting for %s", why, drain_summary(drain_info()).c_str());
   for (auto& w : workers_) w->post_drain();
   // New clients get a refusal at once instead of waiting in a backlog nobody accepts.
   listeners_->close_all();
@@ -427,8 +454,9 @@ void Engine::begin_drain(const char* why) {
 bool Engine::drain_step() {
   if (live() == 0 && nat_.present() && monotonic_ms() >= next_nat_count_ms_) {
     next_nat_count_ms_ = monotonic_ms() + 250;  // a conntrack dump, not at every wake-up
+    // TCP flows end; UDP flows would only time out (drain_summary says so).
     const auto flows = nat_flows();
-    nat_flows_left_ = flows.ok ? flows.total : 0;
+    nat_flows_left_ = flows.ok ? flows.tcp_open : 0;
   }
   if (live() == 0 && (!nat_.present() || nat_flows_left_ == 0)) {
     // The NAT flows carry on in conntrack; new ones stop with the table.
@@ -518,7 +546,7 @@ int run_engine(const EngineOptions& opt, const std::function<void(const model::S
     }
     ready(st);
     if (!st) {
-      log("%s", st.error().message.c_str());
+      log("engine not started: %s", st.error().message.c_str());
       return static_cast<int>(st.error().kind);
     }
     rc = engine.loop();

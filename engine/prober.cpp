@@ -19,6 +19,15 @@ std::string url_of(const ProbeTarget& t) {
   return "http://" + host + ":" + std::to_string(t.probe.port) + path;
 }
 
+// What the log calls a probe: "tcp probe 10.0.0.4:80" (curl connects only:
+// its URL is a means, not what is probed) or "http probe http://10.0.0.4:80/health".
+std::string name_of(const ProbeTarget& t, const std::string& url) {
+  if (t.probe.protocol == model::ProbeProtocol::Http) return "http probe " + url;
+  auto host = t.ip.to_string();
+  if (t.ip.family == model::Family::V6) host = "[" + host + "]";
+  return "tcp probe " + host + ":" + std::to_string(t.probe.port);
+}
+
 void set_health(MemberState& m, Health h, const std::string& why) {
   if (m.health.exchange(h) != h) log("member %s is %s (%s)", m.key.to_string().c_str(), to_string(h), why.c_str());
 }
@@ -109,10 +118,10 @@ void Prober::finish(Target& t, CURLcode rc, std::int64_t now_ms) {
                                       : "connected";
   if (pass) {
     m.last_pass_ms = now_ms;
-    set_health(m, Health::Up, "probe " + t.url + ": " + m.last_probe_detail);
+    set_health(m, Health::Up, name_of(t.spec, t.url) + ": " + m.last_probe_detail);
   } else if (m.health.load() == Health::Unknown) {
     // Nothing has vouched for it yet: the first failure decides.
-    set_health(m, Health::Down, "probe " + t.url + ": " + m.last_probe_detail);
+    set_health(m, Health::Down, name_of(t.spec, t.url) + ": " + m.last_probe_detail);
   }
   evaluate(t, now_ms);
 }

@@ -55,6 +55,15 @@ void each_route(const Config& c, F f) {
   for (auto& r : c.nat_routes) f(r, true);
 }
 
+Json drain_object(const DrainInfo& d) {
+  return {{"draining", d.draining},
+          {"connections", d.connections},
+          {"nat_tcp_flows", d.nat_tcp},
+          {"nat_udp_flows", d.nat_udp},
+          {"left_ms", d.left_ms},
+          {"waiting_for", drain_summary(d)}};
+}
+
 }  // namespace
 
 std::string status_json(const EngineSnapshot& s) {
@@ -112,6 +121,8 @@ std::string status_json(const EngineSnapshot& s) {
             {"last_reload", reload},
             {"listeners", listeners},
             {"unbound", unbound},
+            // What a stop waits for, now or while it runs.
+            {"drain", drain_object(s.drain)},
             {"limits",
              {{"descriptors", s.limits.fd_limit},
               {"descriptors_for_connections", s.limits.fd_budget},
@@ -136,6 +147,19 @@ std::string status_json(const EngineSnapshot& s) {
                                {"lines_written", s.access_log.lines_written},
                                {"lines_lost", s.access_log.lines_lost}};
   return dump(j, 2);
+}
+
+std::string drain_json(const DrainInfo& d) { return dump(drain_object(d), 2); }
+
+std::string drain_summary(const DrainInfo& d) {
+  using model::count;
+  std::string s = count(d.connections, "connection or flow", "connections and flows");
+  if (d.nat_tcp) s += " and " + count(d.nat_tcp, "NAT TCP connection", "NAT TCP connections");
+  s += " (up to " + std::to_string((d.left_ms + 999) / 1000) + " s";
+  if (d.nat_udp)
+    s += "; " + count(d.nat_udp, "NAT UDP flow is", "NAT UDP flows are") +
+         " not waited for: UDP has no end but the flow's idle timeout";
+  return s + ")";
 }
 
 std::string metrics_text(const EngineSnapshot& s) {

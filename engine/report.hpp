@@ -45,7 +45,23 @@ struct NatInfo {
   std::map<const MemberState*, Counts> counts;  // from the table's counters
   ConntrackUse conntrack;
   std::uint64_t restores = 0;  // times the table was put back after another program deleted or changed it
+  std::uint64_t tcp_open = 0, udp = 0;  // flows in all: TCP ones that are not closing, UDP ones
 };
+
+// What a stop waits for: the proxy plane's connections and flows, and the
+// NAT plane's TCP flows (UDP flows have no end but their conntrack timeout:
+// they are not waited for, and stop when the table goes).
+struct DrainInfo {
+  bool draining = false;
+  std::uint64_t connections = 0;  // proxied connections and UDP flows
+  std::uint64_t nat_tcp = 0, nat_udp = 0;
+  std::int64_t left_ms = 0;  // until the drain timeout (its whole length before a stop)
+};
+// "3 connections and 2 NAT TCP connections (up to 10 s; 4 NAT UDP flows are
+// not waited for: ...)", for the log and for `engine stop`.
+std::string drain_summary(const DrainInfo&);
+// GET /v1/drain: the counts, fresh, and that sentence.
+std::string drain_json(const DrainInfo&);
 
 struct EngineSnapshot {
   const Config& config;
@@ -59,6 +75,7 @@ struct EngineSnapshot {
   Limits limits;
   AccessLogInfo access_log;
   NatInfo nat;
+  DrainInfo drain;
 };
 
 std::string status_json(const EngineSnapshot&);

@@ -66,6 +66,13 @@ std::string printable(std::string_view s, std::size_t max) {
   return out;
 }
 
+std::string count(std::uint64_t n, std::string_view one, std::string_view many) {
+  std::string out = std::to_string(n);
+  out += ' ';
+  out += n == 1 ? one : many;
+  return out;
+}
+
 std::string to_valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());

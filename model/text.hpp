@@ -2,6 +2,7 @@
 // these say whether it is valid UTF-8 and make it so for output.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ std::string quote(std::string_view);
 // The same without the quotes, cut after `max` bytes of the value (never
 // inside a character) with "... (N bytes)".
 std::string printable(std::string_view, std::size_t max = std::string_view::npos);
+// "1 listener", "3 listeners": a count with its noun.
+std::string count(std::uint64_t n, std::string_view one, std::string_view many);
 // Each byte that is not part of valid UTF-8 becomes U+FFFD.
 std::string to_valid_utf8(std::string_view);
 

@@ -382,9 +382,22 @@ class NatPlane(EngineCase):
             s.close()
         out, err = stopper.communicate(timeout=20 * TIME_SCALE)
         self.assertEqual(stopper.returncode, 0, err)
+        self.assertIn("Draining: waiting for 0 connections and flows and 20 NAT TCP connections (up to 10 s)", out)
         self.assertNotIn(table, nft("list", "tables").stdout)
         with self.assertRaises(OSError):
             ask(self.port)
+
+    def test_stop_does_not_wait_for_udp_flows_which_have_no_end_and_says_so(self):
+        tport, uport = self.tcp_and_udp_sets("five-tuple", dataplane="nat", vms=2)
+        self.start_engine()
+        for c in range(3):
+            self.vms_of_client(tport, uport, f"127.0.0.{100 + c}")  # a UDP flow each, replied
+        started = time.monotonic()
+        r = self.ok("engine", "stop", "-o", "json")
+        self.assertLess(time.monotonic() - started, 3 * TIME_SCALE, "stop waited for UDP flows (drain timeout 10 s)")
+        self.assertIn("3 NAT UDP flows are not waited for", r.json()["waited_for"])
+        log = self.read(self.state + ".engine.log")
+        self.assertIn("3 NAT UDP flows are not waited for", log)
 
     def test_without_cap_net_admin_start_fails_with_one_line_saying_so(self):
         self.nat_farm(n=1, probe=("--no-probe",))

@@ -271,5 +271,27 @@ class StraySignals(EngineCase):
         self.assertIn("stopping on Quit", self.read(self.state + ".engine.log"))
 
 
+class LogWords(EngineCase):
+    def test_a_tcp_probe_is_called_one_counts_agree_and_a_failed_start_is_logged_once(self):
+        self.farm(1, probe=("--probe-protocol", "tcp", "--probe-interval", "1", "--probe-timeout", "2"))
+        r = self.start_engine()
+        self.assertIn("1 listener)", r.out)
+        self.wait_health({"vm1": "up"})
+        log = self.read(self.state + ".engine.log")
+        self.assertIn(f"(tcp probe {self.backends['vm1'].server.server_address[0]}:{self.bport}: connected)", log)
+        self.assertNotIn("probe http://", log)
+        self.assertIn("1 listener, 1 probed member", log)
+        self.ok("engine", "stop")
+        with socket.socket() as busy:  # the VIP's port taken: this start fails
+            busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            busy.bind(("127.0.0.1", self.port))
+            busy.listen()
+            r = self.azlb("engine", "start")
+            self.assertEqual(r.rc, 1, r)
+        reason = r.err.strip().removeprefix("azlb: ")
+        after = self.read(self.state + ".engine.log")[len(log):]
+        self.assertEqual(after.count(reason), 1, after)
+
+
 if __name__ == "__main__":
     unittest.main()
