@@ -353,21 +353,27 @@ model::Status NatTable::run(const std::string& script) {
   return st;
 }
 
-std::optional<CounterValues> NatTable::counters() {
+std::optional<std::string> NatTable::list(const std::string& command, unsigned flags) {
   if (!has_net_admin()) return std::nullopt;
   if (!ctx_ && !run("list tables\n")) return std::nullopt;
   int rc = -1;
   std::string text;
   thread_.call([&] {
-    nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
-    rc = nft_run_cmd_from_buffer(ctx_, ("list counters table inet " + name_ + "\n").c_str());
+    nft_ctx_output_set_flags(ctx_, flags);
+    rc = nft_run_cmd_from_buffer(ctx_, command.c_str());
     nft_ctx_output_set_flags(ctx_, 0);
     text = nft_ctx_get_output_buffer(ctx_);
     (void)nft_ctx_get_error_buffer(ctx_);
   });
   if (rc != 0) return std::nullopt;
+  return text;
+}
+
+std::optional<CounterValues> NatTable::counters() {
+  const auto text = list("list counters table inet " + name_ + "\n", NFT_CTX_OUTPUT_JSON);
+  if (!text) return std::nullopt;
   CounterValues out;
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("nftables")) return out;
   for (auto& item : j["nftables"]) {
     if (!item.contains("counter")) continue;
@@ -378,18 +384,7 @@ std::optional<CounterValues> NatTable::counters() {
 }
 
 std::optional<std::string> NatTable::listing() {
-  if (!ctx_) return std::nullopt;
-  int rc = -1;
-  std::string text;
-  thread_.call([&] {
-    nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_STATELESS);
-    rc = nft_run_cmd_from_buffer(ctx_, ("list table inet " + name_ + "\n").c_str());
-    nft_ctx_output_set_flags(ctx_, 0);
-    text = nft_ctx_get_output_buffer(ctx_);
-    (void)nft_ctx_get_error_buffer(ctx_);
-  });
-  if (rc != 0) return std::nullopt;
-  return text;
+  return list("list table inet " + name_ + "\n", NFT_CTX_OUTPUT_STATELESS);
 }
 
 void NatTable::remember_applied() {

@@ -98,6 +98,9 @@ class NatTable {
 
  private:
   model::Status run(const std::string& script);
+  // A listing command's output with libnftables' output `flags`; nullopt
+  // when it fails (no table, no privilege).
+  std::optional<std::string> list(const std::string& command, unsigned flags);
   // `nft list table` without counter values, as the kernel holds it now;
   // nullopt when it cannot be listed.
   std::optional<std::string> listing();
