@@ -44,7 +44,7 @@ class BigHost(EngineCase):
 
     def big_state(self, nat):
         vip = f"127.{random.randint(20, 250)}.{random.randint(1, 250)}.1"
-        self.vip, self.base, self.bport = vip, random.randint(20000, 50000), free_port()
+        self.vip, self.base, self.bport = vip, random.randint(10000, 31000), free_port()  # below the ephemeral ports
         self.nat_port, self.nat_bport = (free_port(), free_port()) if nat else (None, None)
         many_endpoints(self.state, 1000, vip, self.base, self.bport, self.nat_port, self.nat_bport)
         backend = HttpBackend("127.0.9.4", self.bport, "vm0")
