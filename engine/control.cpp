@@ -94,8 +94,9 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
   auto pid = running_pid(state);
   if (!pid || *pid <= 0) return model::runtime_error("no engine runs for " + state.string());
   // What the drain will wait for, in the engine's words, before it begins:
-  // a drain can take its whole timeout.
-  if (auto r = waiting ? admin_request(state, "GET", "/v1/drain") : model::runtime_error("");
+  // a drain can take its whole timeout. Best effort: a busy admin socket
+  // must not hold the stop back for long.
+  if (auto r = waiting ? admin_request(state, "GET", "/v1/drain", 1000) : model::runtime_error("");
       r && r->status == 200) {
     auto d = nlohmann::json::parse(r->body, nullptr, false);
     if (d.is_object() && d.value("connections", 0) + d.value("nat_tcp_flows", 0) + d.value("nat_udp_flows", 0) > 0)
@@ -117,7 +118,7 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
 }
 
 model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
-                                        const std::string& path) {
+                                        const std::string& path, int deadline_ms) {
   auto sock = store::companions_of(state).engine_sock;
   const char* why = nullptr;
   const CurlApi* c = curl_api(&why);
@@ -125,8 +126,7 @@ model::Result<AdminReply> admin_request(const std::filesystem::path& state, cons
   // A full backlog (clients that connect and never send, thousands of
   // them) refuses a connect with EAGAIN; the engine makes room by closing
   // the longest idle, so a busy socket is tried again until the deadline.
-  constexpr std::int64_t kDeadlineMs = 10000;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
   for (int attempt = 0;; ++attempt) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     CURL* e = c->easy_init();

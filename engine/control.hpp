@@ -29,8 +29,9 @@ struct AdminReply {
   long status = 0;
   std::string body;
 };
-// One HTTP request over the admin socket.
+// One HTTP request over the admin socket, within `deadline_ms` (a full
+// backlog is tried again until then).
 model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
-                                        const std::string& path);
+                                        const std::string& path, int deadline_ms = 10000);
 
 }  // namespace azlb::engine
