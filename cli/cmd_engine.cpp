@@ -76,13 +76,25 @@ Status start(const Context& ctx, const StartFlags& f) {
   }
   AZLB_ASSIGN(pid, engine::start_daemon(o));
   std::string listeners = "? listeners";
-  if (auto r = engine::admin_request(o.state, "GET", "/v1/status"); r && r->status == 200)
-    listeners = model::count(
-        nlohmann::json::parse(r->body, nullptr, false).value("listeners", nlohmann::json::array()).size(), "listener",
-        "listeners");
+  nlohmann::json unbound = nlohmann::json::array();
+  if (auto r = engine::admin_request(o.state, "GET", "/v1/status"); r && r->status == 200) {
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_object()) {
+      listeners = model::count(j.value("listeners", nlohmann::json::array()).size(), "listener", "listeners");
+      unbound = j.value("unbound", nlohmann::json::array());
+    }
+  }
+  // A port another program holds does not stop the engine: it serves the
+  // rest and tries again. Said here, where the operator looks.
+  for (auto& u : unbound)
+    std::cerr << "azlb: warning: " << u.value("error", std::string()) << "; serving the rest, retrying every 5 s\n";
+  if (!unbound.empty()) listeners += ", " + std::to_string(unbound.size()) + " not bound";
   ctx.confirm("Engine started (pid " + std::to_string(pid) + ", " + listeners + "); log: " +
                   files.engine_log.string(),
-              {{"pid", pid}, {"log", files.engine_log.string()}, {"admin_socket", files.engine_sock.string()}});
+              {{"pid", pid},
+               {"log", files.engine_log.string()},
+               {"admin_socket", files.engine_sock.string()},
+               {"unbound", unbound}});
   return ok();
 }
 
@@ -124,7 +136,18 @@ Status check(const Context& ctx) {
   engine::Registry registry;
   const auto cfg = engine::build_config(s, registry, 1, 60000);
   const bool running = engine::running_pid(state).has_value();
-  for (auto& r : cfg->routes) AZLB_TRY(engine::check_bindable(r.key, !running));
+  // As `engine start`: a port another program holds, or an address not yet
+  // this host's, is named (the engine would serve the rest and retry); any
+  // other failure (a missing privilege) fails the check.
+  std::vector<std::pair<const engine::Route*, std::string>> unbound;
+  for (auto& r : cfg->routes) {
+    int bind_errno = 0;
+    auto st = engine::check_bindable(r.key, !running, &bind_errno);
+    if (st) continue;
+    if (!engine::bind_may_succeed_later(bind_errno)) return st;
+    unbound.emplace_back(&r, st.error().message);
+  }
+  for (auto& [r, why] : unbound) std::cerr << "azlb: warning: " << why << "; engine start would serve the rest and retry\n";
   std::size_t members = 0;
   for (auto& r : cfg->routes) members += r.upstreams.size();
   for (auto& r : cfg->nat_routes) members += r.upstreams.size();
@@ -147,8 +170,10 @@ Status check(const Context& ctx) {
     };
     for (auto& r : cfg->routes) add(r, "proxy");
     for (auto& r : cfg->nat_routes) add(r, "nat");
+    nlohmann::json not_bindable = nlohmann::json::array();
+    for (auto& [r, why] : unbound) not_bindable.push_back({{"address", r->key.to_string()}, {"error", why}});
     ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
-                    {"listeners", listeners}, {"probes", cfg->probes.size()}});
+                    {"listeners", listeners}, {"probes", cfg->probes.size()}, {"unbound", not_bindable}});
     return ok();
   }
   if (ctx.quiet) return ok();

@@ -19,7 +19,7 @@ struct CreateFlags {
   std::string name;
   Flag cloud_service, os, image, private_ip;
   std::vector<std::string> endpoints;
-  bool quick = false, no_default_endpoints = false;
+  bool quick = false, no_default_endpoints = false, new_service = false;
 };
 
 Status create(const Context& ctx, const CreateFlags& f) {
@@ -27,6 +27,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   r.name = f.name;
   r.cloud_service = f.cloud_service.value;
   r.quick = f.quick;
+  r.new_service = f.new_service;
   r.default_endpoints = !f.no_default_endpoints;
   if (f.os.given()) {
     AZLB_ASSIGN(os, parse_os(f.os.value));
@@ -124,6 +125,8 @@ void register_vm(CLI::App& app, Context& ctx) {
   add(*c, f->cloud_service, "--cloud-service", "Cloud service to put the VM in (created if new)")
       .opt->type_name("CS");
   c->add_flag("--quick", f->quick, "Quick Create: the cloud service gets a default name (the VM's)");
+  c->add_flag("--new-service", f->new_service,
+              "The cloud service is new, though its name is close to an existing one's (a typo is refused otherwise)");
   add(*c, f->os, "--os", "Operating system: linux (default) or windows").opt->type_name("linux|windows");
   add(*c, f->image, "--image", "Image label, shown only").opt->type_name("LABEL");
   add(*c, f->private_ip, "--private-ip", "Private IP (DIP); default: next free in the service's subnet")

@@ -9,7 +9,7 @@ _azlb_names() {
 
 _azlb_flags() {
   case "$1" in
-    "vm create") echo "--cloud-service --quick --os --image --private-ip --endpoint --no-default-endpoints" ;;
+    "vm create") echo "--cloud-service --quick --os --image --private-ip --endpoint --no-default-endpoints --new-service" ;;
     "service create") echo "--vip --subnet --dataplane" ;;
     "service set") echo "--dataplane" ;;
     "service delete") echo "--with-vms" ;;

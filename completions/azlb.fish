@@ -87,6 +87,7 @@ complete -c azlb -l action -x -a 'permit deny'
 complete -c azlb -l no-probe -d 'Every member counts as up'
 complete -c azlb -l no-default-endpoints -d 'Skip the default endpoints'
 complete -c azlb -l quick -d 'Quick Create'
+complete -c azlb -l new-service -d 'The cloud service is new (its name close to another)'
 complete -c azlb -l with-vms -d 'Also delete its VMs'
 for o in name public-port private-port idle-timeout endpoint image private-ip vip subnet probe-port probe-path probe-interval probe-timeout order remote-subnet description
     complete -c azlb -l $o -x

@@ -9,7 +9,7 @@
 
 namespace azlb::engine {
 
-model::Status ListenerSet::prepare(Config& cfg, bool strict) {
+model::Status ListenerSet::prepare(Config& cfg, bool starting) {
   std::map<ListenKey, std::vector<int>> added;
   std::map<ListenKey, std::string> unbound;
   for (auto& r : cfg.routes) {
@@ -17,8 +17,9 @@ model::Status ListenerSet::prepare(Config& cfg, bool strict) {
       cfg.fds.push_back(it->second);
       continue;
     }
-    auto fds = bind_listeners(r.key, threads_);
-    if (!fds && strict) {
+    int bind_errno = 0;
+    auto fds = bind_listeners(r.key, threads_, &bind_errno);
+    if (!fds && starting && !bind_may_succeed_later(bind_errno)) {
       for (auto& [k, v] : added)
         for (int fd : v) ::close(fd);
       return fds.error();

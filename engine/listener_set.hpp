@@ -1,7 +1,8 @@
 // The listening sockets of the control thread: one per worker for each
 // address the config listens on (SO_REUSEPORT). It binds what a new config
 // adds, keeps what stays, and closes what is gone once no worker uses it. A
-// listener that cannot bind on a reload is left out and retried.
+// listener that cannot bind is left out and retried, at start as on a
+// reload: one busy port (sshd on the VIP's port 22) never holds back the rest.
 #pragma once
 
 #include <map>
@@ -19,10 +20,11 @@ class ListenerSet {
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;
 
-  // Binds what `cfg` adds and fills cfg.fds. Strict (at start): any failure
-  // fails. Otherwise routes that cannot bind are dropped from `cfg` and
-  // remembered in unbound().
-  model::Status prepare(Config& cfg, bool strict);
+  // Binds what `cfg` adds and fills cfg.fds. Routes that cannot bind for
+  // now (a port another program holds, an address not yet this host's) are
+  // dropped from `cfg` and remembered in unbound(), to be tried again. At
+  // start (`starting`), any other failure (a missing privilege) fails.
+  model::Status prepare(Config& cfg, bool starting);
   // Closes the sockets `cfg` no longer uses (after every worker has taken it).
   void close_unused(const Config& cfg);
   void close_all();

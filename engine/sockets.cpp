@@ -18,7 +18,7 @@ int one = 1;
 // even another SO_REUSEPORT group; the workers' sockets then share it.
 enum class Bind { Probe, Shared };
 
-model::Result<int> bind_one(const ListenKey& key, Bind how) {
+model::Result<int> bind_one(const ListenKey& key, Bind how, int* bind_errno) {
   int family = key.address.family == model::Family::V4 ? AF_INET : AF_INET6;
   int type = key.protocol == model::Protocol::Tcp ? SOCK_STREAM : SOCK_DGRAM;
   int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
@@ -58,6 +58,7 @@ model::Result<int> bind_one(const ListenKey& key, Bind how) {
       (type == SOCK_STREAM && how == Bind::Shared && ::listen(fd, SOMAXCONN) != 0)) {
     int e = errno;
     ::close(fd);
+    if (bind_errno) *bind_errno = e;
     std::string msg = "cannot bind " + key.to_string() + ": " + std::strerror(e);
     if (e == EACCES && key.port < 1024)
       msg += "; ports under 1024 need root or CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep $(command -v azlb))";
@@ -72,14 +73,16 @@ model::Result<int> bind_one(const ListenKey& key, Bind how) {
 
 }  // namespace
 
-model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count) {
+bool bind_may_succeed_later(int bind_errno) { return bind_errno == EADDRINUSE || bind_errno == EADDRNOTAVAIL; }
+
+model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno) {
   // SO_REUSEPORT would let the group join another program's (another engine's,
   // say) and split the traffic with it without a word: check first.
-  AZLB_ASSIGN(probe, bind_one(key, Bind::Probe));
+  AZLB_ASSIGN(probe, bind_one(key, Bind::Probe, bind_errno));
   ::close(probe);
   std::vector<int> fds;
   for (unsigned i = 0; i < count; ++i) {
-    auto fd = bind_one(key, Bind::Shared);
+    auto fd = bind_one(key, Bind::Shared, bind_errno);
     if (!fd) {
       for (int f : fds) ::close(f);
       return fd.error();
@@ -89,9 +92,9 @@ model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned co
   return fds;
 }
 
-model::Status check_bindable(ListenKey key, bool port_too) {
+model::Status check_bindable(ListenKey key, bool port_too, int* bind_errno) {
   if (!port_too) key.port = 0;  // any free port: only the address is tried
-  AZLB_ASSIGN(fd, bind_one(key, Bind::Probe));
+  AZLB_ASSIGN(fd, bind_one(key, Bind::Probe, bind_errno));
   ::close(fd);
   return model::ok();
 }

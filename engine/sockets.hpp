@@ -16,12 +16,18 @@ namespace azlb::engine {
 // `count` sockets bound to `key` with SO_REUSEPORT, so that the kernel spreads
 // new connections (and UDP flows, by their 4-tuple) over the workers. The
 // error says which address failed and, for a privileged port, how to grant it.
-model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count);
+// `bind_errno`, when given, receives bind(2)'s errno on failure.
+model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno = nullptr);
+// A bind that may succeed later by itself: the port taken by another program
+// (sshd on the VIP's port 22), or the address not yet this host's (a VIP
+// that keepalived or the routers bring). The engine serves the rest and
+// tries again; a missing privilege is the operator's to fix.
+bool bind_may_succeed_later(int bind_errno);
 
 // What `engine start` would meet binding `key`, without keeping anything:
 // the address must be this host's and, with `port_too`, the port free and
 // allowed. The error is bind_listeners' own.
-model::Status check_bindable(ListenKey key, bool port_too);
+model::Status check_bindable(ListenKey key, bool port_too, int* bind_errno = nullptr);
 // Closing with SO_LINGER {on, 0} sends RST instead of FIN: the client learns
 // at once that nobody will serve it.
 void close_with_reset(int fd);

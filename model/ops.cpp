@@ -39,8 +39,8 @@ Result<IpAddress> free_private_ip(const State& s, const CloudService& svc) {
   for (std::uint64_t off = kFirstDipOffset; off < kFirstDipOffset + 65536; ++off) {
     auto ip = nth_address(svc.subnet, off);
     if (!ip) break;
-    bool used = std::any_of(s.vms.begin(), s.vms.end(),
-                            [&](auto& vm) { return vm.cloud_service == svc.name && vm.private_ip == *ip; });
+    // Another service's VM may hold it too, where the subnets overlap.
+    bool used = std::any_of(s.vms.begin(), s.vms.end(), [&](auto& vm) { return vm.private_ip == *ip; });
     if (!used) return *ip;
   }
   return conflict("cloud service " + quote(svc.name) + "'s subnet " + svc.subnet.to_string() + " has no free address");
@@ -166,6 +166,13 @@ Result<VmCreated> create_vm(State& s, const VmRequest& r) {
     out.cloud_service = r.cloud_service;
   }
   if (!find_service(s, out.cloud_service)) {
+    if (!r.quick && !r.new_service) {
+      std::vector<std::string> names;
+      for (auto& svc : s.services) names.push_back(svc.name);
+      if (auto near = closest_name(out.cloud_service, names))
+        return not_found("no cloud service " + quote(out.cloud_service) + "; did you mean '" + *near +
+                         "'? (--new-service makes a new one, as does 'azlb service create')");
+    }
     ServiceRequest sr{out.cloud_service, std::nullopt, std::nullopt};
     if (r.private_ip) sr.subnet = subnet_around(*r.private_ip);
     AZLB_TRY(create_service(s, sr));

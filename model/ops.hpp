@@ -65,6 +65,10 @@ struct VmRequest {
   std::optional<IpAddress> private_ip;
   std::vector<EndpointSpec> endpoints;
   bool default_endpoints = true;
+  // A missing cloud service whose name is close to an existing one's is a
+  // typo (`--cloud-service wbe`), refused with a did-you-mean, unless the
+  // user says it is new.
+  bool new_service = false;
 };
 struct VmCreated {
   std::string cloud_service;

@@ -286,6 +286,15 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
   return ok();
 }
 
+std::vector<const CloudService*> overlapping_services(const State& s, const CloudService& svc) {
+  std::vector<const CloudService*> out;
+  for (auto& other : s.services)
+    if (other.name != svc.name && other.subnet.base.family == svc.subnet.base.family &&
+        (other.subnet.contains(svc.subnet.base) || svc.subnet.contains(other.subnet.base)))
+      out.push_back(&other);
+  return out;
+}
+
 Status insert_vm(State& s, Vm vm, BuildIndex* index) {
   AZLB_TRY(check_name("VM name", vm.name));
   AZLB_TRY(check_text("image label", vm.image, 256));
@@ -295,12 +304,14 @@ Status insert_vm(State& s, Vm vm, BuildIndex* index) {
   if (!svc->subnet.contains(vm.private_ip))
     return usage_error("invalid private IP " + vm.private_ip.to_string() + ": outside cloud service " +
                        quote(svc->name) + "'s subnet " + svc->subnet.to_string());
-  const std::string ip_key = vm.cloud_service + "\n" + vm.private_ip.to_string();
+  // On one host a private address is a real address: two VMs cannot share
+  // it, whatever their cloud services (their subnets may overlap).
+  const std::string ip_key = vm.private_ip.to_string();
   if (!index || index->private_ips.contains(ip_key))  // the scan only to name the VM that has it
     for (auto& other : s.vms)
-      if (other.cloud_service == vm.cloud_service && other.private_ip == vm.private_ip)
+      if (other.private_ip == vm.private_ip)
         return conflict("private IP " + vm.private_ip.to_string() + " is already used by VM " + quote(other.name) +
-                        " in cloud service " + quote(svc->name));
+                        " in cloud service " + quote(other.cloud_service));
   if (index) {
     index->vm_names.insert(vm.name);
     index->private_ips.insert(ip_key);

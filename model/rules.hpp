@@ -81,7 +81,7 @@ struct BuildIndex {
     std::unordered_set<std::string> vms;
   };
   std::unordered_set<std::string> vm_names;
-  std::unordered_set<std::string> private_ips;        // service '\n' address
+  std::unordered_set<std::string> private_ips;        // every VM's address: unique on the host
   std::unordered_map<std::string, SetSeen> sets;       // service '\n' set
   std::unordered_map<std::uint32_t, std::vector<Holder>> holders;  // protocol << 16 | port
 
@@ -100,6 +100,9 @@ bool public_port_free(const State&, const CloudService&, Protocol, std::uint16_t
 Status insert_service(State&, CloudService);  // without sets
 // `index`, when building a whole state: see BuildIndex.
 Status insert_lbset(State&, std::string_view service, LoadBalancedSet, BuildIndex* index = nullptr);
+// The other cloud services whose subnet overlaps `svc`'s: allowed (no
+// private address is given twice), but worth a warning.
+std::vector<const CloudService*> overlapping_services(const State&, const CloudService& svc);
 Status insert_vm(State&, Vm, BuildIndex* index = nullptr);  // without endpoints
 Status insert_endpoint(State&, std::string_view vm, Endpoint, BuildIndex* index = nullptr);
 

@@ -68,6 +68,27 @@ class Errors(AzlbCase):
         self.fails(NOT_FOUND, "service", "show", "wbe", mentions="did you mean 'web'")
         self.fails(NOT_FOUND, "endpoint", "acl", "remove", "vm1", "http", "--order", "7", mentions="order 7")
 
+    def test_a_cloud_service_name_close_to_an_existing_one_is_a_typo_unless_said_new(self):
+        r = self.fails(NOT_FOUND, "vm", "create", "vm4", "--cloud-service", "wbe", mentions="did you mean 'web'?")
+        self.assertIn("--new-service", r.err)
+        r = self.ok("vm", "create", "vm4", "--cloud-service", "wbe", "--new-service")
+        self.assertIn("wbe", r.out)
+        self.ok("vm", "create", "vm5", "--cloud-service", "accounting")  # far from every name: new
+        self.ok("service", "create", "webb")
+        self.ok("vm", "create", "vm6", "--cloud-service", "webb")  # made first: not a typo
+
+    def test_a_private_address_is_never_given_twice_whatever_the_service(self):
+        vm1 = self.ok("vm", "show", "vm1", "-o", "json").json()
+        subnet = self.ok("service", "show", "web", "-o", "json").json()["subnet"]
+        r = self.ok("service", "create", "web2", "--subnet", subnet, "--vip", "127.0.0.2")
+        self.assertIn("warning: subnet", r.err)
+        self.assertIn("overlaps cloud service 'web'", r.err)
+        self.ok("vm", "create", "other", "--cloud-service", "web2", "--no-default-endpoints")
+        used = {self.ok("vm", "show", v, "-o", "json").json()["private_ip"] for v in ("vm1", "vm2", "vm3")}
+        self.assertNotIn(self.ok("vm", "show", "other", "-o", "json").json()["private_ip"], used)
+        self.fails(CONFLICT, "vm", "create", "other2", "--cloud-service", "web2", "--private-ip", vm1["private_ip"],
+                   mentions="already used by VM 'vm1' in cloud service 'web'")
+
     def test_conflicts_exit_4(self):
         self.fails(CONFLICT, "vm", "create", "vm1", "--cloud-service", "web", mentions="'vm1' already exists")
         self.fails(CONFLICT, "endpoint", "add", "vm2", "--name", "other", "--protocol", "tcp", "--public-port",

@@ -491,9 +491,45 @@ TEST_CASE("a NAT service's VIP and subnet are of one family, and it sends no PRO
   r.subnet = *parse_cidr("subnet", "2001:db8:1::/64");
   REQUIRE(create_service(s, r).ok());
 
-  make_vm(s, "vm1", "v4", true);  // a proxy service of its own, on 127.0.0.1
+  make_vm(s, "vm1", "legacy", true);  // a proxy service of its own, on 127.0.0.1
   s.vms.at(0).endpoints.at(0).proxy_protocol = ProxyProtocol::V2;
-  auto pp = set_dataplane(s, "v4", Dataplane::Nat);
+  auto pp = set_dataplane(s, "legacy", Dataplane::Nat);
   REQUIRE_FALSE(pp.ok());
   CHECK(pp.error().message.find("PROXY protocol v2") != std::string::npos);
+}
+
+TEST_CASE("a new cloud service named close to an existing one is a typo unless the request says it is new") {
+  State s = web_farm();
+  VmRequest r;
+  r.name = "vm4";
+  r.cloud_service = "wbe";
+  auto typo = create_vm(s, r);
+  REQUIRE_FALSE(typo.ok());
+  CHECK(typo.error().kind == ErrorKind::NotFound);
+  CHECK(typo.error().message.find("did you mean 'web'?") != std::string::npos);
+  CHECK_FALSE(find_service(s, "wbe"));
+  r.new_service = true;
+  REQUIRE(create_vm(s, r).ok());
+  CHECK(find_service(s, "wbe"));
+}
+
+TEST_CASE("a private address is given once on the host, whatever the service; overlapping subnets are named") {
+  State s = web_farm();
+  ServiceRequest r{"web2", *parse_ip("VIP", "127.0.0.2"), find_service(s, "web")->subnet};
+  REQUIRE(create_service(s, r).ok());
+  const auto overlaps = overlapping_services(s, *find_service(s, "web2"));
+  REQUIRE(overlaps.size() == 1);
+  CHECK(overlaps[0]->name == "web");
+  VmRequest vm;
+  vm.name = "x1";
+  vm.cloud_service = "web2";
+  REQUIRE(create_vm(s, vm).ok());
+  for (auto& other : s.vms)
+    if (other.name != "x1") CHECK(other.private_ip != find_vm(s, "x1")->private_ip);
+  vm.name = "x2";
+  vm.private_ip = find_vm(s, "vm1")->private_ip;
+  auto taken = create_vm(s, vm);
+  REQUIRE_FALSE(taken.ok());
+  CHECK(taken.error().kind == ErrorKind::Conflict);
+  CHECK(taken.error().message.find("VM 'vm1' in cloud service 'web'") != std::string::npos);
 }

@@ -1,0 +1,53 @@
+"""The README's walk-through and its engine section, run verbatim by bash on
+a host where another program (sshd, as on most hosts) holds port 22: the
+first VM's SSH endpoint. Every command must succeed as a new user types it."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from harness import AZLB, SOURCE, AzlbCase
+
+WALKTHROUGH_STATE = "/tmp/azlb-walkthrough"
+
+
+def readme_blocks(after_heading):
+    """The first ```sh block after a heading of the README."""
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        text = f.read()
+    section = text[text.index(after_heading):]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "the walk-through binds port 22 and the VMs' port 80: the README says as root")
+class Readme(AzlbCase):
+    def test_the_walk_through_and_the_engine_section_work_verbatim_beside_sshd(self):
+        ssh = socket.socket()
+        ssh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            ssh.bind(("127.0.0.1", 22))
+            ssh.listen()
+        except OSError:
+            pass  # a real sshd holds it already: just as good
+        self.addCleanup(ssh.close)
+        shutil.rmtree(WALKTHROUGH_STATE, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, WALKTHROUGH_STATE, True)
+        bin_dir = tempfile.mkdtemp(prefix="azlb-bin-")
+        self.addCleanup(shutil.rmtree, bin_dir, True)
+        os.symlink(os.path.abspath(AZLB), os.path.join(bin_dir, "azlb"))
+        script = "set -euo pipefail\n" + readme_blocks("## Walk-through") + readme_blocks("## The engine")
+        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"])
+        env.pop("AZLB_STATE", None)
+        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        self.assertRegex(p.stdout, r"\bvm[123]\b\n")  # what curl got through the VIP
+        self.assertIn("Engine stopped", p.stdout)
+        self.assertIn("warning: cannot bind tcp 127.0.0.1:22", p.stderr)
+        self.assertNotIn("azlb: error", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
