@@ -7,4 +7,5 @@ shift || true
 # Release: the demo, the tests and the benchmark share one build, and without
 # full debug info it compiles in about two thirds of the time.
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build "$dir" -j"$(nproc)"
+# AZLB_TARGET: build one target (the demo needs only azlb), not the tests too.
+cmake --build "$dir" -j"$(nproc)" ${AZLB_TARGET:+--target "$AZLB_TARGET"}

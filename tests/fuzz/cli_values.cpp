@@ -64,7 +64,7 @@ State base() {
   ep.spec = {"http", Protocol::Tcp, 8080, 80};
   ep.lbset = "webset";
   ep.set_options.probe_protocol = ProbeProtocol::Http;
-  ep.set_options.probe_path = "/";
+  ep.set_options.probe_path = std::string(1, '/');  // from a char: GCC 12 warns (falsely, -Wrestrict) on = "/"
   if (!add_endpoint(s, ep)) fz::broken("the base state builds", "add_endpoint");
   return s;
 }
