@@ -38,7 +38,7 @@ Status add_cmd(const Context& ctx, const AddFlags& f) {
   r.set_options = opts;
   EndpointAdded added;
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(a, add_endpoint(s, r));
     added = a;
     after = s;
@@ -106,7 +106,7 @@ Status show(const Context& ctx, const std::string& vm_name, const std::string& n
 }
 
 Status remove(const Context& ctx, const std::string& vm, const std::string& name) {
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) { return remove_endpoint(s, vm, name); }));
+  AZLB_TRY(ctx.change([&](State& s) { return remove_endpoint(s, vm, name); }));
   ctx.confirm("Endpoint " + q(name) + " removed from VM " + q(vm), {{"vm", vm}, {"endpoint", name}});
   return ok();
 }
@@ -133,7 +133,7 @@ Status acl_add(const Context& ctx, const AclFlags& f) {
   rule.remote_subnet = subnet;
   rule.description = f.description.value;
   std::vector<std::string> changed;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(c, add_acl_rule(s, f.vm, f.endpoint, rule));
     changed = c;
     return ok();
@@ -160,7 +160,7 @@ Status acl_list(const Context& ctx, const std::string& vm_name, const std::strin
 Status acl_remove(const Context& ctx, const AclFlags& f) {
   AZLB_ASSIGN(order, parse_u32("ACL order", f.order.value));
   std::vector<std::string> changed;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(c, remove_acl_rule(s, f.vm, f.endpoint, order));
     changed = c;
     return ok();

@@ -37,7 +37,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   r.options = opts;
   LbsetCreated created;
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(c, create_lbset(s, r));
     created = c;
     after = s;
@@ -68,7 +68,7 @@ Status join(const Context& ctx, const JoinFlags& f) {
   AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_u16("private port", v); }));
   Joined joined;
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(j, join_lbset(s, r));
     joined = j;
     after = s;
@@ -88,7 +88,7 @@ Status join(const Context& ctx, const JoinFlags& f) {
 
 Status leave(const Context& ctx, const std::string& set, const std::string& vm) {
   PortMove move;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(m, leave_lbset(s, set, vm));
     move = m;
     return ok();
@@ -157,7 +157,7 @@ struct SetCmdFlags {
 Status update(const Context& ctx, const SetCmdFlags& f) {
   AZLB_ASSIGN(opts, f.options.parse());
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_TRY(update_lbset(s, f.ref, opts));
     after = s;
     return ok();
@@ -174,7 +174,7 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
 
 Status remove(const Context& ctx, const SetRef& ref) {
   std::vector<PortMove> moves;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(m, delete_lbset(s, ref));
     moves = m;
     return ok();
@@ -247,7 +247,7 @@ Status drain(const Context& ctx, const DrainFlags& f, AdminState to) {
     wait_s = w;
   }
   AdminChange change;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(c, set_admin_state(s, f.set, f.vm, to));
     change = c;
     return ok();
@@ -262,7 +262,7 @@ Status drain(const Context& ctx, const DrainFlags& f, AdminState to) {
   std::string msg = who + (change.before == AdminState::Drain ? " was already drained" : " drained") +
                     ": it gets no new connections or flows; established ones carry on";
   const auto state = std::filesystem::absolute(ctx.state_path());
-  if (wait_s && engine::running_pid(state)) {
+  if (wait_s && !ctx.dry_run && engine::running_pid(state)) {
     AZLB_ASSIGN(left, wait_drained(state, change, f.set, f.vm, *wait_s));
     details["active_connections"] = left;
     if (left > 0)

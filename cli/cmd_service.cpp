@@ -30,7 +30,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
     r.dataplane = plane;
   }
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_TRY(create_service(s, r));
     after = s;
     return ok();
@@ -104,7 +104,7 @@ Status update(const Context& ctx, const PlaneFlags& f) {
   AZLB_ASSIGN(plane, parse_dataplane(f.dataplane.value));
   Dataplane before{};
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(b, set_dataplane(s, f.name, plane));
     before = b;
     after = s;
@@ -120,7 +120,7 @@ Status update(const Context& ctx, const PlaneFlags& f) {
 
 Status remove(const Context& ctx, const std::string& name, bool with_vms) {
   std::vector<std::string> vms;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(deleted, delete_service(s, name, with_vms));
     vms = deleted;
     return ok();

@@ -41,7 +41,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
   }
   VmCreated created;
   State after;
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) -> Status {
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
     AZLB_ASSIGN(c, create_vm(s, r));
     created = c;
     after = s;
@@ -107,7 +107,7 @@ Status show(const Context& ctx, const std::string& name) {
 }
 
 Status remove(const Context& ctx, const std::string& name) {
-  AZLB_TRY(store::update(ctx.state_path(), [&](State& s) { return delete_vm(s, name); }));
+  AZLB_TRY(ctx.change([&](State& s) { return delete_vm(s, name); }));
   ctx.confirm("VM " + q(name) + " deleted", {{"vm", name}});
   return ok();
 }

@@ -15,6 +15,16 @@ void Context::print_json(const Json& j) const {
 }
 
 void Context::confirm(const std::string& message, Json details) const {
+  if (dry_run_diff_) {
+    // What would be done, and the state file's lines that would change.
+    if (json()) {
+      print_json({{"dry_run", true}, {"message", message}, {"diff", *dry_run_diff_}});
+    } else if (!quiet) {
+      std::cout << "Dry run, nothing written: " << message << "\n";
+      for (auto& line : *dry_run_diff_) std::cout << line << "\n";
+    }
+    return;
+  }
   if (json()) {
     Json j = {{"message", message}};
     for (auto& [k, v] : details.items()) j[k] = v;

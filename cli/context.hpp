@@ -5,10 +5,13 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/error.hpp"
+#include "model/state.hpp"
 
 namespace azlb::cli {
 
@@ -18,14 +21,24 @@ struct Context {
   std::string state_flag;
   std::string output = "table";
   bool quiet = false;
+  bool dry_run = false;  // --dry-run: a mutation shows its change and writes nothing
   std::function<model::Status()> action;  // set by the chosen subcommand
 
   std::filesystem::path state_path() const;
   bool json() const { return output == "json"; }
 
-  // A change's confirmation: the sentence in table mode, {"message", ...} in JSON.
+  // A mutation of the state (cli/change.cpp): written under the lock, then,
+  // with an engine running, applied at once and any new listener it cannot
+  // bind named on stderr. With --dry-run, nothing is written: the change is
+  // kept as a diff of the state file for confirm() to print.
+  model::Status change(const std::function<model::Status(model::State&)>& fn) const;
+  // A change's confirmation: the sentence in table mode, {"message", ...} in
+  // JSON; under --dry-run, the sentence of what would be done and the diff.
   void confirm(const std::string& message, Json details = Json::object()) const;
   void print_json(const Json& j) const;
+
+ private:
+  mutable std::optional<std::vector<std::string>> dry_run_diff_;
 };
 
 // Registers a subcommand whose callback makes `body` the action to run.

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}))
       ->type_name("table|json");
   app.add_flag("-q,--quiet", ctx.quiet, "Print nothing on success (table output)");
+  app.add_flag("--dry-run", ctx.dry_run, "A change: print what it would do (a diff of the state) and write nothing");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
 

@@ -175,3 +175,28 @@ class SchemaUpgrade(AzlbCase):
         # The joined VM is under the set's ACL, as every member is.
         self.assertEqual(len(self.ok("-o", "json", "endpoint", "show", "vm3", "http").json()["acl"]), 1)
         self.assertEqual(len(self.ok("-o", "json", "lbset", "show", "webset").json()["members"]), 3)
+
+    def test_dry_run_shows_each_change_as_a_diff_and_writes_nothing(self):
+        self.four_steps()
+        before = self.state_digest()
+        changes = [
+            ("endpoint", "add", "vm2", "--name", "dns", "--protocol", "udp", "--public-port", "53", "--private-port", "53"),
+            ("lbset", "leave", "webset", "--vm", "vm3"),
+            ("lbset", "set", "webset", "--distribution", "source-ip"),
+            ("vm", "delete", "vm2"),
+            ("service", "create", "other"),
+            ("endpoint", "acl", "add", "vm1", "http", "--order", "1", "--action", "deny", "--remote-subnet", "10.0.0.0/8"),
+        ]
+        for args in changes:
+            with self.subTest(args):
+                r = self.ok("--dry-run", *args)
+                self.assertTrue(r.out.startswith("Dry run, nothing written: "), r.out)
+                self.assertRegex(r.out, r"\n@@ line \d+\n[-+]")
+                j = self.ok("--dry-run", "-o", "json", *args).json()
+                self.assertTrue(j["dry_run"])
+                self.assertTrue(any(l.startswith(("+", "-")) for l in j["diff"]), j)
+                self.assertEqual(self.state_digest(), before, "a dry run wrote the state")
+        r = self.ok("--dry-run", "lbset", "set", "webset", "--distribution", "source-ip")
+        self.assertIn('-  distribution = "five-tuple"\n+  distribution = "source-ip"', r.out)
+        # A dry run that the model refuses fails as the change would.
+        self.fails(4, "--dry-run", "vm", "create", "vm1", "--cloud-service", "web")

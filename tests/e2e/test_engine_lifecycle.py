@@ -64,6 +64,23 @@ class Lifecycle(EngineCase):
         self.assertIn("CAP_NET_BIND_SERVICE", p.stderr)
         self.assertIn("setcap cap_net_bind_service=+ep", p.stderr)
 
+    def test_a_change_whose_port_the_running_engine_cannot_bind_says_so(self):
+        self.farm()
+        self.start_engine()
+        port = free_port()
+        squatter = socket.socket()
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        self.addCleanup(squatter.close)
+        r = self.ok("endpoint", "add", "vm2", "--name", "admin", "--protocol", "tcp", "--public-port", str(port),
+                    "--private-port", str(self.bport))
+        self.assertIn(f"warning: the engine cannot bind tcp 127.0.0.1:{port}", r.err)
+        self.assertIn("in use", r.err)
+        # The change is in force when the command returns, and others do not repeat the warning.
+        self.assertEqual([u["address"] for u in self.admin_json()["unbound"]], [f"tcp 127.0.0.1:{port}"])
+        r = self.ok("lbset", "set", "webset", "--distribution", "source-ip")
+        self.assertEqual(r.err, "")
+
     def test_start_never_joins_a_port_another_program_shares_out(self):
         # SO_REUSEPORT would let the engine join this listener's group and
         # silently split its clients with it.

@@ -1,0 +1,120 @@
+#include "cli/change.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+#include <string_view>
+
+#include "cli/context.hpp"
+#include "engine/config.hpp"
+#include "engine/control.hpp"
+#include "store/state_file.hpp"
+#include "store/toml_codec.hpp"
+
+namespace azlb::cli {
+
+namespace {
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  for (std::size_t start = 0; start < text.size();) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The listening addresses of a state, as the engine builds them.
+std::set<engine::ListenKey> listen_keys(const model::State& s) {
+  engine::Registry registry;
+  std::set<engine::ListenKey> out;
+  for (auto& r : engine::build_config(s, registry, 1, 60000)->routes) out.insert(r.key);
+  return out;
+}
+
+// After a change, with an engine running: it applies the change now, and a
+// listener the change added that it cannot bind is named.
+void tell_engine(const std::filesystem::path& state, const model::State& before, const model::State& after) {
+  const auto path = std::filesystem::absolute(state);
+  if (!engine::running_pid(path)) return;
+  auto r = engine::admin_request(path, "POST", "/v1/reload", 3000);
+  if (!r || r->status != 200) return;  // a failed reload is the engine's to log; the file is written
+  auto st = engine::admin_request(path, "GET", "/v1/status", 3000);
+  if (!st || st->status != 200) return;
+  const auto j = nlohmann::json::parse(st->body, nullptr, false);
+  if (!j.is_object() || !j.contains("unbound")) return;
+  const auto old_keys = listen_keys(before);
+  for (auto& k : listen_keys(after)) {
+    if (old_keys.contains(k)) continue;
+    for (auto& u : j["unbound"])
+      if (u.value("address", std::string()) == k.to_string())
+        std::cerr << "azlb: warning: the engine " << u.value("error", std::string())
+                  << "; it serves the rest and retries every 5 s\n";
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> line_diff(const std::string& before, const std::string& after) {
+  const auto a = lines_of(before), b = lines_of(after);
+  std::size_t head = 0;
+  while (head < a.size() && head < b.size() && a[head] == b[head]) ++head;
+  std::size_t tail = 0;
+  while (tail < a.size() - head && tail < b.size() - head && a[a.size() - 1 - tail] == b[b.size() - 1 - tail]) ++tail;
+  const std::size_t n = a.size() - head - tail, m = b.size() - head - tail;
+  std::vector<std::string> out;
+  if (n == 0 && m == 0) return out;
+  // Longest common subsequence of the middle, when it is small enough.
+  std::vector<std::pair<char, std::size_t>> ops;  // '-' index in a, '+' index in b, ' ' index in a
+  if (n * m <= 4'000'000) {
+    std::vector<std::vector<std::uint32_t>> lcs(n + 1, std::vector<std::uint32_t>(m + 1, 0));
+    for (std::size_t i = n; i-- > 0;)
+      for (std::size_t j = m; j-- > 0;)
+        lcs[i][j] = a[head + i] == b[head + j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+    std::size_t i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[head + i] == b[head + j]) ops.push_back({' ', head + i}), ++i, ++j;
+      else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push_back({'-', head + i++});  // old first
+      else ops.push_back({'+', head + j++});
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) ops.push_back({'-', head + i});
+    for (std::size_t j = 0; j < m; ++j) ops.push_back({'+', head + j});
+  }
+  bool in_run = false;
+  for (auto& [op, idx] : ops) {
+    if (op == ' ') {
+      in_run = false;
+      continue;
+    }
+    if (!in_run) out.push_back("@@ line " + std::to_string(idx + 1));
+    in_run = true;
+    out.push_back(std::string(1, op) + std::string(op == '-' ? a[idx] : b[idx]));
+  }
+  return out;
+}
+
+model::Status Context::change(const std::function<model::Status(model::State&)>& fn) const {
+  const auto path = state_path();
+  if (dry_run) {
+    AZLB_ASSIGN(before, store::load(path));
+    model::State after = before;
+    AZLB_TRY(fn(after));
+    const auto diff = line_diff(store::format_state(before), store::format_state(after));
+    dry_run_diff_ = diff;
+    return model::ok();
+  }
+  model::State before, after;
+  AZLB_TRY(store::update(path, [&](model::State& s) -> model::Status {
+    before = s;
+    AZLB_TRY(fn(s));
+    after = s;
+    return model::ok();
+  }));
+  tell_engine(path, before, after);
+  return model::ok();
+}
+
+}  // namespace azlb::cli
