@@ -316,7 +316,7 @@ void register_lbset(CLI::App& app, Context& ctx) {
   lc->add_option("SET", lv->first, "Load-balanced set name")->required();
   lc->add_option("--vm", lv->second, "VM to take out")->required()->type_name("VM");
 
-  command(*lb, ctx, "list", "List load-balanced sets", [&ctx] { return list(ctx); })->alias("ls");
+  command(*lb, ctx, "list", "List load-balanced sets", [&ctx] { return list(ctx); });
 
   auto sr = std::make_shared<SetRef>();
   add_set_ref(*command(*lb, ctx, "show", "Show a set and its members", [&ctx, sr] { return show(ctx, *sr); }), *sr);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "model/text.hpp"
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
@@ -94,27 +95,56 @@ Status show(const Context& ctx, const std::string& name) {
   return ok();
 }
 
-struct PlaneFlags {
+struct ServiceSetFlags {
   std::string name;
-  Flag dataplane;
+  Flag dataplane, vip;
 };
 
-Status update(const Context& ctx, const PlaneFlags& f) {
-  if (!f.dataplane.given()) return usage_error("nothing to change: give --dataplane proxy|nat");
-  AZLB_ASSIGN(plane, parse_dataplane(f.dataplane.value));
-  Dataplane before{};
+Status update(const Context& ctx, const ServiceSetFlags& f) {
+  if (!f.dataplane.given() && !f.vip.given())
+    return usage_error("nothing to change: give --dataplane proxy|nat or --vip ADDR");
+  std::optional<Dataplane> plane;
+  if (f.dataplane.given()) {
+    AZLB_ASSIGN(p, parse_dataplane(f.dataplane.value));
+    plane = p;
+  }
+  std::optional<IpAddress> vip;
+  AZLB_TRY(parse_if(f.vip, vip, [](auto& v) { return parse_ip("VIP", v); }));
+  Dataplane plane_before{};
+  IpAddress vip_before;
   State after;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
-    AZLB_ASSIGN(b, set_dataplane(s, f.name, plane));
-    before = b;
+    if (vip) {
+      AZLB_ASSIGN(b, set_vip(s, f.name, *vip));
+      vip_before = b;
+    }
+    if (plane) {
+      AZLB_ASSIGN(b, set_dataplane(s, f.name, *plane));
+      plane_before = b;
+    }
     after = s;
     return ok();
   }));
   auto& svc = *find_service(after, f.name);
-  ctx.confirm(before == plane ? "Cloud service " + q(svc.name) + " already forwards with " + std::string(to_string(plane))
-                              : "Cloud service " + q(svc.name) + " now forwards with " + std::string(to_string(plane)) +
-                                    " (was " + std::string(to_string(before)) + ")",
-              {{"cloud_service", to_json(after, svc, no_engine)}});
+  std::vector<std::string> said;
+  if (vip) {
+    // What moves: every public port of the service, its sets' included.
+    std::size_t endpoints = 0;
+    for (auto* v : vms_of(after, svc))
+      for (auto& ep : v->endpoints) endpoints += ep.lbset.empty();
+    said.push_back(vip_before == *vip ? "already answers on VIP " + vip->to_string()
+                                      : "now answers on VIP " + vip->to_string() + " (was " + vip_before.to_string() +
+                                            "): " + model::count(endpoints, "endpoint", "endpoints") + " and " +
+                                            model::count(svc.lbsets.size(), "load-balanced set", "load-balanced sets") +
+                                            " moved");
+  }
+  if (plane)
+    said.push_back(plane_before == *plane ? "already forwards with " + std::string(to_string(*plane))
+                                          : "now forwards with " + std::string(to_string(*plane)) + " (was " +
+                                                std::string(to_string(plane_before)) + ")");
+  std::string msg = "Cloud service " + q(svc.name) + " " + said[0];
+  if (said.size() > 1) msg += "; " + said[1];
+  ctx.confirm(msg, {{"cloud_service", to_json(after, svc, no_engine)}});
   return ok();
 }
 
@@ -148,12 +178,13 @@ void register_service(CLI::App& app, Context& ctx) {
       "client's address (needs CAP_NET_ADMIN)";
   add(*c, f->dataplane, "--dataplane", plane_help).opt->type_name("proxy|nat");
 
-  auto u = std::make_shared<PlaneFlags>();
-  auto* uc = command(*svc, ctx, "set", "Change a cloud service's data plane", [&ctx, u] { return update(ctx, *u); });
+  auto u = std::make_shared<ServiceSetFlags>();
+  auto* uc = command(*svc, ctx, "set", "Change a cloud service's data plane or VIP", [&ctx, u] { return update(ctx, *u); });
   uc->add_option("NAME", u->name, "Cloud service name")->required();
   add(*uc, u->dataplane, "--dataplane", plane_help).opt->type_name("proxy|nat");
+  add(*uc, u->vip, "--vip", "New VIP: every endpoint and set of the service moves to it").opt->type_name("ADDR");
 
-  command(*svc, ctx, "list", "List cloud services", [&ctx] { return list(ctx); })->alias("ls");
+  command(*svc, ctx, "list", "List cloud services", [&ctx] { return list(ctx); });
 
   auto show_name = std::make_shared<std::string>();
   command(*svc, ctx, "show", "Show a cloud service, its VMs and sets",

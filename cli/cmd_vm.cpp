@@ -136,7 +136,7 @@ void register_vm(CLI::App& app, Context& ctx) {
   c->add_flag("--no-default-endpoints", f->no_default_endpoints,
               "Skip the default endpoints (linux: SSH; windows: RemoteDesktop, PowerShell)");
 
-  command(*vm, ctx, "list", "List VMs", [&ctx] { return list(ctx); })->alias("ls");
+  command(*vm, ctx, "list", "List VMs", [&ctx] { return list(ctx); });
 
   auto show_name = std::make_shared<std::string>();
   command(*vm, ctx, "show", "Show a VM and its endpoints", [&ctx, show_name] { return show(ctx, *show_name); })

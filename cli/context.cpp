@@ -38,6 +38,7 @@ CLI::App* command(CLI::App& parent, Context& ctx, const std::string& name, const
                   std::function<model::Status()> body) {
   auto* sub = parent.add_subcommand(name, help);
   sub->callback([&ctx, body = std::move(body)] { ctx.action = body; });
+  if (name == "list") sub->alias("ls");  // every group's, as users of ls and kubectl type it
   return sub;
 }
 

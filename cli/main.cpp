@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/typos.hpp"
 #include "model/text.hpp"
 
 int main(int argc, char** argv) {
@@ -27,6 +28,10 @@ int main(int argc, char** argv) {
   register_engine(app, ctx);
   register_complete(app, ctx);
 
+  if (auto typo = unknown_command(app, argc, argv)) {
+    std::cerr << "azlb: " << *typo << "\n";
+    return static_cast<int>(azlb::model::ErrorKind::Usage);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,7 +11,7 @@ _azlb_flags() {
   case "$1" in
     "vm create") echo "--cloud-service --quick --os --image --private-ip --endpoint --no-default-endpoints --new-service" ;;
     "service create") echo "--vip --subnet --dataplane" ;;
-    "service set") echo "--dataplane" ;;
+    "service set") echo "--dataplane --vip" ;;
     "service delete") echo "--with-vms" ;;
     "endpoint add") echo "--name --protocol --public-port --private-port --idle-timeout --lbset $_azlb_probe" ;;
     "acl add") echo "--order --action --remote-subnet --description" ;;
@@ -75,7 +75,7 @@ _azlb() {
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
-        [[ -z $group ]] && words="--state --output --quiet --help --version"
+        [[ -z $group ]] && words="--state --output --quiet --dry-run --help --version"
       elif [[ -z $group ]]; then
         words="vm service endpoint lbset status engine"
       elif [[ -z $cmd ]]; then

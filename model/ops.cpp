@@ -101,6 +101,15 @@ Status create_service(State& s, const ServiceRequest& r) {
   return insert_service(s, std::move(svc));
 }
 
+Result<IpAddress> set_vip(State& s, std::string_view name, const IpAddress& vip) {
+  AZLB_ASSIGN(svc, service_or_error(s, name));
+  const IpAddress before = svc->vip;
+  svc->vip = vip;
+  AZLB_TRY(check_nat_family(*svc));
+  AZLB_TRY(validate(s));
+  return before;
+}
+
 Result<Dataplane> set_dataplane(State& s, std::string_view name, Dataplane plane) {
   AZLB_ASSIGN(svc, service_or_error(s, name));
   const Dataplane before = svc->dataplane;

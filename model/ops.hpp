@@ -43,6 +43,10 @@ struct ServiceRequest {
 Status create_service(State&, const ServiceRequest&);
 // Every endpoint and set of the service moves to `plane`; returns the one it had.
 Result<Dataplane> set_dataplane(State&, std::string_view service, Dataplane plane);
+// The service answers on `vip` from now on: every endpoint and set moves with
+// it. Returns the VIP it had. Every rule of the whole state holds after (a
+// public port another service already serves on that VIP is a conflict).
+Result<IpAddress> set_vip(State&, std::string_view service, const IpAddress& vip);
 // Refuses a service that still has VMs unless `with_vms`.
 Result<std::vector<std::string>> delete_service(State&, std::string_view name, bool with_vms);
 

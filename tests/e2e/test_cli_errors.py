@@ -89,6 +89,36 @@ class Errors(AzlbCase):
         self.fails(CONFLICT, "vm", "create", "other2", "--cloud-service", "web2", "--private-ip", vm1["private_ip"],
                    mentions="already used by VM 'vm1' in cloud service 'web'")
 
+    def test_a_mistyped_command_gets_a_did_you_mean(self):
+        self.fails(USAGE, "vmm", "list", mentions="did you mean 'azlb vm'?")
+        self.fails(USAGE, "lbset", "jion", "webset", "--vm", "vm2", mentions="did you mean 'azlb lbset join'?")
+        self.fails(USAGE, "endpoint", "acl", "lst", "vm1", "http", mentions="did you mean 'azlb endpoint acl list'?")
+        r = self.fails(USAGE, "frobnicate", mentions="'azlb' has: vm, service, endpoint, lbset, status, engine")
+        self.assertNotIn("__complete", r.err)
+        # Options and their values are not commands: a state path named like one is fine.
+        self.ok("--state", self.state, "-o", "json", "vm", "list")
+        self.ok("-q", "--dry-run", "vm", "ls")  # flags take no value: the next word is the command
+
+    def test_ls_lists_in_every_group(self):
+        for group, args in (("vm", ()), ("service", ()), ("lbset", ()), ("endpoint", ("vm1",)),
+                            ("endpoint acl", ("vm1", "http"))):
+            with self.subTest(group):
+                self.assertEqual(self.ok(*group.split(), "ls", *args, "-o", "json").out,
+                                 self.ok(*group.split(), "list", *args, "-o", "json").out)
+
+    def test_a_services_vip_can_change_and_everything_moves_with_it(self):
+        r = self.ok("service", "set", "web", "--vip", "127.0.0.9")
+        self.assertIn("now answers on VIP 127.0.0.9 (was 127.0.0.1)", r.out)
+        self.assertIn("1 load-balanced set moved", r.out)
+        self.assertEqual(self.ok("service", "show", "web", "-o", "json").json()["vip"], "127.0.0.9")
+        self.ok("service", "create", "two", "--vip", "127.0.0.3")
+        self.ok("vm", "create", "t1", "--cloud-service", "two", "--no-default-endpoints")
+        self.ok("endpoint", "add", "t1", "--name", "http", "--protocol", "tcp", "--public-port", "8080",
+                "--private-port", "80")
+        self.fails(CONFLICT, "service", "set", "two", "--vip", "127.0.0.9", mentions="8080")
+        self.fails(USAGE, "service", "set", "two", "--vip", "127.0.0.300", mentions="127.0.0.300")
+        self.fails(NOT_FOUND, "service", "set", "tow", "--vip", "127.0.0.4", mentions="did you mean 'two'?")
+
     def test_conflicts_exit_4(self):
         self.fails(CONFLICT, "vm", "create", "vm1", "--cloud-service", "web", mentions="'vm1' already exists")
         self.fails(CONFLICT, "endpoint", "add", "vm2", "--name", "other", "--protocol", "tcp", "--public-port",
