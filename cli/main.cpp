@@ -1,9 +1,40 @@
 // azlb: the portal's load-balancing steps for your own machines.
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "cli/commands.hpp"
 #include "cli/typos.hpp"
 #include "model/text.hpp"
+
+namespace {
+
+// Under -o json an error is a JSON object on stderr (the contract: {"error",
+// "exit_code"}), so that a script reads one format; otherwise one line.
+// Asked of the words themselves: a command line that does not parse has no
+// parsed options.
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view w = argv[i];
+    if (w == "--") break;
+    if ((w == "-o" || w == "--output") && i + 1 < argc) return std::string_view(argv[i + 1]) == "json";
+    if (w == "--output=json" || w == "-ojson") return true;
+  }
+  return false;
+}
+
+int fail(bool json, const std::string& message, azlb::model::ErrorKind kind) {
+  const int code = static_cast<int>(kind);
+  if (json)
+    std::cerr << nlohmann::json{{"error", message}, {"exit_code", code}}.dump(-1, ' ', false,
+                                                                          nlohmann::json::error_handler_t::replace)
+              << "\n";
+  else
+    std::cerr << "azlb: " << message << "\n";
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace azlb::cli;
@@ -28,21 +59,15 @@ int main(int argc, char** argv) {
   register_engine(app, ctx);
   register_complete(app, ctx);
 
-  if (auto typo = unknown_command(app, argc, argv)) {
-    std::cerr << "azlb: " << *typo << "\n";
-    return static_cast<int>(azlb::model::ErrorKind::Usage);
-  }
+  const bool json = wants_json(argc, argv);
+  if (auto typo = unknown_command(app, argc, argv)) return fail(json, *typo, azlb::model::ErrorKind::Usage);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // CLI11's message holds the argument as typed: shown on one line, as UTF-8.
-    std::cerr << "azlb: " << azlb::model::printable(e.what(), 1024) << "\n";
-    return static_cast<int>(azlb::model::ErrorKind::Usage);
+    return fail(json, azlb::model::printable(e.what(), 1024), azlb::model::ErrorKind::Usage);
   }
-  if (auto st = ctx.action(); !st) {
-    std::cerr << "azlb: " << st.error().message << "\n";
-    return static_cast<int>(st.error().kind);
-  }
+  if (auto st = ctx.action(); !st) return fail(ctx.json(), st.error().message, st.error().kind);
   return 0;
 }

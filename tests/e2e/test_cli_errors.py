@@ -99,6 +99,22 @@ class Errors(AzlbCase):
         self.ok("--state", self.state, "-o", "json", "vm", "list")
         self.ok("-q", "--dry-run", "vm", "ls")  # flags take no value: the next word is the command
 
+    def test_under_json_output_an_error_is_a_json_object_on_stderr(self):
+        import json
+        for args, code, text in ((("vm", "show", "nope"), NOT_FOUND, "no VM 'nope'"),
+                                 (("vmm", "list"), USAGE, "did you mean 'azlb vm'?"),
+                                 (("vm", "list", "--bogus"), USAGE, "--bogus"),
+                                 (("vm", "create", "vm1", "--cloud-service", "web"), CONFLICT, "already exists")):
+            for where in ("before", "after"):
+                with self.subTest(args=args, where=where):
+                    r = self.azlb(*(("-o", "json", *args) if where == "before" else (*args, "-o", "json")))
+                    self.assertEqual(r.rc, code, r)
+                    self.assertEqual(r.out, "")
+                    err = json.loads(r.err)
+                    self.assertEqual(err["exit_code"], code)
+                    self.assertIn(text, err["error"])
+        self.assertTrue(self.azlb("vm", "show", "nope").err.startswith("azlb: no VM"))
+
     def test_ls_lists_in_every_group(self):
         for group, args in (("vm", ()), ("service", ()), ("lbset", ()), ("endpoint", ("vm1",)),
                             ("endpoint acl", ("vm1", "http"))):
