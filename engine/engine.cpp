@@ -17,6 +17,7 @@
 #include "engine/access_log.hpp"
 #include "engine/admin.hpp"
 #include "engine/admin_routes.hpp"
+#include "engine/config_diff.hpp"
 #include "engine/conntrack.hpp"
 #include "engine/curl_api.hpp"
 #include "engine/listener_set.hpp"
@@ -203,6 +204,7 @@ Status Engine::reload(const char* why, bool retry) {
   auto cfg = build_config(*state, registry_, generation_ + 1, opt_.idle_unit_ms);
   if (auto st = listeners_->prepare(*cfg, !config_); !st) return fail(st.error());
   if (same && listeners_->unbound().size() == unbound_before) return model::ok();  // a retry that bound nothing new
+  const auto before = config_;
   publish(cfg);
   state_text_ = text;
   // A NAT table that cannot be applied is logged and shown by status; the
@@ -212,6 +214,13 @@ Status Engine::reload(const char* why, bool retry) {
   log("configuration generation %lu in force (%s): %s, %s", generation_, why,
       model::count(config_->routes.size(), "listener", "listeners").c_str(),
       model::count(config_->probes.size(), "probed member", "probed members").c_str());
+  // What it changed, one line each (a start lists nothing: every route is new).
+  if (before) {
+    const auto changes = config_changes(*before, *config_);
+    constexpr std::size_t kMaxLines = 50;
+    for (std::size_t i = 0; i < changes.size() && i < kMaxLines; ++i) log("  %s", changes[i].c_str());
+    if (changes.size() > kMaxLines) log("  ... and %zu more changes", changes.size() - kMaxLines);
+  }
   return model::ok();
 }
 

@@ -1,4 +1,7 @@
+#include <algorithm>
+
 #include "engine/config.hpp"
+#include "engine/config_diff.hpp"
 
 #include "fixtures.hpp"
 
@@ -38,4 +41,33 @@ TEST_CASE("health and counters survive a rebuild; a --no-probe set's members are
   auto three = build_config(s, reg, 3, 60000);
   CHECK(three->probes.empty());
   CHECK(three->routes[0].upstreams[0].state->health == Health::Up);
+}
+
+TEST_CASE("a new configuration's changes are named: routes added and removed, members joined, drained, left, settings") {
+  State s = web_farm();
+  Registry reg;
+  auto before = build_config(s, reg, 1, 60000);
+  CHECK(config_changes(*before, *build_config(s, reg, 2, 60000)).empty());
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("api", 8081, 81), std::nullopt, "", {}}));
+  auto after = build_config(s, reg, 3, 60000);
+  auto changes = config_changes(*before, *after);
+  auto has = [&](const std::string& line) { return std::find(changes.begin(), changes.end(), line) != changes.end(); };
+  REQUIRE(changes.size() == 2);
+  CHECK(has("set web/webset: vm2 joined, vm3 joined"));
+  CHECK(has("endpoint web/vm3/api added (tcp 127.0.0.1:8081)"));
+  must(set_admin_state(s, "webset", "vm2", AdminState::Drain));
+  must(leave_lbset(s, "webset", "vm3"));
+  SetOptions o;
+  o.distribution = Distribution::SourceIp;
+  o.probe_protocol = ProbeProtocol::Http;
+  o.probe_path = "/health";
+  must(update_lbset(s, {"webset", ""}, o));
+  must(remove_endpoint(s, "vm3", "api"));
+  changes = config_changes(*after, *build_config(s, reg, 4, 60000));
+  CHECK(has("endpoint web/vm3/api removed (tcp 127.0.0.1:8081)"));
+  CHECK(std::any_of(changes.begin(), changes.end(), [](auto& c) {
+    return c.rfind("set web/webset: distribution source-ip, vm2 drained, vm3 left, probe http :80/health every", 0) == 0;
+  }));
 }
