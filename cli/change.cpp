@@ -5,9 +5,13 @@
 #include <set>
 #include <string_view>
 
+#include <unistd.h>
+
 #include "cli/context.hpp"
 #include "engine/config.hpp"
 #include "engine/control.hpp"
+#include "model/rules.hpp"
+#include "model/text.hpp"
 #include "store/state_file.hpp"
 #include "store/toml_codec.hpp"
 
@@ -29,8 +33,9 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 // The listening addresses of a state, as the engine builds them.
 std::set<engine::ListenKey> listen_keys(const model::State& s) {
   engine::Registry registry;
+  const auto cfg = engine::build_config(s, registry, 1, 60000);  // held: a range-for would not keep it alive
   std::set<engine::ListenKey> out;
-  for (auto& r : engine::build_config(s, registry, 1, 60000)->routes) out.insert(r.key);
+  for (auto& r : cfg->routes) out.insert(r.key);
   return out;
 }
 
@@ -53,6 +58,46 @@ void tell_engine(const std::filesystem::path& state, const model::State& before,
         std::cerr << "azlb: warning: the engine " << u.value("error", std::string())
                   << "; it serves the rest and retries every 5 s\n";
   }
+}
+
+// What a change removes: cloud services, VMs, endpoints, load-balanced sets
+// that `before` has and `after` has not, in words.
+std::vector<std::string> removed_objects(const model::State& before, const model::State& after) {
+  std::vector<std::string> out;
+  for (auto& svc : before.services) {
+    const auto* now = model::find_service(after, svc.name);
+    if (!now) {
+      out.push_back("cloud service '" + svc.name + "'");
+      continue;
+    }
+    for (auto& set : svc.lbsets)
+      if (!model::find_lbset(*now, set.name)) out.push_back("load-balanced set '" + set.name + "'");
+  }
+  for (auto& vm : before.vms) {
+    const auto* now = model::find_vm(after, vm.name);
+    if (!now) {
+      out.push_back("VM '" + vm.name + "' with " + model::count(vm.endpoints.size(), "endpoint", "endpoints"));
+      continue;
+    }
+    for (auto& ep : vm.endpoints)
+      if (!model::find_endpoint(*now, ep.name)) out.push_back("endpoint '" + ep.name + "' of VM '" + vm.name + "'");
+  }
+  return out;
+}
+
+// On a terminal, a change that removes something asks first; scripts (no
+// terminal) and --yes go on. False: the user said no.
+bool on_terminal() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
+
+bool confirmed(const std::vector<std::string>& removed) {
+  if (removed.empty()) return true;
+  std::cerr << "This removes ";
+  for (std::size_t i = 0; i < removed.size() && i < 10; ++i) std::cerr << (i ? ", " : "") << removed[i];
+  if (removed.size() > 10) std::cerr << " and " << removed.size() - 10 << " more";
+  std::cerr << ". Go on? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
 }
 
 }  // namespace
@@ -105,6 +150,15 @@ model::Status Context::change(const std::function<model::Status(model::State&)>&
     const auto diff = line_diff(store::format_state(before), store::format_state(after));
     dry_run_diff_ = diff;
     return model::ok();
+  }
+  if (!yes && on_terminal()) {
+    // Asked on what the change would do now, outside the writer lock (a
+    // user thinking must not hold other writers back); the change is then
+    // made on the state as it is when the lock is taken.
+    AZLB_ASSIGN(current, store::load(path));
+    model::State trial = current;
+    AZLB_TRY(fn(trial));
+    if (!confirmed(removed_objects(current, trial))) return model::runtime_error("cancelled: nothing changed");
   }
   model::State before, after;
   AZLB_TRY(store::update(path, [&](model::State& s) -> model::Status {

@@ -22,6 +22,7 @@ struct Context {
   std::string output = "table";
   bool quiet = false;
   bool dry_run = false;  // --dry-run: a mutation shows its change and writes nothing
+  bool yes = false;      // --yes: a change that removes something does not ask, even on a terminal
   std::function<model::Status()> action;  // set by the chosen subcommand
 
   std::filesystem::path state_path() const;

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
       ->type_name("table|json");
   app.add_flag("-q,--quiet", ctx.quiet, "Print nothing on success (table output)");
   app.add_flag("--dry-run", ctx.dry_run, "A change: print what it would do (a diff of the state) and write nothing");
+  app.add_flag("-y,--yes", ctx.yes, "A change that removes something: do not ask (on a terminal it asks first)");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
 

@@ -75,7 +75,7 @@ _azlb() {
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
-        [[ -z $group ]] && words="--state --output --quiet --dry-run --help --version"
+        [[ -z $group ]] && words="--state --output --quiet --dry-run --yes --help --version"
       elif [[ -z $group ]]; then
         words="vm service endpoint lbset status engine"
       elif [[ -z $cmd ]]; then

@@ -48,6 +48,7 @@ complete -c azlb -l state -r -F -d 'State file'
 complete -c azlb -s o -l output -x -a 'table json' -d 'Output format'
 complete -c azlb -s q -l quiet -d 'Print nothing on success'
 complete -c azlb -l dry-run -d 'Show what a change would do, write nothing'
+complete -c azlb -s y -l yes -d 'Do not ask before removing'
 complete -c azlb -l version -d 'Print the version'
 
 complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine'

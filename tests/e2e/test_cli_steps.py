@@ -200,3 +200,45 @@ class SchemaUpgrade(AzlbCase):
         self.assertIn('-  distribution = "five-tuple"\n+  distribution = "source-ip"', r.out)
         # A dry run that the model refuses fails as the change would.
         self.fails(4, "--dry-run", "vm", "create", "vm1", "--cloud-service", "web")
+
+    def test_on_a_terminal_a_change_that_removes_something_asks_first(self):
+        import os
+        import pty
+        import select
+        from harness import AZLB
+
+        def on_terminal(answer, *args):
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(AZLB, [AZLB, "--state", self.state, *args])
+            out, sent = b"", False
+            while select.select([fd], [], [], 10)[0]:
+                try:
+                    data = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+                if b"[y/N]" in out and not sent:
+                    os.write(fd, answer)
+                    sent = True
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), out.decode()
+
+        self.four_steps()
+        before = self.state_digest()
+        rc, out = on_terminal(b"n\n", "lbset", "delete", "webset")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("This removes load-balanced set 'webset'. Go on? [y/N]", out)
+        self.assertIn("cancelled: nothing changed", out)
+        self.assertEqual(self.state_digest(), before)
+        rc, out = on_terminal(b"y\n", "vm", "delete", "vm3")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("This removes VM 'vm3' with 1 endpoint", out)
+        rc, out = on_terminal(b"", "--yes", "vm", "delete", "vm2")  # --yes: no question
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("[y/N]", out)
+        rc, out = on_terminal(b"", "lbset", "set", "webset", "--distribution", "source-ip")  # removes nothing
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("[y/N]", out)
+        self.ok("vm", "delete", "vm1")  # no terminal (a script): no question
