@@ -23,7 +23,7 @@ namespace engine_cmd {
 
 struct StartFlags {
   bool foreground = false;
-  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log;
+  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log, metrics_listen;
 };
 
 Status start(const Context& ctx, const StartFlags& f) {
@@ -58,6 +58,19 @@ Status start(const Context& ctx, const StartFlags& f) {
     if (f.access_log.value.empty()) return usage_error("--access-log needs a file path");
     // Absolute: the daemon does not keep the caller's working directory.
     o.access_log = std::filesystem::absolute(f.access_log.value);
+  }
+  if (f.metrics_listen.given()) {
+    // ADDR:PORT, or [ADDR]:PORT for IPv6.
+    const std::string& v = f.metrics_listen.value;
+    const auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return usage_error("invalid metrics address " + model::quote(v) + ": give ADDR:PORT (or [ADDR]:PORT)");
+    std::string addr = v.substr(0, colon);
+    if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+    AZLB_ASSIGN(ip, parse_ip("metrics address", addr));
+    AZLB_ASSIGN(port, parse_u16("metrics port", v.substr(colon + 1)));
+    if (port == 0) return usage_error("invalid metrics port 0: give 1 to 65535");
+    o.metrics_listen = std::make_pair(ip, port);
   }
   // Tests shorten the idle-timeout minute; nobody else should need to.
   if (const char* unit = std::getenv("AZLB_IDLE_TIMEOUT_UNIT_MS")) {
@@ -211,6 +224,9 @@ void register_engine(CLI::App& app, Context& ctx) {
   add(*s, f->access_log, "--access-log",
       "Write one JSON line per finished TCP connection and ended UDP flow to PATH (SIGUSR1 reopens it)")
       .opt->type_name("PATH");
+  add(*s, f->metrics_listen, "--metrics-listen",
+      "Serve /metrics (Prometheus text, read-only, nothing else) over TCP on ADDR:PORT")
+      .opt->type_name("ADDR:PORT");
   command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
   command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
           [&ctx] { return reload(ctx); });

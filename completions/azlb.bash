@@ -23,7 +23,7 @@ _azlb_flags() {
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show" | "lbset delete") echo "--cloud-service" ;;
     "status") echo "--cloud-service" ;;
-    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log" ;;
+    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen" ;;
   esac
 }
 
@@ -40,7 +40,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --dataplane)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -71,7 +71,7 @@ _azlb() {
     --access-log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --wait) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"

@@ -21,7 +21,7 @@ function __azlb_at
             continue
         end
         switch $t
-            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description --proxy-protocol --wait --access-log --dataplane
+            case --state -o --output --cloud-service --vm --lbset --endpoint --name --protocol --public-port --private-port --idle-timeout '--probe-*' --when-all-down --distribution --os --image --private-ip --vip --subnet --order --action --remote-subnet --description --proxy-protocol --wait --access-log --metrics-listen --dataplane
                 set skip 1
             case '-*'
             case '*'
@@ -63,6 +63,7 @@ complete -c azlb -n '__azlb_at engine start' -l buffers -x -d '64 KiB buffers pe
 complete -c azlb -n '__azlb_at engine start' -l pipes -x -d 'Splice pipes per worker'
 complete -c azlb -n '__azlb_at engine start' -l fd-reserve -x -d 'Descriptors kept for probes and the admin socket'
 complete -c azlb -n '__azlb_at engine start' -l access-log -r -F -d 'JSON line per finished connection and UDP flow'
+complete -c azlb -n '__azlb_at engine start' -l metrics-listen -x -d 'Serve /metrics over TCP on ADDR:PORT'
 complete -c azlb -n '__azlb_at endpoint' -a 'add list show remove acl'
 complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'
 complete -c azlb -n '__azlb_at lbset' -a 'create join leave drain undrain list show set delete'

@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "engine/log.hpp"
+#include "engine/sockets.hpp"
 
 namespace azlb::engine {
 
@@ -57,13 +58,32 @@ model::Result<std::unique_ptr<AdminServer>> AdminServer::open(const std::filesys
   return std::unique_ptr<AdminServer>(new AdminServer(path, fd, std::move(h)));
 }
 
+model::Result<std::unique_ptr<AdminServer>> AdminServer::open_tcp(const model::IpAddress& ip, std::uint16_t port,
+                                                                  Handler h) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  fill_sockaddr(ip, port, ss, len);
+  const std::string where = (ip.family == model::Family::V6 ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" +
+                            std::to_string(port);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return model::runtime_error("cannot create the metrics socket: " + std::string(std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, kBacklog) != 0) {
+    int e = errno;
+    ::close(fd);
+    return model::runtime_error("cannot listen for metrics on " + where + ": " + std::strerror(e));
+  }
+  return std::unique_ptr<AdminServer>(new AdminServer({}, fd, std::move(h)));
+}
+
 AdminServer::AdminServer(std::filesystem::path p, int fd, Handler h)
     : path_(std::move(p)), listen_fd_(fd), handler_(std::move(h)) {}
 
 AdminServer::~AdminServer() {
   for (auto& c : clients_) ::close(c.fd);
   ::close(listen_fd_);
-  ::unlink(path_.c_str());
+  if (!path_.empty()) ::unlink(path_.c_str());
 }
 
 std::vector<AdminServer::Want> AdminServer::wants(std::int64_t now_ms) const {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "model/address.hpp"
 #include "model/error.hpp"
 
 namespace azlb::engine {
@@ -39,6 +40,9 @@ class AdminServer {
   static constexpr std::int64_t kAcceptBackoffMs = 250;
 
   static model::Result<std::unique_ptr<AdminServer>> open(const std::filesystem::path&, Handler);
+  // The same server on a TCP address (`engine start --metrics-listen`):
+  // whoever can reach it is served, so its handler answers read-only paths.
+  static model::Result<std::unique_ptr<AdminServer>> open_tcp(const model::IpAddress&, std::uint16_t port, Handler);
   ~AdminServer();
 
   struct Want {

@@ -110,6 +110,7 @@ class Engine {
   std::vector<std::unique_ptr<Worker>> workers_;
   Prober prober_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AdminServer> metrics_;  // --metrics-listen: /metrics only
   std::optional<std::string> state_text_;
   std::uint64_t generation_ = 0;
   ReloadInfo last_reload_;
@@ -127,6 +128,7 @@ Engine::~Engine() {
   for (auto& w : workers_) w->join();
   workers_.clear();
   listeners_.reset();
+  metrics_.reset();
   admin_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   lock_.reset();  // last: `engine stop` waits for the lock
@@ -262,6 +264,16 @@ Status Engine::start() {
   });
   if (!admin) return admin.error();
   admin_ = std::move(*admin);
+  if (opt_.metrics_listen) {
+    auto metrics = AdminServer::open_tcp(opt_.metrics_listen->first, opt_.metrics_listen->second,
+                                         [this](auto& m, auto& p) -> HttpResponse {
+                                           if (p != "/metrics") return {404, "text/plain", "only /metrics is served here\n"};
+                                           if (m != "GET") return {405, "text/plain", "use GET\n"};
+                                           return {200, "text/plain; version=0.0.4", metrics_text(snapshot())};
+                                         });
+    if (!metrics) return metrics.error();
+    metrics_ = std::move(*metrics);
+  }
   log("engine started: pid %d, %u threads, admin socket %s; descriptors: limit %ld, %ld for connections",
       ::getpid(), opt_.threads, files_.engine_sock.c_str(), static_cast<long>(fd_limit_),
       static_cast<long>(fds_.limit()));
@@ -493,15 +505,23 @@ int Engine::loop() {
       std::vector<curl_waitfd> fds;
       fds.push_back({signal_fd_, CURL_WAIT_POLLIN, 0});
       fds.push_back({watcher_.fd(), CURL_WAIT_POLLIN, 0});
-      for (auto w : admin_->wants(now))
-        fds.push_back({w.fd, static_cast<short>(w.events == POLLOUT ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN), 0});
-      auto timeout = std::min({prober_.next_due_ms(now), admin_->next_due_ms(now), std::int64_t{draining_ ? 50 : 1000}});
+      std::vector<AdminServer*> servers{admin_.get()};
+      if (metrics_) servers.push_back(metrics_.get());
+      std::vector<AdminServer*> owner;  // of fds[i], from 2 on
+      std::int64_t timeout = std::min(prober_.next_due_ms(now), std::int64_t{draining_ ? 50 : 1000});
+      for (auto* server : servers) {
+        for (auto w : server->wants(now)) {
+          fds.push_back({w.fd, static_cast<short>(w.events == POLLOUT ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN), 0});
+          owner.push_back(server);
+        }
+        timeout = std::min(timeout, server->next_due_ms(now));
+      }
       c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), static_cast<int>(timeout), nullptr);
       if (fds[0].revents) on_signal();
       if (fds[1].revents && watcher_.changed() && !draining_) (void)reload("state file changed");
       for (std::size_t i = 2; i < fds.size(); ++i)
-        if (fds[i].revents) admin_->on_ready(fds[i].fd, monotonic_ms());
-      admin_->on_tick(monotonic_ms());
+        if (fds[i].revents) owner[i - 2]->on_ready(fds[i].fd, monotonic_ms());
+      for (auto* server : servers) server->on_tick(monotonic_ms());
       prober_.run(monotonic_ms());
       if (!draining_ && config_) (void)sync_nat(false);  // a member went down or came back
       // Another program may delete the table (nft flush ruleset): noticed

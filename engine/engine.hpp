@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <functional>
 
+#include <optional>
+#include <utility>
+
+#include "model/address.hpp"
 #include "model/error.hpp"
 
 namespace azlb::engine {
@@ -26,6 +30,9 @@ struct EngineOptions {
   // One JSON line per finished connection and ended UDP flow; empty: none.
   // SIGUSR1 reopens it too.
   std::filesystem::path access_log;
+  // /metrics over TCP for Prometheus (read-only: nothing else is served
+  // there); empty: none. "ADDR:PORT", "[ADDR]:PORT" for IPv6.
+  std::optional<std::pair<model::IpAddress, std::uint16_t>> metrics_listen;
 };
 
 // Runs the engine in this process until SIGTERM or SIGINT, then drains.
