@@ -106,8 +106,16 @@ Status show(const Context& ctx, const std::string& vm_name, const std::string& n
 }
 
 Status remove(const Context& ctx, const std::string& vm, const std::string& name) {
-  AZLB_TRY(ctx.change([&](State& s) { return remove_endpoint(s, vm, name); }));
-  ctx.confirm("Endpoint " + q(name) + " removed from VM " + q(vm), {{"vm", vm}, {"endpoint", name}});
+  std::vector<std::string> shrunk;
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
+    const State before = s;
+    AZLB_TRY(remove_endpoint(s, vm, name));
+    shrunk = shrunk_sets(before, s);
+    return ok();
+  }));
+  std::string msg = "Endpoint " + q(name) + " removed from VM " + q(vm);
+  for (auto& line : shrunk) msg += "; " + line;
+  ctx.confirm(msg, {{"vm", vm}, {"endpoint", name}, {"sets_shrunk", shrunk}});
   return ok();
 }
 

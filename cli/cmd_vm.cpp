@@ -107,8 +107,16 @@ Status show(const Context& ctx, const std::string& name) {
 }
 
 Status remove(const Context& ctx, const std::string& name) {
-  AZLB_TRY(ctx.change([&](State& s) { return delete_vm(s, name); }));
-  ctx.confirm("VM " + q(name) + " deleted", {{"vm", name}});
+  std::vector<std::string> shrunk;
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
+    const State before = s;
+    AZLB_TRY(delete_vm(s, name));
+    shrunk = shrunk_sets(before, s);
+    return ok();
+  }));
+  std::string msg = "VM " + q(name) + " deleted";
+  for (auto& line : shrunk) msg += "; " + line;
+  ctx.confirm(msg, {{"vm", name}, {"sets_shrunk", shrunk}});
   return ok();
 }
 

@@ -1,5 +1,7 @@
 #include "cli/render.hpp"
 
+#include "model/text.hpp"
+
 namespace azlb::cli {
 
 using namespace azlb::model;
@@ -107,6 +109,23 @@ std::string describe(const std::vector<PortMove>& moves) {
                         : " moves from public port " + std::to_string(m.from) + " to " + std::to_string(m.to);
   }
   return s;
+}
+
+std::vector<std::string> shrunk_sets(const model::State& before, const model::State& after) {
+  std::vector<std::string> out;
+  for (auto& svc : before.services)
+    for (auto& set : svc.lbsets) {
+      const auto was = model::members_of(before, svc, set).size();
+      const auto* svc_now = model::find_service(after, svc.name);
+      const auto* set_now = svc_now ? model::find_lbset(*svc_now, set.name) : nullptr;
+      const auto now = set_now ? model::members_of(after, *svc_now, *set_now).size() : 0;
+      if (now >= was || !set_now) continue;  // a deleted set is said by its own command
+      out.push_back("load-balanced set " + q(set.name) + " now has " +
+                    (now == 0 ? std::string("no member: its port refuses every client")
+                              : model::count(now, "member", "members")) +
+                    " (was " + std::to_string(was) + ")");
+    }
+  return out;
 }
 
 }  // namespace azlb::cli

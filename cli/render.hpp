@@ -32,5 +32,8 @@ std::string port_mapping(const model::Endpoint&);
 // "http:80/ every 15 s, down after 31 s", or "none (every member counts as up)"
 std::string describe(const std::optional<model::Probe>&);
 std::string describe(const std::vector<model::PortMove>&);
+// The sets a change took members from, said as "load-balanced set 'webset'
+// now has 2 members (was 3)"; empty when none shrank.
+std::vector<std::string> shrunk_sets(const model::State& before, const model::State& after);
 
 }  // namespace azlb::cli

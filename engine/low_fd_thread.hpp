@@ -28,8 +28,8 @@ class LowFdThread {
   // Runs `fn` on the thread and returns when it has run. An exception `fn`
   // throws is thrown here.
   void call(const std::function<void()>& fn);
-  // False when the thread could not get a table of its own (then call()
-  // runs nothing and throws).
+  // False when the thread could not get a table of its own (a sandbox that
+  // refuses unshare): call() then runs its jobs in the shared table.
   bool isolated() const { return isolated_; }
 
  private:

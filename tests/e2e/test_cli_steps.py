@@ -242,3 +242,12 @@ class SchemaUpgrade(AzlbCase):
         self.assertEqual(rc, 0, out)
         self.assertNotIn("[y/N]", out)
         self.ok("vm", "delete", "vm1")  # no terminal (a script): no question
+
+    def test_removing_a_member_says_that_its_set_shrank(self):
+        self.four_steps()
+        r = self.ok("vm", "delete", "vm3")
+        self.assertIn("VM 'vm3' deleted; load-balanced set 'webset' now has 2 members (was 3)", r.out)
+        r = self.ok("endpoint", "remove", "vm2", "http", "-o", "json").json()
+        self.assertEqual(r["sets_shrunk"], ["load-balanced set 'webset' now has 1 member (was 2)"])
+        r = self.ok("vm", "delete", "vm1")
+        self.assertIn("now has no member: its port refuses every client (was 1)", r.out)
