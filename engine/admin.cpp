@@ -63,8 +63,13 @@ model::Result<std::unique_ptr<AdminServer>> AdminServer::open_tcp(const model::I
   sockaddr_storage ss{};
   socklen_t len = 0;
   fill_sockaddr(ip, port, ss, len);
-  const std::string where = (ip.family == model::Family::V6 ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" +
-                            std::to_string(port);
+  // Appended: `"[" + ip.to_string()` trips GCC 12's false -Wrestrict.
+  std::string where;
+  if (ip.family == model::Family::V6) where += '[';
+  where += ip.to_string();
+  if (ip.family == model::Family::V6) where += ']';
+  where += ':';
+  where += std::to_string(port);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return model::runtime_error("cannot create the metrics socket: " + std::string(std::strerror(errno)));
   int one = 1;

@@ -1,4 +1,6 @@
 #include "store/toml_codec.hpp"
+
+#include <stdexcept>
 #include "store/fast_toml.hpp"
 #include "store/toml_doc.hpp"
 #include "store/toml_depth.hpp"
@@ -25,13 +27,17 @@ struct Source {
   std::string_view path;
 };
 
-// Reads one TOML table field by field, remembering positions for messages and
-// which keys were used, so that a misspelt key is reported instead of ignored.
+// Reads one TOML table field by field, remembering positions for messages.
+// Each kind of table names its keys once, here: a misspelt key is reported
+// first, before any rule about the values (a typo of `protocol` would
+// otherwise read as a missing protocol), and a reader that asks for a key
+// its kind does not name is a programming error.
 class Fields {
  public:
-  Fields(const doc::Table& t, const Source& src, std::string_view kind) : t_(t), src_(src), kind_(kind) {
-    used_.reserve(t.entries.size() + 4);
-  }
+  Fields(const doc::Table& t, const Source& src, std::string_view kind, std::initializer_list<std::string_view> keys)
+      : t_(t), src_(src), kind_(kind), keys_(keys) {}
+  // A key that one schema version knows and another does not.
+  void allow(std::string_view key) { keys_.push_back(key); }
 
   std::string where(std::uint32_t line, std::uint32_t column) const {
     return std::string(src_.path) + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
@@ -46,7 +52,7 @@ class Fields {
 
   // A string value as it is in the document (or `fallback`), without a copy.
   Result<std::string_view> text(std::string_view key, std::optional<std::string_view> fallback = std::nullopt) {
-    used_.push_back(key);
+    named(key);
     auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
@@ -62,7 +68,7 @@ class Fields {
   }
 
   Result<std::int64_t> integer(std::string_view key, std::optional<std::int64_t> fallback = std::nullopt) {
-    used_.push_back(key);
+    named(key);
     auto* n = doc::Doc::get(t_, key);
     if (!n) {
       if (fallback) return *fallback;
@@ -93,7 +99,7 @@ class Fields {
   }
 
   const doc::Value* get(std::string_view key) {
-    used_.push_back(key);
+    named(key);
     return doc::Doc::get(t_, key);
   }
 
@@ -101,7 +107,7 @@ class Fields {
   Status no_unknown_keys() const {
     const doc::Entry* first = nullptr;
     for (auto& e : t_.entries)
-      if (std::find(used_.begin(), used_.end(), e.key) == used_.end() && (!first || e.key < first->key)) first = &e;
+      if (std::find(keys_.begin(), keys_.end(), e.key) == keys_.end() && (!first || e.key < first->key)) first = &e;
     if (first) return fail(first->value, "unknown key " + model::quote(first->key) + " in " + std::string(kind_));
     return ok();
   }
@@ -109,8 +115,14 @@ class Fields {
  private:
   const doc::Table& t_;
   const Source& src_;
+  void named(std::string_view key) const {
+    if (std::find(keys_.begin(), keys_.end(), key) == keys_.end())
+      throw std::logic_error("the reader of a " + std::string(kind_) + " asks for '" + std::string(key) +
+                             "', which its keys do not name");
+  }
+
   std::string_view kind_;  // a literal: what the table is, for messages
-  std::vector<std::string_view> used_;  // keys are literals: nothing to own
+  std::vector<std::string_view> keys_;  // literals: nothing to own
 };
 
 // Each element of an array of tables, or an error if it is not one.
@@ -129,7 +141,8 @@ Status each_table(Fields& parent, std::string_view key, std::string_view kind, E
 }
 
 Result<Probe> read_probe(const doc::Table& t, const Source& source) {
-  Fields f(t, source, "probe");
+  Fields f(t, source, "probe", {"protocol", "port", "path", "interval_s", "timeout_s"});
+  AZLB_TRY(f.no_unknown_keys());
   Probe p;
   AZLB_ASSIGN(proto, f.parsed<ProbeProtocol>("protocol", parse_probe_protocol));
   AZLB_ASSIGN(port, f.port("port"));
@@ -140,12 +153,12 @@ Result<Probe> read_probe(const doc::Table& t, const Source& source) {
     return f.fail("probe interval_s and timeout_s must be small positive integers");
   p = {proto, port, path, static_cast<std::uint32_t>(interval), static_cast<std::uint32_t>(timeout)};
   if (auto r = check_probe(p); !r) return f.located(r.error());
-  AZLB_TRY(f.no_unknown_keys());
   return p;
 }
 
 Result<AclRule> read_acl_rule(const doc::Table& t, const Source& source) {
-  Fields f(t, source, "ACL rule");
+  Fields f(t, source, "ACL rule", {"order", "action", "remote_subnet", "description"});
+  AZLB_TRY(f.no_unknown_keys());
   AclRule r;
   AZLB_ASSIGN(order, f.integer("order"));
   if (auto c = check_range("ACL order", order, 0, kAclOrderMax); !c) return f.at("order", c.error());
@@ -156,7 +169,6 @@ Result<AclRule> read_acl_rule(const doc::Table& t, const Source& source) {
   r.remote_subnet = subnet;
   AZLB_ASSIGN(desc, f.string("description", std::string()));
   r.description = desc;
-  AZLB_TRY(f.no_unknown_keys());
   return r;
 }
 
@@ -176,7 +188,8 @@ Result<std::vector<AclRule>> read_acl(Fields& f) {
 }
 
 Status read_service(State& s, const doc::Table& t, const Source& source, BuildIndex& seen, int schema) {
-  Fields f(t, source, "cloud service");
+  Fields f(t, source, "cloud service", {"name", "vip", "subnet", "dataplane", "lbset"});
+  AZLB_TRY(f.no_unknown_keys());
   CloudService svc;
   AZLB_ASSIGN(name, f.string("name"));
   svc.name = name;
@@ -188,7 +201,10 @@ Status read_service(State& s, const doc::Table& t, const Source& source, BuildIn
   svc.dataplane = plane;
   if (auto r = insert_service(s, svc); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const doc::Table& st) -> Status {
-    Fields sf(st, source, "load-balanced set");
+    Fields sf(st, source, "load-balanced set",
+              {"name", "protocol", "public_port", "distribution", "when_all_down", "probe", "proxy_protocol"});
+    if (schema >= 2) sf.allow("acl");  // schema 1 kept a set's ACL on its members
+    AZLB_TRY(sf.no_unknown_keys());
     LoadBalancedSet set;
     AZLB_ASSIGN(set_name, sf.string("name"));
     set.name = set_name;
@@ -211,15 +227,15 @@ Status read_service(State& s, const doc::Table& t, const Source& source, BuildIn
     }
     AZLB_ASSIGN(pp, sf.parsed<ProxyProtocol>("proxy_protocol", parse_proxy_protocol, "none"));
     set.proxy_protocol = pp;
-    AZLB_TRY(sf.no_unknown_keys());
     if (auto r = insert_lbset(s, name, std::move(set), &seen); !r) return sf.located(r.error());
     return ok();
   }));
-  return f.no_unknown_keys();
+  return ok();
 }
 
 Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& seen, int schema) {
-  Fields f(t, source, "VM");
+  Fields f(t, source, "VM", {"name", "cloud_service", "private_ip", "os", "image", "created_by", "endpoint"});
+  AZLB_TRY(f.no_unknown_keys());
   Vm vm;
   AZLB_ASSIGN(name, f.string("name"));
   vm.name = name;
@@ -235,7 +251,10 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
   vm.created_by = by;
   if (auto r = insert_vm(s, vm, &seen); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const doc::Table& et) -> Status {
-    Fields ef(et, source, "endpoint");
+    Fields ef(et, source, "endpoint",
+              {"name", "lbset", "protocol", "public_port", "acl", "proxy_protocol", "admin_state", "private_port",
+               "idle_timeout_min"});
+    AZLB_TRY(ef.no_unknown_keys());
     Endpoint ep;
     AZLB_ASSIGN(ep_name, ef.string("name"));
     ep.name = ep_name;
@@ -277,11 +296,10 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
     if (auto c = check_range("idle timeout (minutes)", idle, kIdleTimeoutMin, kIdleTimeoutMax); !c)
       return ef.at("idle_timeout_min", c.error());
     ep.idle_timeout_min = static_cast<std::uint32_t>(idle);
-    AZLB_TRY(ef.no_unknown_keys());
     if (auto r = insert_endpoint(s, name, std::move(ep), &seen); !r) return ef.located(r.error());
     return ok();
   }));
-  return f.no_unknown_keys();
+  return ok();
 }
 
 // A TOML basic string: quotes, backslashes and control characters escaped.
@@ -404,7 +422,7 @@ Result<State> parse_state(std::string_view text, std::string_view path, bool fas
   State s;
   BuildIndex seen;
   const Source src{d, source};
-  Fields f(d.tables[0], src, "state file");
+  Fields f(d.tables[0], src, "state file", {"schema_version", "cloud_service", "vm"});
   auto* version = f.get("schema_version");
   if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
   if (version->kind != doc::Kind::Integer || version->integer < 1)
@@ -414,10 +432,10 @@ Result<State> parse_state(std::string_view text, std::string_view path, bool fas
     return f.fail(*version, "schema_version " + std::to_string(v) + " was written by a newer azlb (this one reads " +
                                 std::to_string(kOldestSchemaVersion) + " to " + std::to_string(kSchemaVersion) + ")");
   const int schema = static_cast<int>(v);
+  AZLB_TRY(f.no_unknown_keys());
   AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
                       [&](const doc::Table& t) { return read_service(s, t, src, seen, schema); }));
   AZLB_TRY(each_table(f, "vm", "vm", [&](const doc::Table& t) { return read_vm(s, t, src, seen, schema); }));
-  AZLB_TRY(f.no_unknown_keys());
   return s;
 }
 
