@@ -137,6 +137,7 @@ class NatTableRestored(EngineCase):
         self.assertEqual(ask(self.port)[0], "vm1")
         # Changes to other tables are not ours: nothing is restored for them.
         before = self.restores()
+        self.addCleanup(nft, "delete", "table", "inet", "azlb_test_other")  # gone already, unless a step failed
         nft("add", "table", "inet", "azlb_test_other")
         nft("delete", "table", "inet", "azlb_test_other")
         time.sleep(2.5)
