@@ -7,6 +7,7 @@
 #include "cli/engine_view.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
+#include "engine/control.hpp"
 #include "store/state_file.hpp"
 
 namespace azlb::cli {
@@ -16,8 +17,38 @@ using namespace azlb::model;
 // Named, not anonymous: the CLI's files are compiled together (a unity build).
 namespace status_cmd {
 
+// A state file that does not load (a hand edit gone wrong) must not hide
+// what the running engine serves, which is its last good configuration:
+// its own view is shown, then the file's error is returned (exit 2).
+Status engine_view_of_broken_file(const Context& ctx, const Error& broken) {
+  const auto state = std::filesystem::absolute(ctx.state_path());
+  if (!engine::running_pid(state)) return broken;
+  auto r = engine::admin_request(state, "GET", "/v1/status", 3000);
+  if (!r || r->status != 200) return broken;
+  const auto j = Json::parse(r->body, nullptr, false);
+  if (!j.is_object()) return broken;
+  if (ctx.json()) {
+    ctx.print_json({{"cloud_services", nullptr},
+                    {"engine", {{"running", true}, {"pid", j.value("pid", 0)}, {"listeners", j["listeners"]},
+                                {"members", j["members"]}, {"generation", j.value("generation", 0)}}}});
+    return broken;
+  }
+  std::cout << "The state file does not load; the engine (pid " << j.value("pid", 0)
+            << ") serves its last good configuration, generation " << j.value("generation", 0) << ":\n";
+  Table t({"SERVICE", "LOAD-BALANCED SET", "VM", "ENDPOINT", "ADDRESS", "HEALTH", "ADMIN", "ACTIVE"});
+  for (auto& m : j["members"]) {
+    auto text = [&](const char* key) { return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : "-"; };
+    t.add({text("service"), text("lbset"), text("vm"), text("endpoint"), text("address"), text("health"),
+           text("admin_state"), m.contains("active") && m["active"].is_number() ? m["active"].dump() : "-"});
+  }
+  t.print(std::cout, "  ");
+  return broken;
+}
+
 Status status(const Context& ctx, const std::string& only) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  auto loaded = store::load(ctx.state_path());
+  if (!loaded) return engine_view_of_broken_file(ctx, loaded.error());
+  auto& s = *loaded;
   if (!only.empty()) AZLB_TRY(service_or_error(s, only));
   EngineView engine = query_engine(ctx.state_path());
   LiveOf live = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.member(svc, set, vm, ep); };

@@ -3,6 +3,7 @@ to it: thousands of descriptors at start, a NAT table deleted by another
 program, a freeze (SIGSTOP), a crowd of idle admin clients, stray signals."""
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -228,10 +229,16 @@ class DeepFile(EngineCase):
         for what, deep in self.DEEP.items():
             with self.subTest(what):
                 self.write(good + deep)
-                for args in (("status",), ("engine", "check"), ("vm", "create", "vm9", "--cloud-service", "web")):
+                for args in (("engine", "check"), ("vm", "create", "vm9", "--cloud-service", "web")):
                     r = self.fails(2, *args, mentions="nested deeper than 64 levels")
                     self.assertRegex(r.err, r"state\.toml:\d+:\d+: ")
                     self.assertLess(len(r.err), 500)
+                # status still shows what the running engine serves, then the file's error.
+                r = self.azlb("status")
+                self.assertEqual(r.rc, 2, r)
+                self.assertIn("nested deeper than 64 levels", r.err)
+                self.assertIn(f"the engine (pid {pid}) serves its last good configuration", r.out)
+                self.assertEqual(len(re.findall(r"^  web +webset +vm[12] +http .* up ", r.out, re.M)), 2, r.out)
                 r = self.azlb("engine", "reload")
                 self.assertEqual(r.rc, 2, r)
                 self.assertIn("nested deeper", r.err)
