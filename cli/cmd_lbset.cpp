@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/engine_view.hpp"
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
@@ -124,8 +125,11 @@ Status list(const Context& ctx) {
 Status show(const Context& ctx, const SetRef& ref) {
   AZLB_ASSIGN(s, store::load(ctx.state_path()));
   AZLB_ASSIGN(loc, locate_set(s, ref));
+  // The engine's live view of each member, as status shows it.
+  const EngineView engine = query_engine(ctx.state_path());
+  LiveOf live = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.member(svc, set, vm, ep); };
   if (ctx.json()) {
-    ctx.print_json(to_json(s, *loc.service, *loc.set, no_engine));
+    ctx.print_json(to_json(s, *loc.service, *loc.set, live));
     return ok();
   }
   auto& set = *loc.set;
@@ -138,10 +142,12 @@ Status show(const Context& ctx, const SetRef& ref) {
             << "  PROXY protocol " << to_string(set.proxy_protocol) << "\n"
             << "  ACL rules      " << set.acl.size() << (set.acl.empty() ? " (every client is permitted)" : "")
             << "\n\n";
-  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "ADMIN"});
-  for (auto& m : members_of(s, *loc.service, set))
+  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "HEALTH", "ADMIN", "ACTIVE"});
+  for (auto& m : members_of(s, *loc.service, set)) {
+    const auto l = live(loc.service->name, set.name, m.vm->name, m.endpoint->name);
     t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port),
-           std::string(to_string(m.endpoint->admin_state))});
+           l.health, std::string(to_string(m.endpoint->admin_state)), l.active ? std::to_string(*l.active) : "-"});
+  }
   if (t.empty())
     std::cout << "  no members: add one with 'azlb lbset join " << set.name << " --vm VM'\n";
   else

@@ -43,6 +43,19 @@ class Balancing(EngineCase):
         self.start_engine()
         self.check_source_ip_pairs_tcp_and_udp(tport, uport)
 
+    def test_lbset_show_has_each_members_health_and_active_connections(self):
+        self.farm(2)
+        self.assertIn("HEALTH", self.ok("lbset", "show", "webset").out)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        self.backends["vm2"].healthy = False
+        self.wait_health({"vm1": "up", "vm2": "down"})
+        out = self.ok("lbset", "show", "webset").out
+        self.assertRegex(out, r"vm1 .* up +up +0\n")
+        self.assertRegex(out, r"vm2 .* down +up +0\n")
+        members = {m["vm"]: m for m in self.ok("lbset", "show", "webset", "-o", "json").json()["members"]}
+        self.assertEqual((members["vm2"]["health"], members["vm2"]["active_connections"]), ("down", 0))
+
     def test_an_http_probe_takes_a_member_out_and_puts_it_back(self):
         b = self.farm()
         self.start_engine()
