@@ -170,7 +170,7 @@ Status check(const Context& ctx) {
                               ", " + count(members, "member", "members") + ", " + std::to_string(cfg->probes.size()) +
                               " probed" + (running ? " (its engine runs: ports not tried)" : "");
   if (ctx.json()) {
-    nlohmann::json listeners = nlohmann::json::array();
+    Json listeners = Json::array();  // ordered: fields as written, as every other command prints them
     auto add = [&](const engine::Route& r, const char* plane) {
       listeners.push_back({{"protocol", to_string(r.key.protocol)},
                            {"address", r.key.address.to_string()},
@@ -183,7 +183,7 @@ Status check(const Context& ctx) {
     };
     for (auto& r : cfg->routes) add(r, "proxy");
     for (auto& r : cfg->nat_routes) add(r, "nat");
-    nlohmann::json not_bindable = nlohmann::json::array();
+    Json not_bindable = Json::array();
     for (auto& [r, why] : unbound) not_bindable.push_back({{"address", r->key.to_string()}, {"error", why}});
     ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
                     {"listeners", listeners}, {"probes", cfg->probes.size()}, {"unbound", not_bindable}});

@@ -234,6 +234,8 @@ class Check(EngineCase):
         j = self.ok("-o", "json", "engine", "check").json()
         self.assertTrue(j["valid"])
         self.assertFalse(j["engine_running"])
+        self.assertEqual(list(j["listeners"][0]), ["protocol", "address", "port", "route", "members", "distribution",
+                                                   "acl_rules", "dataplane"])  # in order, as written
         by_route = {l["route"]: l for l in j["listeners"]}
         self.assertEqual(by_route["web/webset"]["members"], 3)
         self.assertEqual((by_route["web/webset"]["protocol"], by_route["web/webset"]["port"]), ("tcp", self.port))
