@@ -41,7 +41,8 @@ std::set<engine::ListenKey> listen_keys(const model::State& s) {
 
 // After a change, with an engine running: it applies the change now, and a
 // listener the change added that it cannot bind is named.
-void tell_engine(const std::filesystem::path& state, const model::State& before, const model::State& after) {
+void tell_engine(const Context& ctx, const std::filesystem::path& state, const model::State& before,
+                 const model::State& after) {
   const auto path = std::filesystem::absolute(state);
   if (!engine::running_pid(path)) return;
   auto r = engine::admin_request(path, "POST", "/v1/reload", 3000);
@@ -55,8 +56,7 @@ void tell_engine(const std::filesystem::path& state, const model::State& before,
     if (old_keys.contains(k)) continue;
     for (auto& u : j["unbound"])
       if (u.value("address", std::string()) == k.to_string())
-        std::cerr << "azlb: warning: the engine " << u.value("error", std::string())
-                  << "; it serves the rest and retries every 5 s\n";
+        ctx.warn("the engine " + u.value("error", std::string()) + "; it serves the rest and retries every 5 s");
   }
 }
 
@@ -167,7 +167,7 @@ model::Status Context::change(const std::function<model::Status(model::State&)>&
     after = s;
     return model::ok();
   }));
-  tell_engine(path, before, after);
+  tell_engine(*this, path, before, after);
   return model::ok();
 }
 

@@ -100,7 +100,7 @@ Status start(const Context& ctx, const StartFlags& f) {
   // A port another program holds does not stop the engine: it serves the
   // rest and tries again. Said here, where the operator looks.
   for (auto& u : unbound)
-    std::cerr << "azlb: warning: " << u.value("error", std::string()) << "; serving the rest, retrying every 5 s\n";
+    ctx.warn(u.value("error", std::string()) + "; serving the rest, retrying every 5 s");
   if (!unbound.empty()) listeners += ", " + std::to_string(unbound.size()) + " not bound";
   ctx.confirm("Engine started (pid " + std::to_string(pid) + ", " + listeners + "); log: " +
                   files.engine_log.string(),
@@ -160,7 +160,7 @@ Status check(const Context& ctx) {
     if (!engine::bind_may_succeed_later(bind_errno)) return st;
     unbound.emplace_back(&r, st.error().message);
   }
-  for (auto& [r, why] : unbound) std::cerr << "azlb: warning: " << why << "; engine start would serve the rest and retry\n";
+  for (auto& [r, why] : unbound) ctx.warn(why + "; engine start would serve the rest and retry");
   std::size_t members = 0;
   for (auto& r : cfg->routes) members += r.upstreams.size();
   for (auto& r : cfg->nat_routes) members += r.upstreams.size();

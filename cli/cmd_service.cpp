@@ -38,8 +38,8 @@ Status create(const Context& ctx, const CreateFlags& f) {
   }));
   auto& svc = *find_service(after, f.name);
   for (auto* other : overlapping_services(after, svc))
-    std::cerr << "azlb: warning: subnet " << svc.subnet.to_string() << " overlaps cloud service " << q(other->name)
-              << "'s " << other->subnet.to_string() << ": their VMs share one address space (no address is given twice)\n";
+    ctx.warn("subnet " + svc.subnet.to_string() + " overlaps cloud service " + q(other->name) + "'s " +
+             other->subnet.to_string() + ": their VMs share one address space (no address is given twice)");
   ctx.confirm("Cloud service " + q(svc.name) + " created (" + svc.dns() + ", VIP " + svc.vip.to_string() +
                   ", subnet " + svc.subnet.to_string() + ", data plane " + std::string(to_string(svc.dataplane)) + ")",
               {{"cloud_service", to_json(after, svc, no_engine)}});

@@ -14,6 +14,8 @@ void Context::print_json(const Json& j) const {
   std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
+void Context::warn(const std::string& message) const { std::cerr << "azlb: warning: " << message << "\n"; }
+
 void Context::confirm(const std::string& message, Json details) const {
   if (dry_run_diff_) {
     // What would be done, and the state file's lines that would change.

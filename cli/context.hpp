@@ -37,6 +37,9 @@ struct Context {
   // JSON; under --dry-run, the sentence of what would be done and the diff.
   void confirm(const std::string& message, Json details = Json::object()) const;
   void print_json(const Json& j) const;
+  // "azlb: warning: ..." on stderr: something the user should know that
+  // does not fail the command (as text under -o json too, beside the output).
+  void warn(const std::string& message) const;
 
  private:
   mutable std::optional<std::vector<std::string>> dry_run_diff_;

@@ -75,9 +75,7 @@ std::string format_access_record(const AccessRecord& r) {
   field(out, "protocol", r.protocol);
   field(out, "client", r.client ? describe(*r.client) : "");
   const Route& route = *r.route;
-  std::string vip = route.key.address.to_string();
-  if (route.key.address.family == model::Family::V6) vip = "[" + vip + "]";
-  field(out, "vip", vip + ":" + std::to_string(route.key.port));
+  field(out, "vip", route.key.address.with_port(route.key.port));
   field(out, "service", route.service);
   field(out, "lbset", route.lbset);
   // A plain endpoint has one VM whatever happened; a set's member is known

@@ -63,13 +63,7 @@ model::Result<std::unique_ptr<AdminServer>> AdminServer::open_tcp(const model::I
   sockaddr_storage ss{};
   socklen_t len = 0;
   fill_sockaddr(ip, port, ss, len);
-  // Appended: `"[" + ip.to_string()` trips GCC 12's false -Wrestrict.
-  std::string where;
-  if (ip.family == model::Family::V6) where += '[';
-  where += ip.to_string();
-  if (ip.family == model::Family::V6) where += ']';
-  where += ':';
-  where += std::to_string(port);
+  const std::string where = ip.with_port(port);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return model::runtime_error("cannot create the metrics socket: " + std::string(std::strerror(errno)));
   int one = 1;

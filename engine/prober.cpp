@@ -13,19 +13,15 @@ namespace {
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
 
 std::string url_of(const ProbeTarget& t) {
-  auto host = t.ip.to_string();
-  if (t.ip.family == model::Family::V6) host = "[" + host + "]";
   std::string path = t.probe.protocol == model::ProbeProtocol::Http ? t.probe.path : "/";
-  return "http://" + host + ":" + std::to_string(t.probe.port) + path;
+  return "http://" + t.ip.with_port(t.probe.port) + path;
 }
 
 // What the log calls a probe: "tcp probe 10.0.0.4:80" (curl connects only:
 // its URL is a means, not what is probed) or "http probe http://10.0.0.4:80/health".
 std::string name_of(const ProbeTarget& t, const std::string& url) {
   if (t.probe.protocol == model::ProbeProtocol::Http) return "http probe " + url;
-  auto host = t.ip.to_string();
-  if (t.ip.family == model::Family::V6) host = "[" + host + "]";
-  return "tcp probe " + host + ":" + std::to_string(t.probe.port);
+  return "tcp probe " + t.ip.with_port(t.probe.port);
 }
 
 void set_health(MemberState& m, Health h, const std::string& why) {

@@ -24,9 +24,7 @@ Totals MemberState::totals() const {
 }
 
 std::string ListenKey::to_string() const {
-  auto ip = address.to_string();
-  if (address.family == model::Family::V6) ip = "[" + ip + "]";
-  return std::string(model::to_string(protocol)) + " " + ip + ":" + std::to_string(port);
+  return std::string(model::to_string(protocol)) + " " + address.with_port(port);
 }
 
 ListenerTotals ListenerState::totals() const {

@@ -13,6 +13,16 @@ bool IpAddress::is_unspecified() const {
   return std::all_of(bytes.begin(), bytes.begin() + size(), [](auto b) { return b == 0; });
 }
 
+std::string IpAddress::with_port(std::uint16_t port) const {
+  std::string out;  // appended: `"[" + to_string()` trips GCC 12's false -Wrestrict
+  if (family == Family::V6) out += '[';
+  out += to_string();
+  if (family == Family::V6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
 std::string IpAddress::to_string() const {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(family == Family::V4 ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf);

@@ -22,6 +22,9 @@ struct IpAddress {
   std::size_t size() const { return family == Family::V4 ? 4 : 16; }
   bool is_unspecified() const;  // 0.0.0.0 or ::
   std::string to_string() const;
+  // "10.0.0.4:80", "[2001:db8::1]:80": the address with a port, as URLs and
+  // logs write it.
+  std::string with_port(std::uint16_t port) const;
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
   friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
 };
