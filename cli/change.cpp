@@ -12,7 +12,7 @@
 #include "engine/control.hpp"
 #include "model/rules.hpp"
 #include "model/text.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 #include "store/toml_codec.hpp"
 
 namespace azlb::cli {
@@ -41,9 +41,9 @@ std::set<engine::ListenKey> listen_keys(const model::State& s) {
 
 // After a change, with an engine running: it applies the change now, and a
 // listener the change added that it cannot bind is named.
-void tell_engine(const Context& ctx, const std::filesystem::path& state, const model::State& before,
+void tell_engine(const Context& ctx, const store::Location& state, const model::State& before,
                  const model::State& after) {
-  const auto path = std::filesystem::absolute(state);
+  const auto path = state.absolute();
   if (!engine::running_pid(path)) return;
   auto r = engine::admin_request(path, "POST", "/v1/reload", 3000);
   if (!r || r->status != 200) return;  // a failed reload is the engine's to log; the file is written
@@ -142,7 +142,7 @@ std::vector<std::string> line_diff(const std::string& before, const std::string&
 }
 
 model::Status Context::change(const std::function<model::Status(model::State&)>& fn) const {
-  const auto path = state_path();
+  const auto& path = location();
   if (dry_run) {
     AZLB_ASSIGN(before, store::load(path));
     model::State after = before;

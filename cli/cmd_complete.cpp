@@ -5,7 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "model/rules.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -14,7 +14,7 @@ using namespace azlb::model;
 void register_complete(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<std::vector<std::string>>();
   auto* c = command(app, ctx, "__complete", "", [&ctx, args]() -> Status {
-    auto s = store::load(ctx.state_path());
+    auto s = store::load(ctx.location());
     if (!s || args->empty()) return ok();  // completion stays quiet on a broken state
     const auto& kind = (*args)[0];
     auto out = [](const std::string& n) { std::cout << n << "\n"; };

@@ -6,7 +6,7 @@
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -54,7 +54,7 @@ Status add_cmd(const Context& ctx, const AddFlags& f) {
 }
 
 Status list(const Context& ctx, const std::string& vm_name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   if (ctx.json()) {
     Json eps = Json::array();
@@ -85,7 +85,7 @@ void print_acl(const std::vector<AclRule>& acl, const std::string& indent) {
 }
 
 Status show(const Context& ctx, const std::string& vm_name, const std::string& name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, name));
   if (ctx.json()) {
@@ -154,7 +154,7 @@ Status acl_add(const Context& ctx, const AclFlags& f) {
 }
 
 Status acl_list(const Context& ctx, const std::string& vm_name, const std::string& name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, name));
   if (ctx.json()) {

@@ -12,7 +12,7 @@
 #include "model/text.hpp"
 #include "engine/runtime.hpp"
 #include "engine/sockets.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -28,7 +28,7 @@ struct StartFlags {
 
 Status start(const Context& ctx, const StartFlags& f) {
   engine::EngineOptions o;
-  o.state = std::filesystem::absolute(ctx.state_path());
+  o.state = ctx.location().absolute();
   if (f.threads.given()) {
     AZLB_ASSIGN(n, parse_uint("thread count", f.threads.value, 1, engine::kMaxThreads));
     o.threads = n;
@@ -113,7 +113,7 @@ Status start(const Context& ctx, const StartFlags& f) {
 
 Status stop(const Context& ctx) {
   std::string waited;
-  AZLB_ASSIGN(pid, engine::stop_engine(std::filesystem::absolute(ctx.state_path()), 30000, [&](const std::string& w) {
+  AZLB_ASSIGN(pid, engine::stop_engine(ctx.location().absolute(), 30000, [&](const std::string& w) {
     waited = w;
     // A drain can take its whole timeout: say at once what it waits for.
     if (!ctx.json() && !ctx.quiet) std::cout << "Draining: waiting for " << w << std::endl;
@@ -124,8 +124,8 @@ Status stop(const Context& ctx) {
 }
 
 Status reload(const Context& ctx) {
-  auto state = std::filesystem::absolute(ctx.state_path());
-  if (!engine::running_pid(state)) return runtime_error("no engine runs for " + state.string());
+  auto state = ctx.location().absolute();
+  if (!engine::running_pid(state)) return runtime_error("no engine runs for " + state.display());
   AZLB_ASSIGN(r, engine::admin_request(state, "POST", "/v1/reload"));
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (r.status != 200) {
@@ -144,7 +144,7 @@ Status reload(const Context& ctx) {
 // them, and each address (and port, unless this state's engine already holds
 // it) tried as `engine start` would bind it.
 Status check(const Context& ctx) {
-  auto state = std::filesystem::absolute(ctx.state_path());
+  auto state = ctx.location().absolute();
   AZLB_ASSIGN(s, store::load(state));
   engine::Registry registry;
   const auto cfg = engine::build_config(s, registry, 1, 60000);
@@ -165,7 +165,7 @@ Status check(const Context& ctx) {
   for (auto& r : cfg->routes) members += r.upstreams.size();
   for (auto& r : cfg->nat_routes) members += r.upstreams.size();
   using model::count;
-  const std::string summary = "State " + state.string() + " is valid: " + count(cfg->routes.size(), "listener", "listeners") +
+  const std::string summary = "State " + state.display() + " is valid: " + count(cfg->routes.size(), "listener", "listeners") +
                               (cfg->nat_routes.empty() ? "" : ", " + count(cfg->nat_routes.size(), "NAT route", "NAT routes")) +
                               ", " + count(members, "member", "members") + ", " + std::to_string(cfg->probes.size()) +
                               " probed" + (running ? " (its engine runs: ports not tried)" : "");
@@ -185,7 +185,7 @@ Status check(const Context& ctx) {
     for (auto& r : cfg->nat_routes) add(r, "nat");
     Json not_bindable = Json::array();
     for (auto& [r, why] : unbound) not_bindable.push_back({{"address", r->key.to_string()}, {"error", why}});
-    ctx.print_json({{"state", state.string()}, {"valid", true}, {"engine_running", running},
+    ctx.print_json({{"state", state.display()}, {"valid", true}, {"engine_running", running},
                     {"listeners", listeners}, {"probes", cfg->probes.size()}, {"unbound", not_bindable}});
     return ok();
   }

@@ -11,7 +11,7 @@
 #include "cli/render.hpp"
 #include "cli/table.hpp"
 #include "engine/control.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -101,7 +101,7 @@ Status leave(const Context& ctx, const std::string& set, const std::string& vm) 
 }
 
 Status list(const Context& ctx) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   if (ctx.json()) {
     Json out = Json::array();
     for (auto& svc : s.services)
@@ -123,10 +123,10 @@ Status list(const Context& ctx) {
 }
 
 Status show(const Context& ctx, const SetRef& ref) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(loc, locate_set(s, ref));
   // The engine's live view of each member, as status shows it.
-  const EngineView engine = query_engine(ctx.state_path());
+  const EngineView engine = query_engine(ctx.location());
   LiveOf live = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.member(svc, set, vm, ep); };
   if (ctx.json()) {
     ctx.print_json(to_json(s, *loc.service, *loc.set, live));
@@ -206,7 +206,7 @@ struct MemberAtEngine {
   std::uint64_t active = 0;
 };
 
-Result<MemberAtEngine> ask_engine(const std::filesystem::path& state, const AdminChange& m, const std::string& set,
+Result<MemberAtEngine> ask_engine(const store::Location& state, const AdminChange& m, const std::string& set,
                                   const std::string& vm) {
   AZLB_ASSIGN(r, engine::admin_request(state, "GET", "/v1/status"));
   auto j = Json::parse(r.body, nullptr, false);
@@ -226,7 +226,7 @@ Result<MemberAtEngine> ask_engine(const std::filesystem::path& state, const Admi
 
 // Waits until the engine has the drain in force and the member has no
 // connections left: the moment an operator may take the VM down.
-Result<std::uint64_t> wait_drained(const std::filesystem::path& state, const AdminChange& m, const std::string& set,
+Result<std::uint64_t> wait_drained(const store::Location& state, const AdminChange& m, const std::string& set,
                                    const std::string& vm, std::uint32_t wait_s) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::seconds(wait_s);
@@ -267,7 +267,7 @@ Status drain(const Context& ctx, const DrainFlags& f, AdminState to) {
   }
   std::string msg = who + (change.before == AdminState::Drain ? " was already drained" : " drained") +
                     ": it gets no new connections or flows; established ones carry on";
-  const auto state = std::filesystem::absolute(ctx.state_path());
+  const auto state = ctx.location().absolute();
   if (wait_s && !ctx.dry_run && engine::running_pid(state)) {
     AZLB_ASSIGN(left, wait_drained(state, change, f.set, f.vm, *wait_s));
     details["active_connections"] = left;

@@ -15,7 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "model/rules.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -68,7 +68,7 @@ struct HttpConn {
 };
 
 Status serve(const Context& ctx, const std::string& vm_name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   std::vector<Listen> listens;
   for (auto& ep : vm->endpoints) {

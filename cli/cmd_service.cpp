@@ -8,7 +8,7 @@
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -47,7 +47,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
 }
 
 Status list(const Context& ctx) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   if (ctx.json()) {
     Json out = Json::array();
     for (auto& svc : s.services) out.push_back(to_json(s, svc, no_engine));
@@ -66,7 +66,7 @@ Status list(const Context& ctx) {
 }
 
 Status show(const Context& ctx, const std::string& name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(svc, service_or_error(s, name));
   if (ctx.json()) {
     ctx.print_json(to_json(s, *svc, no_engine));

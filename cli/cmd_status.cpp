@@ -8,7 +8,7 @@
 #include "cli/render.hpp"
 #include "cli/table.hpp"
 #include "engine/control.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -21,7 +21,7 @@ namespace status_cmd {
 // what the running engine serves, which is its last good configuration:
 // its own view is shown, then the file's error is returned (exit 2).
 Status engine_view_of_broken_file(const Context& ctx, const Error& broken) {
-  const auto state = std::filesystem::absolute(ctx.state_path());
+  const auto state = ctx.location().absolute();
   if (!engine::running_pid(state)) return broken;
   auto r = engine::admin_request(state, "GET", "/v1/status", 3000);
   if (!r || r->status != 200) return broken;
@@ -46,11 +46,11 @@ Status engine_view_of_broken_file(const Context& ctx, const Error& broken) {
 }
 
 Status status(const Context& ctx, const std::string& only) {
-  auto loaded = store::load(ctx.state_path());
+  auto loaded = store::load(ctx.location());
   if (!loaded) return engine_view_of_broken_file(ctx, loaded.error());
   auto& s = *loaded;
   if (!only.empty()) AZLB_TRY(service_or_error(s, only));
-  EngineView engine = query_engine(ctx.state_path());
+  EngineView engine = query_engine(ctx.location());
   LiveOf live = [&](auto& svc, auto& set, auto& vm, auto& ep) { return engine.member(svc, set, vm, ep); };
 
   if (ctx.json()) {

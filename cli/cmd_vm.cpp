@@ -6,7 +6,7 @@
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
@@ -62,7 +62,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
 }
 
 Status list(const Context& ctx) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   if (ctx.json()) {
     Json vms = Json::array();
     for (auto& vm : s.vms) vms.push_back(to_json(s, vm));
@@ -81,7 +81,7 @@ Status list(const Context& ctx) {
 }
 
 Status show(const Context& ctx, const std::string& name) {
-  AZLB_ASSIGN(s, store::load(ctx.state_path()));
+  AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, name));
   if (ctx.json()) {
     ctx.print_json(to_json(s, *vm));

@@ -2,11 +2,10 @@
 
 #include <iostream>
 
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::cli {
 
-std::filesystem::path Context::state_path() const { return store::resolve_state_path(state_flag); }
 
 // A name or path with bytes that are not UTF-8 prints as U+FFFD, never as an
 // exception (the state may hold them; issue: any byte string renders safely).

@@ -12,6 +12,7 @@
 
 #include "model/error.hpp"
 #include "model/state.hpp"
+#include "store/location.hpp"
 
 namespace azlb::cli {
 
@@ -25,7 +26,10 @@ struct Context {
   bool yes = false;      // --yes: a change that removes something does not ask, even on a terminal
   std::function<model::Status()> action;  // set by the chosen subcommand
 
-  std::filesystem::path state_path() const;
+  // Where the state is (--state, $AZLB_STATE or the default file), checked
+  // by main before any command runs.
+  const store::Location& location() const { return location_; }
+  store::Location location_;
   bool json() const { return output == "json"; }
 
   // A mutation of the state (cli/change.cpp): written under the lock, then,

@@ -29,9 +29,9 @@ std::string EngineView::summary() const {
   return s;
 }
 
-EngineView query_engine(const std::filesystem::path& state) {
+EngineView query_engine(const store::Location& state) {
   EngineView v;
-  auto abs = std::filesystem::absolute(state);
+  auto abs = state.absolute();
   auto pid = engine::running_pid(abs);
   if (!pid) return v;
   v.running = true;

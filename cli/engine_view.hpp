@@ -25,6 +25,6 @@ struct EngineView {
   std::string summary() const;
 };
 
-EngineView query_engine(const std::filesystem::path& state);
+EngineView query_engine(const store::Location& state);
 
 }  // namespace azlb::cli

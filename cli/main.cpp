@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     // CLI11's message holds the argument as typed: shown on one line, as UTF-8.
     return fail(json, azlb::model::printable(e.what(), 1024), azlb::model::ErrorKind::Usage);
   }
+  if (!ctx.action) return 0;
+  auto location = azlb::store::resolve_location(ctx.state_flag);
+  if (!location) return fail(ctx.json(), location.error().message, location.error().kind);
+  ctx.location_ = std::move(*location);
   if (auto st = ctx.action(); !st) return fail(ctx.json(), st.error().message, st.error().kind);
   return 0;
 }

@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/curl_api.hpp"
+#include "store/curl_api.hpp"
 #include "engine/process_files.hpp"
-#include "store/state_file.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::engine {
 
@@ -39,7 +39,7 @@ bool exited(long pid) {
 
 }  // namespace
 
-std::optional<long> running_pid(const std::filesystem::path& state) {
+std::optional<long> running_pid(const store::Location& state) {
   auto files = store::companions_of(state);
   if (!engine_lock_held(files.engine_lock)) return std::nullopt;
   return read_pid(files.engine_pid).value_or(0);
@@ -47,7 +47,8 @@ std::optional<long> running_pid(const std::filesystem::path& state) {
 
 model::Result<long> start_daemon(const EngineOptions& opt) {
   if (auto pid = running_pid(opt.state))
-    return model::runtime_error("an engine already runs for " + opt.state.string() + " (pid " + std::to_string(*pid) + ")");
+    return model::runtime_error("an engine already runs for " + opt.state.display() + " (pid " + std::to_string(*pid) + ")");
+  AZLB_TRY(store::make_companion_dir(opt.state));
   auto files = store::companions_of(opt.state);
   // Opened here, before the fork, so that a log that cannot be opened safely
   // (a link planted at its name, say) is the user's error, not a silent daemon.
@@ -89,10 +90,10 @@ model::Result<long> start_daemon(const EngineOptions& opt) {
                                           : msg);
 }
 
-model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms,
+model::Result<long> stop_engine(const store::Location& state, int timeout_ms,
                                 const std::function<void(const std::string&)>& waiting) {
   auto pid = running_pid(state);
-  if (!pid || *pid <= 0) return model::runtime_error("no engine runs for " + state.string());
+  if (!pid || *pid <= 0) return model::runtime_error("no engine runs for " + state.display());
   // What the drain will wait for, in the engine's words, before it begins:
   // a drain can take its whole timeout. Best effort: a busy admin socket
   // must not hold the stop back for long.
@@ -117,11 +118,11 @@ model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_
   return *pid;
 }
 
-model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
+model::Result<AdminReply> admin_request(const store::Location& state, const std::string& method,
                                         const std::string& path, int deadline_ms) {
   auto sock = store::companions_of(state).engine_sock;
   const char* why = nullptr;
-  const CurlApi* c = curl_api(&why);
+  const store::CurlApi* c = store::curl_api(&why);
   if (!c) return model::runtime_error(std::string("cannot load libcurl to ask the engine: ") + why);
   // A full backlog (clients that connect and never send, thousands of
   // them) refuses a connect with EAGAIN; the engine makes room by closing

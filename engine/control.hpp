@@ -8,12 +8,13 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "store/location.hpp"
 
 namespace azlb::engine {
 
 // The pid of the engine running for this state file, if one runs (it holds
 // the engine lock; a pid file without the lock is stale).
-std::optional<long> running_pid(const std::filesystem::path& state);
+std::optional<long> running_pid(const store::Location& state);
 
 // Daemonizes: returns once the engine has bound every listener (with its pid),
 // or with the reason it could not start. Its log goes to <state>.engine.log.
@@ -22,7 +23,7 @@ model::Result<long> start_daemon(const EngineOptions&);
 // SIGTERM, then waits (bounded) for the engine to drain and release its lock.
 // `waiting` is told, once, what the engine's drain waits for (its own words,
 // from /v1/status), when it waits for anything.
-model::Result<long> stop_engine(const std::filesystem::path& state, int timeout_ms,
+model::Result<long> stop_engine(const store::Location& state, int timeout_ms,
                                 const std::function<void(const std::string&)>& waiting = {});
 
 struct AdminReply {
@@ -31,7 +32,7 @@ struct AdminReply {
 };
 // One HTTP request over the admin socket, within `deadline_ms` (a full
 // backlog is tried again until then).
-model::Result<AdminReply> admin_request(const std::filesystem::path& state, const std::string& method,
+model::Result<AdminReply> admin_request(const store::Location& state, const std::string& method,
                                         const std::string& path, int deadline_ms = 10000);
 
 }  // namespace azlb::engine

@@ -19,7 +19,7 @@
 #include "engine/admin_routes.hpp"
 #include "engine/config_diff.hpp"
 #include "engine/conntrack.hpp"
-#include "engine/curl_api.hpp"
+#include "store/curl_api.hpp"
 #include "engine/listener_set.hpp"
 #include "engine/log.hpp"
 #include "engine/nat_plane.hpp"
@@ -31,13 +31,26 @@
 #include "engine/state_watcher.hpp"
 #include "engine/worker.hpp"
 #include "model/text.hpp"
-#include "store/toml_codec.hpp"
+#include "engine/registrar.hpp"
+#include "store/state_store.hpp"
 
 namespace azlb::engine {
 
 namespace {
 
 using model::Status;
+
+// Why a reload reads the state: the watch saw a change (its copy is read)...
+constexpr const char* kStateChanged = "state changed";
+
+// This host's name in the state's etcd: AZLB_HOST_NAME, for hosts that share
+// a name (or several "hosts" on one machine, as the tests run them).
+std::string host_name() {
+  if (const char* h = std::getenv("AZLB_HOST_NAME"); h && *h) return model::printable(h, 64);
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
 namespace fs = std::filesystem;
 
 // Descriptors open in the process, counted once at start (standard streams,
@@ -52,7 +65,7 @@ std::int64_t open_descriptors() {
 
 class Engine {
  public:
-  Engine(EngineOptions o, const CurlApi& c)
+  Engine(EngineOptions o, const store::CurlApi& c)
       : opt_(std::move(o)), files_(store::companions_of(opt_.state)), c_(c), watcher_(opt_.state), prober_(c) {}
   ~Engine();
   Status start();
@@ -76,6 +89,11 @@ class Engine {
   NatFlows nat_flows() const;  // this engine's NAT flows in conntrack, per member
   // Puts the table back when another program deleted or changed it.
   void restore_nat_if_changed();
+  // etcd: this engine's key, with its health view, kept current.
+  void register_engine();
+  EngineIdentity identity() const {
+    return {host_, ::getpid(), AZLB_VERSION, started_unix_};
+  }
   EngineSnapshot snapshot();
   // What a stop waits for; `fresh`: NAT flows from a conntrack dump of
   // their own, else from status's (at most 200 ms old).
@@ -83,7 +101,7 @@ class Engine {
 
   EngineOptions opt_;
   store::Companions files_;
-  const CurlApi& c_;
+  const store::CurlApi& c_;
   std::unique_ptr<ProcessLock> lock_;
   StateWatcher watcher_;
   int signal_fd_ = -1;
@@ -92,7 +110,7 @@ class Engine {
   FdBudget fds_;
   std::int64_t fd_limit_ = 0, fd_base_ = 0;
   std::unique_ptr<AccessLog> access_log_;  // outlives the workers that write it
-  NatTable nat_{nat_table_name(opt_.state.string())};
+  NatTable nat_{nat_table_name(opt_.state.identity())};
   std::vector<bool> nat_applied_;  // which NAT members were usable when the table was last applied
   std::string nat_error_;
   std::int64_t nat_retry_ms_ = 0;
@@ -111,7 +129,11 @@ class Engine {
   Prober prober_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<AdminServer> metrics_;  // --metrics-listen: /metrics only
-  std::optional<std::string> state_text_;
+  std::optional<store::StateText> state_text_;
+  std::unique_ptr<Registrar> registrar_;  // etcd: this engine's key
+  std::string host_;
+  std::time_t started_unix_ = 0;
+  std::int64_t next_registration_ms_ = 0;
   std::uint64_t generation_ = 0;
   ReloadInfo last_reload_;
   std::int64_t next_bind_retry_ms_ = 0;
@@ -187,9 +209,10 @@ Status Engine::reload(const char* why, bool retry) {
   };
   // A retry binds again what the state in force could not; anything else
   // reads the file.
-  std::optional<std::string> text = state_text_;
+  std::optional<store::StateText> text = state_text_;
   if (!retry) {
-    auto read = watcher_.read();
+    // The watch's copy when it woke us; a fresh read when asked to reload.
+    auto read = watcher_.read(std::string_view(why) == "admin request" || std::string_view(why) == "SIGHUP");
     if (!read) return fail(read.error());
     text = std::move(*read);
   }
@@ -200,7 +223,7 @@ Status Engine::reload(const char* why, bool retry) {
     last_reload_ = {true, std::time(nullptr), ""};
     return model::ok();
   }
-  auto state = store::parse_state(*text, opt_.state.string());
+  auto state = store::parse_text(*text);
   if (!state) return fail(state.error());
   const auto unbound_before = listeners_->unbound().size();
   auto cfg = build_config(*state, registry_, generation_ + 1, opt_.idle_unit_ms);
@@ -234,8 +257,12 @@ Status Engine::start() {
   worker_opt_.loop.tcp_buffers = opt_.buffers;
   worker_opt_.loop.max_pipes = opt_.pipes;
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
-  AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.string()));
+  AZLB_TRY(store::make_companion_dir(opt_.state));
+  AZLB_ASSIGN(lock, ProcessLock::acquire(files_, opt_.state.display()));
   lock_ = std::move(lock);
+  started_unix_ = std::time(nullptr);
+  host_ = host_name();
+  AZLB_TRY(watcher_.start());
   // Workers inherit this mask: only the control thread takes signals.
   take_signals();
   const sigset_t set = taken_signals();
@@ -253,6 +280,12 @@ Status Engine::start() {
   // count them in too (two descriptors each, and a margin).
   fd_base_ = open_descriptors() + 2 * static_cast<std::int64_t>(opt_.threads) + 8;
   AZLB_TRY(reload("start"));
+  if (opt_.state.is_etcd()) {
+    AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), store::etcd::engines_prefix(opt_.state.etcd().prefix) + host_ +
+                                                          "/" + std::to_string(::getpid())));
+    registrar_ = std::move(reg);
+    register_engine();
+  }
   // A start that cannot program the NAT plane fails, with what is missing.
   if (!nat_error_.empty()) return model::runtime_error(nat_error_);
   auto admin = AdminServer::open(files_.engine_sock, [this](auto& m, auto& p) {
@@ -280,6 +313,11 @@ Status Engine::start() {
   return model::ok();
 }
 
+void Engine::register_engine() {
+  next_registration_ms_ = monotonic_ms() + 1000;
+  if (registrar_) registrar_->set_value(registration_json(*config_, identity(), listeners_->unbound()));
+}
+
 EngineSnapshot Engine::snapshot() {
   auto nat = nat_info();  // first: the drain's counts come from its dump
   auto drain = drain_info();
@@ -291,7 +329,7 @@ EngineSnapshot Engine::snapshot() {
                         ::getpid(),
                         last_reload_,
                         (monotonic_ms() - started_ms_) / 1000,
-                        opt_.state.string(),
+                        opt_.state.display(),
                         listeners_->unbound(),
                         Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, worker_opt_.loop.tcp_buffers,
                                worker_opt_.loop.tcp_buffer_size, worker_opt_.loop.max_pipes,
@@ -300,7 +338,9 @@ EngineSnapshot Engine::snapshot() {
                                                     access_log_->lines_lost()}
                                     : AccessLogInfo{},
                         std::move(nat),
-                        drain};
+                        drain,
+                        identity(),
+                        watcher_.health()};
 }
 
 std::vector<const Route*> Engine::nat_routes() const {
@@ -518,7 +558,8 @@ int Engine::loop() {
       }
       c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), static_cast<int>(timeout), nullptr);
       if (fds[0].revents) on_signal();
-      if (fds[1].revents && watcher_.changed() && !draining_) (void)reload("state file changed");
+      if (fds[1].revents && watcher_.changed() && !draining_) (void)reload(kStateChanged);
+      if (opt_.state.is_etcd() && monotonic_ms() >= next_registration_ms_) register_engine();
       for (std::size_t i = 2; i < fds.size(); ++i)
         if (fds[i].revents) owner[i - 2]->on_ready(fds[i].fd, monotonic_ms());
       for (auto* server : servers) server->on_tick(monotonic_ms());
@@ -557,7 +598,7 @@ int run_engine(const EngineOptions& opt, const std::function<void(const model::S
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   const char* why = nullptr;
-  const CurlApi* c = curl_api(&why);
+  const store::CurlApi* c = store::curl_api(&why);
   if (!c) {
     model::Status st = model::runtime_error(std::string("cannot load libcurl for the probes: ") + why);
     ready(st);

@@ -11,11 +11,12 @@
 
 #include "model/address.hpp"
 #include "model/error.hpp"
+#include "store/location.hpp"
 
 namespace azlb::engine {
 
 struct EngineOptions {
-  std::filesystem::path state;
+  store::Location state;
   unsigned threads = 0;                  // 0: one per core
   std::uint32_t drain_timeout_ms = 10000;
   std::uint32_t idle_unit_ms = 60000;    // a minute; tests shorten it (AZLB_IDLE_TIMEOUT_UNIT_MS)

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <random>
 
-#include "engine/curl_api.hpp"
+#include "store/curl_api.hpp"
 #include "engine/log.hpp"
 
 namespace azlb::engine {
@@ -30,7 +30,7 @@ void set_health(MemberState& m, Health h, const std::string& why) {
 
 }  // namespace
 
-Prober::Prober(const CurlApi& api)
+Prober::Prober(const store::CurlApi& api)
     : c_(api), multi_(api.multi_init()), rng_(std::random_device{}()) {}
 
 Prober::~Prober() {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/config.hpp"
-#include "engine/curl_api.hpp"
+#include "store/curl_api.hpp"
 #include "engine/rng.hpp"
 
 namespace azlb::engine {
@@ -31,7 +31,7 @@ std::int64_t next_probe_delay_ms(std::uint32_t interval_s, Rng&);
 
 class Prober {
  public:
-  explicit Prober(const CurlApi&);
+  explicit Prober(const store::CurlApi&);
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
@@ -67,7 +67,7 @@ class Prober {
   void evaluate(Target&, std::int64_t now_ms);
   void forgive_stall(std::int64_t gap_ms, std::int64_t now_ms);
 
-  const CurlApi& c_;
+  const store::CurlApi& c_;
   CURLM* multi_;
   std::map<MemberKey, std::unique_ptr<Target>> targets_;
   Rng rng_;

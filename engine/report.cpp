@@ -141,12 +141,40 @@ std::string status_json(const EngineSnapshot& s) {
     j["nat"]["conntrack"] = {{"count", s.nat.conntrack.count}, {"max", s.nat.conntrack.max}};
     if (auto w = s.nat.conntrack.warning(); !w.empty()) j["nat"]["warning"] = w;
   }
+  j["host"] = s.identity.host;
+  j["version"] = s.identity.version;
+  j["started"] = iso8601(s.identity.started);
+  Json store = {{"kind", s.store.etcd ? "etcd" : "file"}, {"reachable", s.store.reachable}};
+  if (!s.store.reachable) {
+    store["error"] = s.store.error;
+    store["since"] = iso8601(s.store.since);
+  }
+  if (s.store.etcd) store["revision"] = s.store.revision;
+  j["store"] = store;
   j["access_log"] = s.access_log.path.empty()
                         ? Json(nullptr)
                         : Json{{"path", s.access_log.path},
                                {"lines_written", s.access_log.lines_written},
                                {"lines_lost", s.access_log.lines_lost}};
   return dump(j, 2);
+}
+
+std::string registration_json(const Config& c, const EngineIdentity& id,
+                              const std::map<ListenKey, std::string>& unbound) {
+  Json listening = Json::array(), members = Json::array();
+  each_route(c, [&](const Route& r, bool nat) {
+    if (!nat && !unbound.count(r.key)) listening.push_back(r.key.to_string());
+    for (auto& u : r.upstreams)
+      members.push_back({{"service", u.state->key.service},
+                         {"lbset", u.state->key.set.empty() ? Json(nullptr) : Json(u.state->key.set)},
+                         {"vm", u.state->key.vm},
+                         {"endpoint", u.state->key.endpoint},
+                         {"health", to_string(u.state->health.load())}});
+  });
+  Json j = {{"host", id.host},         {"pid", id.pid},           {"version", id.version},
+            {"started", iso8601(id.started)}, {"announcing", Json::array()}, {"generation", c.generation},
+            {"listening", listening},  {"members", members}};
+  return dump(j, -1);
 }
 
 std::string drain_json(const DrainInfo& d) { return dump(drain_object(d), 2); }

@@ -8,6 +8,7 @@
 
 #include "engine/config.hpp"
 #include "engine/conntrack.hpp"
+#include "engine/etcd_follower.hpp"
 
 namespace azlb::engine {
 
@@ -63,6 +64,14 @@ std::string drain_summary(const DrainInfo&);
 // GET /v1/drain: the counts, fresh, and that sentence.
 std::string drain_json(const DrainInfo&);
 
+// Who an engine is: what its etcd key and status say of it.
+struct EngineIdentity {
+  std::string host;
+  int pid = 0;
+  std::string version;
+  std::time_t started = 0;
+};
+
 struct EngineSnapshot {
   const Config& config;
   std::uint64_t generation;
@@ -76,9 +85,14 @@ struct EngineSnapshot {
   AccessLogInfo access_log;
   NatInfo nat;
   DrainInfo drain;
+  EngineIdentity identity;
+  StoreHealth store;
 };
 
 std::string status_json(const EngineSnapshot&);
+// An engine's key in etcd: who it is, what it listens on and its view of
+// each member's health.
+std::string registration_json(const Config&, const EngineIdentity&, const std::map<ListenKey, std::string>& unbound);
 std::string metrics_text(const EngineSnapshot&);
 std::string reload_json(bool changed, std::uint64_t generation, const std::string& error);
 

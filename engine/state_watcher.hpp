@@ -1,31 +1,39 @@
-// Notices changes to the state file and reads it. It watches the folder, not
-// the file: azlb replaces the file by rename, and an editor may too.
+// Notices changes to the state and reads it, wherever it is. A file: its
+// folder is watched (inotify), not the file, since azlb replaces the file by
+// rename and an editor may too. etcd: followed by a watch (etcd_follower).
 #pragma once
 
-#include <filesystem>
-#include <string>
+#include <memory>
 
+#include "engine/etcd_follower.hpp"
 #include "model/error.hpp"
+#include "store/location.hpp"
+#include "store/state_text.hpp"
 
 namespace azlb::engine {
 
 class StateWatcher {
  public:
-  explicit StateWatcher(std::filesystem::path state);
+  explicit StateWatcher(store::Location state);
   ~StateWatcher();
   StateWatcher(const StateWatcher&) = delete;
   StateWatcher& operator=(const StateWatcher&) = delete;
 
-  int fd() const { return fd_; }
-  // Reads the pending events: true if one concerns the state file.
+  // etcd: the first read, then the watch; an error leaves the engine unstarted.
+  model::Status start();
+  int fd() const;
+  // Reads the pending events: true if one concerns the state.
   bool changed();
-  // The file's text. A missing, unreadable or oversized file, or one that is
-  // not a regular file, is an error: the engine keeps what it runs.
-  model::Result<std::string> read() const;
+  // The state's text. `fresh`: read now (a reload asked for), else what the
+  // watch has (etcd). A missing, unreadable or oversized file, or etcd out
+  // of reach, is an error: the engine keeps what it runs.
+  model::Result<store::StateText> read(bool fresh) const;
+  StoreHealth health() const;
 
  private:
-  std::filesystem::path state_;
+  store::Location state_;
   int fd_ = -1;
+  std::unique_ptr<EtcdFollower> follower_;
 };
 
 }  // namespace azlb::engine

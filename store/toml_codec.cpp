@@ -445,60 +445,94 @@ Result<State> parse_state(std::string_view text, std::string_view path) {
   return detail::parse_state(text, path, true);
 }
 
-std::string format_state(const State& s) {
-  Text o;
+namespace {
+
+void write_header(Text& o) {
   o << "# azlb state: cloud services, VMs, endpoints and load-balanced sets.\n"
        "# You may edit this file; azlb checks every rule when it loads it (see azlb-state(5)).\n"
        "schema_version = "
     << kSchemaVersion << "\n";
+}
+
+void write_service(Text& o, const CloudService& svc) {
+  o << "[[cloud_service]]\n"
+    << "name = " << quoted(svc.name) << "\n"
+    << "vip = " << quoted(svc.vip.to_string()) << "\n"
+    << "subnet = " << quoted(svc.subnet.to_string()) << "\n";
+  if (svc.dataplane != Dataplane::Proxy) o << "dataplane = " << quoted(to_string(svc.dataplane)) << "\n";
+}
+
+void write_lbset(Text& o, const LoadBalancedSet& set) {
+  o << "  [[cloud_service.lbset]]\n"
+    << "  name = " << quoted(set.name) << "\n"
+    << "  protocol = " << quoted(to_string(set.protocol)) << "\n"
+    << "  public_port = " << set.public_port << "\n"
+    << "  distribution = " << quoted(to_string(set.distribution)) << "\n"
+    << "  when_all_down = " << quoted(to_string(set.when_all_down)) << "\n";
+  if (auto& p = set.probe) {
+    o << "  probe = { protocol = " << quoted(to_string(p->protocol)) << ", port = " << p->port;
+    if (p->protocol == ProbeProtocol::Http) o << ", path = " << quoted(p->path);
+    o << ", interval_s = " << p->interval_s << ", timeout_s = " << p->timeout_s << " }\n";
+  }
+  // Written only when set, so a state that does not use it reads as before.
+  if (set.proxy_protocol != ProxyProtocol::None)
+    o << "  proxy_protocol = " << quoted(to_string(set.proxy_protocol)) << "\n";
+  write_acl(o, set.acl);
+}
+
+void write_vm(Text& o, const Vm& vm) {
+  o << "[[vm]]\n"
+    << "name = " << quoted(vm.name) << "\n"
+    << "cloud_service = " << quoted(vm.cloud_service) << "\n"
+    << "private_ip = " << quoted(vm.private_ip.to_string()) << "\n"
+    << "os = " << quoted(to_string(vm.os)) << "\n"
+    << "image = " << quoted(vm.image) << "\n"
+    << "created_by = " << quoted(to_string(vm.created_by)) << "\n";
+  for (auto& ep : vm.endpoints) {
+    o << "\n  [[vm.endpoint]]\n"
+      << "  name = " << quoted(ep.name) << "\n";
+    if (ep.lbset.empty())
+      o << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
+        << "  public_port = " << ep.public_port << "\n";
+    o << "  private_port = " << ep.private_port << "\n"
+      << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
+    if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";
+    if (ep.proxy_protocol != ProxyProtocol::None)
+      o << "  proxy_protocol = " << quoted(to_string(ep.proxy_protocol)) << "\n";
+    if (ep.admin_state != AdminState::Up) o << "  admin_state = " << quoted(to_string(ep.admin_state)) << "\n";
+    write_acl(o, ep.acl);
+  }
+}
+
+template <class T, class F>
+std::string one(const T& v, F write) {
+  Text o;
+  write(o, v);
+  return std::move(o.s);
+}
+
+}  // namespace
+
+std::string format_state(const State& s) {
+  Text o;
+  write_header(o);
   for (auto& svc : s.services) {
-    o << "\n[[cloud_service]]\n"
-      << "name = " << quoted(svc.name) << "\n"
-      << "vip = " << quoted(svc.vip.to_string()) << "\n"
-      << "subnet = " << quoted(svc.subnet.to_string()) << "\n";
-    if (svc.dataplane != Dataplane::Proxy) o << "dataplane = " << quoted(to_string(svc.dataplane)) << "\n";
+    o << '\n';
+    write_service(o, svc);
     for (auto& set : svc.lbsets) {
-      o << "\n  [[cloud_service.lbset]]\n"
-        << "  name = " << quoted(set.name) << "\n"
-        << "  protocol = " << quoted(to_string(set.protocol)) << "\n"
-        << "  public_port = " << set.public_port << "\n"
-        << "  distribution = " << quoted(to_string(set.distribution)) << "\n"
-        << "  when_all_down = " << quoted(to_string(set.when_all_down)) << "\n";
-      if (auto& p = set.probe) {
-        o << "  probe = { protocol = " << quoted(to_string(p->protocol)) << ", port = " << p->port;
-        if (p->protocol == ProbeProtocol::Http) o << ", path = " << quoted(p->path);
-        o << ", interval_s = " << p->interval_s << ", timeout_s = " << p->timeout_s << " }\n";
-      }
-      // Written only when set, so a state that does not use it reads as before.
-      if (set.proxy_protocol != ProxyProtocol::None)
-        o << "  proxy_protocol = " << quoted(to_string(set.proxy_protocol)) << "\n";
-      write_acl(o, set.acl);
+      o << '\n';
+      write_lbset(o, set);
     }
   }
   for (auto& vm : s.vms) {
-    o << "\n[[vm]]\n"
-      << "name = " << quoted(vm.name) << "\n"
-      << "cloud_service = " << quoted(vm.cloud_service) << "\n"
-      << "private_ip = " << quoted(vm.private_ip.to_string()) << "\n"
-      << "os = " << quoted(to_string(vm.os)) << "\n"
-      << "image = " << quoted(vm.image) << "\n"
-      << "created_by = " << quoted(to_string(vm.created_by)) << "\n";
-    for (auto& ep : vm.endpoints) {
-      o << "\n  [[vm.endpoint]]\n"
-        << "  name = " << quoted(ep.name) << "\n";
-      if (ep.lbset.empty())
-        o << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
-          << "  public_port = " << ep.public_port << "\n";
-      o << "  private_port = " << ep.private_port << "\n"
-        << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
-      if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";
-      if (ep.proxy_protocol != ProxyProtocol::None)
-        o << "  proxy_protocol = " << quoted(to_string(ep.proxy_protocol)) << "\n";
-      if (ep.admin_state != AdminState::Up) o << "  admin_state = " << quoted(to_string(ep.admin_state)) << "\n";
-      write_acl(o, ep.acl);
-    }
+    o << '\n';
+    write_vm(o, vm);
   }
   return std::move(o.s);
 }
+
+std::string format_service(const CloudService& svc) { return one(svc, write_service); }
+std::string format_lbset(const LoadBalancedSet& set) { return one(set, write_lbset); }
+std::string format_vm(const Vm& vm) { return one(vm, write_vm); }
 
 }  // namespace azlb::store

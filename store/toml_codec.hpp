@@ -16,6 +16,13 @@ model::Result<model::State> parse_state(std::string_view text, std::string_view 
 
 std::string format_state(const model::State&);
 
+// The pieces format_state joins, each from its table line to its last line
+// (format_state puts a blank line before each): a service without its sets,
+// a set, a VM with its endpoints. A state in etcd keeps one per key.
+std::string format_service(const model::CloudService&);
+std::string format_lbset(const model::LoadBalancedSet&);
+std::string format_vm(const model::Vm&);
+
 namespace detail {
 // `fast` false: always through toml++, never fast_toml (tests and the fuzzer
 // check that both read every file the same).

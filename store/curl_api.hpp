@@ -1,12 +1,12 @@
 // libcurl, loaded on first use. Linked normally it drags in some thirty
 // shared libraries (TLS, Kerberos, LDAP...) whose loading costs every azlb
 // command about 5 ms, while only `azlb status`, `azlb engine` and the prober
-// talk HTTP. Everything else starts without it.
+// talk HTTP (and a state in etcd). Everything else starts without it.
 #pragma once
 
 #include <curl/curl.h>
 
-namespace azlb::engine {
+namespace azlb::store {
 
 struct CurlApi {
   decltype(&curl_global_init) global_init;
@@ -17,6 +17,8 @@ struct CurlApi {
   decltype(&curl_easy_getinfo) easy_getinfo;
   decltype(&curl_easy_cleanup) easy_cleanup;
   decltype(&curl_easy_strerror) easy_strerror;
+  decltype(&curl_slist_append) slist_append;
+  decltype(&curl_slist_free_all) slist_free_all;
   decltype(&curl_multi_init) multi_init;
   decltype(&curl_multi_add_handle) multi_add_handle;
   decltype(&curl_multi_remove_handle) multi_remove_handle;
@@ -30,4 +32,4 @@ struct CurlApi {
 // it cannot be loaded.
 const CurlApi* curl_api(const char** why = nullptr);
 
-}  // namespace azlb::engine
+}  // namespace azlb::store

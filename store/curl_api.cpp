@@ -1,10 +1,10 @@
-#include "engine/curl_api.hpp"
+#include "store/curl_api.hpp"
 
 #include <dlfcn.h>
 
 #include <mutex>
 
-namespace azlb::engine {
+namespace azlb::store {
 
 const CurlApi* curl_api(const char** why) {
   static CurlApi api;
@@ -28,6 +28,8 @@ const CurlApi* curl_api(const char** why) {
     load(api.easy_getinfo, "curl_easy_getinfo");
     load(api.easy_cleanup, "curl_easy_cleanup");
     load(api.easy_strerror, "curl_easy_strerror");
+    load(api.slist_append, "curl_slist_append");
+    load(api.slist_free_all, "curl_slist_free_all");
     load(api.multi_init, "curl_multi_init");
     load(api.multi_add_handle, "curl_multi_add_handle");
     load(api.multi_remove_handle, "curl_multi_remove_handle");
@@ -40,4 +42,4 @@ const CurlApi* curl_api(const char** why) {
   return error ? nullptr : &api;
 }
 
-}  // namespace azlb::engine
+}  // namespace azlb::store

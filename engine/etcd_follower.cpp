@@ -1,0 +1,180 @@
+#include "engine/etcd_follower.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "engine/log.hpp"
+
+namespace azlb::engine {
+
+using model::Result;
+namespace etcd = store::etcd;
+
+namespace {
+constexpr int kMaxBackoffMs = 30000;
+}
+
+Result<std::unique_ptr<EtcdFollower>> EtcdFollower::start(const store::EtcdLocation& loc) {
+  AZLB_ASSIGN(client, store::EtcdClient::open(loc));
+  AZLB_ASSIGN(snap, etcd::read(*client));
+  std::unique_ptr<EtcdFollower> f(new EtcdFollower(std::move(client), std::move(snap)));
+  if (f->event_fd_ < 0) return model::runtime_error("eventfd: cannot make one");
+  f->publish(true);
+  f->thread_ = std::thread([p = f.get()] { p->run(); });
+  return f;
+}
+
+EtcdFollower::EtcdFollower(std::unique_ptr<store::EtcdClient> c, etcd::Snapshot s)
+    : client_(std::move(c)), prefix_(client_->location().prefix), snap_(std::move(s)) {
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  health_.etcd = true;
+}
+
+EtcdFollower::~EtcdFollower() {
+  stop_ = true;
+  wait_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+void EtcdFollower::drain_events() {
+  std::uint64_t n;
+  while (::read(event_fd_, &n, sizeof n) == sizeof n) {
+  }
+}
+
+Result<store::StateText> EtcdFollower::latest() const {
+  std::lock_guard lock(mu_);
+  if (text_error_) return *text_error_;
+  return text_;
+}
+
+StoreHealth EtcdFollower::health() const {
+  std::lock_guard lock(mu_);
+  return health_;
+}
+
+void EtcdFollower::publish(bool changed) {
+  auto text = etcd::assemble(snap_, prefix_);
+  {
+    std::lock_guard lock(mu_);
+    // A key that is not azlb's is a broken state, as a broken file is: the
+    // engine's reload fails naming it and keeps what it serves.
+    text_error_.reset();
+    if (text) text_ = std::move(*text);
+    else text_error_ = text.error();
+    health_.revision = snap_.revision;
+    if (!health_.reachable) {
+      log("etcd reachable again at %s (revision %ld): following the state", client_->endpoint().c_str(),
+          static_cast<long>(snap_.revision));
+      health_.reachable = true;
+      health_.error.clear();
+      changed = true;
+    }
+  }
+  if (changed) {
+    const std::uint64_t one = 1;
+    (void)!::write(event_fd_, &one, sizeof one);
+  }
+}
+
+void EtcdFollower::set_unreachable(const std::string& why) {
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    first = health_.reachable || health_.error != why;
+    if (health_.reachable) health_.since = std::time(nullptr);
+    health_.reachable = false;
+    health_.error = why;
+  }
+  if (first) log("etcd: %s; the engine keeps serving what is in force and retries", why.c_str());
+  const std::uint64_t one = 1;
+  (void)!::write(event_fd_, &one, sizeof one);
+}
+
+void EtcdFollower::run() {
+  int backoff_ms = 500;
+  bool need_read = false;
+  auto wait = [&](int ms) {
+    std::unique_lock lock(wait_mu_);
+    wait_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stop_.load(); });
+  };
+  const std::function<bool()> stop = [&] { return stop_.load(); };
+  while (!stop_) {
+    if (need_read) {
+      auto snap = etcd::read(*client_);
+      if (!snap) {
+        set_unreachable(snap.error().message);
+        wait(backoff_ms);
+        backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        ++health_.rereads;
+      }
+      snap_ = std::move(*snap);
+      need_read = false;
+      publish(true);
+    }
+    const std::string from = prefix_ + "/";
+    store::Json body = {{"create_request",
+                         {{"key", store::base64_encode(from)},
+                          {"range_end", store::base64_encode(store::prefix_end(from))},
+                          {"start_revision", std::to_string(snap_.revision + 1)},
+                          {"progress_notify", true}}}};
+    std::string ended;
+    auto st = client_->stream("watch", body, [&](const store::Json& j) {
+      if (j.contains("error")) {
+        ended = j["error"].is_object() ? j["error"].value("message", std::string("an error")) : "an error";
+        need_read = true;
+        return false;
+      }
+      if (!j.contains("result")) return true;
+      const auto& r = j["result"];
+      if (r.contains("compact_revision") || (r.contains("canceled") && r["canceled"].get<bool>())) {
+        ended = r.contains("compact_revision")
+                    ? "revision " + std::to_string(snap_.revision + 1) + " was compacted"
+                    : "the watch was cancelled by etcd" +
+                          (r.contains("cancel_reason") ? ": " + r.value("cancel_reason", std::string()) : "");
+        need_read = true;
+        return false;
+      }
+      backoff_ms = 500;
+      if (r.contains("created")) {
+        publish(false);  // reachable again, if it was not
+        return true;
+      }
+      bool changed = false, reread = false;
+      if (r.contains("events"))
+        for (const auto& e : r["events"]) changed |= snap_.apply(e, reread);
+      if (r.contains("header") && r["header"].contains("revision")) {
+        const auto& h = r["header"]["revision"];
+        const std::int64_t rev = h.is_string() ? std::stoll(h.get<std::string>()) : h.get<std::int64_t>();
+        if (rev > snap_.revision) snap_.revision = rev;
+      }
+      if (reread) {
+        ended = "a new generation of the state";
+        need_read = true;
+        return false;
+      }
+      if (changed) publish(true);
+      return true;
+    }, stop);
+    if (stop_) break;
+    need_read = true;
+    if (!ended.empty()) {
+      if (ended != "a new generation of the state") log("etcd watch ended (%s): reading the state again", ended.c_str());
+      continue;
+    }
+    // The stream broke (a member died, the network): read again at once
+    // through whichever member answers; set_unreachable only if none does.
+    if (!st) log("etcd watch: %s; reading the state again", st.error().message.c_str());
+    wait(100);
+  }
+}
+
+}  // namespace azlb::engine

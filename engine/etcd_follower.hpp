@@ -1,0 +1,70 @@
+// Follows a state in etcd on a thread of its own: reads the prefix at one
+// revision, watches from the next, applies each event to its copy, and wakes
+// the control thread (an eventfd) with the new text. A compacted revision or
+// a cancelled watch means: read again, watch again. An outage is retried
+// with backoff, logged, and reported; the engine keeps what it serves.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "model/error.hpp"
+#include "store/etcd_client.hpp"
+#include "store/etcd_state.hpp"
+#include "store/location.hpp"
+#include "store/state_text.hpp"
+
+namespace azlb::engine {
+
+struct StoreHealth {
+  bool etcd = false;
+  bool reachable = true;
+  std::string error;           // why not, the last failure
+  std::int64_t since = 0;      // unix time it became unreachable
+  std::int64_t revision = 0;   // etcd: the revision the engine's copy is at
+  std::uint64_t rereads = 0;   // etcd: full reads after the first (compaction, outage, new generation)
+};
+
+class EtcdFollower {
+ public:
+  // The first read is made here (an engine with nothing to serve does not
+  // start); the thread then follows.
+  static model::Result<std::unique_ptr<EtcdFollower>> start(const store::EtcdLocation&);
+  ~EtcdFollower();
+  EtcdFollower(const EtcdFollower&) = delete;
+  EtcdFollower& operator=(const EtcdFollower&) = delete;
+
+  int fd() const { return event_fd_; }
+  void drain_events();
+  // The text of the latest revision followed, or why it does not make a
+  // state (a key that is not azlb's).
+  model::Result<store::StateText> latest() const;
+  StoreHealth health() const;
+
+ private:
+  EtcdFollower(std::unique_ptr<store::EtcdClient>, store::etcd::Snapshot);
+  void run();
+  void publish(bool changed);
+  void set_unreachable(const std::string& why);
+
+  std::unique_ptr<store::EtcdClient> client_;
+  std::string prefix_;
+  store::etcd::Snapshot snap_;  // the thread's
+  mutable std::mutex mu_;
+  store::StateText text_;
+  std::optional<model::Error> text_error_;
+  StoreHealth health_;
+  int event_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  std::thread thread_;
+};
+
+}  // namespace azlb::engine

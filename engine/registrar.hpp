@@ -1,0 +1,51 @@
+// An engine's key in the state's etcd (PREFIX/engines/HOST/PID): who it is
+// and its view of each member's health, under a lease it keeps alive, so
+// that `azlb status` on any host lists every engine of the state and one
+// that dies is gone after the lease's TTL. A thread of its own: etcd being
+// slow or away never holds the control thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "model/error.hpp"
+#include "store/etcd_client.hpp"
+
+namespace azlb::engine {
+
+class Registrar {
+ public:
+  static constexpr int kTtlSeconds = 10;
+  static model::Result<std::unique_ptr<Registrar>> start(const store::EtcdLocation&, std::string key);
+  // Revokes the lease: the key goes at once.
+  ~Registrar();
+  Registrar(const Registrar&) = delete;
+  Registrar& operator=(const Registrar&) = delete;
+
+  // The key's value from now on (written when it differs from what is there).
+  void set_value(std::string json);
+  const std::string& key() const { return key_; }
+
+ private:
+  Registrar(std::unique_ptr<store::EtcdClient>, std::string key);
+  void run();
+  model::Status refresh();
+
+  std::unique_ptr<store::EtcdClient> client_;
+  std::string key_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string value_;   // wanted
+  std::string written_; // in etcd under the current lease
+  std::string lease_;   // its ID, "" when none
+  std::int64_t next_keepalive_ms_ = 0;
+  std::string last_error_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace azlb::engine

@@ -1,0 +1,78 @@
+// etcd's v3 API through its JSON gateway (POST /v3/...), over libcurl: the
+// endpoints are tried in turn, TLS and user/password auth come from the
+// environment (AZLB_ETCD_CACERT, AZLB_ETCD_CERT, AZLB_ETCD_KEY,
+// AZLB_ETCD_USER=NAME:PASSWORD), and every failure is one line naming the
+// endpoint and what to do. No secret is ever put in a message.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/error.hpp"
+#include "store/location.hpp"
+
+namespace azlb::store {
+
+using Json = nlohmann::json;
+
+struct CurlApi;
+
+// etcd's keys and values are bytes, base64 in JSON.
+std::string base64_encode(std::string_view);
+// nullopt-like: false when `in` is not base64.
+bool base64_decode(std::string_view in, std::string& out);
+// The end of the range of every key starting with `prefix` (etcd's range_end).
+std::string prefix_end(std::string prefix);
+
+class EtcdClient {
+ public:
+  // Loads libcurl and reads the environment; contacts nothing yet.
+  static model::Result<std::unique_ptr<EtcdClient>> open(const EtcdLocation&);
+  ~EtcdClient();
+  EtcdClient(const EtcdClient&) = delete;
+  EtcdClient& operator=(const EtcdClient&) = delete;
+
+  // POST /v3/<path>: the reply, or an error of the contract's kind (runtime:
+  // unreachable, no quorum, auth or certificate refused; usage: a request
+  // etcd finds too large). An endpoint that cannot be reached or has lost
+  // its quorum is skipped for the next one.
+  model::Result<Json> call(std::string_view path, const Json& body, int timeout_ms = 5000);
+
+  // A streamed call (a watch): `on_message` gets each JSON message and
+  // returns false to end it; `stop` is asked about once a second and ends it
+  // when true. Returns when the stream ends (ok) or fails.
+  model::Status stream(std::string_view path, const Json& body, const std::function<bool(const Json&)>& on_message,
+                       const std::function<bool()>& stop);
+
+  const EtcdLocation& location() const { return loc_; }
+  // The endpoint that answered last.
+  const std::string& endpoint() const { return loc_.endpoints[current_]; }
+
+ private:
+  struct Conn;
+  explicit EtcdClient(EtcdLocation, const CurlApi&);
+  model::Status authenticate();
+  // One POST on one endpoint. `transport` false: an HTTP reply came (maybe an error).
+  struct Reply {
+    bool transport_failed = false;
+    std::string error;  // curl's words when transport_failed
+    long http = 0;
+    std::string body;
+  };
+  Reply post(std::size_t endpoint, std::string_view path, const std::string& body, int timeout_ms,
+             const std::function<bool(std::string_view)>* sink = nullptr, const std::function<bool()>* stop = nullptr);
+
+  EtcdLocation loc_;
+  const CurlApi& c_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::size_t current_ = 0;
+  std::string cacert_, cert_, key_;
+  std::string user_, password_;
+  std::string token_;
+};
+
+}  // namespace azlb::store
