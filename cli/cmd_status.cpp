@@ -30,11 +30,16 @@ Status engine_view_of_broken_file(const Context& ctx, const Error& broken) {
   if (ctx.json()) {
     ctx.print_json({{"cloud_services", nullptr},
                     {"engine", {{"running", true}, {"pid", j.value("pid", 0)}, {"listeners", j["listeners"]},
-                                {"members", j["members"]}, {"generation", j.value("generation", 0)}}}});
+                                {"members", j["members"]}, {"generation", j.value("generation", 0)},
+                                {"store", j.value("store", Json::object())}}}});
     return broken;
   }
-  std::cout << "The state file does not load; the engine (pid " << j.value("pid", 0)
+  std::cout << (ctx.location().is_etcd() ? "The state cannot be read" : "The state file does not load")
+            << "; the engine (pid " << j.value("pid", 0)
             << ") serves its last good configuration, generation " << j.value("generation", 0) << ":\n";
+  if (j.contains("store") && j["store"].is_object() && !j["store"].value("reachable", true))
+    std::cout << "The engine finds the state out of reach too, since " << j["store"].value("since", std::string())
+              << ": " << j["store"].value("error", std::string()) << "\n";
   Table t({"SERVICE", "LOAD-BALANCED SET", "VM", "ENDPOINT", "ADDRESS", "HEALTH", "ADMIN", "ACTIVE"});
   for (auto& m : j["members"]) {
     auto text = [&](const char* key) { return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : "-"; };
@@ -43,6 +48,40 @@ Status engine_view_of_broken_file(const Context& ctx, const Error& broken) {
   }
   t.print(std::cout, "  ");
   return broken;
+}
+
+// Over etcd: every engine that follows the state, on any host, and what
+// each sees of the members' health.
+void print_engines(const EngineList& list) {
+  if (!list.error.empty()) {
+    std::cout << "Engines of this state: cannot list them: " << list.error << "\n";
+    return;
+  }
+  if (list.engines.empty()) {
+    std::cout << "Engines of this state: none runs (start one on each host with 'azlb engine start')\n";
+    return;
+  }
+  std::cout << "Engines of this state (" << list.engines.size() << "):\n";
+  Table t({"HOST", "PID", "VERSION", "STARTED", "LISTENING", "MEMBERS UP", "DOWN IN ITS VIEW"});
+  for (auto& e : list.engines) {
+    std::size_t members = 0, up = 0;
+    std::string down;
+    if (e.contains("members") && e["members"].is_array())
+      for (auto& m : e["members"]) {
+        ++members;
+        if (m.value("health", "") == "up") {
+          ++up;
+        } else if (m["lbset"].is_string()) {
+          down += (down.empty() ? "" : ", ") + m.value("service", "") + "/" + m["lbset"].get<std::string>() + "/" +
+                  m.value("vm", "");
+        }
+      }
+    auto text = [&](const char* key) { return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : "-"; };
+    t.add({text("host"), e.contains("pid") ? e["pid"].dump() : "-", text("version"), text("started"),
+           e.contains("listening") ? std::to_string(e["listening"].size()) : "-",
+           std::to_string(up) + "/" + std::to_string(members), down.empty() ? "-" : down});
+  }
+  t.print(std::cout, "  ");
 }
 
 Status status(const Context& ctx, const std::string& only) {
@@ -57,7 +96,10 @@ Status status(const Context& ctx, const std::string& only) {
     Json services = Json::array();
     for (auto& svc : s.services)
       if (only.empty() || svc.name == only) services.push_back(to_json(s, svc, live));
-    ctx.print_json({{"cloud_services", services}, {"engine", engine.to_json()}});
+    const auto engines = engines_of(ctx.location(), engine);
+    Json out = {{"cloud_services", services}, {"engine", engine.to_json()}, {"engines", engines.engines}};
+    if (!engines.error.empty()) out["engines_error"] = engines.error;
+    ctx.print_json(out);
     return ok();
   }
   bool first = true;
@@ -84,6 +126,7 @@ Status status(const Context& ctx, const std::string& only) {
   }
   if (first) std::cout << "No cloud services yet. Start with: azlb vm create NAME --cloud-service CS\n";
   std::cout << "\n" << engine.summary() << "\n";
+  if (ctx.location().is_etcd()) print_engines(engines_of(ctx.location(), engine));
   return ok();
 }
 

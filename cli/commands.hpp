@@ -13,5 +13,6 @@ void register_status(CLI::App&, Context&);
 void register_engine(CLI::App&, Context&);
 void register_serve(CLI::App& vm_group, Context&);
 void register_complete(CLI::App&, Context&);
+void register_state(CLI::App&, Context&);
 
 }  // namespace azlb::cli

@@ -1,6 +1,7 @@
 #include "cli/engine_view.hpp"
 
 #include "engine/control.hpp"
+#include "store/state_store.hpp"
 #include "model/text.hpp"
 
 namespace azlb::cli {
@@ -25,6 +26,7 @@ std::string EngineView::summary() const {
   if (!running) return "Engine: not running, so health is unknown. Start it with 'azlb engine start'.";
   std::string s = "Engine: running (pid " + std::to_string(pid) + ", " +
                   model::count(static_cast<std::uint64_t>(listeners), "listener", "listeners") + ")";
+  if (!store_error.empty()) s += "; the state is out of reach (" + store_error + "): it serves what is in force";
   if (!error.empty()) s += "; " + error;
   return s;
 }
@@ -47,6 +49,13 @@ EngineView query_engine(const store::Location& state) {
     return v;
   }
   v.listeners = static_cast<int>(j["listeners"].size());
+  v.identity = {{"host", j.value("host", std::string())},
+                {"pid", j.value("pid", 0)},
+                {"version", j.value("version", std::string())},
+                {"started", j.value("started", std::string())},
+                {"announcing", Json::array()}};
+  if (j.contains("store") && j["store"].is_object() && !j["store"].value("reachable", true))
+    v.store_error = j["store"].value("error", std::string()) + ", since " + j["store"].value("since", std::string());
   for (auto& m : j["members"]) {
     const std::string set = m["lbset"].is_null() ? "" : m["lbset"].get<std::string>();
     MemberLive live{m.value("health", "unknown"), std::nullopt};
@@ -63,6 +72,24 @@ EngineView query_engine(const store::Location& state) {
   for (auto& u : j["unbound"])
     v.error += (v.error.empty() ? "" : "; ") + u.value("error", std::string()) + " (retrying)";
   return v;
+}
+
+EngineList engines_of(const store::Location& state, const EngineView& local) {
+  EngineList out;
+  if (!state.is_etcd()) {
+    if (local.running && local.identity.is_object()) out.engines.push_back(local.identity);
+    return out;
+  }
+  auto listed = store::registered_engines(state);
+  if (!listed) {
+    out.error = listed.error().message;
+    return out;
+  }
+  for (auto& text : *listed) {
+    auto j = Json::parse(text, nullptr, false);
+    if (j.is_object()) out.engines.push_back(std::move(j));
+  }
+  return out;
 }
 
 }  // namespace azlb::cli

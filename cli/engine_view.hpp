@@ -16,6 +16,8 @@ struct EngineView {
   long pid = 0;
   int listeners = 0;
   std::string error;  // why the engine could not be asked, when it runs
+  Json identity;      // host, pid, version, started, announcing (status -o json's "engines")
+  std::string store_error;  // etcd: why the engine cannot reach it now
   // (service, set, vm, endpoint) -> health and active connections
   std::map<std::tuple<std::string, std::string, std::string, std::string>, MemberLive> members;
 
@@ -26,5 +28,13 @@ struct EngineView {
 };
 
 EngineView query_engine(const store::Location& state);
+
+// Every engine of the state: over etcd, those registered (their keys, with
+// their health view); over a file, the one on this host if it runs.
+struct EngineList {
+  Json engines = Json::array();  // {host, pid, version, started, announcing, listening, members}
+  std::string error;             // why etcd could not be asked
+};
+EngineList engines_of(const store::Location& state, const EngineView& local);
 
 }  // namespace azlb::cli

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   register_lbset(app, ctx);
   register_status(app, ctx);
   register_engine(app, ctx);
+  register_state(app, ctx);
   register_complete(app, ctx);
 
   const bool json = wants_json(argc, argv);

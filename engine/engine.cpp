@@ -91,6 +91,19 @@ class Engine {
   void restore_nat_if_changed();
   // etcd: this engine's key, with its health view, kept current.
   void register_engine();
+  // The watch may not notice an etcd that stopped answering (or lost its
+  // quorum) until something changes; the key's keepalive, every few
+  // seconds, does.
+  StoreHealth store_health() {
+    auto h = watcher_.health();
+    if (registrar_ && h.reachable)
+      if (auto [e, since] = registrar_->error(); !e.empty()) {
+        h.reachable = false;
+        h.error = e;
+        h.since = since;
+      }
+    return h;
+  }
   EngineIdentity identity() const {
     return {host_, ::getpid(), AZLB_VERSION, started_unix_};
   }
@@ -340,7 +353,7 @@ EngineSnapshot Engine::snapshot() {
                         std::move(nat),
                         drain,
                         identity(),
-                        watcher_.health()};
+                        store_health()};
 }
 
 std::vector<const Route*> Engine::nat_routes() const {

@@ -14,7 +14,9 @@ using model::Result;
 namespace etcd = store::etcd;
 
 namespace {
-constexpr int kMaxBackoffMs = 30000;
+// Short: a watch that is re-established costs etcd little, and a VIP's
+// changes wait for it.
+constexpr int kMaxBackoffMs = 5000;
 }
 
 Result<std::unique_ptr<EtcdFollower>> EtcdFollower::start(const store::EtcdLocation& loc) {
@@ -165,14 +167,22 @@ void EtcdFollower::run() {
       return true;
     }, stop);
     if (stop_) break;
-    need_read = true;
     if (!ended.empty()) {
       if (ended != "a new generation of the state") log("etcd watch ended (%s): reading the state again", ended.c_str());
       continue;
     }
-    // The stream broke (a member died, the network): read again at once
-    // through whichever member answers; set_unreachable only if none does.
-    if (!st) log("etcd watch: %s; reading the state again", st.error().message.c_str());
+    // The stream broke (a member died, the network): watch again from the
+    // next revision through whichever member answers, without reading the
+    // whole state again (etcd says so if that revision was compacted
+    // meanwhile). Out of reach when no member takes the watch.
+    if (!st && st.error().message.rfind("cannot reach etcd", 0) == 0) {
+      set_unreachable(st.error().message);
+      wait(backoff_ms);
+      backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
+      continue;
+    }
+    log("etcd watch: %s; watching again from revision %ld", st ? "ended" : st.error().message.c_str(),
+        static_cast<long>(snap_.revision + 1));
     wait(100);
   }
 }

@@ -1,6 +1,7 @@
 #include "engine/registrar.hpp"
 
 #include <chrono>
+#include <ctime>
 
 #include "engine/log.hpp"
 #include "engine/loop.hpp"
@@ -26,6 +27,11 @@ Registrar::~Registrar() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (!lease_.empty()) (void)client_->call("lease/revoke", {{"ID", lease_}}, 2000);
+}
+
+std::pair<std::string, std::time_t> Registrar::error() {
+  std::lock_guard lock(mu_);
+  return {last_error_, error_since_};
 }
 
 void Registrar::set_value(std::string json) {
@@ -82,8 +88,9 @@ void Registrar::run() {
     } else if (st && !last_error_.empty()) {
       log("etcd: this engine's key %s is back", key_.c_str());
     }
-    last_error_ = st ? "" : st.error().message;
     lock.lock();
+    if (!st && last_error_.empty()) error_since_ = std::time(nullptr);
+    last_error_ = st ? "" : st.error().message;
     // A changed value is written at once, the lease kept alive every TTL/3;
     // after a failure, tried again each second.
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || value_ != written_; });

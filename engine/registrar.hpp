@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,9 @@ class Registrar {
   // The key's value from now on (written when it differs from what is there).
   void set_value(std::string json);
   const std::string& key() const { return key_; }
+  // Why the key cannot be kept now ("" when it is): etcd away, or without quorum.
+  // And since when.
+  std::pair<std::string, std::time_t> error();
 
  private:
   Registrar(std::unique_ptr<store::EtcdClient>, std::string key);
@@ -44,6 +48,7 @@ class Registrar {
   std::string lease_;   // its ID, "" when none
   std::int64_t next_keepalive_ms_ = 0;
   std::string last_error_;
+  std::time_t error_since_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };

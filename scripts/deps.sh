@@ -13,6 +13,8 @@ packages=(build-essential cmake pkg-config python3 bash
           redis-server redis-tools openssl dnsmasq-base dnsutils
           # a real PROXY protocol consumer (tests/e2e/test_engine_production.py)
           nginx
+          # a state in etcd: a real 3-member cluster in tests/e2e/test_store_etcd.py
+          etcd-server etcd-client
           # the logrotate file is checked with logrotate -d (tests/e2e/test_service_files.py)
           logrotate)
 missing=()

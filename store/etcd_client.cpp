@@ -289,7 +289,8 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
       failures += (failures.empty() ? "" : "; ") + name + ": " + said;
       continue;
     }
-    if (e.code == kUnauthenticated || (e.code == kInvalidArgument && said.find("auth token") != std::string::npos)) {
+    if (e.code == kUnauthenticated || (e.code == kInvalidArgument && (said.find("auth token") != std::string::npos ||
+                                                                   said.find("user name is empty") != std::string::npos))) {
       if (user_.empty())
         return model::runtime_error("etcd at " + name + " requires a user: set AZLB_ETCD_USER=NAME:PASSWORD (" + said +
                                     ")");

@@ -402,6 +402,14 @@ Result<StateText> assemble(const Snapshot& snap, const std::string& prefix) {
   return t;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient& c, const std::string& prefix) {
+  AZLB_ASSIGN(reply, c.call("kv/range", range_request(prefix, prefix_end(prefix), 0, 0)));
+  std::vector<std::pair<std::string, std::string>> out;
+  if (reply.contains("kvs"))
+    for (const auto& kv : reply["kvs"]) out.push_back({json_bytes(kv, "key"), json_bytes(kv, "value")});
+  return out;
+}
+
 Result<State> load(EtcdClient& c) {
   AZLB_ASSIGN(snap, read(c));
   AZLB_ASSIGN(text, assemble(snap, c.location().prefix));

@@ -55,6 +55,8 @@ model::Result<Snapshot> read(EtcdClient&);
 model::Result<StateText> assemble(const Snapshot&, const std::string& prefix);
 
 model::Result<model::State> load(EtcdClient&);
+// Every key below `prefix` with its value, in key order.
+model::Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient&, const std::string& prefix);
 // Reads, applies `change`, and writes what changed in a transaction that
 // fails if anything read changed meanwhile; then reads again and retries
 // (a bounded number of times, with a random backoff).

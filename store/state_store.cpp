@@ -109,6 +109,15 @@ Result<std::optional<StateText>> read_text(const Location& loc) {
   return std::optional<StateText>(std::move(text));
 }
 
+Result<std::vector<std::string>> registered_engines(const Location& loc) {
+  std::vector<std::string> out;
+  if (!loc.is_etcd()) return out;
+  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  AZLB_ASSIGN(values, etcd::list(*client, etcd::engines_prefix(loc.etcd().prefix)));
+  for (auto& [key, value] : values) out.push_back(std::move(value));
+  return out;
+}
+
 Companions companions_of(const Location& loc) {
   if (!loc.is_etcd()) return companions_of(loc.file());
   return companions_of(run_dir() / companion_name(loc.etcd().prefix));

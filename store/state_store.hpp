@@ -26,6 +26,9 @@ model::Status update(const Location&, const std::function<model::Status(model::S
 // compares it with what is in force). nullopt: a missing file.
 model::Result<std::optional<StateText>> read_text(const Location&);
 
+// The values of the engines' keys (JSON), for a state in etcd; none for a file.
+model::Result<std::vector<std::string>> registered_engines(const Location&);
+
 // The files of this host that belong to the state: next to a file; for etcd
 // in a folder of this host's (AZLB_RUN_DIR, else $XDG_RUNTIME_DIR/azlb, else
 // /run/azlb as root, else ~/.local/state/azlb/run), named after the prefix.

@@ -1,0 +1,380 @@
+"""A state kept in etcd (issue 19): a real 3-member etcd cluster on loopback
+ports, the real azlb binary, real engines and backends. Every command behaves
+as over a file; engines follow by watch and keep serving through outages."""
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from backends import HttpBackend, free_port, http_get, random_subnet, wait_until
+from engine_case import EngineCase
+from etcd_cluster import EtcdCluster, make_certs
+from harness import AZLB, TIME_SCALE
+
+
+class EtcdCase(EngineCase):
+    """Each test gets a prefix of its own on the class's cluster."""
+    cluster = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = EtcdCluster(3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.prefix = f"/azlb/test{random.randint(0, 1 << 30)}"
+        self.state = self.cluster.url(self.prefix)
+        # This "host"'s engine files; another host is another folder.
+        os.environ["AZLB_RUN_DIR"] = os.path.join(self.dir, "run")
+        self.addCleanup(os.environ.pop, "AZLB_RUN_DIR", None)
+
+    def start_engine(self, *extra, env=None):
+        self.ok("engine", "start", *extra, env=env)
+        self.addCleanup(self.azlb, "engine", "stop", env=env)
+
+    def keys(self):
+        out = self.cluster.ctl("get", "--prefix", self.prefix + "/", "--keys-only").stdout
+        return [k for k in out.split("\n") if k]
+
+    def export(self):
+        return self.ok("state", "export").out
+
+
+class StateInEtcd(EtcdCase):
+    def test_four_steps_lists_and_errors_as_over_a_file(self):
+        self.farm(3)
+        vms = self.ok("vm", "list", "-o", "json").json()
+        self.assertEqual([v["name"] for v in vms["vms"]], ["vm1", "vm2", "vm3"])
+        members = self.ok("lbset", "show", "webset", "-o", "json").json()["members"]
+        self.assertEqual([m["vm"] for m in members], ["vm1", "vm2", "vm3"])  # the first member stays first
+        # One key per object, each value in the state file's format.
+        keys = self.keys()
+        self.assertEqual(sum("/vm/" in k for k in keys), 3, keys)
+        self.assertEqual(sum("/service/" in k for k in keys), 1, keys)
+        self.assertEqual(sum("/lbset/" in k for k in keys), 1, keys)
+        vm2 = next(k for k in keys if k.endswith(".vm2"))
+        value = self.cluster.ctl("get", vm2, "--print-value-only").stdout
+        self.assertTrue(value.startswith('[[vm]]\nname = "vm2"'), value)
+        # The contract's exit codes and one line.
+        before = self.cluster.revision()
+        self.fails(4, "vm", "create", "vm1", "--cloud-service", "web", mentions="vm1")
+        self.fails(3, "vm", "show", "nosuch", mentions="nosuch")
+        self.fails(2, "endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "0",
+                   "--private-port", "80")
+        self.assertEqual(self.cluster.revision(), before, "a failed command wrote to etcd")
+        # JSON errors, and completions' name lookups.
+        r = self.azlb("vm", "show", "nosuch", "-o", "json")
+        self.assertEqual(json.loads(r.err)["exit_code"], 3)
+        self.assertIn("vm2", self.ok("__complete", "vms").out.split())
+
+    def test_engine_serves_and_registers(self):
+        backends = self.farm(3)
+        self.start_engine()
+        seen = {http_get(self.port) for _ in range(30)}
+        self.assertEqual(seen, set(backends))
+        status = self.ok("status", "-o", "json").json()
+        self.assertEqual(len(status["engines"]), 1, status["engines"])
+        e = status["engines"][0]
+        for field in ("host", "pid", "version", "started", "announcing"):
+            self.assertIn(field, e)
+        # Its view of the members' health, as it changes.
+        wait_until(lambda: {m["health"] for m in self.ok("status", "-o", "json").json()["engines"][0]["members"]
+                            if m["lbset"] == "webset"} == {"up"}, timeout=5 * TIME_SCALE, what="health view in etcd")
+        text = self.ok("status").out
+        self.assertIn("Engines of this state (1)", text)
+        # Two engines on one host and state refuse, whatever endpoints are named.
+        other_url = self.cluster.url(self.prefix, order=[2, 0, 1])
+        r = self.azlb("engine", "start", env={"AZLB_STATE": other_url})
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("already runs", r.err)
+
+    def test_engine_follows_another_host_and_keeps_connections(self):
+        self.farm(2)
+        self.start_engine()
+        # A connection established before the change...
+        import socket
+        c = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"200", self.response(c))
+        # ...another host (its own folder, the endpoints in another order) adds a VM to the set.
+        b = self.add_vm_elsewhere("vm9")
+        elsewhere = {"AZLB_STATE": self.cluster.url(self.prefix, order=[1, 2]),
+                     "AZLB_RUN_DIR": os.path.join(self.dir, "otherhost")}
+        self.ok("lbset", "join", "webset", "--vm", "vm9", env=elsewhere)
+        wait_until(lambda: "vm9" in {http_get(self.port) for _ in range(12)}, timeout=5 * TIME_SCALE,
+                   what="vm9 served")
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"200", self.response(c), "an established connection was cut by the change")
+        c.close()
+        self.assertIsNotNone(b)
+
+    @staticmethod
+    def response(c):
+        """One whole response on a kept-alive connection (the backend ends its body with a line break)."""
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"\n"):
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def add_vm_elsewhere(self, vm):
+        return self.add_vm(vm)
+
+    def test_thirty_concurrent_writers_lose_nothing(self):
+        net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{net}.0/24")
+        procs = []
+        for i in range(30):
+            order = [i % 3, (i + 1) % 3, (i + 2) % 3]  # through all three endpoints
+            env = dict(os.environ, AZLB_STATE=self.cluster.url(self.prefix, order=order))
+            procs.append(subprocess.Popen([AZLB, "vm", "create", f"w{i}", "--cloud-service", "web"],
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        acked = []
+        for i, p in enumerate(procs):
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, f"writer {i}: {err}")
+            acked.append(f"w{i}")
+        vms = self.ok("vm", "list", "-o", "json").json()["vms"]
+        names = [v["name"] for v in vms]
+        self.assertEqual(sorted(names), sorted(acked), "an acknowledged change was lost")
+        ips = [v["private_ip"] for v in vms]
+        self.assertEqual(len(set(ips)), len(ips), f"a private IP given twice: {ips}")
+        # Public ports of the default SSH endpoints are unique too (a rule spanning VMs).
+        ports = [e["public_port"] for v in vms for e in self.ok("vm", "show", v["name"], "-o", "json").json()["endpoints"]]
+        self.assertEqual(len(set(ports)), len(ports))
+
+    def test_export_import_round_trip_is_byte_identical(self):
+        self.farm(3)
+        self.ok("lbset", "drain", "webset", "--vm", "vm2")
+        exported = self.export()
+        path = os.path.join(self.dir, "exported.toml")
+        with open(path, "w") as f:
+            f.write(exported)
+        # file -> etcd -> file
+        other = self.cluster.url(self.prefix + "/copy")
+        self.ok("state", "import", path, env={"AZLB_STATE": other})
+        again = self.ok("state", "export", env={"AZLB_STATE": other}).out
+        self.assertEqual(again, exported)
+        file_state = os.path.join(self.dir, "state.toml")
+        self.ok("state", "import", path, env={"AZLB_STATE": file_state})
+        with open(file_state) as f:
+            self.assertEqual(f.read(), exported)
+        # Into a location that is not empty: refused, nothing changed; --replace replaces.
+        r = self.azlb("state", "import", path)
+        self.assertEqual(r.rc, 4, r)
+        self.assertIn("--replace", r.err)
+        self.ok("vm", "delete", "vm3", "--yes")
+        self.ok("state", "import", path, "--replace", "--yes")
+        self.assertEqual(self.export(), exported)
+
+    def test_a_change_too_large_for_one_transaction(self):
+        """150 members leave at once (150 keys > etcd's 128 operations): a new
+        generation is written and made current atomically; the engine follows."""
+        net = random_subnet()
+        self.ok("service", "create", "big", "--subnet", f"{net}.0/24")
+        lines = ['schema_version = 2', '', '[[cloud_service]]', 'name = "big"', 'vip = "127.0.0.1"',
+                 f'subnet = "{net}.0/24"', '', '  [[cloud_service.lbset]]', '  name = "s"', '  protocol = "tcp"',
+                 f'  public_port = {free_port()}', '  distribution = "five-tuple"', '  when_all_down = "refuse"']
+        for i in range(150):
+            lines += ['', '[[vm]]', f'name = "v{i}"', 'cloud_service = "big"', f'private_ip = "{net}.{i + 4}"',
+                      'os = "linux"', 'image = "x"', 'created_by = "quick"', '', '  [[vm.endpoint]]',
+                      '  name = "http"', '  private_port = 80', '  idle_timeout_min = 4', '  lbset = "s"']
+        path = os.path.join(self.dir, "big.toml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.ok("state", "import", path, "--replace", "--yes")
+        self.start_engine()
+        self.ok("lbset", "delete", "s", "--cloud-service", "big", "--yes")
+        vms = self.ok("vm", "list", "-o", "json").json()["vms"]
+        self.assertEqual(len(vms), 150)
+        self.assertTrue(all(v["endpoints"] == 0 or True for v in vms))
+        sets = self.ok("lbset", "list", "-o", "json").json()
+        self.assertEqual(sets.get("lbsets", sets.get("load_balanced_sets", [])), [])
+        # One generation left: the old one was removed with the switch.
+        gens = {k.split("/objects/")[1].split("/")[0] for k in self.keys() if "/objects/" in k}
+        self.assertEqual(len(gens), 1, gens)
+        wait_until(lambda: self.ok("status", "-o", "json").json()["engines"][0]["generation"] >= 2,
+                   timeout=5 * TIME_SCALE, what="the engine follows the new generation")
+
+    def test_hand_edit_that_breaks_a_value_names_the_key(self):
+        self.farm(2)
+        self.start_engine()
+        key = next(k for k in self.keys() if k.endswith(".vm2"))
+        self.cluster.ctl("put", key, '[[vm]]\nname = "vm2"\ncloud_service = "web"\nprivate_ip = "300.1.1.1"\n')
+        r = self.azlb("vm", "list")
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn(key + ":", r.err)
+        self.assertEqual(len(r.err.strip().split("\n")), 1, r.err)
+        # The engine keeps its last good configuration and says why.
+        self.assertEqual(http_get(self.port) in ("vm1", "vm2"), True)
+        st = self.azlb("status")
+        self.assertEqual(st.rc, 2, st)
+        self.assertIn("serves its last good configuration", st.out)
+        # A value holding another object than its key names.
+        self.cluster.ctl("put", key, f'[[vm]]\nname = "vm7"\ncloud_service = "web"\nprivate_ip = "{self.net}.99"\n'
+                         'os = "linux"\nimage = "x"\ncreated_by = "quick"\n')
+        r = self.azlb("vm", "list")
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("vm7", r.err)
+        self.assertIn(key, r.err)
+
+    def test_bad_locations(self):
+        for bad, word in (("etcd://127.0.0.1:2379", "prefix"), ("etcd:///azlb", "endpoint"),
+                          ("etcd://host/azlb", "HOST:PORT"), ("etcd://127.0.0.1:99999/azlb", "HOST:PORT"),
+                          ("etcd://127.0.0.1:2379/a b", "prefix"), ("etcds://127.0.0.1:2379/a", "scheme")):
+            r = self.azlb("vm", "list", env={"AZLB_STATE": bad})
+            self.assertEqual(r.rc, 2, f"{bad}: {r}")
+            self.assertIn(word, r.err, bad)
+            self.assertEqual(len(r.err.strip().split("\n")), 1)
+        port = free_port()
+        r = self.azlb("vm", "list", env={"AZLB_STATE": f"etcd://127.0.0.1:{port}/azlb/x"})
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn(f"127.0.0.1:{port}", r.err)
+
+
+class EtcdOutages(EtcdCase):
+    """Members killed: one (everything goes on), two (writes fail cleanly,
+    engines keep serving), and back (everything recovers)."""
+
+    def setUp(self):
+        super().setUp()
+        for i in range(3):
+            if self.cluster.procs[i] is None:
+                self.cluster.start(i)
+        self.cluster.wait_healthy()
+
+    def test_one_member_killed_then_two(self):
+        self.farm(2)
+        self.start_engine()
+        self.cluster.kill(0)  # the first endpoint of every URL
+        self.addCleanup(self.cluster.start, 0)
+        self.ok("endpoint", "add", "vm1", "--name", "extra", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", str(self.bport))
+        self.assertEqual(len(self.ok("status", "-o", "json").json()["engines"]), 1)
+        port2 = free_port()
+        self.ok("endpoint", "add", "vm2", "--name", "late", "--protocol", "tcp", "--public-port", str(port2),
+                "--private-port", str(self.bport))
+        wait_until(lambda: self._serves(port2), timeout=5 * TIME_SCALE, what="the engine follows with a member down")
+        # Two down: no quorum. Writes fail in one line, nothing half-written; traffic goes on.
+        self.cluster.kill(1)
+        self.addCleanup(self.cluster.start, 1)
+        before = time.monotonic()
+        r = self.azlb("vm", "create", "vm5", "--cloud-service", "web", timeout=60)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(len(r.err.strip().split("\n")), 1, r.err)
+        self.assertLess(time.monotonic() - before, 30)
+        for _ in range(10):
+            self.assertIn(http_get(self.port), ("vm1", "vm2"))
+        wait_until(lambda: "out of reach" in self.azlb("status", timeout=60).out, timeout=30 * TIME_SCALE,
+                   what="status says the state is out of reach")
+        # Back: the change goes through and the engine follows it.
+        self.cluster.start(0)
+        self.cluster.start(1)
+        self.cluster.wait_healthy()
+        port3 = free_port()
+        wait_until(lambda: self.azlb("endpoint", "add", "vm1", "--name", "back", "--protocol", "tcp", "--public-port",
+                                     str(port3), "--private-port", str(self.bport)).rc == 0,
+                   timeout=20, every=0.5, what="a write once quorum is back")
+        wait_until(lambda: self._serves(port3), timeout=15 * TIME_SCALE, what="the engine follows again")
+        wait_until(lambda: "out of reach" not in self.azlb("status").out, timeout=15 * TIME_SCALE,
+                   what="status says the state is reachable again")
+
+    def test_compacted_revision_while_the_watch_is_away(self):
+        """The engine's only endpoint dies; the state changes and is compacted
+        meanwhile; when it is back, the watch's revision is gone: the engine
+        reads the state again and serves the change."""
+        self.farm(2)
+        only_first = self.cluster.url(self.prefix, order=[0])
+        self.start_engine(env={"AZLB_STATE": only_first})
+        self.cluster.kill(0)
+        self.addCleanup(self.cluster.start, 0)
+        others = {"AZLB_STATE": self.cluster.url(self.prefix, order=[1, 2])}
+        port2 = free_port()
+        self.ok("endpoint", "add", "vm2", "--name", "late", "--protocol", "tcp", "--public-port", str(port2),
+                "--private-port", str(self.bport), env=others)
+        self.ok("endpoint", "add", "vm2", "--name", "later", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", str(self.bport), env=others)
+        self.cluster.ctl("compact", str(self.cluster.revision()), member=1)
+        self.cluster.start(0)
+        self.cluster.wait_healthy()
+        wait_until(lambda: self._serves(port2), timeout=20 * TIME_SCALE, what="the change made while away")
+        log = self.engine_log()
+        self.assertIn("compacted", log)
+
+    def engine_log(self):
+        run = os.environ["AZLB_RUN_DIR"]
+        logs = [f for f in os.listdir(run) if f.endswith(".engine.log")]
+        with open(os.path.join(run, logs[0])) as f:
+            return f.read()
+
+    def _serves(self, port):
+        try:
+            return http_get(port, timeout=1) in self.backends
+        except OSError:
+            return False
+
+
+class EtcdSecurity(EngineCase):
+    """TLS with a CA and client certificates, and etcd's users: no secret is
+    ever printed."""
+
+    def test_tls_with_client_certificates(self):
+        certs = make_certs(self.dir)
+        cluster = EtcdCluster(1, tls=certs)
+        self.addCleanup(cluster.stop)
+        url = cluster.url("/azlb/tls")
+        good = {"AZLB_STATE": url, "AZLB_ETCD_CACERT": certs["ca"], "AZLB_ETCD_CERT": certs["client_cert"],
+                "AZLB_ETCD_KEY": certs["client_key"], "AZLB_RUN_DIR": os.path.join(self.dir, "run")}
+        self.ok("vm", "create", "vm1", "--cloud-service", "web", env=good)
+        self.assertEqual(self.ok("vm", "list", "-o", "json", env=good).json()["vms"][0]["name"], "vm1")
+        # Another CA: etcd's certificate is rejected.
+        r = self.azlb("vm", "list", env=dict(good, AZLB_ETCD_CACERT=certs["other_ca"]))
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("TLS", r.err)
+        # No client certificate: etcd refuses the handshake.
+        r = self.azlb("vm", "list", env={"AZLB_STATE": url, "AZLB_ETCD_CACERT": certs["ca"]})
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(len(r.err.strip().split("\n")), 1, r.err)
+        # Certificates given for plain HTTP: a usage error.
+        r = self.azlb("vm", "list", env={"AZLB_STATE": "etcd://127.0.0.1:1/x", "AZLB_ETCD_CACERT": certs["ca"]})
+        self.assertEqual(r.rc, 2, r)
+
+    def test_user_and_password(self):
+        cluster = EtcdCluster(1)
+        self.addCleanup(cluster.stop)
+        cluster.ctl("user", "add", "root:s3cret-root")
+        cluster.ctl("user", "add", "ops:pa55-word")
+        cluster.ctl("role", "add", "azlb")
+        cluster.ctl("role", "grant-permission", "azlb", "--prefix=true", "readwrite", "/azlb/")
+        cluster.ctl("user", "grant-role", "ops", "azlb")
+        cluster.ctl("auth", "enable")
+        url = cluster.url("/azlb/auth")
+        ok_env = {"AZLB_STATE": url, "AZLB_ETCD_USER": "ops:pa55-word"}
+        self.ok("vm", "create", "vm1", "--cloud-service", "web", env=ok_env)
+        self.assertIn("vm1", self.ok("vm", "list", env=ok_env).out)
+        r = self.azlb("vm", "list", env={"AZLB_STATE": url, "AZLB_ETCD_USER": "ops:wrong-pw"})
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("ops", r.err)
+        self.assertNotIn("wrong-pw", r.err + r.out)
+        r = self.azlb("vm", "list", env={"AZLB_STATE": url})
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("AZLB_ETCD_USER", r.err)
+        # A prefix the user may not touch.
+        r = self.azlb("vm", "list", env={"AZLB_STATE": cluster.url("/other"), "AZLB_ETCD_USER": "ops:pa55-word"})
+        self.assertEqual(r.rc, 1, r)
+        self.assertNotIn("pa55-word", r.err + r.out)
+
+
+if __name__ == "__main__":
+    unittest.main()
