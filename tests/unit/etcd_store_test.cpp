@@ -1,0 +1,157 @@
+// The etcd backend's pure parts: locations, base64, the key layout and how a
+// snapshot of keys becomes a state (the same codec as the file), and how an
+// error in one value names its key.
+#include "store/etcd_client.hpp"
+#include "store/etcd_state.hpp"
+#include "store/location.hpp"
+#include "store/toml_codec.hpp"
+
+#include "fixtures.hpp"
+
+using namespace azlb::test;
+using azlb::store::Json;
+using azlb::store::Location;
+namespace etcd = azlb::store::etcd;
+
+namespace {
+
+// The snapshot a state written by azlb leaves in etcd (generation "g1").
+etcd::Snapshot snapshot_of(const State& s, const std::string& prefix = "/p") {
+  etcd::Snapshot snap;
+  snap.prefix = prefix;
+  snap.generation = "g1";
+  snap.meta = etcd::Value{"schema_version = 2\ngeneration = \"g1\"\n", 1};
+  const std::string base = etcd::objects_prefix(prefix) + "g1/";
+  char seq[16];
+  int n = 0;
+  for (auto& svc : s.services) {
+    std::snprintf(seq, sizeof seq, "%08d", ++n);
+    snap.objects[base + "service/" + seq + "." + svc.name] = {azlb::store::format_service(svc), 1};
+    int m = 0;
+    for (auto& set : svc.lbsets) {
+      std::snprintf(seq, sizeof seq, "%08d", ++m);
+      snap.objects[base + "lbset/" + svc.name + "/" + seq + "." + set.name] = {azlb::store::format_lbset(set), 1};
+    }
+  }
+  n = 0;
+  for (auto& vm : s.vms) {
+    // Numbers that sort differently as text and as numbers would break the order.
+    std::snprintf(seq, sizeof seq, "%08d", n += 7);
+    snap.objects[base + "vm/" + seq + "." + vm.name] = {azlb::store::format_vm(vm), 1};
+  }
+  return snap;
+}
+
+}  // namespace
+
+TEST_CASE("a state location is a path or an etcd URL") {
+  auto file = Location::parse("/var/lib/azlb/state.toml");
+  REQUIRE(file);
+  CHECK_FALSE(file->is_etcd());
+  auto e = Location::parse("etcd://127.0.0.1:2379,[::1]:22379,etcd-2.lan:2379/azlb/prod/");
+  REQUIRE(e);
+  REQUIRE(e->is_etcd());
+  CHECK(e->etcd().endpoints == std::vector<std::string>{"127.0.0.1:2379", "[::1]:22379", "etcd-2.lan:2379"});
+  CHECK(e->etcd().prefix == "/azlb/prod");
+  CHECK_FALSE(e->etcd().tls);
+  CHECK(e->display() == "etcd://127.0.0.1:2379,[::1]:22379,etcd-2.lan:2379/azlb/prod");
+  // One engine per host and state: the endpoints named do not matter.
+  CHECK(e->identity() == Location::parse("etcd+https://10.0.0.1:2379/azlb/prod")->identity());
+  CHECK(Location::parse("etcd+https://10.0.0.1:2379/x")->etcd().tls);
+  for (const char* bad : {"etcd://127.0.0.1:2379", "etcd://127.0.0.1:2379/", "etcd:///x", "etcd://h/x",
+                          "etcd://h:0/x", "etcd://h:70000/x", "etcd://h:1,/x", "etcd://h:1/a//b", "etcd://h:1/a b",
+                          "etcd://h:1/a\n", "etcds://h:1/x", "etcd://[::1/x", ""}) {
+    CAPTURE(bad);
+    auto r = Location::parse(bad);
+    REQUIRE_FALSE(r);
+    CHECK(kind_of(r.error()) == ErrorKind::Usage);
+    CHECK(r.error().message.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("base64 and prefix ends") {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    std::string back;
+    REQUIRE(azlb::store::base64_decode(azlb::store::base64_encode(s), back));
+    CHECK(back == s);
+  }
+  std::string out;
+  CHECK(azlb::store::base64_encode("azlb") == "YXpsYg==");
+  CHECK_FALSE(azlb::store::base64_decode("YXpsYg=", out));
+  CHECK_FALSE(azlb::store::base64_decode("YX*sYg==", out));
+  CHECK_FALSE(azlb::store::base64_decode("Y=psYg==", out));
+  CHECK(azlb::store::prefix_end("/azlb/") == "/azlb0");
+  CHECK(azlb::store::prefix_end("a\xff") == "b");
+}
+
+TEST_CASE("keys written from the codec's pieces read back as the same state, in order") {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  auto snap = snapshot_of(s);
+  auto text = etcd::assemble(snap, "/p");
+  REQUIRE(text);
+  auto back = azlb::store::parse_text(*text);
+  REQUIRE(back);
+  CHECK(azlb::store::format_state(*back) == azlb::store::format_state(s));
+}
+
+TEST_CASE("an error in one value names its key and the line in it") {
+  State s = web_farm();
+  auto snap = snapshot_of(s);
+  std::string vm2_key;
+  for (auto& [k, v] : snap.objects)
+    if (k.ends_with(".vm2")) vm2_key = k;
+  REQUIRE_FALSE(vm2_key.empty());
+  auto& v = snap.objects[vm2_key].value;
+  v.replace(v.find("private_ip = \""), 14, "private_ip = \"999.");
+  auto text = etcd::assemble(snap, "/p");
+  REQUIRE(text);
+  auto r = azlb::store::parse_text(*text);
+  REQUIRE_FALSE(r);
+  CHECK(kind_of(r.error()) == ErrorKind::Usage);
+  CHECK(r.error().message.rfind(vm2_key + ":4:", 0) == 0);
+}
+
+TEST_CASE("a value holding another object than its key names is refused, naming the key") {
+  State s = web_farm();
+  auto snap = snapshot_of(s);
+  std::string key;
+  for (auto& [k, v] : snap.objects)
+    if (k.ends_with(".vm3")) key = k;
+  auto& v = snap.objects[key].value;
+  v.replace(v.find("\"vm3\""), 5, "\"vm9\"");
+  auto r = azlb::store::parse_text(*etcd::assemble(snap, "/p"));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find(key) != std::string::npos);
+  CHECK(r.error().message.find("vm9") != std::string::npos);
+  // A key azlb does not write, below the generation.
+  auto snap2 = snapshot_of(s);
+  snap2.objects["/p/objects/g1/junk"] = {"x = 1\n", 1};
+  auto t = etcd::assemble(snap2, "/p");
+  REQUIRE_FALSE(t);
+  CHECK(t.error().message.find("/p/objects/g1/junk") != std::string::npos);
+}
+
+TEST_CASE("watch events change the snapshot; a new generation asks for a full read") {
+  State s = web_farm();
+  auto snap = snapshot_of(s);
+  const auto before = snap.objects.size();
+  auto key = [](const std::string& k) { return azlb::store::base64_encode(k); };
+  bool reread = false;
+  Json put = {{"kv", {{"key", key("/p/objects/g1/vm/00000100.vm9")}, {"value", key("[[vm]]\n")}, {"mod_revision", "9"}}}};
+  CHECK(snap.apply(put, reread));
+  CHECK(snap.objects.size() == before + 1);
+  CHECK(snap.revision == 9);
+  Json del = {{"type", "DELETE"}, {"kv", {{"key", key("/p/objects/g1/vm/00000100.vm9")}, {"mod_revision", "10"}}}};
+  CHECK(snap.apply(del, reread));
+  CHECK(snap.objects.size() == before);
+  // Another generation's keys (a writer's, being written) and the engines' are not the state's.
+  Json other = {{"kv", {{"key", key("/p/objects/g2/vm/00000001.x")}, {"value", key("y")}}}};
+  CHECK_FALSE(snap.apply(other, reread));
+  Json engine = {{"kv", {{"key", key("/p/engines/host/12")}, {"value", key("{}")}}}};
+  CHECK_FALSE(snap.apply(engine, reread));
+  CHECK_FALSE(reread);
+  Json meta = {{"kv", {{"key", key("/p/state")}, {"value", key("schema_version = 2\ngeneration = \"g2\"\n")}}}};
+  snap.apply(meta, reread);
+  CHECK(reread);
+}
