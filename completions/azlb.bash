@@ -23,6 +23,8 @@ _azlb_flags() {
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show" | "lbset delete") echo "--cloud-service" ;;
     "status") echo "--cloud-service" ;;
+    "state export") echo "--file" ;;
+    "state import") echo "--replace" ;;
     "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen" ;;
   esac
 }
@@ -40,7 +42,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -68,7 +70,7 @@ _azlb() {
     --when-all-down) words="refuse serve-all" ;;
     --proxy-protocol) words="none v1 v2" ;;
     --dataplane) words="proxy nat" ;;
-    --access-log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --access-log | --file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
       --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait) return ;;
@@ -77,12 +79,13 @@ _azlb() {
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
         [[ -z $group ]] && words="--state --output --quiet --dry-run --yes --help --version"
       elif [[ -z $group ]]; then
-        words="vm service endpoint lbset status engine"
+        words="vm service endpoint lbset status engine state"
       elif [[ -z $cmd ]]; then
         case $group in
           vm) words="create list show delete serve" ;;
           service) words="create list show set delete" ;;
           engine) words="start stop reload check" ;;
+          state) words="export import" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave drain undrain list show set delete" ;;
           acl) words="add list remove" ;;
@@ -95,6 +98,7 @@ _azlb() {
           "endpoint show 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")
             words=$(_azlb_names endpoints "${args[0]}") ;;
           "lbset "*" 0") [[ $cmd != create && $cmd != list ]] && words=$(_azlb_names lbsets) ;;
+          "state import 0") COMPREPLY=($(compgen -f -- "$cur")); return ;;
         esac
       fi
       ;;

@@ -44,17 +44,21 @@ function __azlb_endpoint_vm
 end
 
 complete -c azlb -f
-complete -c azlb -l state -r -F -d 'State file'
+complete -c azlb -l state -r -F -d 'State file or etcd://HOST:PORT,.../PREFIX'
 complete -c azlb -s o -l output -x -a 'table json' -d 'Output format'
 complete -c azlb -s q -l quiet -d 'Print nothing on success'
 complete -c azlb -l dry-run -d 'Show what a change would do, write nothing'
 complete -c azlb -s y -l yes -d 'Do not ask before removing'
 complete -c azlb -l version -d 'Print the version'
 
-complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine'
+complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine state'
 complete -c azlb -n '__azlb_at vm' -a 'create list show delete serve'
 complete -c azlb -n '__azlb_at service' -a 'create list show set delete'
 complete -c azlb -n '__azlb_at engine' -a 'start stop reload check'
+complete -c azlb -n '__azlb_at state' -a 'export import'
+complete -c azlb -n '__azlb_at state export' -l file -r -F -d 'Write it to this file instead of stdout'
+complete -c azlb -n '__azlb_at state import' -F -d 'A state file'
+complete -c azlb -n '__azlb_at state import' -l replace -d 'Replace what the location holds'
 complete -c azlb -n '__azlb_at engine start' -l foreground -d 'Stay attached, log to stderr'
 complete -c azlb -n '__azlb_at engine start' -l threads -x -d 'Worker threads'
 complete -c azlb -n '__azlb_at engine start' -l drain-timeout -x -d 'Seconds to drain on stop'

@@ -48,6 +48,33 @@ class Readme(AzlbCase):
         self.assertIn("warning: cannot bind tcp 127.0.0.1:22", p.stderr)
         self.assertNotIn("azlb: error", p.stderr)
 
+    def test_the_etcd_section_works_verbatim_after_the_walk_through(self):
+        ssh = socket.socket()
+        ssh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            ssh.bind(("127.0.0.1", 22))
+            ssh.listen()
+        except OSError:
+            pass
+        self.addCleanup(ssh.close)
+        # The README's etcd members are killed at its end; killed here too if it fails half-way.
+        self.addCleanup(subprocess.run, ["pkill", "-9", "-f", "/tmp/azlb-etcd/m"], check=False)
+        for folder in (WALKTHROUGH_STATE, "/tmp/azlb-etcd"):
+            shutil.rmtree(folder, ignore_errors=True)
+            self.addCleanup(shutil.rmtree, folder, True)
+        bin_dir = tempfile.mkdtemp(prefix="azlb-bin-")
+        self.addCleanup(shutil.rmtree, bin_dir, True)
+        os.symlink(os.path.abspath(AZLB), os.path.join(bin_dir, "azlb"))
+        script = "set -euo pipefail\n" + readme_blocks("## Walk-through") + readme_blocks("## Several hosts")
+        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], AZLB_RUN_DIR=os.path.join(self.dir, "run"))
+        env.pop("AZLB_STATE", None)
+        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        self.assertRegex(p.stdout, r"\bvm[1234]\b\n")
+        self.assertIn("Engines of this state (1)", p.stdout)
+        self.assertIn("schema_version = 2", p.stdout)
+        self.assertIn("Engine stopped", p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
