@@ -166,6 +166,7 @@ Engine::~Engine() {
   metrics_.reset();
   admin_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
+  registrar_.reset();  // the key goes (its lease revoked) before `engine stop` returns
   lock_.reset();  // last: `engine stop` waits for the lock
 }
 
@@ -275,11 +276,12 @@ Status Engine::start() {
   lock_ = std::move(lock);
   started_unix_ = std::time(nullptr);
   host_ = host_name();
-  AZLB_TRY(watcher_.start());
   // Workers inherit this mask: only the control thread takes signals.
   take_signals();
   const sigset_t set = taken_signals();
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  // After the mask: the etcd follower's thread must not take SIGTERM's default action.
+  AZLB_TRY(watcher_.start());
   // After the mask: its writer thread must not take SIGUSR1's default action.
   if (!opt_.access_log.empty()) {
     AZLB_ASSIGN(alog, AccessLog::open(opt_.access_log, opt_.threads));

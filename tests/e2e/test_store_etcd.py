@@ -97,6 +97,26 @@ class StateInEtcd(EtcdCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn("already runs", r.err)
 
+    def test_engines_of_two_hosts_and_the_key_of_one_that_dies(self):
+        self.farm(2)
+        self.start_engine(env={"AZLB_HOST_NAME": "host-a"})
+        # A second "host": its own folder and name; its ports are taken by the first, so it serves
+        # nothing new, but it registers and says so.
+        other = {"AZLB_RUN_DIR": os.path.join(self.dir, "host-b"), "AZLB_HOST_NAME": "host-b"}
+        self.ok("engine", "start", env=other)
+        pid_b = self.ok("status", "-o", "json", env=other).json()["engine"]["pid"]
+        hosts = lambda: sorted(e["host"] for e in self.ok("status", "-o", "json").json()["engines"])
+        wait_until(lambda: hosts() == ["host-a", "host-b"], timeout=5 * TIME_SCALE, what="both engines listed")
+        # Killed: its key goes when its lease runs out (10 s).
+        os.kill(pid_b, signal.SIGKILL)
+        t = time.monotonic()
+        wait_until(lambda: hosts() == ["host-a"], timeout=20 * TIME_SCALE, every=0.5, what="the dead engine's key gone")
+        self.assertGreater(time.monotonic() - t, 3, "the key went before its lease ran out")
+        # Stopped: its key goes at once.
+        self.ok("engine", "stop")
+        self.assertEqual(self.ok("status", "-o", "json").json()["engines"], [])
+        self.assertIn("none runs", self.ok("status").out)
+
     def test_engine_follows_another_host_and_keeps_connections(self):
         self.farm(2)
         self.start_engine()
