@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
   auto location = azlb::store::resolve_location(ctx.state_flag);
   if (!location) return fail(ctx.json(), location.error().message, location.error().kind);
   ctx.location_ = std::move(*location);
-  if (auto st = ctx.action(); !st) return fail(ctx.json(), st.error().message, st.error().kind);
+  try {
+    if (auto st = ctx.action(); !st) return fail(ctx.json(), st.error().message, st.error().kind);
+  } catch (const std::exception& e) {
+    // A defect, or a peer's reply of a shape nobody checked: still one line, never a core.
+    return fail(ctx.json(), "internal error: " + azlb::model::printable(e.what(), 1024), azlb::model::ErrorKind::Runtime);
+  }
   return 0;
 }

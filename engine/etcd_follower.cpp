@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <ctime>
 
@@ -131,17 +132,19 @@ void EtcdFollower::run() {
     std::string ended;
     auto st = client_->stream("watch", body, [&](const store::Json& j) {
       if (j.contains("error")) {
-        ended = j["error"].is_object() ? j["error"].value("message", std::string("an error")) : "an error";
+        ended = j["error"].is_object() && !store::json_text(j["error"], "message").empty()
+                    ? store::json_text(j["error"], "message")
+                    : "an error";
         need_read = true;
         return false;
       }
       if (!j.contains("result")) return true;
       const auto& r = j["result"];
-      if (r.contains("compact_revision") || (r.contains("canceled") && r["canceled"].get<bool>())) {
+      if (r.contains("compact_revision") || store::json_true(r, "canceled")) {
         ended = r.contains("compact_revision")
                     ? "revision " + std::to_string(snap_.revision + 1) + " was compacted"
                     : "the watch was cancelled by etcd" +
-                          (r.contains("cancel_reason") ? ": " + r.value("cancel_reason", std::string()) : "");
+                          (store::json_text(r, "cancel_reason").empty() ? "" : ": " + store::json_text(r, "cancel_reason"));
         need_read = true;
         return false;
       }
@@ -155,7 +158,10 @@ void EtcdFollower::run() {
         for (const auto& e : r["events"]) changed |= snap_.apply(e, reread);
       if (r.contains("header") && r["header"].contains("revision")) {
         const auto& h = r["header"]["revision"];
-        const std::int64_t rev = h.is_string() ? std::stoll(h.get<std::string>()) : h.get<std::int64_t>();
+        std::int64_t rev = 0;
+        if (h.is_number_integer()) rev = h.get<std::int64_t>();
+        else if (h.is_string()) std::from_chars(h.get_ref<const std::string&>().data(),
+                                                h.get_ref<const std::string&>().data() + h.get_ref<const std::string&>().size(), rev);
         if (rev > snap_.revision) snap_.revision = rev;
       }
       if (reread) {

@@ -55,14 +55,15 @@ Status Registrar::refresh() {
     AZLB_ASSIGN(reply, client_->call("lease/keepalive", {{"ID", lease_}}, 3000));
     // TTL absent or 0: the lease expired (etcd was away longer than the TTL).
     const auto& r = reply.contains("result") ? reply["result"] : reply;
-    const bool alive = r.contains("TTL") && r["TTL"] != "0" && r["TTL"] != 0;
+    const auto ttl = store::json_text(r, "TTL");
+    const bool alive = !ttl.empty() && ttl != "0";
     if (!alive) lease_.clear(), written_.clear();
     next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
   }
   if (lease_.empty()) {
     AZLB_ASSIGN(grant, client_->call("lease/grant", {{"TTL", std::to_string(kTtlSeconds)}}, 3000));
-    if (!grant.contains("ID")) return model::runtime_error("etcd granted no lease");
-    lease_ = grant["ID"].is_string() ? grant["ID"].get<std::string>() : std::to_string(grant["ID"].get<std::int64_t>());
+    lease_ = store::json_text(grant, "ID");
+    if (lease_.empty()) return model::runtime_error("etcd granted no lease");
     written_.clear();
     next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
   }
@@ -92,8 +93,12 @@ void Registrar::run() {
     if (!st && last_error_.empty()) error_since_ = std::time(nullptr);
     last_error_ = st ? "" : st.error().message;
     // A changed value is written at once, the lease kept alive every TTL/3;
-    // after a failure, tried again each second.
-    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || value_ != written_; });
+    // after a failure, tried again a second later (never at once: etcd away
+    // must not make this thread spin).
+    if (st)
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || value_ != written_; });
+    else
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
   }
 }
 

@@ -117,6 +117,18 @@ bool base64_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+bool json_true(const Json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+}
+
+std::string json_text(const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  const auto& v = j[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  return "";
+}
+
 std::string prefix_end(std::string p) {
   while (!p.empty()) {
     if (static_cast<unsigned char>(p.back()) < 0xff) {
@@ -254,7 +266,7 @@ Status EtcdClient::authenticate() {
                                   ": wrong name or password (AZLB_ETCD_USER; the password is not shown)");
     return reply.error();
   }
-  if (!reply->contains("token") || !(*reply)["token"].is_string())
+  if (json_text(*reply, "token").empty())
     return model::runtime_error("etcd at " + endpoint() + " gave no auth token for user " + model::quote(user_) +
                                 " (is auth enabled? etcdctl auth enable)");
   token_ = (*reply)["token"].get<std::string>();
@@ -275,7 +287,7 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
       continue;
     }
     Json j = Json::parse(r.body, nullptr, false);
-    if (j.is_discarded())
+    if (j.is_discarded() || !j.is_object())
       return model::runtime_error("etcd at " + name + " answered HTTP " + std::to_string(r.http) +
                                   " with what is not JSON: is it an etcd 3.4+ server? (" +
                                   model::printable(r.body, 120) + ")");
@@ -335,7 +347,14 @@ Status EtcdClient::stream(std::string_view path, const Json& body, const std::fu
           bad = "a watch message that is not JSON: " + model::printable(line, 120);
           return false;
         }
-        if (!on_message(j)) {
+        bool go_on = false;
+        try {
+          go_on = on_message(j);
+        } catch (const std::exception& e) {  // a message of an unexpected shape: never through curl's C frames
+          bad = std::string("a watch message azlb cannot read (") + e.what() + ")";
+          return false;
+        }
+        if (!go_on) {
           ended = true;
           return false;
         }

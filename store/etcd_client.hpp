@@ -25,6 +25,10 @@ struct CurlApi;
 std::string base64_encode(std::string_view);
 // nullopt-like: false when `in` is not base64.
 bool base64_decode(std::string_view in, std::string& out);
+// A field of a reply that may be absent or of another type (a server that
+// is not etcd, or a newer one): false or "" then, never an exception.
+bool json_true(const Json&, const char* key);
+std::string json_text(const Json&, const char* key);
 // The end of the range of every key starting with `prefix` (etcd's range_end).
 std::string prefix_end(std::string prefix);
 

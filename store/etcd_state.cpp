@@ -214,7 +214,7 @@ Result<Json> txn(EtcdClient& c, const Json& compare, const Json& success) {
   return c.call("kv/txn", body, 10000);
 }
 
-bool succeeded(const Json& reply) { return reply.contains("succeeded") && reply["succeeded"].get<bool>(); }
+bool succeeded(const Json& reply) { return json_true(reply, "succeeded"); }
 
 // What a change may assume stayed as read: the meta key (every change
 // writes it, so a change by any other azlb fails this one) and every key of
@@ -314,7 +314,9 @@ Result<Snapshot> read(EtcdClient& c) {
   Snapshot snap;
   snap.prefix = prefix;
   AZLB_ASSIGN(meta, c.call("kv/range", range_request(meta_key(prefix), "", 0, 0)));
-  snap.revision = json_i64(meta["header"], "revision");
+  snap.revision = meta.contains("header") ? json_i64(meta["header"], "revision") : 0;
+  if (snap.revision <= 0 || (meta.contains("kvs") && !meta["kvs"].is_array()))
+    return model::runtime_error("etcd at " + c.endpoint() + " answered a range without a revision: is it etcd 3.4+?");
   if (meta.contains("kvs") && !meta["kvs"].empty()) {
     const auto& kv = meta["kvs"][0];
     snap.meta = Value{json_bytes(kv, "value"), json_i64(kv, "mod_revision")};
@@ -328,13 +330,13 @@ Result<Snapshot> read(EtcdClient& c) {
   std::string from = base;
   for (;;) {
     AZLB_ASSIGN(page, c.call("kv/range", range_request(from, end, snap.revision, kPageKeys), 30000));
-    if (page.contains("kvs"))
+    if (page.contains("kvs") && page["kvs"].is_array())
       for (const auto& kv : page["kvs"]) {
         auto key = json_bytes(kv, "key");
         snap.objects[key] = Value{json_bytes(kv, "value"), json_i64(kv, "mod_revision")};
         from = key;
       }
-    if (!page.contains("more") || !page["more"].get<bool>()) break;
+    if (!json_true(page, "more")) break;
     from.push_back('\0');
   }
   return snap;
@@ -405,7 +407,7 @@ Result<StateText> assemble(const Snapshot& snap, const std::string& prefix) {
 Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient& c, const std::string& prefix) {
   AZLB_ASSIGN(reply, c.call("kv/range", range_request(prefix, prefix_end(prefix), 0, 0)));
   std::vector<std::pair<std::string, std::string>> out;
-  if (reply.contains("kvs"))
+  if (reply.contains("kvs") && reply["kvs"].is_array())
     for (const auto& kv : reply["kvs"]) out.push_back({json_bytes(kv, "key"), json_bytes(kv, "value")});
   return out;
 }

@@ -262,6 +262,44 @@ class StateInEtcd(EtcdCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn(f"127.0.0.1:{port}", r.err)
 
+    def test_a_server_that_is_not_etcd(self):
+        """An HTML page, JSON of another shape, a server that never answers: one line, exit 1."""
+        import http.server
+        import socket as sk
+        answers = {"/html": (404, b"<html>not here</html>"), "/array": (200, b"[1, 2]"),
+                   "/shape": (200, b'{"header": [], "kvs": {"x": 1}, "succeeded": "yes"}')}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                code, body = answers[self.server.mode]
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.shutdown)
+        url = f"etcd://127.0.0.1:{srv.server_address[1]}/azlb/x"
+        for mode in answers:
+            srv.mode = mode
+            for cmd in (("vm", "list"), ("vm", "create", "v1", "--cloud-service", "s")):
+                r = self.azlb(*cmd, env={"AZLB_STATE": url})
+                self.assertEqual(r.rc, 1, f"{mode}: {r}")
+                self.assertEqual(len(r.err.strip().split("\n")), 1, f"{mode}: {r.err}")
+                self.assertIn("127.0.0.1", r.err)
+        silent = sk.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        t = time.monotonic()
+        r = self.azlb("vm", "list", env={"AZLB_STATE": f"etcd://127.0.0.1:{silent.getsockname()[1]}/azlb/x"})
+        self.assertEqual(r.rc, 1, r)
+        self.assertLess(time.monotonic() - t, 15)
+
 
 class EtcdOutages(EtcdCase):
     """Members killed: one (everything goes on), two (writes fail cleanly,
