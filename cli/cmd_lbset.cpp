@@ -87,16 +87,32 @@ Status join(const Context& ctx, const JoinFlags& f) {
   return ok();
 }
 
-Status leave(const Context& ctx, const std::string& set, const std::string& vm) {
+struct LeaveFlags {
+  std::string set, vm;
+  Flag public_port;
+};
+
+Status leave(const Context& ctx, const LeaveFlags& f) {
+  std::optional<std::uint16_t> port;
+  if (f.public_port.given()) {
+    AZLB_ASSIGN(p, parse_u16("public port", f.public_port.value));
+    port = p;
+  }
   PortMove move;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
-    AZLB_ASSIGN(m, leave_lbset(s, set, vm));
+    AZLB_ASSIGN(m, leave_lbset(s, f.set, f.vm, port));
     move = m;
     return ok();
   }));
-  ctx.confirm("VM " + q(vm) + " left load-balanced set " + q(set) + "; endpoint " + q(move.endpoint) +
-                  " stays on the VM, now on public port " + std::to_string(move.to),
-              {{"vm", vm}, {"endpoint", move.endpoint}, {"public_port", move.to}});
+  const std::string left = "VM " + q(f.vm) + " left load-balanced set " + q(f.set);
+  if (move.to)
+    ctx.confirm(left + "; as asked, its endpoint " + q(move.endpoint) + " stays on the VM, published on public port " +
+                    std::to_string(move.to) + " (the set's ACL and PROXY protocol go with it)",
+                {{"vm", f.vm}, {"endpoint", move.endpoint}, {"removed", false}, {"public_port", move.to}});
+  else
+    ctx.confirm(left + "; its endpoint " + q(move.endpoint) +
+                    " was removed with it (give --public-port N to keep it on a port of its own)",
+                {{"vm", f.vm}, {"endpoint", move.endpoint}, {"removed", true}, {"public_port", nullptr}});
   return ok();
 }
 
@@ -178,18 +194,28 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
   return ok();
 }
 
-Status remove(const Context& ctx, const SetRef& ref) {
+struct DeleteFlags {
+  SetRef ref;
+  bool keep_endpoints = false;
+};
+
+Status remove(const Context& ctx, const DeleteFlags& f) {
+  const SetRef& ref = f.ref;
   std::vector<PortMove> moves;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
-    AZLB_ASSIGN(m, delete_lbset(s, ref));
+    AZLB_ASSIGN(m, delete_lbset(s, ref, f.keep_endpoints));
     moves = m;
     return ok();
   }));
   std::string msg = "Load-balanced set " + q(ref.name) + " deleted";
-  msg += moves.empty() ? "; it had no members" : "; its endpoints stay on their VMs: " + describe(moves);
+  if (moves.empty()) msg += "; it had no members";
+  else if (f.keep_endpoints) msg += "; as asked, its endpoints stay on their VMs, each published on its own port: " + describe(moves);
+  else msg += "; its members' endpoints were removed with it: " + describe(moves) +
+             " (--keep-endpoints keeps them, each on a public port of its own)";
   Json jm = Json::array();
   for (auto& m : moves)
-    jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"public_port", m.to}});
+    jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"removed", m.to == 0},
+                  {"public_port", m.to ? Json(m.to) : Json(nullptr)}});
   ctx.confirm(msg, {{"lbset", ref.name}, {"endpoints", jm}});
   return ok();
 }
@@ -316,11 +342,13 @@ void register_lbset(CLI::App& app, Context& ctx) {
   add(*jc, j->endpoint, "--endpoint", "Endpoint name (default: the set's)").opt->type_name("N");
   add(*jc, j->private_port, "--private-port", "Private port (default: the first member's)").opt->type_name("Q");
 
-  auto lv = std::make_shared<std::pair<std::string, std::string>>();
-  auto* lc = command(*lb, ctx, "leave", "Take a VM out of a set; its endpoint stays on a public port of its own",
-                     [&ctx, lv] { return leave(ctx, lv->first, lv->second); });
-  lc->add_option("SET", lv->first, "Load-balanced set name")->required();
-  lc->add_option("--vm", lv->second, "VM to take out")->required()->type_name("VM");
+  auto lv = std::make_shared<LeaveFlags>();
+  auto* lc = command(*lb, ctx, "leave", "Take a VM out of a set; its member endpoint goes with it",
+                     [&ctx, lv] { return leave(ctx, *lv); });
+  lc->add_option("SET", lv->set, "Load-balanced set name")->required();
+  lc->add_option("--vm", lv->vm, "VM to take out")->required()->type_name("VM");
+  add(*lc, lv->public_port, "--public-port", "Keep its endpoint, published on this public port of its own")
+      .opt->type_name("P");
 
   command(*lb, ctx, "list", "List load-balanced sets", [&ctx] { return list(ctx); });
 
@@ -346,10 +374,12 @@ void register_lbset(CLI::App& app, Context& ctx) {
   udc->add_option("SET", ud->set, "Load-balanced set name")->required();
   udc->add_option("--vm", ud->vm, "VM whose member takes connections again")->required()->type_name("VM");
 
-  auto d = std::make_shared<SetRef>();
-  add_set_ref(*command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs",
-                       [&ctx, d] { return remove(ctx, *d); }),
-              *d);
+  auto d = std::make_shared<DeleteFlags>();
+  auto* dc = command(*lb, ctx, "delete", "Delete a set; its members' endpoints go with it",
+                     [&ctx, d] { return remove(ctx, *d); });
+  add_set_ref(*dc, d->ref);
+  dc->add_flag("--keep-endpoints", d->keep_endpoints,
+               "Keep the members' endpoints on their VMs, each published on a public port of its own");
 }
 
 }  // namespace azlb::cli

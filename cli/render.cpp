@@ -105,8 +105,9 @@ std::string describe(const std::vector<PortMove>& moves) {
   std::string s;
   for (auto& m : moves) {
     s += (s.empty() ? "" : ", ") + m.vm + "/" + m.endpoint;
-    s += m.from == m.to ? " keeps public port " + std::to_string(m.to)
-                        : " moves from public port " + std::to_string(m.from) + " to " + std::to_string(m.to);
+    s += m.to == 0         ? " removed"
+         : m.from == m.to ? " keeps public port " + std::to_string(m.to)
+                          : " moves from public port " + std::to_string(m.from) + " to " + std::to_string(m.to);
   }
   return s;
 }

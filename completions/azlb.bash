@@ -18,10 +18,12 @@ _azlb_flags() {
     "acl remove") echo "--order" ;;
     "lbset create") echo "--vm --endpoint --protocol --public-port --private-port $_azlb_probe" ;;
     "lbset join") echo "--vm --endpoint --private-port" ;;
-    "lbset leave" | "lbset undrain") echo "--vm" ;;
+    "lbset leave") echo "--vm --public-port" ;;
+    "lbset undrain") echo "--vm" ;;
     "lbset drain") echo "--vm --wait" ;;
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
-    "lbset show" | "lbset delete") echo "--cloud-service" ;;
+    "lbset show") echo "--cloud-service" ;;
+    "lbset delete") echo "--cloud-service --keep-endpoints" ;;
     "status") echo "--cloud-service" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;

@@ -10,22 +10,30 @@ namespace azlb::model {
 
 namespace {
 
-// Puts an endpoint that has left its set back on a public port of its own:
-// its old one if nobody holds it any more, else the next free one. It keeps
-// the set's ACL as its own, so that leaving lets in nobody new, and the set's
-// PROXY protocol, which its server expects.
+// Puts an endpoint that has left its set back on a public port of its own,
+// as the user asked: `port` if given (it must be free), else its old one if
+// nobody holds it any more, else the next free one. It keeps the set's ACL
+// as its own, so that leaving lets in nobody new, and the set's PROXY
+// protocol, which its server expects.
 Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::string_view vm_name, Detached d,
-                                    const std::vector<AclRule>& set_acl, ProxyProtocol set_proxy_protocol) {
+                                    const std::vector<AclRule>& set_acl, ProxyProtocol set_proxy_protocol,
+                                    std::optional<std::uint16_t> port_asked = std::nullopt) {
   PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0};
   d.endpoint.lbset.clear();
   d.endpoint.acl = set_acl;
   d.endpoint.proxy_protocol = set_proxy_protocol;
   // Out of the set it takes its own traffic again: drained was about the set.
   d.endpoint.admin_state = AdminState::Up;
-  auto start = static_cast<std::uint16_t>(std::min<unsigned>(d.endpoint.public_port + 1u, 65535u));
-  AZLB_ASSIGN(port, free_public_port(s, *find_service(s, svc_name), d.endpoint.protocol, d.endpoint.public_port,
-                                     start));
-  move.to = d.endpoint.public_port = port;
+  if (port_asked) {
+    AZLB_TRY(check_port("public port", *port_asked));
+    AZLB_TRY(check_public_port_free(s, *find_service(s, svc_name), d.endpoint.protocol, *port_asked, ""));
+    move.to = d.endpoint.public_port = *port_asked;
+  } else {
+    auto start = static_cast<std::uint16_t>(std::min<unsigned>(d.endpoint.public_port + 1u, 65535u));
+    AZLB_ASSIGN(port, free_public_port(s, *find_service(s, svc_name), d.endpoint.protocol, d.endpoint.public_port,
+                                       start));
+    move.to = d.endpoint.public_port = port;
+  }
   AZLB_TRY(reattach(s, vm_name, std::move(d)));
   return move;
 }
@@ -121,13 +129,28 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
   return out;
 }
 
-Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_view vm_name) {
+Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_view vm_name,
+                             std::optional<std::uint16_t> public_port) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
   for (auto& m : members_of(s, *svc, *set))
-    if (m.vm == vm)
-      return settle_outside_set(s, svc->name, vm->name, detach(*vm, m.endpoint), set->acl, set->proxy_protocol);
+    if (m.vm == vm) {
+      if (!public_port) {  // it goes with the set: never published by surprise
+        PortMove gone{vm->name, m.endpoint->name, m.endpoint->public_port, 0};
+        (void)detach(*vm, m.endpoint);
+        return gone;
+      }
+      // A refused port leaves the member where it was.
+      const std::string svc_name = svc->name, name = vm->name;
+      const auto acl = set->acl;
+      const auto proxy_protocol = set->proxy_protocol;
+      Detached d = detach(*vm, m.endpoint);
+      Detached original = d;
+      auto settled = settle_outside_set(s, svc_name, name, std::move(d), acl, proxy_protocol, public_port);
+      if (!settled) AZLB_TRY(reattach(s, name, std::move(original)));
+      return settled;
+    }
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
@@ -167,7 +190,7 @@ Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::st
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
-Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref) {
+Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool keep_endpoints) {
   AZLB_ASSIGN(loc, locate_set(s, ref));
   std::string svc_name = loc.service->name, set_name = loc.set->name;
   std::vector<std::pair<std::string, Detached>> detached;
@@ -184,6 +207,10 @@ Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref) {
   std::erase_if(loc.service->lbsets, [&](auto& x) { return x.name == set_name; });
   std::vector<PortMove> moves;
   for (auto& [vm_name, d] : detached) {
+    if (!keep_endpoints) {
+      moves.push_back({vm_name, d.endpoint.name, d.endpoint.public_port, 0});
+      continue;
+    }
     AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl, proxy_protocol));
     moves.push_back(std::move(move));
   }

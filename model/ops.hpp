@@ -102,6 +102,9 @@ Result<std::vector<std::string>> remove_acl_rule(State&, std::string_view vm, st
                                                  std::uint32_t order);
 
 // --- load-balanced sets -----------------------------------------------------
+// What became of a member endpoint when it left its set: removed with it
+// (to 0), or, when the user asked, kept as the VM's own endpoint on a public
+// port of its own (`to`).
 struct PortMove {
   std::string vm, endpoint;
   std::uint16_t from = 0, to = 0;
@@ -131,7 +134,11 @@ struct Joined {
 Result<Joined> join_lbset(State&, const LbsetJoinRequest&);
 
 // The VM's endpoint stays, out of the set, on a free public port.
-Result<PortMove> leave_lbset(State&, std::string_view set, std::string_view vm);
+// A member that leaves is never published on a port of its own unless asked:
+// without `public_port` its endpoint goes with it; with one, it stays on that
+// port (which must be free), keeping the set's ACL and PROXY protocol.
+Result<PortMove> leave_lbset(State&, std::string_view set, std::string_view vm,
+                             std::optional<std::uint16_t> public_port = std::nullopt);
 Status update_lbset(State&, const SetRef&, const SetOptions&);
 
 // Drain (or undrain) the VM's member of a set, found in the VM's cloud service.
@@ -141,6 +148,9 @@ struct AdminChange {
 };
 Result<AdminChange> set_admin_state(State&, std::string_view set, std::string_view vm, AdminState);
 // The first member keeps the public port; the others move to free ones.
-Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&);
+// The members' endpoints go with the set, unless `keep_endpoints`: then each
+// stays on its VM on a public port of its own (the set's for the first, the
+// next free ones for the others), as the user asked.
+Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&, bool keep_endpoints = false);
 
 }  // namespace azlb::model

@@ -72,13 +72,32 @@ class FourSteps(AzlbCase):
         self.assertEqual(vm["created_by"], "quick")
         self.assertEqual([e["name"] for e in vm["endpoints"]], ["RemoteDesktop", "PowerShell"])
 
-    def test_leave_and_delete_keep_the_endpoints_on_their_vms(self):
+    def public_ports(self):
+        return sorted(e["public_port"] for vm in ("vm1", "vm2", "vm3")
+                      for e in self.ok("endpoint", "list", vm, "-o", "json").json()["endpoints"])
+
+    def test_leave_and_delete_never_publish_a_member_unless_asked(self):
         self.four_steps()
+        before = self.public_ports()
         r = self.ok("lbset", "leave", "webset", "--vm", "vm2")
-        self.assertIn("now on public port 8081", r.out)
+        self.assertIn("its endpoint 'http' was removed with it", r.out)
+        self.assertIn("--public-port", r.out)
+        self.assertEqual(self.ok("endpoint", "list", "vm2", "-o", "json").json()["endpoints"], [])
+        self.assertTrue(set(self.public_ports()) <= set(before), "leaving published a new public port")
+        # Asked for: on that port, which must be free.
+        self.fails(4, "lbset", "leave", "webset", "--vm", "vm3", "--public-port", "8080", mentions="8080")
+        r = self.ok("lbset", "leave", "webset", "--vm", "vm3", "--public-port", "9003", "-o", "json").json()
+        self.assertEqual((r["removed"], r["public_port"]), (False, 9003))
         r = self.ok("lbset", "delete", "webset", "-o", "json").json()
-        self.assertEqual([(e["vm"], e["public_port"]) for e in r["endpoints"]], [("vm1", 8080), ("vm3", 8082)])
+        self.assertEqual([(e["vm"], e["removed"], e["public_port"]) for e in r["endpoints"]], [("vm1", True, None)])
         self.assertEqual(self.ok("lbset", "list", "-o", "json").json(), {"lbsets": []})
+        self.assertNotIn(8080, self.public_ports())
+
+    def test_delete_keep_endpoints_publishes_each_on_its_own_port(self):
+        self.four_steps()
+        r = self.ok("lbset", "delete", "webset", "--keep-endpoints", "-o", "json").json()
+        self.assertEqual([(e["vm"], e["public_port"]) for e in r["endpoints"]],
+                         [("vm1", 8080), ("vm2", 8081), ("vm3", 8082)])
         for vm in ("vm1", "vm2", "vm3"):
             self.assertEqual(len(self.ok("endpoint", "list", vm, "-o", "json").json()["endpoints"]), 1)
 
@@ -229,7 +248,7 @@ class SchemaUpgrade(AzlbCase):
         before = self.state_digest()
         rc, out = on_terminal(b"n\n", "lbset", "delete", "webset")
         self.assertEqual(rc, 1, out)
-        self.assertIn("This removes load-balanced set 'webset'. Go on? [y/N]", out)
+        self.assertIn("This removes load-balanced set 'webset', endpoint 'http' of VM 'vm1', endpoint 'http' of VM 'vm2'", out)
         self.assertIn("cancelled: nothing changed", out)
         self.assertEqual(self.state_digest(), before)
         rc, out = on_terminal(b"y\n", "vm", "delete", "vm3")

@@ -204,32 +204,48 @@ TEST_CASE("an existing endpoint that joins a set takes the set's public port") {
   CHECK(ep->private_port == 8000);
 }
 
-TEST_CASE("leaving a set keeps the endpoint on a free public port of its own") {
-  State s = web_farm();
-  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
-  auto m = leave_lbset(s, "webset", "vm2");
-  REQUIRE(m.ok());
-  CHECK(m->from == 8080);
-  CHECK(m->to == 8081);
-  auto* ep = find_endpoint(*find_vm(s, "vm2"), "http");
-  CHECK(ep->lbset.empty());
-  CHECK(ep->public_port == 8081);
-  CHECK(kind_of(leave_lbset(s, "webset", "vm2")) == ErrorKind::NotFound);
-  CHECK(validate(s).ok());
-}
-
-TEST_CASE("deleting a set leaves its endpoints: the first keeps the port, the others move") {
+TEST_CASE("leaving a set never publishes the member: its endpoint goes, unless a port is asked for") {
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
   REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  auto m = leave_lbset(s, "webset", "vm2");
+  REQUIRE(m.ok());
+  CHECK(m->from == 8080);
+  CHECK(m->to == 0);
+  CHECK(find_endpoint(*find_vm(s, "vm2"), "http") == nullptr);
+  CHECK(kind_of(leave_lbset(s, "webset", "vm2")) == ErrorKind::NotFound);
+  // Asked: on that port, which must be free (the set still holds 8080).
+  CHECK(kind_of(leave_lbset(s, "webset", "vm3", 8080)) == ErrorKind::Conflict);
+  CHECK(kind_of(leave_lbset(s, "webset", "vm3", 0)) == ErrorKind::Usage);
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->lbset == "webset");  // a refusal changed nothing
+  auto kept = leave_lbset(s, "webset", "vm3", 9001);
+  REQUIRE(kept.ok());
+  CHECK(kept->to == 9001);
+  auto* ep = find_endpoint(*find_vm(s, "vm3"), "http");
+  REQUIRE(ep != nullptr);
+  CHECK(ep->lbset.empty());
+  CHECK(ep->public_port == 9001);
+  CHECK(validate(s).ok());
+}
+
+TEST_CASE("deleting a set removes its members' endpoints, or keeps each on a port of its own when asked") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  State kept = s;
   auto moves = delete_lbset(s, {"webset", ""});
   REQUIRE(moves.ok());
   REQUIRE(moves->size() == 3);
-  CHECK((*moves)[0].to == 8080);
-  CHECK((*moves)[1].to == 8081);
-  CHECK((*moves)[2].to == 8082);
+  for (auto& m : *moves) CHECK(m.to == 0);
+  for (auto& vm : s.vms) CHECK(find_endpoint(vm, "http") == nullptr);
   CHECK(s.services[0].lbsets.empty());
   CHECK(validate(s).ok());
+  auto published = delete_lbset(kept, {"webset", ""}, true);
+  REQUIRE(published.ok());
+  CHECK((*published)[0].to == 8080);
+  CHECK((*published)[1].to == 8081);
+  CHECK((*published)[2].to == 8082);
+  CHECK(validate(kept).ok());
 }
 
 TEST_CASE("a set's members share the set's ACL: a rule added through one applies to all") {
@@ -252,7 +268,7 @@ TEST_CASE("a set's members share the set's ACL: a rule added through one applies
   CHECK(kind_of(add_acl_rule(s, "vm1", "http", {10, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""})) ==
         ErrorKind::Conflict);
   // A VM that leaves keeps the rules as its own: leaving lets nobody new in.
-  auto left = leave_lbset(s, "webset", "vm3");
+  auto left = leave_lbset(s, "webset", "vm3", 9000);
   REQUIRE_MESSAGE(left.ok(), (left.ok() ? "" : left.error().message));
   CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->acl.size() == 1);
   CHECK(remove_acl_rule(s, "vm1", "http", 10).ok());
@@ -265,7 +281,7 @@ TEST_CASE("deleting a set leaves each member's endpoint with the set's rules, so
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
   REQUIRE(add_acl_rule(s, "vm1", "http", {7, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"}).ok());
-  REQUIRE(delete_lbset(s, {"webset", ""}).ok());
+  REQUIRE(delete_lbset(s, {"webset", ""}, true).ok());
   for (const char* vm : {"vm1", "vm2"}) {
     const Endpoint& ep = *find_endpoint(*find_vm(s, vm), "http");
     CHECK(ep.lbset.empty());
@@ -425,7 +441,7 @@ TEST_CASE("a set's PROXY protocol is the set's: given at create, changed by set,
   CHECK(s.services[0].lbsets[0].proxy_protocol == ProxyProtocol::V2);
   CHECK(proxy_protocol_of(s, s.vms[1], s.vms[1].endpoints.back()) == ProxyProtocol::V2);
   CHECK(s.vms[1].endpoints.back().proxy_protocol == ProxyProtocol::None);  // stored once, on the set
-  must(leave_lbset(s, "webset", "vm2"));
+  must(leave_lbset(s, "webset", "vm2", 9000));
   CHECK(s.vms[1].endpoints.back().proxy_protocol == ProxyProtocol::V2);
 }
 
@@ -464,7 +480,7 @@ TEST_CASE("drain marks only the VM's member of the set; leaving the set ends the
   CHECK(s.vms[0].endpoints.back().admin_state == AdminState::Up);
   CHECK(kind_of(set_admin_state(s, "webset", "vm3", AdminState::Drain)) == ErrorKind::NotFound);
   CHECK(kind_of(set_admin_state(s, "nosuch", "vm2", AdminState::Drain)) == ErrorKind::NotFound);
-  must(leave_lbset(s, "webset", "vm2"));
+  must(leave_lbset(s, "webset", "vm2", 9000));
   CHECK(s.vms[1].endpoints.back().admin_state == AdminState::Up);
   CHECK(validate(s).ok());
 }
