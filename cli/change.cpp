@@ -60,6 +60,23 @@ void tell_engine(const Context& ctx, const store::Location& state, const model::
   }
 }
 
+// On a terminal, a change that removes something asks first; scripts (no
+// terminal) and --yes go on. False: the user said no.
+bool on_terminal() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
+
+bool confirmed(const std::vector<std::string>& removed) {
+  if (removed.empty()) return true;
+  std::cerr << "This removes ";
+  for (std::size_t i = 0; i < removed.size() && i < 10; ++i) std::cerr << (i ? ", " : "") << removed[i];
+  if (removed.size() > 10) std::cerr << " and " << removed.size() - 10 << " more";
+  std::cerr << ". Go on? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+}  // namespace
+
 // What a change removes: cloud services, VMs, endpoints, load-balanced sets
 // that `before` has and `after` has not, in words.
 std::vector<std::string> removed_objects(const model::State& before, const model::State& after) {
@@ -85,22 +102,6 @@ std::vector<std::string> removed_objects(const model::State& before, const model
   return out;
 }
 
-// On a terminal, a change that removes something asks first; scripts (no
-// terminal) and --yes go on. False: the user said no.
-bool on_terminal() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
-
-bool confirmed(const std::vector<std::string>& removed) {
-  if (removed.empty()) return true;
-  std::cerr << "This removes ";
-  for (std::size_t i = 0; i < removed.size() && i < 10; ++i) std::cerr << (i ? ", " : "") << removed[i];
-  if (removed.size() > 10) std::cerr << " and " << removed.size() - 10 << " more";
-  std::cerr << ". Go on? [y/N] " << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  return answer == "y" || answer == "Y" || answer == "yes";
-}
-
-}  // namespace
 
 std::vector<std::string> line_diff(const std::string& before, const std::string& after) {
   const auto a = lines_of(before), b = lines_of(after);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "model/state.hpp"
+
 namespace azlb::cli {
 
 // The lines that differ between two texts, in order: "-old" and "+new",
@@ -15,5 +17,9 @@ namespace azlb::cli {
 // share at the start and the end are skipped first; what is left between is
 // compared line by line when small enough, and shown whole otherwise.
 std::vector<std::string> line_diff(const std::string& before, const std::string& after);
+
+// What `before` has and `after` has not, in words ("VM 'vm2' with 1
+// endpoint", "load-balanced set 'webset'"...): what a change removes.
+std::vector<std::string> removed_objects(const model::State& before, const model::State& after);
 
 }  // namespace azlb::cli

@@ -87,7 +87,7 @@ _azlb() {
           vm) words="create list show delete serve" ;;
           service) words="create list show set delete" ;;
           engine) words="start stop reload check" ;;
-          state) words="export import" ;;
+          state) words="export import history undo" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave drain undrain list show set delete" ;;
           acl) words="add list remove" ;;

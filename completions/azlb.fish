@@ -55,7 +55,7 @@ complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine stat
 complete -c azlb -n '__azlb_at vm' -a 'create list show delete serve'
 complete -c azlb -n '__azlb_at service' -a 'create list show set delete'
 complete -c azlb -n '__azlb_at engine' -a 'start stop reload check'
-complete -c azlb -n '__azlb_at state' -a 'export import'
+complete -c azlb -n '__azlb_at state' -a 'export import history undo'
 complete -c azlb -n '__azlb_at lbset leave' -l public-port -x -d 'Keep its endpoint, published on this port'
 complete -c azlb -n '__azlb_at lbset delete' -l keep-endpoints -d 'Keep the members\' endpoints, each on a port of its own'
 complete -c azlb -n '__azlb_at state export' -l file -r -F -d 'Write it to this file instead of stdout'

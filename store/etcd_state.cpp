@@ -65,9 +65,16 @@ Json delete_range(const std::string& key, const std::string& end) {
 
 // "schema_version = 2" and "generation = \"g...\"": the meta key's value,
 // written by azlb; a hand edit that breaks it is named.
-Result<std::pair<int, std::string>> parse_meta(const std::string& text, const std::string& key) {
+struct Meta {
   int schema = 0;
   std::string generation;
+  std::time_t written = 0;
+};
+
+Result<Meta> parse_meta(const std::string& text, const std::string& key) {
+  int schema = 0;
+  std::string generation;
+  std::time_t written = 0;
   std::size_t line_no = 0;
   std::size_t pos = 0;
   while (pos <= text.size()) {
@@ -92,6 +99,11 @@ Result<std::pair<int, std::string>> parse_meta(const std::string& text, const st
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), schema);
       if (ec != std::errc() || p != value.data() + value.size() || schema < 1)
         return bad("schema_version must be a positive integer");
+    } else if (name == "written") {
+      // An ISO 8601 UTC time, for `state history`; a bad one is only not shown.
+      std::tm tm{};
+      const std::string v(value.size() >= 2 ? value.substr(1, value.size() - 2) : value);
+      if (const char* end = ::strptime(v.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm); end && !*end) written = ::timegm(&tm);
     } else if (name == "generation") {
       if (value.size() < 3 || value.front() != '"' || value.back() != '"') return bad("generation must be a string");
       generation = std::string(value.substr(1, value.size() - 2));
@@ -108,12 +120,18 @@ Result<std::pair<int, std::string>> parse_meta(const std::string& text, const st
                               std::to_string(model::kOldestSchemaVersion) + " to " +
                               std::to_string(model::kSchemaVersion) + ")");
   if (generation.empty()) return model::usage_error(key + ":1:1: no generation");
-  return std::pair{schema, generation};
+  return Meta{schema, generation, written};
 }
 
 std::string meta_value(const std::string& generation) {
+  char when[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return "# azlb state in etcd (see azlb-state(5)): the objects are under objects/" + generation +
-         "/\nschema_version = " + std::to_string(model::kSchemaVersion) + "\ngeneration = \"" + generation + "\"\n";
+         "/\nschema_version = " + std::to_string(model::kSchemaVersion) + "\ngeneration = \"" + generation +
+         "\"\nwritten = \"" + when + "\"\n";
 }
 
 std::string new_generation() {
@@ -309,20 +327,23 @@ std::string meta_key(const std::string& prefix) { return prefix + "/state"; }
 std::string objects_prefix(const std::string& prefix) { return prefix + "/objects/"; }
 std::string engines_prefix(const std::string& prefix) { return prefix + "/engines/"; }
 
-Result<Snapshot> read(EtcdClient& c) {
+Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
   const auto& prefix = c.location().prefix;
   Snapshot snap;
   snap.prefix = prefix;
-  AZLB_ASSIGN(meta, c.call("kv/range", range_request(meta_key(prefix), "", 0, 0)));
+  AZLB_ASSIGN(meta, c.call("kv/range", range_request(meta_key(prefix), "", at, 0)));
   snap.revision = meta.contains("header") ? json_i64(meta["header"], "revision") : 0;
   if (snap.revision <= 0 || (meta.contains("kvs") && !meta["kvs"].is_array()))
     return model::runtime_error("etcd at " + c.endpoint() + " answered a range without a revision: is it etcd 3.4+?");
+  if (at > 0) snap.revision = at;
   if (meta.contains("kvs") && !meta["kvs"].empty()) {
     const auto& kv = meta["kvs"][0];
     snap.meta = Value{json_bytes(kv, "value"), json_i64(kv, "mod_revision")};
+    snap.meta_revision = snap.meta->mod_revision;
     AZLB_ASSIGN(parsed, parse_meta(snap.meta->value, meta_key(prefix)));
-    snap.schema_version = parsed.first;
-    snap.generation = parsed.second;
+    snap.schema_version = parsed.schema;
+    snap.generation = parsed.generation;
+    snap.written = parsed.written;
   }
   if (snap.generation.empty()) return snap;
   const std::string base = objects_prefix(prefix) + snap.generation + "/";
@@ -350,8 +371,17 @@ bool Snapshot::apply(const Json& event, bool& reread) {
   const auto rev = json_i64(kv, "mod_revision");
   if (rev > revision) revision = rev;
   if (key == meta_key(prefix)) {
-    if (deleted || !meta || json_bytes(kv, "value") != meta->value) reread = true;
-    return true;
+    // Every change writes it (its time changes); only another generation
+    // or schema means reading everything again.
+    auto parsed = deleted ? Result<Meta>(model::usage_error("deleted")) : parse_meta(json_bytes(kv, "value"), key);
+    if (!parsed || parsed->generation != generation || parsed->schema != schema_version) {
+      reread = true;
+      return true;
+    }
+    meta = Value{json_bytes(kv, "value"), rev};
+    meta_revision = rev;
+    written = parsed->written;
+    return false;
   }
   if (generation.empty() || key.rfind(objects_prefix(prefix) + generation + "/", 0) != 0) return false;
   if (deleted) return objects.erase(key) > 0;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <optional>
@@ -44,13 +45,16 @@ struct Snapshot {
   std::optional<Value> meta;
   int schema_version = model::kSchemaVersion;
   std::string generation;                 // "" for a state never written
+  std::time_t written = 0;                // when the meta key was last written (0: not said)
+  std::int64_t meta_revision = 0;         // its mod_revision: the state before it is at this minus one
   std::map<std::string, Value> objects;   // of that generation, by key
   // An event of a watch: true if it changed the state. A new generation (or
   // a meta key that does not parse) sets `reread`: read the whole state again.
   bool apply(const Json& event, bool& reread);
 };
 
-model::Result<Snapshot> read(EtcdClient&);
+// At `revision` (0: the latest); an earlier one etcd has compacted is an error.
+model::Result<Snapshot> read(EtcdClient&, std::int64_t revision = 0);
 // The state's text to parse, with the key each piece came from.
 model::Result<StateText> assemble(const Snapshot&, const std::string& prefix);
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "store/files.hpp"
+#include "store/history.hpp"
 #include "store/prefault.hpp"
 #include "store/toml_codec.hpp"
 
@@ -150,6 +151,8 @@ Status update(const fs::path& state, const std::function<Status(State&)>& change
   AZLB_TRY(change(s));
   auto after = format_state(s);
   if (before && *before == after) return ok();
+  // What it was, for `state undo`: kept before the file is replaced.
+  if (before) AZLB_TRY(save_history(state, *before));
   return write_atomically(state, after);
 }
 

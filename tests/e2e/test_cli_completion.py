@@ -31,7 +31,7 @@ class BashCompletion(AzlbCase):
 
     def test_offers_groups_and_their_commands(self):
         self.assertEqual(self.complete("azlb "), ["endpoint", "engine", "lbset", "service", "state", "status", "vm"])
-        self.assertEqual(self.complete("azlb state "), ["export", "import"])
+        self.assertEqual(self.complete("azlb state "), ["export", "history", "import", "undo"])
         self.assertEqual(self.complete("azlb state import x --"), ["--help", "--replace"])
         self.assertEqual(self.complete("azlb engine "), ["check", "reload", "start", "stop"])
         for flag in ("--threads", "--udp-flows", "--buffers", "--pipes", "--fd-reserve"):

@@ -93,6 +93,40 @@ class FourSteps(AzlbCase):
         self.assertEqual(self.ok("lbset", "list", "-o", "json").json(), {"lbsets": []})
         self.assertNotIn(8080, self.public_ports())
 
+    def test_history_and_undo(self):
+        self.four_steps()
+        self.ok("lbset", "leave", "webset", "--vm", "vm3")
+        self.ok("vm", "delete", "vm2", "--yes")
+        h = self.ok("state", "history", "-o", "json").json()["history"]
+        self.assertEqual([e["vms"] for e in h[:3]], [2, 3, 3])
+        self.assertEqual(h[0]["current"], True)
+        self.assertEqual([e["id"] for e in h], list(range(len(h))))
+        # Undo puts vm2 back; undo again takes it away (an undo is a change of its own).
+        before = self.read()
+        self.assertIn("vm2", self.ok("state", "undo").out)
+        self.assertIn("vm2", [v["name"] for v in self.ok("vm", "list", "-o", "json").json()["vms"]])
+        self.ok("state", "undo", "--yes")
+        self.assertEqual(self.read(), before)
+        # Dry run: the diff, nothing written.
+        r = self.ok("--dry-run", "state", "undo")
+        self.assertIn('+name = "vm2"', r.out)
+        self.assertEqual(self.read(), before)
+        # Bounded: 20 earlier states at most.
+        for i in range(25):
+            self.ok("endpoint", "add", "vm1", "--name", f"e{i}", "--protocol", "tcp", "--public-port", str(9100 + i),
+                    "--private-port", "80")
+        self.assertEqual(len(self.ok("state", "history", "-o", "json").json()["history"]), 21)
+        self.assertEqual(len(os.listdir(self.state + ".history")), 20)
+
+    def test_nothing_to_undo_and_a_history_folder_that_is_not_ours(self):
+        self.fails(1, "state", "undo", mentions="nothing to undo")
+        self.ok("vm", "create", "vm1", "--cloud-service", "web")
+        other = os.path.join(self.dir, "elsewhere")
+        os.mkdir(other)
+        os.symlink(other, self.state + ".history")
+        self.fails(1, "vm", "create", "vm2", "--cloud-service", "web", mentions=".history")
+        self.assertEqual(os.listdir(other), [])
+
     def test_delete_keep_endpoints_publishes_each_on_its_own_port(self):
         self.four_steps()
         r = self.ok("lbset", "delete", "webset", "--keep-endpoints", "-o", "json").json()

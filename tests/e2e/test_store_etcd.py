@@ -198,6 +198,21 @@ class StateInEtcd(EtcdCase):
         self.ok("state", "import", path, "--replace", "--yes")
         self.assertEqual(self.export(), exported)
 
+    def test_history_and_undo_from_etcd_revisions(self):
+        self.farm(2)
+        self.ok("vm", "delete", "vm2", "--yes")
+        h = self.ok("state", "history", "-o", "json").json()["history"]
+        self.assertEqual([e["vms"] for e in h[:2]], [1, 2])
+        self.assertTrue(h[1]["where"].startswith("revision "), h[1])
+        r = self.ok("state", "undo")
+        self.assertIn("brings back VM 'vm2'", r.out)
+        self.assertEqual(len(self.ok("vm", "list", "-o", "json").json()["vms"]), 2)
+        # Compacted revisions end the history there.
+        self.cluster.ctl("compact", str(self.cluster.revision()))
+        h = self.ok("state", "history", "-o", "json").json()["history"]
+        self.assertEqual(len(h), 1, h)
+        self.assertIn("nothing to undo", self.azlb("state", "undo").err)
+
     def test_a_change_too_large_for_one_transaction(self):
         """150 members leave at once (150 keys > etcd's 128 operations): a new
         generation is written and made current atomically; the engine follows."""
