@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/engine_view.hpp"
 #include "cli/render.hpp"
+#include "cli/status_watch.hpp"
 #include "cli/table.hpp"
 #include "engine/control.hpp"
 #include "store/state_store.hpp"
@@ -134,11 +135,32 @@ Status status(const Context& ctx, const std::string& only) {
 
 void register_status(CLI::App& app, Context& ctx) {
   using namespace status_cmd;
-  auto only = std::make_shared<std::string>();
-  command(app, ctx, "status", "Every VM's endpoints, their load-balanced sets and live health",
-          [&ctx, only] { return status(ctx, *only); })
-      ->add_option("--cloud-service", *only, "Only this cloud service")
-      ->type_name("CS");
+  struct Flags {
+    std::string only, watch, count;
+    CLI::Option* watch_opt = nullptr;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* c = command(app, ctx, "status", "Every VM's endpoints, their load-balanced sets and live health",
+                    [&ctx, f]() -> Status {
+                      if (!f->watch_opt->count() && f->count.empty()) return status(ctx, f->only);
+                      WatchOptions o;
+                      o.only_service = f->only;
+                      if (!f->watch.empty()) {
+                        AZLB_ASSIGN(sec, parse_uint("--watch interval (seconds)", f->watch, 1, 3600));
+                        o.interval_s = sec;
+                      }
+                      if (!f->count.empty()) {
+                        AZLB_ASSIGN(n, parse_uint("--count", f->count, 1, 1000000));
+                        o.rounds = n;
+                      }
+                      return watch_status(ctx, o);
+                    });
+  c->add_option("--cloud-service", f->only, "Only this cloud service")->type_name("CS");
+  f->watch_opt = c->add_option("--watch", f->watch,
+                               "A live view, redrawn every SEC seconds (default 2): rates, totals, last probes")
+                     ->expected(0, 1)
+                     ->type_name("SEC");
+  c->add_option("--count", f->count, "With --watch: stop after N views")->type_name("N");
 }
 
 }  // namespace azlb::cli

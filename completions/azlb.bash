@@ -24,7 +24,7 @@ _azlb_flags() {
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show") echo "--cloud-service" ;;
     "lbset delete") echo "--cloud-service --keep-endpoints" ;;
-    "status") echo "--cloud-service" ;;
+    "status") echo "--cloud-service --watch --count" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;
     "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen" ;;
@@ -44,7 +44,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -75,7 +75,7 @@ _azlb() {
     --access-log | --file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"

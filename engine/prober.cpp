@@ -25,7 +25,10 @@ std::string name_of(const ProbeTarget& t, const std::string& url) {
 }
 
 void set_health(MemberState& m, Health h, const std::string& why) {
-  if (m.health.exchange(h) != h) log("member %s is %s (%s)", m.key.to_string().c_str(), to_string(h), why.c_str());
+  if (m.health.exchange(h) != h) {
+    m.health_since = std::time(nullptr);
+    log("member %s is %s (%s)", m.key.to_string().c_str(), to_string(h), why.c_str());
+  }
 }
 
 }  // namespace

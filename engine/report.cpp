@@ -91,7 +91,8 @@ std::string status_json(const EngineSnapshot& s) {
                 {"health", to_string(m.health.load())},
                 {"admin_state", u.drained ? "drain" : "up"},
                 {"dataplane", nat ? "nat" : "proxy"},
-                {"last_probe", probe}};
+                {"last_probe", probe},
+                {"health_since", m.health_since ? Json(iso8601(m.health_since)) : Json(nullptr)}};
 #define AZLB_MEMBER_JSON(name, kind, prom, help) j[#name] = t.name;
       AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
 #undef AZLB_MEMBER_JSON

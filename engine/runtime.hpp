@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <compare>
+#include <ctime>
 #include <cstdint>
 #include <string>
 
@@ -54,6 +55,7 @@ struct MemberState {
   std::int64_t last_pass_ms = 0;
   bool last_probe_ok = false;
   std::string last_probe_detail;
+  std::time_t health_since = 0;  // when the prober last changed its health (0: never)
   std::array<ThreadCounters, kMaxThreads> per_thread;
 
   explicit MemberState(MemberKey k) : key(std::move(k)) {}

@@ -75,3 +75,57 @@ class MetricsListen(EngineCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StatusWatch(EngineCase):
+    """azlb status --watch: the live view, its rates and totals."""
+
+    def test_rates_totals_and_last_probes(self):
+        import subprocess
+        import threading
+        import time
+        from backends import http_get
+        from harness import AZLB
+        self.farm(2)
+        self.ok("engine", "start")
+        self.addCleanup(self.azlb, "engine", "stop")
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                http_get(self.port)
+                time.sleep(0.01)
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            env = dict(os.environ, AZLB_STATE=self.state)
+            p = subprocess.run([AZLB, "-o", "json", "status", "--watch", "1", "--count", "2"], capture_output=True,
+                               text=True, env=env, timeout=30)
+            table = self.ok("status", "--watch", "1", "--count", "2").out
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rounds = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual(len(rounds), 2)
+        self.assertIsNone(rounds[0]["members"][0]["new_per_s"])  # one sample: no rate yet
+        second = {m["vm"]: m for m in rounds[1]["members"]}
+        self.assertGreater(sum(m["new_per_s"] for m in second.values()), 1)
+        self.assertGreater(second["vm1"]["bytes_out_per_s"], 0)
+        self.assertTrue(second["vm1"]["last_probe"]["ok"])
+        self.assertIsNotNone(second["vm1"]["health_since"])
+        sets = {s["name"]: s for s in rounds[1]["sets"]}
+        self.assertEqual(sets["web/webset"]["up"], 2)
+        self.assertEqual(sets["web/webset"]["total"], sum(m["total"] for m in second.values()))
+        # Piped: two blocks of plain lines, no terminal codes.
+        self.assertEqual(table.count("azlb status --watch: every 1 s"), 2)
+        self.assertNotIn("\033[", table)
+        self.assertIn("set web/webset", table)
+        self.assertRegex(table, r"ok: HTTP 200")
+
+    def test_without_an_engine_it_says_so_and_goes_on(self):
+        self.farm(1)
+        r = self.ok("status", "--watch", "1", "--count", "2")
+        self.assertEqual(r.out.count("no engine runs"), 2)
+        self.fails(2, "status", "--watch", "0", "--count", "1", mentions="0")
