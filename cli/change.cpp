@@ -9,7 +9,7 @@
 
 #include "cli/context.hpp"
 #include "engine/config.hpp"
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 #include "model/rules.hpp"
 #include "model/text.hpp"
 #include "store/state_store.hpp"

@@ -8,10 +8,10 @@
 #include "cli/flags.hpp"
 #include "cli/table.hpp"
 #include "engine/config.hpp"
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 #include "model/text.hpp"
 #include "engine/runtime.hpp"
-#include "engine/sockets.hpp"
+#include "engine/proxy/sockets.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::cli {

@@ -10,7 +10,7 @@
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::cli {

@@ -8,7 +8,7 @@
 #include "cli/render.hpp"
 #include "cli/status_watch.hpp"
 #include "cli/table.hpp"
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::cli {

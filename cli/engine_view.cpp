@@ -1,6 +1,6 @@
 #include "cli/engine_view.hpp"
 
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 #include "store/state_store.hpp"
 #include "model/text.hpp"
 

@@ -10,7 +10,7 @@
 #include <tuple>
 
 #include "cli/table.hpp"
-#include "engine/control.hpp"
+#include "engine/control/control.hpp"
 
 namespace azlb::cli {
 

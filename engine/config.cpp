@@ -6,7 +6,7 @@
 #include <cstring>
 #include <functional>
 
-#include "engine/sockets.hpp"
+#include "engine/proxy/sockets.hpp"
 #include "model/rules.hpp"
 
 namespace azlb::engine {

@@ -1,4 +1,4 @@
-#include "engine/access_log.hpp"
+#include "engine/proxy/access_log.hpp"
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/config.hpp"
-#include "engine/sockets.hpp"
+#include "engine/proxy/sockets.hpp"
 
 using namespace azlb::engine;
 namespace fs = std::filesystem;

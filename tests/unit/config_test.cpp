@@ -1,7 +1,7 @@
 #include <algorithm>
 
 #include "engine/config.hpp"
-#include "engine/config_diff.hpp"
+#include "engine/control/config_diff.hpp"
 
 #include "fixtures.hpp"
 

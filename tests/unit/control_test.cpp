@@ -7,9 +7,9 @@
 
 #include <vector>
 
-#include "engine/low_fd_thread.hpp"
-#include "engine/report.hpp"
-#include "engine/signals.hpp"
+#include "engine/nat/low_fd_thread.hpp"
+#include "engine/control/report.hpp"
+#include "engine/control/signals.hpp"
 
 using namespace azlb::engine;
 

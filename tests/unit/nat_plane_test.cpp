@@ -1,11 +1,11 @@
-#include "engine/nat_plane.hpp"
+#include "engine/nat/nat_plane.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <set>
 
-#include "engine/conntrack.hpp"
+#include "engine/nat/conntrack.hpp"
 #include "route_farm.hpp"
 
 using namespace azlb::engine;

@@ -5,7 +5,7 @@
 #include <set>
 #include <vector>
 
-#include "engine/prober.hpp"
+#include "engine/control/prober.hpp"
 
 using namespace azlb::engine;
 

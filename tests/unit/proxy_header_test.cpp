@@ -1,4 +1,4 @@
-#include "engine/proxy_header.hpp"
+#include "engine/proxy/proxy_header.hpp"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/config.hpp"
-#include "engine/sockets.hpp"
+#include "engine/proxy/sockets.hpp"
 
 namespace azlb::test {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/loop.hpp"
-#include "engine/tcp_proxy.hpp"
+#include "engine/proxy/loop.hpp"
+#include "engine/proxy/tcp_proxy.hpp"
 
 using namespace azlb::engine;
 

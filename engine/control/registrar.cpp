@@ -1,0 +1,105 @@
+#include "engine/control/registrar.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include "engine/log.hpp"
+#include "engine/proxy/loop.hpp"
+
+namespace azlb::engine {
+
+using model::Status;
+
+model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLocation& loc, std::string key) {
+  AZLB_ASSIGN(client, store::EtcdClient::open(loc));
+  std::unique_ptr<Registrar> r(new Registrar(std::move(client), std::move(key)));
+  r->thread_ = std::thread([p = r.get()] { p->run(); });
+  return r;
+}
+
+Registrar::Registrar(std::unique_ptr<store::EtcdClient> c, std::string key) : client_(std::move(c)), key_(std::move(key)) {}
+
+Registrar::~Registrar() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!lease_.empty()) (void)client_->call("lease/revoke", {{"ID", lease_}}, 2000);
+}
+
+std::pair<std::string, std::time_t> Registrar::error() {
+  std::lock_guard lock(mu_);
+  return {last_error_, error_since_};
+}
+
+void Registrar::set_value(std::string json) {
+  {
+    std::lock_guard lock(mu_);
+    if (json == value_) return;
+    value_ = std::move(json);
+  }
+  cv_.notify_all();
+}
+
+Status Registrar::refresh() {
+  std::string value;
+  {
+    std::lock_guard lock(mu_);
+    value = value_;
+  }
+  if (value.empty()) return model::ok();
+  const auto now = monotonic_ms();
+  if (!lease_.empty() && now >= next_keepalive_ms_) {
+    AZLB_ASSIGN(reply, client_->call("lease/keepalive", {{"ID", lease_}}, 3000));
+    // TTL absent or 0: the lease expired (etcd was away longer than the TTL).
+    const auto& r = reply.contains("result") ? reply["result"] : reply;
+    const auto ttl = store::json_text(r, "TTL");
+    const bool alive = !ttl.empty() && ttl != "0";
+    if (!alive) lease_.clear(), written_.clear();
+    next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
+  }
+  if (lease_.empty()) {
+    AZLB_ASSIGN(grant, client_->call("lease/grant", {{"TTL", std::to_string(kTtlSeconds)}}, 3000));
+    lease_ = store::json_text(grant, "ID");
+    if (lease_.empty()) return model::runtime_error("etcd granted no lease");
+    written_.clear();
+    next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
+  }
+  if (value != written_) {
+    AZLB_ASSIGN(put, client_->call("kv/put",
+                                   {{"key", store::base64_encode(key_)},
+                                    {"value", store::base64_encode(value)},
+                                    {"lease", lease_}},
+                                   3000));
+    (void)put;
+    written_ = value;
+  }
+  return model::ok();
+}
+
+void Registrar::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    auto st = refresh();
+    if (!st && st.error().message != last_error_) {
+      log("etcd: cannot keep this engine's key %s: %s (retrying)", key_.c_str(), st.error().message.c_str());
+    } else if (st && !last_error_.empty()) {
+      log("etcd: this engine's key %s is back", key_.c_str());
+    }
+    lock.lock();
+    if (!st && last_error_.empty()) error_since_ = std::time(nullptr);
+    last_error_ = st ? "" : st.error().message;
+    // A changed value is written at once, the lease kept alive every TTL/3;
+    // after a failure, tried again a second later (never at once: etcd away
+    // must not make this thread spin).
+    if (st)
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || value_ != written_; });
+    else
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+  }
+}
+
+}  // namespace azlb::engine
