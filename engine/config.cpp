@@ -6,6 +6,8 @@
 #include <cstring>
 #include <functional>
 
+#include "engine/hash.hpp"
+
 #include "engine/proxy/sockets.hpp"
 #include "model/rules.hpp"
 
@@ -35,11 +37,7 @@ namespace {
 // A member's identity for affinity: its VM, as Azure's source-IP modes
 // send a client to a VM, whichever set (tcp or udp) it reaches. FNV-1a:
 // stable across runs, so affinity survives an engine restart.
-std::uint64_t hash_of(const MemberKey& k) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : k.vm) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+std::uint64_t hash_of(const MemberKey& k) { return fnv1a64(k.vm); }
 
 Upstream upstream_for(Registry& reg, Config& cfg, MemberKey key, const Vm& vm, const Endpoint& ep,
                       std::uint32_t idle_unit_ms) {

@@ -2,17 +2,11 @@
 
 #include <algorithm>
 
+#include "engine/hash.hpp"
+
 namespace azlb::engine {
 
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 constexpr std::uint64_t kOffsetSalt = 0x6f66667365742d31ull;  // the two hashes of the paper
 constexpr std::uint64_t kSkipSalt = 0x736b69702d2d2d32ull;
@@ -22,9 +16,7 @@ constexpr std::uint64_t kSkipSalt = 0x736b69702d2d2d32ull;
 std::uint64_t seeded_hash(std::string_view bytes, std::uint64_t seed) {
   // FNV-1a over the bytes, then a full mix with the seed: stable, and every
   // input bit reaches every output bit.
-  std::uint64_t h = 0xcbf29ce484222325ull ^ mix(seed);
-  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
-  return mix(h ^ seed);
+  return mix64(fnv1a64(bytes, 0xcbf29ce484222325ull ^ mix64(seed)) ^ seed);
 }
 
 MaglevTable MaglevTable::build(const std::vector<MaglevMember>& members, std::uint64_t seed, std::uint32_t size) {

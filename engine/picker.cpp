@@ -4,18 +4,11 @@
 
 #include <algorithm>
 
+#include "engine/hash.hpp"
+
 namespace azlb::engine {
 
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {
-  // splitmix64's finaliser: every input bit moves every output bit.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 bool was_tried(std::span<const std::uint8_t> tried, std::size_t i) {
   return std::find(tried.begin(), tried.end(), static_cast<std::uint8_t>(i)) != tried.end();
@@ -29,10 +22,10 @@ std::uint64_t client_hash(const sockaddr_storage& client, model::Distribution d,
     h = reinterpret_cast<const sockaddr_in&>(client).sin_addr.s_addr;
   } else if (client.ss_family == AF_INET6) {
     auto* b = reinterpret_cast<const sockaddr_in6&>(client).sin6_addr.s6_addr;
-    for (int i = 0; i < 16; ++i) h = mix(h ^ b[i]);
+    for (int i = 0; i < 16; ++i) h = mix64(h ^ b[i]);
   }
-  if (d != model::Distribution::SourceIpProtocol) return mix(h);
-  return mix(h ^ (static_cast<std::uint64_t>(proto) + 1) << 56);
+  if (d != model::Distribution::SourceIpProtocol) return mix64(h);
+  return mix64(h ^ (static_cast<std::uint64_t>(proto) + 1) << 56);
 }
 
 int pick(const Route& r, std::uint64_t chash, std::span<const std::uint8_t> tried, Rng& rng) {
@@ -59,7 +52,7 @@ int pick(const Route& r, std::uint64_t chash, std::span<const std::uint8_t> trie
   std::uint64_t best = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!usable(i)) continue;
-    auto score = mix(chash ^ r.upstreams[i].id_hash);
+    auto score = mix64(chash ^ r.upstreams[i].id_hash);
     if (chosen == kNoUpstream || score > best) best = score, chosen = static_cast<int>(i);
   }
   return chosen;

@@ -24,7 +24,9 @@ def readme_blocks(after_heading):
 
 @unittest.skipUnless(os.geteuid() == 0, "the walk-through binds port 22 and the VMs' port 80: the README says as root")
 class Readme(AzlbCase):
-    def test_the_walk_through_and_the_engine_section_work_verbatim_beside_sshd(self):
+    def run_sections(self, *headings, folders=(WALKTHROUGH_STATE,), env=None):
+        """The README's blocks under `headings`, run by bash as a user types them, with azlb on
+        the PATH and another program holding port 22 (sshd, on most hosts)."""
         ssh = socket.socket()
         ssh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -33,47 +35,34 @@ class Readme(AzlbCase):
         except OSError:
             pass  # a real sshd holds it already: just as good
         self.addCleanup(ssh.close)
-        shutil.rmtree(WALKTHROUGH_STATE, ignore_errors=True)
-        self.addCleanup(shutil.rmtree, WALKTHROUGH_STATE, True)
-        bin_dir = tempfile.mkdtemp(prefix="azlb-bin-")
-        self.addCleanup(shutil.rmtree, bin_dir, True)
-        os.symlink(os.path.abspath(AZLB), os.path.join(bin_dir, "azlb"))
-        script = "set -euo pipefail\n" + readme_blocks("## Walk-through") + readme_blocks("## The engine")
-        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"])
-        env.pop("AZLB_STATE", None)
-        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
-        self.assertEqual(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-        self.assertRegex(p.stdout, r"\bvm[123]\b\n")  # what curl got through the VIP
-        self.assertIn("Engine stopped", p.stdout)
-        self.assertIn("warning: cannot bind tcp 127.0.0.1:22", p.stderr)
-        self.assertNotIn("azlb: error", p.stderr)
-
-    def test_the_etcd_section_works_verbatim_after_the_walk_through(self):
-        ssh = socket.socket()
-        ssh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            ssh.bind(("127.0.0.1", 22))
-            ssh.listen()
-        except OSError:
-            pass
-        self.addCleanup(ssh.close)
-        # The README's etcd members are killed at its end; killed here too if it fails half-way.
-        self.addCleanup(subprocess.run, ["pkill", "-9", "-f", "/tmp/azlb-etcd/m"], check=False)
-        for folder in (WALKTHROUGH_STATE, "/tmp/azlb-etcd"):
+        for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
             self.addCleanup(shutil.rmtree, folder, True)
         bin_dir = tempfile.mkdtemp(prefix="azlb-bin-")
         self.addCleanup(shutil.rmtree, bin_dir, True)
         os.symlink(os.path.abspath(AZLB), os.path.join(bin_dir, "azlb"))
-        script = "set -euo pipefail\n" + readme_blocks("## Walk-through") + readme_blocks("## Several hosts")
-        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], AZLB_RUN_DIR=os.path.join(self.dir, "run"))
-        env.pop("AZLB_STATE", None)
-        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        script = "set -euo pipefail\n" + "".join(readme_blocks(h) for h in headings)
+        e = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], **(env or {}))
+        e.pop("AZLB_STATE", None)
+        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=e, timeout=120)
         self.assertEqual(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        self.assertIn("Engine stopped", p.stdout)
+        return p
+
+    def test_the_walk_through_and_the_engine_section_work_verbatim_beside_sshd(self):
+        p = self.run_sections("## Walk-through", "## The engine")
+        self.assertRegex(p.stdout, r"\bvm[123]\b\n")  # what curl got through the VIP
+        self.assertIn("warning: cannot bind tcp 127.0.0.1:22", p.stderr)
+        self.assertNotIn("azlb: error", p.stderr)
+
+    def test_the_etcd_section_works_verbatim_after_the_walk_through(self):
+        # The README's etcd members are killed at its end; killed here too if it fails half-way.
+        self.addCleanup(subprocess.run, ["pkill", "-9", "-f", "/tmp/azlb-etcd/m"], check=False)
+        p = self.run_sections("## Walk-through", "## Several hosts", folders=(WALKTHROUGH_STATE, "/tmp/azlb-etcd"),
+                              env={"AZLB_RUN_DIR": os.path.join(self.dir, "run")})
         self.assertRegex(p.stdout, r"\bvm[1234]\b\n")
         self.assertIn("Engines of this state (1)", p.stdout)
         self.assertIn("schema_version = 2", p.stdout)
-        self.assertIn("Engine stopped", p.stdout)
 
 
 if __name__ == "__main__":
