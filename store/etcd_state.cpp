@@ -434,6 +434,17 @@ Result<StateText> assemble(const Snapshot& snap, const std::string& prefix) {
   return t;
 }
 
+Result<std::int64_t> last_object_revision(EtcdClient& c) {
+  const auto objects = objects_prefix(c.location().prefix);
+  Json r = range_request(objects, prefix_end(objects), 0, 0);
+  r["keys_only"] = true;
+  AZLB_ASSIGN(reply, c.call("kv/range", r, 30000));
+  std::int64_t last = 0;
+  if (reply.contains("kvs") && reply["kvs"].is_array())
+    for (const auto& kv : reply["kvs"]) last = std::max(last, json_i64(kv, "mod_revision"));
+  return last;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient& c, const std::string& prefix) {
   AZLB_ASSIGN(reply, c.call("kv/range", range_request(prefix, prefix_end(prefix), 0, 0)));
   std::vector<std::pair<std::string, std::string>> out;

@@ -59,6 +59,9 @@ model::Result<Snapshot> read(EtcdClient&, std::int64_t revision = 0);
 model::Result<StateText> assemble(const Snapshot&, const std::string& prefix);
 
 model::Result<model::State> load(EtcdClient&);
+// The revision of the last write to any object key (0: none): where a state
+// whose state key was deleted by hand can still be read.
+model::Result<std::int64_t> last_object_revision(EtcdClient&);
 // Every key below `prefix` with its value, in key order.
 model::Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient&, const std::string& prefix);
 // Reads, applies `change`, and writes what changed in a transaction that

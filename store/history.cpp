@@ -87,7 +87,15 @@ Result<std::vector<HistoryEntry>> etcd_history(const EtcdLocation& loc) {
       if (out.empty()) return snap.error();
       break;  // compacted: etcd keeps no more
     }
-    if (!snap->meta) break;  // before the state's first write
+    if (!snap->meta) {
+      if (!out.empty()) break;  // before the state's first write
+      // No state key now: deleted by hand? Its objects tell when it was last written.
+      out.push_back({0, 0, "revision " + std::to_string(snap->revision) + " (no state key)", model::State{}});
+      AZLB_ASSIGN(last, etcd::last_object_revision(*client));
+      if (last <= 0) break;
+      at = last;
+      continue;
+    }
     AZLB_ASSIGN(text, etcd::assemble(*snap, loc.prefix));
     auto s = parse_text(text);
     if (!s) {

@@ -49,6 +49,17 @@ void EtcdFollower::drain_events() {
   }
 }
 
+Result<store::StateText> EtcdFollower::read_now() {
+  auto client = store::EtcdClient::open(client_->location());
+  if (!client) return client.error();
+  auto snap = etcd::read(**client);
+  if (!snap) return snap.error();
+  if (!snap->meta && had_meta_)
+    return model::runtime_error("the state's key " + etcd::meta_key(prefix_) +
+                                " is gone (deleted by hand?): the engine keeps what is in force");
+  return etcd::assemble(*snap, prefix_);
+}
+
 Result<store::StateText> EtcdFollower::latest() const {
   std::lock_guard lock(mu_);
   if (text_error_) return *text_error_;
@@ -61,7 +72,16 @@ StoreHealth EtcdFollower::health() const {
 }
 
 void EtcdFollower::publish(bool changed) {
-  auto text = etcd::assemble(snap_, prefix_);
+  // A prefix never written is an empty state; one whose state key has gone
+  // (etcdctl del) is a missing state, as a deleted file is: never "serve
+  // nothing", the engine keeps what is in force.
+  if (snap_.meta) had_meta_ = true;
+  auto text = had_meta_ && !snap_.meta
+                  ? Result<store::StateText>(model::runtime_error(
+                        "the state's key " + etcd::meta_key(prefix_) +
+                        " is gone (deleted by hand?): the engine keeps what is in force; 'azlb state undo' or an "
+                        "import puts a state back"))
+                  : etcd::assemble(snap_, prefix_);
   {
     std::lock_guard lock(mu_);
     // A key that is not azlb's is a broken state, as a broken file is: the

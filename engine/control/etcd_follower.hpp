@@ -45,6 +45,9 @@ class EtcdFollower {
   // The text of the latest revision followed, or why it does not make a
   // state (a key that is not azlb's).
   model::Result<store::StateText> latest() const;
+  // Read from etcd now (a reload asked for), on the caller's thread, with
+  // the same rule for a state key that has gone.
+  model::Result<store::StateText> read_now();
   StoreHealth health() const;
 
  private:
@@ -54,6 +57,7 @@ class EtcdFollower {
   void set_unreachable(const std::string& why);
 
   std::unique_ptr<store::EtcdClient> client_;
+  std::atomic<bool> had_meta_{false};  // the state key was seen once: its absence is a missing state
   std::string prefix_;
   store::etcd::Snapshot snap_;  // the thread's
   mutable std::mutex mu_;

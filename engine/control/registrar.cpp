@@ -51,7 +51,9 @@ Status Registrar::refresh() {
   }
   if (value.empty()) return model::ok();
   const auto now = monotonic_ms();
+  bool kept_alive = false;
   if (!lease_.empty() && now >= next_keepalive_ms_) {
+    kept_alive = true;
     AZLB_ASSIGN(reply, client_->call("lease/keepalive", {{"ID", lease_}}, 3000));
     // TTL absent or 0: the lease expired (etcd was away longer than the TTL).
     const auto& r = reply.contains("result") ? reply["result"] : reply;
@@ -75,6 +77,17 @@ Status Registrar::refresh() {
                                    3000));
     (void)put;
     written_ = value;
+  } else if (kept_alive) {
+    // With each keepalive: the key put back if another program deleted it
+    // (etcdctl del), in one transaction that writes only then.
+    const auto key = store::base64_encode(key_);
+    store::Json put = {{"request_put", {{"key", key}, {"value", store::base64_encode(value)}, {"lease", lease_}}}};
+    store::Json absent = {{"target", "CREATE"}, {"key", key}, {"create_revision", "0"}};
+    store::Json txn = {{"compare", store::Json::array({absent})},
+                       {"success", store::Json::array({put})},
+                       {"failure", store::Json::array()}};
+    AZLB_ASSIGN(reply, client_->call("kv/txn", txn, 3000));
+    if (store::json_true(reply, "succeeded")) log("etcd: this engine's key %s was deleted by another program: put back", key_.c_str());
   }
   return model::ok();
 }

@@ -46,11 +46,12 @@ bool StateWatcher::changed() {
   return ours;
 }
 
-model::Result<store::StateText> StateWatcher::read(bool fresh) const {
+model::Result<store::StateText> StateWatcher::read(bool fresh) {
   if (follower_ && !fresh) return follower_->latest();
   // Out of reach a moment ago: say so at once rather than wait on every endpoint.
   if (follower_ && !follower_->health().reachable)
     return model::runtime_error("etcd is out of reach: " + follower_->health().error);
+  if (follower_) return follower_->read_now();
   AZLB_ASSIGN(text, store::read_text(state_));
   // A deleted state file is an accident or a move in progress, never "serve
   // nothing": the VIPs stay up on what is in force.

@@ -27,7 +27,7 @@ class StateWatcher {
   // The state's text. `fresh`: read now (a reload asked for), else what the
   // watch has (etcd). A missing, unreadable or oversized file, or etcd out
   // of reach, is an error: the engine keeps what it runs.
-  model::Result<store::StateText> read(bool fresh) const;
+  model::Result<store::StateText> read(bool fresh);
   StoreHealth health() const;
 
  private:

@@ -117,6 +117,30 @@ class StateInEtcd(EtcdCase):
         self.assertEqual(self.ok("status", "-o", "json").json()["engines"], [])
         self.assertIn("none runs", self.ok("status").out)
 
+    def test_another_program_deleting_what_azlb_wrote(self):
+        """etcdctl del of an engine's key: put back within seconds. Of the state's key: the
+        engine keeps serving what is in force and says why; an undo puts the state back."""
+        self.farm(2)
+        self.start_engine()
+        wait_until(lambda: [k for k in self.keys() if "/engines/" in k], timeout=5 * TIME_SCALE, what="engine key")
+        engine_key = next(k for k in self.keys() if "/engines/" in k)
+        self.cluster.ctl("del", engine_key)
+        wait_until(lambda: engine_key in self.keys(), timeout=10 * TIME_SCALE, every=0.5, what="the key put back")
+        self.cluster.ctl("del", self.prefix + "/state")
+        r = self.azlb("engine", "reload")
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("/state is gone", r.err)
+        for _ in range(6):
+            self.assertIn(http_get(self.port), ("vm1", "vm2"))
+        wait_until(lambda: "is gone" in self.azlb("status", "-o", "json").out + self.azlb("status").out,
+                   timeout=5 * TIME_SCALE, what="status says why")
+        # The CLI sees an empty state (the prefix holds no state key); undo puts the last one back.
+        self.assertEqual(self.ok("vm", "list", "-o", "json").json()["vms"], [])
+        self.assertIn("brings back", self.ok("state", "undo", "--yes").out)
+        self.assertEqual(len(self.ok("vm", "list", "-o", "json").json()["vms"]), 2)
+        wait_until(lambda: "is gone" not in self.azlb("status").out, timeout=5 * TIME_SCALE,
+                   what="the engine follows the state put back")
+
     def test_engine_follows_another_host_and_keeps_connections(self):
         self.farm(2)
         self.start_engine()
