@@ -111,7 +111,7 @@ Status history(const Context& ctx) {
 // Puts back the state before the last write, as a change of its own: undo
 // twice and the undone change is back.
 Status undo(const Context& ctx) {
-  AZLB_ASSIGN(entries, store::history(ctx.location()));
+  AZLB_ASSIGN(entries, store::history(ctx.location(), 2));
   if (entries.size() < 2) return runtime_error("nothing to undo: no earlier state of " + ctx.location().display() + " is kept");
   const auto& previous = entries[1];
   State current;

@@ -59,7 +59,7 @@ std::time_t modified(const fs::path& p) {
   return ::stat(p.c_str(), &st) == 0 ? st.st_mtime : 0;
 }
 
-Result<std::vector<HistoryEntry>> file_history(const fs::path& state) {
+Result<std::vector<HistoryEntry>> file_history(const fs::path& state, std::size_t most) {
   std::vector<HistoryEntry> out;
   AZLB_ASSIGN(now, load(state));
   out.push_back({0, modified(state), state.string(), std::move(now)});
@@ -67,7 +67,7 @@ Result<std::vector<HistoryEntry>> file_history(const fs::path& state) {
   if (!fs::exists(dir)) return out;
   AZLB_TRY(own_folder(dir, false));
   for (auto& p : saved(dir)) {
-    if (out.size() > kHistoryKeep) break;
+    if (out.size() >= most) break;
     AZLB_ASSIGN(text, read_regular_file(p, kMaxStateBytes));
     if (!text) continue;
     auto s = parse_state(*text, p.string());
@@ -77,11 +77,11 @@ Result<std::vector<HistoryEntry>> file_history(const fs::path& state) {
   return out;
 }
 
-Result<std::vector<HistoryEntry>> etcd_history(const EtcdLocation& loc) {
+Result<std::vector<HistoryEntry>> etcd_history(const EtcdLocation& loc, std::size_t most) {
   AZLB_ASSIGN(client, EtcdClient::open(loc));
   std::vector<HistoryEntry> out;
   std::int64_t at = 0;
-  while (out.size() <= kHistoryKeep) {
+  while (out.size() < most) {
     auto snap = etcd::read(*client, at);
     if (!snap) {
       if (out.empty()) return snap.error();
@@ -137,9 +137,10 @@ Status save_history(const fs::path& state, const std::string& text) {
   return model::ok();
 }
 
-Result<std::vector<HistoryEntry>> history(const Location& loc) {
-  if (loc.is_etcd()) return etcd_history(loc.etcd());
-  return file_history(loc.file());
+Result<std::vector<HistoryEntry>> history(const Location& loc, std::size_t most) {
+  most = std::min(most, kHistoryKeep + 1);
+  if (loc.is_etcd()) return etcd_history(loc.etcd(), most);
+  return file_history(loc.file(), most);
 }
 
 }  // namespace azlb::store

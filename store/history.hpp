@@ -30,7 +30,9 @@ struct HistoryEntry {
 // The state now and up to kHistoryKeep before it, newest first. An entry
 // that no longer loads (a hand-edited file, a compacted revision) ends the
 // list there.
-model::Result<std::vector<HistoryEntry>> history(const Location&);
+// `most`: how many entries to read at most (undo needs 2; each is a whole
+// state to read and parse).
+model::Result<std::vector<HistoryEntry>> history(const Location&, std::size_t most = kHistoryKeep + 1);
 
 // For the file backend: keeps `text` (the file's contents before a write)
 // in the history folder and drops the oldest beyond kHistoryKeep. A folder
