@@ -29,9 +29,13 @@ class EtcdCluster:
         scheme = "https" if tls else "http"
         self.scheme = scheme
         self.initial = ",".join(f"{self.names[i]}=http://127.0.0.1:{self.peer[i]}" for i in range(n))
-        for i in range(n):
-            self.start(i)
-        self.wait_healthy()
+        try:
+            for i in range(n):
+                self.start(i)
+            self.wait_healthy()
+        except BaseException:
+            self.stop()  # no member outlives a cluster that did not come up
+            raise
 
     def endpoints(self, order=None):
         order = range(self.n) if order is None else order
