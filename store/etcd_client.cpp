@@ -223,7 +223,8 @@ EtcdClient::Reply EtcdClient::post(std::size_t i, std::string_view path, const s
   c_.easy_setopt(h, CURLOPT_WRITEDATA, sink ? sink : &collect);
   c_.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   c_.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  c_.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(timeout_ms, 2000)));
+  // A stream (timeout 0) connects within 2 s too: a member that drops packets must not hold it for curl's 300 s.
+  c_.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms > 0 ? std::min(timeout_ms, 2000) : 2000));
   c_.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(sink ? 0 : timeout_ms));
   c_.easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   c_.easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
@@ -274,6 +275,7 @@ Status EtcdClient::authenticate() {
 }
 
 Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeout_ms) {
+  if (timeout_cap_ms_ > 0) timeout_ms = std::min(timeout_ms, timeout_cap_ms_);
   if (!user_.empty() && token_.empty() && path != "auth/authenticate") AZLB_TRY(authenticate());
   const std::string text = body.dump();
   std::string failures;
@@ -292,6 +294,7 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
                                   " with what is not JSON: is it an etcd 3.4+ server? (" +
                                   model::printable(r.body, 120) + ")");
     if (r.http == 200 && !gateway_error(j)) {
+      if (tried) failovers_.fetch_add(1, std::memory_order_relaxed);
       current_ = i;
       return j;
     }

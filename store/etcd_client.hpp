@@ -5,6 +5,8 @@
 // endpoint and what to do. No secret is ever put in a message.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -53,8 +55,14 @@ class EtcdClient {
                        const std::function<bool()>& stop);
 
   const EtcdLocation& location() const { return loc_; }
+  // No request of this client waits longer than this for one endpoint (a
+  // thread that must not block long: the engine's control thread).
+  void cap_timeout(int ms) { timeout_cap_ms_ = ms; }
   // The endpoint that answered last.
   const std::string& endpoint() const { return loc_.endpoints[current_]; }
+  // How many times a request went on to another endpoint after one failed
+  // (read from other threads: the engine watches it).
+  std::uint64_t failovers() const { return failovers_.load(std::memory_order_relaxed); }
 
  private:
   struct Conn;
@@ -74,6 +82,8 @@ class EtcdClient {
   const CurlApi& c_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::size_t current_ = 0;
+  std::atomic<std::uint64_t> failovers_{0};
+  int timeout_cap_ms_ = 0;
   std::string cacert_, cert_, key_;
   std::string user_, password_;
   std::string token_;

@@ -147,6 +147,8 @@ class Engine {
   std::string host_;
   std::time_t started_unix_ = 0;
   std::int64_t next_registration_ms_ = 0;
+  std::int64_t next_watch_restart_ms_ = 0;
+  std::uint64_t registrar_failovers_ = 0;
   std::uint64_t generation_ = 0;
   ReloadInfo last_reload_;
   std::int64_t next_bind_retry_ms_ = 0;
@@ -329,8 +331,23 @@ Status Engine::start() {
 }
 
 void Engine::register_engine() {
-  next_registration_ms_ = monotonic_ms() + 1000;
-  if (registrar_) registrar_->set_value(registration_json(*config_, identity(), listeners_->unbound()));
+  const auto now = monotonic_ms();
+  next_registration_ms_ = now + 1000;
+  if (!registrar_) return;
+  registrar_->set_value(registration_json(*config_, identity(), listeners_->unbound()));
+  // etcd silent to the key's keepalive: the watch's connection may be to a
+  // member cut off without a reset (a watch hears nothing either way, and
+  // TCP's keepalive takes most of a minute), so it is made again, through
+  // whichever member answers.
+  // So is it when the key's requests had to leave a member for another: the
+  // watch may be held by that member still.
+  const auto failovers = registrar_->failovers();
+  if ((!registrar_->error().first.empty() || failovers != registrar_failovers_) && now >= next_watch_restart_ms_) {
+    next_watch_restart_ms_ = now + 10000;
+    registrar_failovers_ = failovers;
+    log("etcd: a member stopped answering this engine's key: watching the state again through whichever answers");
+    watcher_.restart_watch();
+  }
 }
 
 EngineSnapshot Engine::snapshot() {

@@ -49,6 +49,10 @@ class EtcdFollower {
   // the same rule for a state key that has gone.
   model::Result<store::StateText> read_now();
   StoreHealth health() const;
+  // Ends the watch's connection and watches again through whichever member
+  // answers: for when the registrar finds etcd silent while the watch's
+  // connection still looks open (a member cut off without a reset).
+  void restart_watch() { restart_ = true; }
 
  private:
   EtcdFollower(std::unique_ptr<store::EtcdClient>, store::etcd::Snapshot);
@@ -66,6 +70,7 @@ class EtcdFollower {
   StoreHealth health_;
   int event_fd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> restart_{false};
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   std::thread thread_;

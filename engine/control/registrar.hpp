@@ -31,6 +31,8 @@ class Registrar {
   void set_value(std::string json);
   const std::string& key() const { return key_; }
   // Why the key cannot be kept now ("" when it is): etcd away, or without quorum.
+  // How often its requests had to go on to another etcd member.
+  std::uint64_t failovers() const { return client_->failovers(); }
   // And since when.
   std::pair<std::string, std::time_t> error();
 

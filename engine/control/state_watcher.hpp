@@ -29,6 +29,9 @@ class StateWatcher {
   // of reach, is an error: the engine keeps what it runs.
   model::Result<store::StateText> read(bool fresh);
   StoreHealth health() const;
+  void restart_watch() {
+    if (follower_) follower_->restart_watch();
+  }
 
  private:
   store::Location state_;

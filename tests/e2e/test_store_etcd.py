@@ -387,6 +387,24 @@ class EtcdOutages(EtcdCase):
         wait_until(lambda: "out of reach" not in self.azlb("status").out, timeout=15 * TIME_SCALE,
                    what="status says the state is reachable again")
 
+    def test_a_frozen_member_holding_the_watch(self):
+        """The member the engine watches through stops answering without closing anything
+        (SIGSTOP: a partition, for the engine): the engine notices through its key's keepalive,
+        watches through another member, and serves a change made meanwhile."""
+        self.farm(2)
+        self.start_engine()
+        os.kill(self.cluster.procs[0].pid, signal.SIGSTOP)
+        self.addCleanup(lambda: self.cluster.procs[0] and os.kill(self.cluster.procs[0].pid, signal.SIGCONT))
+        # Another host's change: it cannot tell this host's engine, which must learn it by watch.
+        others = {"AZLB_STATE": self.cluster.url(self.prefix, order=[1, 2]),
+                  "AZLB_RUN_DIR": os.path.join(self.dir, "otherhost")}
+        port2 = free_port()
+        self.ok("endpoint", "add", "vm2", "--name", "late", "--protocol", "tcp", "--public-port", str(port2),
+                "--private-port", str(self.bport), env=others)
+        wait_until(lambda: self._serves(port2), timeout=20 * TIME_SCALE, what="the change, past the frozen member")
+        os.kill(self.cluster.procs[0].pid, signal.SIGCONT)
+        self.assertIn("watching the state again", self.engine_log())
+
     def test_compacted_revision_while_the_watch_is_away(self):
         """The engine's only endpoint dies; the state changes and is compacted
         meanwhile; when it is back, the watch's revision is gone: the engine
