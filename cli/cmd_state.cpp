@@ -34,7 +34,7 @@ Status export_state(const Context& ctx, const std::string& file) {
   // Never written through a link or into another user's file at that name.
   AZLB_TRY(store::replace_file(file, text, 0600));
   if (!ctx.quiet && !ctx.json())
-    std::cerr << "State " << ctx.location().display() << " written to " << file << " ("
+    std::cout << "State " << ctx.location().display() << " written to " << file << " ("
               << count(s.services.size(), "cloud service", "cloud services") << ", " << count(s.vms.size(), "VM", "VMs")
               << ")\n";
   if (ctx.json())

@@ -25,7 +25,6 @@ enum GrpcCode : int {
   kDeadlineExceeded = 4,
   kPermissionDenied = 7,
   kResourceExhausted = 8,
-  kFailedPrecondition = 9,
   kUnavailable = 14,
   kUnauthenticated = 16,
 };
@@ -322,7 +321,6 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
     if (said.find("request is too large") != std::string::npos || e.code == kResourceExhausted)
       return model::runtime_error("etcd at " + name + " refused a request as too large (" + said +
                                   "): raise its --max-request-bytes or make the change smaller");
-    (void)kFailedPrecondition;
     return model::runtime_error("etcd at " + name + ": " + said);
   }
   return model::runtime_error("cannot reach etcd (" + failures + ")");

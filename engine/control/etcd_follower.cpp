@@ -138,10 +138,6 @@ void EtcdFollower::run() {
         backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
         continue;
       }
-      {
-        std::lock_guard lock(mu_);
-        ++health_.rereads;
-      }
       snap_ = std::move(*snap);
       need_read = false;
       publish(true);

@@ -28,7 +28,6 @@ struct StoreHealth {
   std::string error;           // why not, the last failure
   std::int64_t since = 0;      // unix time it became unreachable
   std::int64_t revision = 0;   // etcd: the revision the engine's copy is at
-  std::uint64_t rereads = 0;   // etcd: full reads after the first (compaction, outage, new generation)
 };
 
 class EtcdFollower {

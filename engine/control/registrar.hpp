@@ -29,7 +29,6 @@ class Registrar {
 
   // The key's value from now on (written when it differs from what is there).
   void set_value(std::string json);
-  const std::string& key() const { return key_; }
   // Why the key cannot be kept now ("" when it is): etcd away, or without quorum.
   // How often its requests had to go on to another etcd member.
   std::uint64_t failovers() const { return client_->failovers(); }

@@ -150,7 +150,7 @@ class StateInEtcd(EtcdCase):
         c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertIn(b"200", self.response(c))
         # ...another host (its own folder, the endpoints in another order) adds a VM to the set.
-        b = self.add_vm_elsewhere("vm9")
+        self.add_vm("vm9")
         elsewhere = {"AZLB_STATE": self.cluster.url(self.prefix, order=[1, 2]),
                      "AZLB_RUN_DIR": os.path.join(self.dir, "otherhost")}
         self.ok("lbset", "join", "webset", "--vm", "vm9", env=elsewhere)
@@ -159,7 +159,6 @@ class StateInEtcd(EtcdCase):
         c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertIn(b"200", self.response(c), "an established connection was cut by the change")
         c.close()
-        self.assertIsNotNone(b)
 
     @staticmethod
     def response(c):
@@ -171,9 +170,6 @@ class StateInEtcd(EtcdCase):
                 break
             data += chunk
         return data
-
-    def add_vm_elsewhere(self, vm):
-        return self.add_vm(vm)
 
     def test_thirty_concurrent_writers_lose_nothing(self):
         net = random_subnet()
@@ -257,9 +253,8 @@ class StateInEtcd(EtcdCase):
         self.ok("lbset", "delete", "s", "--cloud-service", "big", "--yes")
         vms = self.ok("vm", "list", "-o", "json").json()["vms"]
         self.assertEqual(len(vms), 150)
-        self.assertTrue(all(v["endpoints"] == 0 or True for v in vms))
-        sets = self.ok("lbset", "list", "-o", "json").json()
-        self.assertEqual(sets.get("lbsets", sets.get("load_balanced_sets", [])), [])
+        self.assertEqual([v["name"] for v in vms if v["endpoints"]], [], "a member's endpoint outlived its set")
+        self.assertEqual(self.ok("lbset", "list", "-o", "json").json(), {"lbsets": []})
         # One generation left: the old one was removed with the switch.
         gens = {k.split("/objects/")[1].split("/")[0] for k in self.keys() if "/objects/" in k}
         self.assertEqual(len(gens), 1, gens)
