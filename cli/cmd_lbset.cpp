@@ -196,22 +196,22 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
 
 struct DeleteFlags {
   SetRef ref;
-  bool keep_endpoints = false;
+  bool remove_endpoints = false;
 };
 
 Status remove(const Context& ctx, const DeleteFlags& f) {
   const SetRef& ref = f.ref;
   std::vector<PortMove> moves;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
-    AZLB_ASSIGN(m, delete_lbset(s, ref, f.keep_endpoints));
+    AZLB_ASSIGN(m, delete_lbset(s, ref, f.remove_endpoints));
     moves = m;
     return ok();
   }));
   std::string msg = "Load-balanced set " + q(ref.name) + " deleted";
   if (moves.empty()) msg += "; it had no members";
-  else if (f.keep_endpoints) msg += "; as asked, its endpoints stay on their VMs, each published on its own port: " + describe(moves);
-  else msg += "; its members' endpoints were removed with it: " + describe(moves) +
-             " (--keep-endpoints keeps them, each on a public port of its own)";
+  else if (f.remove_endpoints) msg += "; as asked, its members' endpoints were removed with it: " + describe(moves);
+  else msg += "; its endpoints stay on their VMs, each now published on a public port of its own: " + describe(moves) +
+             " (--remove-endpoints removes them instead)";
   Json jm = Json::array();
   for (auto& m : moves)
     jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"removed", m.to == 0},
@@ -375,11 +375,11 @@ void register_lbset(CLI::App& app, Context& ctx) {
   udc->add_option("--vm", ud->vm, "VM whose member takes connections again")->required()->type_name("VM");
 
   auto d = std::make_shared<DeleteFlags>();
-  auto* dc = command(*lb, ctx, "delete", "Delete a set; its members' endpoints go with it",
+  auto* dc = command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs, each on a port of its own",
                      [&ctx, d] { return remove(ctx, *d); });
   add_set_ref(*dc, d->ref);
-  dc->add_flag("--keep-endpoints", d->keep_endpoints,
-               "Keep the members' endpoints on their VMs, each published on a public port of its own");
+  dc->add_flag("--remove-endpoints", d->remove_endpoints,
+               "Remove the members' endpoints with the set, rather than publish each on a port of its own");
 }
 
 }  // namespace azlb::cli

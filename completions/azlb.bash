@@ -23,7 +23,7 @@ _azlb_flags() {
     "lbset drain") echo "--vm --wait" ;;
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show") echo "--cloud-service" ;;
-    "lbset delete") echo "--cloud-service --keep-endpoints" ;;
+    "lbset delete") echo "--cloud-service --remove-endpoints" ;;
     "status") echo "--cloud-service --watch --count" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;

@@ -190,7 +190,7 @@ Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::st
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
-Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool keep_endpoints) {
+Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool remove_endpoints) {
   AZLB_ASSIGN(loc, locate_set(s, ref));
   std::string svc_name = loc.service->name, set_name = loc.set->name;
   std::vector<std::pair<std::string, Detached>> detached;
@@ -207,7 +207,7 @@ Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool kee
   std::erase_if(loc.service->lbsets, [&](auto& x) { return x.name == set_name; });
   std::vector<PortMove> moves;
   for (auto& [vm_name, d] : detached) {
-    if (!keep_endpoints) {
+    if (remove_endpoints) {
       moves.push_back({vm_name, d.endpoint.name, d.endpoint.public_port, 0});
       continue;
     }

@@ -148,9 +148,10 @@ struct AdminChange {
 };
 Result<AdminChange> set_admin_state(State&, std::string_view set, std::string_view vm, AdminState);
 // The first member keeps the public port; the others move to free ones.
-// The members' endpoints go with the set, unless `keep_endpoints`: then each
-// stays on its VM on a public port of its own (the set's for the first, the
-// next free ones for the others), as the user asked.
-Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&, bool keep_endpoints = false);
+// The members' endpoints stay on their VMs, no longer in a set (the
+// contract's v1 fixes it): each on a public port of its own, the set's for
+// the first, the next free ones for the others. `remove_endpoints`: they go
+// with the set instead, and nothing is published.
+Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&, bool remove_endpoints = false);
 
 }  // namespace azlb::model

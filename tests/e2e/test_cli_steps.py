@@ -88,7 +88,7 @@ class FourSteps(AzlbCase):
         self.fails(4, "lbset", "leave", "webset", "--vm", "vm3", "--public-port", "8080", mentions="8080")
         r = self.ok("lbset", "leave", "webset", "--vm", "vm3", "--public-port", "9003", "-o", "json").json()
         self.assertEqual((r["removed"], r["public_port"]), (False, 9003))
-        r = self.ok("lbset", "delete", "webset", "-o", "json").json()
+        r = self.ok("lbset", "delete", "webset", "--remove-endpoints", "-o", "json").json()
         self.assertEqual([(e["vm"], e["removed"], e["public_port"]) for e in r["endpoints"]], [("vm1", True, None)])
         self.assertEqual(self.ok("lbset", "list", "-o", "json").json(), {"lbsets": []})
         self.assertNotIn(8080, self.public_ports())
@@ -127,9 +127,10 @@ class FourSteps(AzlbCase):
         self.fails(1, "vm", "create", "vm2", "--cloud-service", "web", mentions=".history")
         self.assertEqual(os.listdir(other), [])
 
-    def test_delete_keep_endpoints_publishes_each_on_its_own_port(self):
+    def test_delete_keeps_the_endpoints_on_their_vms_as_the_contract_says(self):
         self.four_steps()
-        r = self.ok("lbset", "delete", "webset", "--keep-endpoints", "-o", "json").json()
+        r = self.ok("lbset", "delete", "webset", "-o", "json").json()
+        self.assertIn("--remove-endpoints", r["message"])
         self.assertEqual([(e["vm"], e["public_port"]) for e in r["endpoints"]],
                          [("vm1", 8080), ("vm2", 8081), ("vm3", 8082)])
         for vm in ("vm1", "vm2", "vm3"):
@@ -282,7 +283,7 @@ class SchemaUpgrade(AzlbCase):
         before = self.state_digest()
         rc, out = on_terminal(b"n\n", "lbset", "delete", "webset")
         self.assertEqual(rc, 1, out)
-        self.assertIn("This removes load-balanced set 'webset', endpoint 'http' of VM 'vm1', endpoint 'http' of VM 'vm2'", out)
+        self.assertIn("This removes load-balanced set 'webset'. Go on? [y/N]", out)
         self.assertIn("cancelled: nothing changed", out)
         self.assertEqual(self.state_digest(), before)
         rc, out = on_terminal(b"y\n", "vm", "delete", "vm3")

@@ -250,7 +250,7 @@ class StateInEtcd(EtcdCase):
             f.write("\n".join(lines) + "\n")
         self.ok("state", "import", path, "--replace", "--yes")
         self.start_engine()
-        self.ok("lbset", "delete", "s", "--cloud-service", "big", "--yes")
+        self.ok("lbset", "delete", "s", "--cloud-service", "big", "--remove-endpoints", "--yes")
         vms = self.ok("vm", "list", "-o", "json").json()["vms"]
         self.assertEqual(len(vms), 150)
         self.assertEqual([v["name"] for v in vms if v["endpoints"]], [], "a member's endpoint outlived its set")

@@ -228,19 +228,19 @@ TEST_CASE("leaving a set never publishes the member: its endpoint goes, unless a
   CHECK(validate(s).ok());
 }
 
-TEST_CASE("deleting a set removes its members' endpoints, or keeps each on a port of its own when asked") {
+TEST_CASE("deleting a set keeps its endpoints on their VMs, each on a port of its own, or removes them when asked") {
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
   REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
   State kept = s;
-  auto moves = delete_lbset(s, {"webset", ""});
+  auto moves = delete_lbset(s, {"webset", ""}, true);
   REQUIRE(moves.ok());
   REQUIRE(moves->size() == 3);
   for (auto& m : *moves) CHECK(m.to == 0);
   for (auto& vm : s.vms) CHECK(find_endpoint(vm, "http") == nullptr);
   CHECK(s.services[0].lbsets.empty());
   CHECK(validate(s).ok());
-  auto published = delete_lbset(kept, {"webset", ""}, true);
+  auto published = delete_lbset(kept, {"webset", ""});
   REQUIRE(published.ok());
   CHECK((*published)[0].to == 8080);
   CHECK((*published)[1].to == 8081);
@@ -281,7 +281,7 @@ TEST_CASE("deleting a set leaves each member's endpoint with the set's rules, so
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
   REQUIRE(add_acl_rule(s, "vm1", "http", {7, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"}).ok());
-  REQUIRE(delete_lbset(s, {"webset", ""}, true).ok());
+  REQUIRE(delete_lbset(s, {"webset", ""}).ok());
   for (const char* vm : {"vm1", "vm2"}) {
     const Endpoint& ep = *find_endpoint(*find_vm(s, vm), "http");
     CHECK(ep.lbset.empty());
