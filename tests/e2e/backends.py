@@ -36,14 +36,26 @@ def _reserve(port):
     return True
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A port free on 127.0.0.1 for both TCP and UDP, and not handed to another test process."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+    """A port free on 127.0.0.1 for both TCP and UDP, and not handed to another
+    test process. Drawn below the kernel's ephemeral range: a port bind(0)
+    hands out is one any outgoing connection of a concurrent test may take as
+    its source port before the engine binds it (seen in CI: the engine's
+    listener retried while the test connected and was refused)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randint(16384, max(16385, low - 1))
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            with socket.socket() as s, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                s.bind(("127.0.0.1", port))
                 u.bind(("127.0.0.1", port))
         except OSError:
             continue
