@@ -1,6 +1,7 @@
 #include "cli/change.hpp"
 
 #include <algorithm>
+#include <random>
 #include <iostream>
 #include <set>
 #include <string_view>
@@ -142,6 +143,16 @@ std::vector<std::string> line_diff(const std::string& before, const std::string&
   return out;
 }
 
+namespace {
+
+std::uint64_t new_hash_seed() {
+  std::random_device rd;
+  const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  return seed & model::kHashSeedMax;
+}
+
+}  // namespace
+
 model::Status Context::change(const std::function<model::Status(model::State&)>& fn) const {
   const auto& path = location();
   if (dry_run) {
@@ -165,6 +176,10 @@ model::Status Context::change(const std::function<model::Status(model::State&)>&
   AZLB_TRY(store::update(path, [&](model::State& s) -> model::Status {
     before = s;
     AZLB_TRY(fn(s));
+    // Every engine of the state hashes flows with this seed; a state gets
+    // one, at random (so that nobody outside can aim flows at one member),
+    // with its first change.
+    if (!s.hash_seed) s.hash_seed = new_hash_seed();
     after = s;
     return model::ok();
   }));

@@ -17,7 +17,7 @@ namespace endpoint_cmd {
 
 struct AddFlags {
   std::string vm;
-  Flag name, protocol, public_port, private_port, idle_timeout, lbset;
+  Flag name, protocol, public_port, private_port, idle_timeout, lbset, weight;
   SetFlags set;
 };
 
@@ -34,6 +34,7 @@ Status add_cmd(const Context& ctx, const AddFlags& f) {
   AZLB_TRY(parse_if(f.idle_timeout, r.idle_timeout_min,
                     [](auto& v) { return parse_u32("idle timeout (minutes)", v); }));
   r.lbset = f.lbset.value;
+  AZLB_TRY(parse_if(f.weight, r.weight, [](auto& v) { return parse_uint("weight", v, kWeightMin, kWeightMax); }));
   AZLB_ASSIGN(opts, f.set.parse());
   r.set_options = opts;
   EndpointAdded added;
@@ -222,6 +223,7 @@ void register_endpoint(CLI::App& app, Context& ctx) {
       .opt->type_name("MIN");
   add(*a, f->lbset, "--lbset", "Load-balanced set to join (created if new, with the probe options)")
       .opt->type_name("SET");
+  add(*a, f->weight, "--weight", "In the set: its share of the flows, 1..256 (default 1)").opt->type_name("N");
   f->set.add_to(*a);
 
   auto l = std::make_shared<std::string>();

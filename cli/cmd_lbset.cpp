@@ -22,9 +22,15 @@ namespace lbset_cmd {
 
 struct CreateFlags {
   std::string set;
-  Flag vm, endpoint, protocol, public_port, private_port;
+  Flag vm, endpoint, protocol, public_port, private_port, weight;
   SetFlags options;
 };
+
+Result<std::optional<std::uint32_t>> weight_of(const Flag& f) {
+  std::optional<std::uint32_t> w;
+  AZLB_TRY(parse_if(f, w, [](auto& v) { return parse_uint("weight", v, kWeightMin, kWeightMax); }));
+  return w;
+}
 
 Status create(const Context& ctx, const CreateFlags& f) {
   LbsetCreateRequest r;
@@ -36,6 +42,8 @@ Status create(const Context& ctx, const CreateFlags& f) {
   AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_u16("private port", v); }));
   AZLB_ASSIGN(opts, f.options.parse());
   r.options = opts;
+  AZLB_ASSIGN(weight, weight_of(f.weight));
+  r.weight = weight;
   LbsetCreated created;
   State after;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
@@ -58,7 +66,7 @@ Status create(const Context& ctx, const CreateFlags& f) {
 
 struct JoinFlags {
   std::string set;
-  Flag vm, endpoint, private_port;
+  Flag vm, endpoint, private_port, weight;
 };
 
 Status join(const Context& ctx, const JoinFlags& f) {
@@ -67,6 +75,8 @@ Status join(const Context& ctx, const JoinFlags& f) {
   r.vm = f.vm.value;
   if (f.endpoint.given()) r.endpoint = f.endpoint.value;
   AZLB_TRY(parse_if(f.private_port, r.private_port, [](auto& v) { return parse_u16("private port", v); }));
+  AZLB_ASSIGN(weight, weight_of(f.weight));
+  r.weight = weight;
   Joined joined;
   State after;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
@@ -156,13 +166,16 @@ Status show(const Context& ctx, const SetRef& ref) {
             << "  probe          " << describe(set.probe) << "\n"
             << "  when all down  " << to_string(set.when_all_down) << "\n"
             << "  PROXY protocol " << to_string(set.proxy_protocol) << "\n"
+            << "  direct return  " << (set.direct_server_return ? "on (members answer clients directly)" : "off")
+            << "\n"
             << "  ACL rules      " << set.acl.size() << (set.acl.empty() ? " (every client is permitted)" : "")
             << "\n\n";
-  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "HEALTH", "ADMIN", "ACTIVE"});
+  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "WEIGHT", "HEALTH", "ADMIN", "ACTIVE"});
   for (auto& m : members_of(s, *loc.service, set)) {
     const auto l = live(loc.service->name, set.name, m.vm->name, m.endpoint->name);
     t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port),
-           l.health, std::string(to_string(m.endpoint->admin_state)), l.active ? std::to_string(*l.active) : "-"});
+           std::to_string(m.endpoint->weight), l.health, std::string(to_string(m.endpoint->admin_state)),
+           l.active ? std::to_string(*l.active) : "-"});
   }
   if (t.empty())
     std::cout << "  no members: add one with 'azlb lbset join " << set.name << " --vm VM'\n";
@@ -189,7 +202,8 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
   ctx.confirm("Load-balanced set " + q(set.name) + " updated: probe " + describe(set.probe) + "; distribution " +
                   std::string(to_string(set.distribution)) + "; when all down " +
                   std::string(to_string(set.when_all_down)) + "; PROXY protocol " +
-                  std::string(to_string(set.proxy_protocol)),
+                  std::string(to_string(set.proxy_protocol)) + "; direct server return " +
+                  (set.direct_server_return ? "on" : "off"),
               {{"lbset", to_json(after, *loc->service, set, no_engine)}});
   return ok();
 }
@@ -217,6 +231,28 @@ Status remove(const Context& ctx, const DeleteFlags& f) {
     jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"removed", m.to == 0},
                   {"public_port", m.to ? Json(m.to) : Json(nullptr)}});
   ctx.confirm(msg, {{"lbset", ref.name}, {"endpoints", jm}});
+  return ok();
+}
+
+struct WeightFlags {
+  std::string set, vm;
+  Flag weight;
+};
+
+Status weight(const Context& ctx, const WeightFlags& f) {
+  AZLB_ASSIGN(w, weight_of(f.weight));
+  WeightChange change;
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
+    AZLB_ASSIGN(c, set_weight(s, f.set, f.vm, *w));
+    change = c;
+    return ok();
+  }));
+  const std::string who = "VM " + q(f.vm) + " (endpoint " + q(change.endpoint) + ") in load-balanced set " + q(f.set);
+  ctx.confirm(who + (change.before == *w ? " already had weight " + std::to_string(*w) + "; nothing changed"
+                                          : " now has weight " + std::to_string(*w) + " (was " +
+                                                std::to_string(change.before) + ")"),
+              {{"lbset", f.set}, {"vm", f.vm}, {"endpoint", change.endpoint}, {"weight", *w},
+               {"previous_weight", change.before}});
   return ok();
 }
 
@@ -333,6 +369,7 @@ void register_lbset(CLI::App& app, Context& ctx) {
   add(*c, f->protocol, "--protocol", "Protocol of an endpoint made here: tcp (default) or udp").opt->type_name("tcp|udp");
   add(*c, f->public_port, "--public-port", "Public port of an endpoint made here").opt->type_name("P");
   add(*c, f->private_port, "--private-port", "Private port of an endpoint made here").opt->type_name("Q");
+  add(*c, f->weight, "--weight", "The first member's share of the flows, 1..256 (default 1)").opt->type_name("N");
   f->options.add_to(*c);
 
   auto j = std::make_shared<JoinFlags>();
@@ -341,6 +378,7 @@ void register_lbset(CLI::App& app, Context& ctx) {
   add(*jc, j->vm, "--vm", "VM to add").opt->required()->type_name("VM");
   add(*jc, j->endpoint, "--endpoint", "Endpoint name (default: the set's)").opt->type_name("N");
   add(*jc, j->private_port, "--private-port", "Private port (default: the first member's)").opt->type_name("Q");
+  add(*jc, j->weight, "--weight", "Its share of the set's flows, 1..256 (default 1)").opt->type_name("N");
 
   auto lv = std::make_shared<LeaveFlags>();
   auto* lc = command(*lb, ctx, "leave", "Take a VM out of a set; its member endpoint goes with it",
@@ -360,6 +398,13 @@ void register_lbset(CLI::App& app, Context& ctx) {
                      [&ctx, u] { return update(ctx, *u); });
   add_set_ref(*uc, u->ref);
   u->options.add_to(*uc);
+
+  auto w = std::make_shared<WeightFlags>();
+  auto* wc = command(*lb, ctx, "weight", "Change a member's share of its set's flows",
+                     [&ctx, w] { return weight(ctx, *w); });
+  wc->add_option("SET", w->set, "Load-balanced set name")->required();
+  wc->add_option("--vm", w->vm, "VM whose member gets the weight")->required()->type_name("VM");
+  add(*wc, w->weight, "--weight", "1..256").opt->required()->type_name("N");
 
   auto dr = std::make_shared<DrainFlags>();
   auto* drc = command(*lb, ctx, "drain", "Send a member no new connections or flows; established ones carry on",

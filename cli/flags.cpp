@@ -23,11 +23,14 @@ void SetFlags::add_to(CLI::App& app, bool with_distribution) {
   add(app, when_all_down, "--when-all-down", "With every member down: refuse new connections, or serve-all")
       .opt->type_name("refuse|serve-all");
   if (with_distribution)
-    add(app, distribution, "--distribution", "five-tuple (random, default), source-ip or source-ip-protocol")
+    add(app, distribution, "--distribution", "five-tuple (default), source-ip or source-ip-protocol: what the consistent hash picks a member by")
         .opt->type_name("MODE");
   add(app, proxy_protocol, "--proxy-protocol",
       "Send members a PROXY protocol header with the client's address: none (default), v1 or v2 (tcp only)")
       .opt->type_name("none|v1|v2");
+  app.add_flag("--direct-server-return", direct_server_return,
+               "Members answer clients directly (nat services; private port = public port)");
+  app.add_flag("--no-direct-server-return", no_direct_server_return, "Replies go back through the balancer");
 }
 
 Result<SetOptions> SetFlags::parse() const {
@@ -41,6 +44,9 @@ Result<SetOptions> SetFlags::parse() const {
   AZLB_TRY(parse_if(distribution, o.distribution, parse_distribution));
   AZLB_TRY(parse_if(proxy_protocol, o.proxy_protocol, parse_proxy_protocol));
   o.no_probe = no_probe;
+  if (direct_server_return && no_direct_server_return)
+    return usage_error("--direct-server-return and --no-direct-server-return contradict each other: give one");
+  if (direct_server_return || no_direct_server_return) o.direct_server_return = direct_server_return;
   return o;
 }
 

@@ -23,6 +23,7 @@ struct SetFlags {
   Flag probe_protocol, probe_port, probe_path, probe_interval, probe_timeout, when_all_down, distribution,
       proxy_protocol;
   bool no_probe = false;
+  bool direct_server_return = false, no_direct_server_return = false;
 
   void add_to(CLI::App& app, bool with_distribution = true);
   model::Result<model::SetOptions> parse() const;

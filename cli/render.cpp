@@ -59,6 +59,7 @@ Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set
               {"endpoint", m.endpoint->name},
               {"private_ip", m.vm->private_ip.to_string()},
               {"private_port", m.endpoint->private_port},
+              {"weight", m.endpoint->weight},
               {"health", l.health},
               {"admin_state", to_string(m.endpoint->admin_state)}};
     if (l.active) j["active_connections"] = *l.active;
@@ -73,6 +74,7 @@ Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set
           {"when_all_down", to_string(set.when_all_down)},
           {"acl", acl},
           {"proxy_protocol", to_string(set.proxy_protocol)},
+          {"direct_server_return", set.direct_server_return},
           {"members", members}};
 }
 

@@ -13,11 +13,12 @@ _azlb_flags() {
     "service create") echo "--vip --subnet --dataplane" ;;
     "service set") echo "--dataplane --vip" ;;
     "service delete") echo "--with-vms" ;;
-    "endpoint add") echo "--name --protocol --public-port --private-port --idle-timeout --lbset $_azlb_probe" ;;
+    "endpoint add") echo "--name --protocol --public-port --private-port --idle-timeout --lbset --weight $_azlb_probe" ;;
     "acl add") echo "--order --action --remote-subnet --description" ;;
     "acl remove") echo "--order" ;;
-    "lbset create") echo "--vm --endpoint --protocol --public-port --private-port $_azlb_probe" ;;
-    "lbset join") echo "--vm --endpoint --private-port" ;;
+    "lbset create") echo "--vm --endpoint --protocol --public-port --private-port --weight $_azlb_probe" ;;
+    "lbset join") echo "--vm --endpoint --private-port --weight" ;;
+    "lbset weight") echo "--vm --weight" ;;
     "lbset leave") echo "--vm --public-port" ;;
     "lbset undrain") echo "--vm" ;;
     "lbset drain") echo "--vm --wait" ;;
@@ -33,7 +34,7 @@ _azlb_flags() {
 
 _azlb() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local _azlb_probe="--probe-protocol --probe-port --probe-path --probe-interval --probe-timeout --no-probe --when-all-down --distribution --proxy-protocol"
+  local _azlb_probe="--probe-protocol --probe-port --probe-path --probe-interval --probe-timeout --no-probe --when-all-down --distribution --proxy-protocol --direct-server-return --no-direct-server-return"
   local _azlb_state="" group="" cmd="" vm="" i w
   local -a args=()
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -44,7 +45,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count | --weight)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -75,7 +76,7 @@ _azlb() {
     --access-log | --file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count | --weight) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
@@ -89,7 +90,7 @@ _azlb() {
           engine) words="start stop reload check" ;;
           state) words="export import history undo" ;;
           endpoint) words="add list show remove acl" ;;
-          lbset) words="create join leave drain undrain list show set delete" ;;
+          lbset) words="create join leave weight drain undrain list show set delete" ;;
           acl) words="add list remove" ;;
         esac
       else

@@ -20,6 +20,7 @@ Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::st
                                     std::optional<std::uint16_t> port_asked = std::nullopt) {
   PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0};
   d.endpoint.lbset.clear();
+  d.endpoint.weight = kWeightDefault;  // a member's share; alone it has all it gets
   d.endpoint.acl = set_acl;
   d.endpoint.proxy_protocol = set_proxy_protocol;
   // Out of the set it takes its own traffic again: drained was about the set.
@@ -77,8 +78,10 @@ Result<LbsetCreated> create_lbset(State& s, const LbsetCreateRequest& r) {
     set.proxy_protocol = *r.options.proxy_protocol;
     d.endpoint.proxy_protocol = ProxyProtocol::None;
   }
+  set.direct_server_return = r.options.direct_server_return.value_or(false);
   AZLB_TRY(insert_lbset(s, svc->name, std::move(set)));
   d.endpoint.lbset = r.set;
+  if (r.weight) d.endpoint.weight = *r.weight;
   AZLB_TRY(reattach(s, r.vm, std::move(d)));
   return out;
 }
@@ -114,6 +117,7 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
     d.endpoint.lbset = set->name;
     d.endpoint.public_port = set->public_port;
     if (r.private_port) d.endpoint.private_port = *r.private_port;
+    if (r.weight) d.endpoint.weight = *r.weight;
     AZLB_TRY(reattach(s, r.vm, std::move(d)));
     out.existing = true;
     return out;
@@ -122,9 +126,11 @@ Result<Joined> join_lbset(State& s, const LbsetJoinRequest& r) {
   ep.name = out.endpoint;
   ep.protocol = set->protocol;
   ep.public_port = set->public_port;
-  ep.private_port = r.private_port.value_or(first ? first->private_port : set->public_port);
+  ep.private_port = r.private_port.value_or(first && !set->direct_server_return ? first->private_port
+                                                                              : set->public_port);
   ep.idle_timeout_min = first ? first->idle_timeout_min : kIdleTimeoutDefault;
   ep.lbset = set->name;
+  ep.weight = r.weight.value_or(kWeightDefault);
   AZLB_TRY(insert_endpoint(s, r.vm, std::move(ep)));
   return out;
 }
@@ -157,7 +163,8 @@ Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_vi
 Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   AZLB_ASSIGN(loc, locate_set(s, ref));
   if (!o.any())
-    return usage_error("nothing to change: give probe, --distribution, --when-all-down or --proxy-protocol options");
+    return usage_error("nothing to change: give probe, --distribution, --when-all-down, --proxy-protocol or "
+                       "--direct-server-return options");
   auto members = members_of(s, *loc.service, *loc.set);
   std::uint16_t default_port = members.empty() ? loc.set->public_port : members.front().endpoint->private_port;
   // `set` changes only what it is given: a --no-probe set stays unprobed
@@ -173,7 +180,28 @@ Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
     AZLB_TRY(check_plane_fits(*loc.service, "load-balanced set " + quote(loc.set->name), *o.proxy_protocol));
     loc.set->proxy_protocol = *o.proxy_protocol;
   }
+  if (o.direct_server_return) {
+    LoadBalancedSet after = *loc.set;
+    after.direct_server_return = *o.direct_server_return;
+    AZLB_TRY(check_dsr_plane(*loc.service, after));
+    for (auto& m : members) AZLB_TRY(check_dsr_port(after, m.vm->name, *m.endpoint));
+    loc.set->direct_server_return = after.direct_server_return;
+  }
   return ok();
+}
+
+Result<WeightChange> set_weight(State& s, std::string_view set_name, std::string_view vm_name, std::uint32_t weight) {
+  AZLB_TRY(check_range("weight", weight, kWeightMin, kWeightMax));
+  AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
+  AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+  AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
+  for (auto& ep : vm->endpoints)
+    if (ep.lbset == set->name) {
+      WeightChange out{svc->name, ep.name, ep.weight};
+      ep.weight = weight;
+      return out;
+    }
+  return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
 }
 
 Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::string_view vm_name,

@@ -59,7 +59,7 @@ std::vector<EndpointSpec> default_endpoints(Os os) {
 
 bool SetOptions::any() const {
   return probe_protocol || probe_port || probe_path || probe_interval_s || probe_timeout_s || no_probe ||
-         when_all_down || distribution || proxy_protocol;
+         when_all_down || distribution || proxy_protocol || direct_server_return;
 }
 
 Result<std::optional<Probe>> resolve_probe(const std::optional<Probe>& current, const SetOptions& o,
@@ -115,7 +115,10 @@ Result<Dataplane> set_dataplane(State& s, std::string_view name, Dataplane plane
   const Dataplane before = svc->dataplane;
   svc->dataplane = plane;
   AZLB_TRY(check_nat_family(*svc));
-  for (auto& set : svc->lbsets) AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
+  for (auto& set : svc->lbsets) {
+    AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
+    AZLB_TRY(check_dsr_plane(*svc, set));
+  }
   for (auto* vm : vms_of(s, *svc))
     for (auto& ep : vm->endpoints)
       AZLB_TRY(check_plane_fits(*svc, "endpoint " + quote(ep.name) + " of VM " + quote(vm->name), ep.proxy_protocol));
@@ -234,6 +237,7 @@ Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
   EndpointAdded out;
   if (r.lbset.empty()) {
     if (set_options.any()) return usage_error("probe and distribution options need --lbset");
+    if (r.weight) return usage_error("--weight is a member's share of its set's flows: it needs --lbset");
     AZLB_TRY(insert_endpoint(s, r.vm, std::move(ep)));
     return out;
   }
@@ -250,10 +254,12 @@ Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
     ns.probe = probe;
     ns.distribution = set_options.distribution.value_or(Distribution::FiveTuple);
     ns.when_all_down = set_options.when_all_down.value_or(WhenAllDown::Refuse);
+    ns.direct_server_return = set_options.direct_server_return.value_or(false);
     AZLB_TRY(insert_lbset(s, svc->name, std::move(ns)));
     out.set_created = true;
   }
   ep.lbset = r.lbset;
+  ep.weight = r.weight.value_or(kWeightDefault);
   AZLB_TRY(insert_endpoint(s, r.vm, std::move(ep)));
   return out;
 }

@@ -24,6 +24,7 @@ struct SetOptions {
   std::optional<WhenAllDown> when_all_down;
   std::optional<Distribution> distribution;
   std::optional<ProxyProtocol> proxy_protocol;
+  std::optional<bool> direct_server_return;
 
   bool any() const;
 };
@@ -88,6 +89,7 @@ struct EndpointRequest {
   std::optional<std::uint32_t> idle_timeout_min;
   std::string lbset;  // join (or create) this set
   SetOptions set_options;
+  std::optional<std::uint32_t> weight;  // in the set
 };
 struct EndpointAdded {
   bool set_created = false;
@@ -116,6 +118,7 @@ struct LbsetCreateRequest {
   std::optional<Protocol> protocol;
   std::optional<std::uint16_t> public_port, private_port;
   SetOptions options;
+  std::optional<std::uint32_t> weight;  // the first member's
 };
 struct LbsetCreated {
   bool endpoint_created = false;
@@ -126,6 +129,7 @@ struct LbsetJoinRequest {
   std::string set, vm;
   std::optional<std::string> endpoint;  // default: the set's endpoint name
   std::optional<std::uint16_t> private_port;
+  std::optional<std::uint32_t> weight;
 };
 struct Joined {
   std::string endpoint;
@@ -140,6 +144,14 @@ Result<Joined> join_lbset(State&, const LbsetJoinRequest&);
 Result<PortMove> leave_lbset(State&, std::string_view set, std::string_view vm,
                              std::optional<std::uint16_t> public_port = std::nullopt);
 Status update_lbset(State&, const SetRef&, const SetOptions&);
+
+// The VM's member of a set gets `weight` (kWeightMin..kWeightMax); returns
+// the one it had.
+struct WeightChange {
+  std::string service, endpoint;
+  std::uint32_t before = kWeightDefault;
+};
+Result<WeightChange> set_weight(State&, std::string_view set, std::string_view vm, std::uint32_t weight);
 
 // Drain (or undrain) the VM's member of a set, found in the VM's cloud service.
 struct AdminChange {

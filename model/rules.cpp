@@ -173,6 +173,23 @@ Status check_plane_fits(const CloudService& svc, std::string_view what, ProxyPro
   return ok();
 }
 
+Status check_dsr_plane(const CloudService& svc, const LoadBalancedSet& set) {
+  if (set.direct_server_return && svc.dataplane != Dataplane::Nat)
+    return usage_error("load-balanced set " + quote(set.name) + " returns directly (direct server return), which needs a "
+                       "nat cloud service; " + quote(svc.name) + " forwards with the proxy (azlb service set " +
+                       svc.name + " --dataplane nat, or --no-direct-server-return)");
+  return ok();
+}
+
+Status check_dsr_port(const LoadBalancedSet& set, std::string_view vm, const Endpoint& ep) {
+  if (set.direct_server_return && ep.private_port != set.public_port)
+    return usage_error("endpoint " + quote(ep.name) + " of VM " + quote(vm) + " has private port " +
+                       std::to_string(ep.private_port) + ", but load-balanced set " + quote(set.name) +
+                       " returns directly: its members receive the client's packet unchanged, so their private port "
+                       "is the public port " + std::to_string(set.public_port));
+  return ok();
+}
+
 Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_name("endpoint name", e.name));
   AZLB_TRY(check_proxy_protocol("endpoint " + quote(e.name), e.protocol, e.proxy_protocol));
@@ -181,6 +198,10 @@ Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_port("public port", e.public_port));
   AZLB_TRY(check_port("private port", e.private_port));
   AZLB_TRY(check_range("idle timeout (minutes)", e.idle_timeout_min, kIdleTimeoutMin, kIdleTimeoutMax));
+  AZLB_TRY(check_range("weight", e.weight, kWeightMin, kWeightMax));
+  if (e.lbset.empty() && e.weight != kWeightDefault)
+    return usage_error("endpoint " + quote(e.name) + " has weight " + std::to_string(e.weight) +
+                       " but is in no load-balanced set; a weight is a member's share of its set's flows");
   return check_acl(e.acl);
 }
 
@@ -279,6 +300,7 @@ Status insert_lbset(State& s, std::string_view service, LoadBalancedSet set, Bui
   AZLB_TRY(check_acl(set.acl));
   AZLB_TRY(check_proxy_protocol("load-balanced set " + quote(set.name), set.protocol, set.proxy_protocol));
   AZLB_TRY(check_plane_fits(*svc, "load-balanced set " + quote(set.name), set.proxy_protocol));
+  AZLB_TRY(check_dsr_plane(*svc, set));
   AZLB_TRY(check_public_port_free(s, *svc, set.protocol, set.public_port, set.name, index));
   sort_acl(set.acl);
   if (index) index->hold(set.protocol, set.public_port, {svc->name, set.name, "", ""});
@@ -335,6 +357,7 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
       return conflict("endpoint " + quote(ep.name) + " is " + port_text(ep.protocol, ep.public_port) +
                       " but load-balanced set " + quote(set->name) + " is " +
                       port_text(set->protocol, set->public_port));
+    AZLB_TRY(check_dsr_port(*set, vm->name, ep));
     bool first;
     if (index) {
       auto& seen = index->sets[svc->name + "\n" + set->name];

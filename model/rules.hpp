@@ -64,6 +64,12 @@ Status check_endpoint_fields(const Endpoint&);
 Status check_proxy_protocol(std::string_view what, Protocol, ProxyProtocol);
 // A NAT cloud service sends no PROXY protocol (its members see the client).
 Status check_plane_fits(const CloudService&, std::string_view what, ProxyProtocol);
+// Direct server return needs a nat service: there is no connection of the
+// engine's that a member could answer past.
+Status check_dsr_plane(const CloudService&, const LoadBalancedSet&);
+// A member of a direct-server-return set receives the packet as the client
+// sent it: its private port is the set's public port.
+Status check_dsr_port(const LoadBalancedSet&, std::string_view vm, const Endpoint&);
 // A NAT cloud service's VIP and subnet (so its VMs' private IPs) are of one family.
 Status check_nat_family(const CloudService&);
 

@@ -41,6 +41,7 @@ struct Endpoint {
   std::vector<AclRule> acl;      // outside a set only; kept sorted by order
   ProxyProtocol proxy_protocol = ProxyProtocol::None;  // outside a set only
   AdminState admin_state = AdminState::Up;             // in a set only
+  std::uint32_t weight = kWeightDefault;               // in a set only: its share of the set's flows
 };
 
 struct Vm {
@@ -71,6 +72,11 @@ struct LoadBalancedSet {
   WhenAllDown when_all_down = WhenAllDown::Refuse;
   std::vector<AclRule> acl;  // applies to every member, as Azure applied it; sorted by order
   ProxyProtocol proxy_protocol = ProxyProtocol::None;  // tcp only
+  // Azure's -DirectServerReturn ("floating IP"), nat services only: the
+  // member receives the packet unchanged, addressed to the VIP and public
+  // port (so every member's private port is the public port), and answers
+  // the client itself.
+  bool direct_server_return = false;
 };
 
 struct CloudService {
@@ -83,9 +89,18 @@ struct CloudService {
   std::string dns() const { return name + ".cloudapp.net"; }
 };
 
+// The seed of the consistent hash that picks a set's member (a Maglev
+// table, and a flow's hash into it): every engine of a state picks with the
+// same one, so a flow that the routers move between hosts keeps its member.
+// At most 2^63 - 1, a TOML integer.
+inline constexpr std::uint64_t kHashSeedMax = 0x7fffffffffffffffull;
+
 struct State {
   std::vector<CloudService> services;
   std::vector<Vm> vms;
+  // Absent in a state written before it existed: 0 then, the same on every
+  // host. A state gets one at random when it is first changed.
+  std::optional<std::uint64_t> hash_seed;
 };
 
 // A member of a set, as derived from the endpoints that name it.

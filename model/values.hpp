@@ -57,6 +57,9 @@ inline constexpr std::uint32_t kProbeTimeoutMax = 7200;
 inline constexpr std::uint32_t kProbeIntervalDefault = 15, kProbeTimeoutDefault = 31;
 inline constexpr std::uint32_t kAclOrderMax = 65535;
 inline constexpr std::size_t kAclRulesMax = 50;
+// A member's weight: its share of its set's flows (Katran's weighted Maglev,
+// HAProxy's and nginx's `weight`).
+inline constexpr std::uint32_t kWeightMin = 1, kWeightMax = 256, kWeightDefault = 1;
 
 // `what` names the value in the message ("public port"). Text becomes a
 // number of the value's type, over the type's whole range: which values the

@@ -69,12 +69,14 @@ struct Meta {
   int schema = 0;
   std::string generation;
   std::time_t written = 0;
+  std::optional<std::uint64_t> hash_seed;
 };
 
 Result<Meta> parse_meta(const std::string& text, const std::string& key) {
   int schema = 0;
   std::string generation;
   std::time_t written = 0;
+  std::optional<std::uint64_t> hash_seed;
   std::size_t line_no = 0;
   std::size_t pos = 0;
   while (pos <= text.size()) {
@@ -99,6 +101,12 @@ Result<Meta> parse_meta(const std::string& text, const std::string& key) {
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), schema);
       if (ec != std::errc() || p != value.data() + value.size() || schema < 1)
         return bad("schema_version must be a positive integer");
+    } else if (name == "hash_seed") {
+      std::uint64_t seed = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seed);
+      if (ec != std::errc() || p != value.data() + value.size() || seed > model::kHashSeedMax)
+        return bad("hash_seed must be an integer from 0 to " + std::to_string(model::kHashSeedMax));
+      hash_seed = seed;
     } else if (name == "written") {
       // An ISO 8601 UTC time, for `state history`; a bad one is only not shown.
       std::tm tm{};
@@ -120,18 +128,19 @@ Result<Meta> parse_meta(const std::string& text, const std::string& key) {
                               std::to_string(model::kOldestSchemaVersion) + " to " +
                               std::to_string(model::kSchemaVersion) + ")");
   if (generation.empty()) return model::usage_error(key + ":1:1: no generation");
-  return Meta{schema, generation, written};
+  return Meta{schema, generation, written, hash_seed};
 }
 
-std::string meta_value(const std::string& generation) {
+std::string meta_value(const std::string& generation, std::optional<std::uint64_t> hash_seed) {
   char when[32];
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
   ::gmtime_r(&now, &tm);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return "# azlb state in etcd (see azlb-state(5)): the objects are under objects/" + generation +
-         "/\nschema_version = " + std::to_string(model::kSchemaVersion) + "\ngeneration = \"" + generation +
-         "\"\nwritten = \"" + when + "\"\n";
+         "/\nschema_version = " + std::to_string(model::kSchemaVersion) +
+         (hash_seed ? "\nhash_seed = " + std::to_string(*hash_seed) : std::string()) + "\ngeneration = \"" +
+         generation + "\"\nwritten = \"" + when + "\"\n";
 }
 
 std::string new_generation() {
@@ -293,7 +302,7 @@ Result<bool> write_generation(EtcdClient& c, const Snapshot& snap, const State& 
     return st.error();
   }
   const auto objects = objects_prefix(prefix);
-  Json commit = Json::array({put(meta_key(prefix), meta_value(gen)), delete_range(objects, base),
+  Json commit = Json::array({put(meta_key(prefix), meta_value(gen, s.hash_seed)), delete_range(objects, base),
                              delete_range(prefix_end(base), prefix_end(objects))});
   auto reply = txn(c, guards(snap, prefix), commit);
   if (!reply || !succeeded(*reply)) discard();
@@ -302,7 +311,8 @@ Result<bool> write_generation(EtcdClient& c, const Snapshot& snap, const State& 
 }
 
 // The keys that changed, in one transaction; nullopt if they do not fit one.
-std::optional<Json> small_change(const Snapshot& snap, const std::vector<Planned>& planned, const std::string& prefix) {
+std::optional<Json> small_change(const Snapshot& snap, const State& s, const std::vector<Planned>& planned,
+                                 const std::string& prefix) {
   Json ops = Json::array();
   std::size_t bytes = 0;
   std::unordered_set<std::string> kept;
@@ -315,8 +325,8 @@ std::optional<Json> small_change(const Snapshot& snap, const std::vector<Planned
   }
   for (auto& [key, v] : snap.objects)
     if (!kept.count(key)) ops.push_back(delete_range(key, "")), bytes += key.size() * 2;
-  if (ops.empty()) return Json::array();  // nothing changed
-  ops.push_back(put(meta_key(prefix), meta_value(snap.generation)));
+  if (ops.empty() && s.hash_seed == snap.hash_seed) return Json::array();  // nothing changed
+  ops.push_back(put(meta_key(prefix), meta_value(snap.generation, s.hash_seed)));
   if (ops.size() + 2 > kMaxOps || bytes > kMaxTxnBytes) return std::nullopt;
   return ops;
 }
@@ -344,6 +354,7 @@ Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
     snap.schema_version = parsed.schema;
     snap.generation = parsed.generation;
     snap.written = parsed.written;
+    snap.hash_seed = parsed.hash_seed;
   }
   if (snap.generation.empty()) return snap;
   const std::string base = objects_prefix(prefix) + snap.generation + "/";
@@ -374,7 +385,8 @@ bool Snapshot::apply(const Json& event, bool& reread) {
     // Every change writes it (its time changes); only another generation
     // or schema means reading everything again.
     auto parsed = deleted ? Result<Meta>(model::usage_error("deleted")) : parse_meta(json_bytes(kv, "value"), key);
-    if (!parsed || parsed->generation != generation || parsed->schema != schema_version) {
+    if (!parsed || parsed->generation != generation || parsed->schema != schema_version ||
+        parsed->hash_seed != hash_seed) {
       reread = true;
       return true;
     }
@@ -393,8 +405,12 @@ Result<StateText> assemble(const Snapshot& snap, const std::string& prefix) {
   StateText t;
   t.source = "etcd";
   t.text = "schema_version = " + std::to_string(snap.schema_version) + "\n";
-  t.origins.push_back({1, meta_key(prefix)});
   std::size_t line = 2;
+  if (snap.hash_seed) {
+    t.text += "hash_seed = " + std::to_string(*snap.hash_seed) + "\n";
+    ++line;
+  }
+  t.origins.push_back({1, meta_key(prefix)});
   const std::string base = objects_prefix(prefix) + snap.generation + "/";
   std::vector<std::pair<KeyParts, const std::pair<const std::string, Value>*>> services, vms;
   std::map<std::string, std::vector<std::pair<KeyParts, const std::pair<const std::string, Value>*>>> sets;
@@ -471,7 +487,7 @@ Status update(EtcdClient& c, const std::function<Status(State&)>& change) {
     std::optional<std::vector<Planned>> planned;
     if (!snap.generation.empty() && snap.schema_version == model::kSchemaVersion) {
       planned = plan(s, objects_prefix(prefix) + snap.generation + "/", &snap.objects);
-      if (planned) ops = small_change(snap, *planned, prefix);
+      if (planned) ops = small_change(snap, s, *planned, prefix);
     }
     bool done;
     if (ops) {

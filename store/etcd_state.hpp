@@ -46,6 +46,7 @@ struct Snapshot {
   int schema_version = model::kSchemaVersion;
   std::string generation;                 // "" for a state never written
   std::time_t written = 0;                // when the meta key was last written (0: not said)
+  std::optional<std::uint64_t> hash_seed;  // the state's (model::State::hash_seed)
   std::int64_t meta_revision = 0;         // its mod_revision: the state before it is at this minus one
   std::map<std::string, Value> objects;   // of that generation, by key
   // An event of a watch: true if it changed the state. A new generation (or

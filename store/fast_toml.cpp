@@ -175,7 +175,19 @@ class Parser {
     if (c == '{') return inline_table(v);
     if (c == '[' && top) return array_start(v);
     if ((c >= '0' && c <= '9') || c == '-' || c == '+') return integer(v);
-    return false;  // booleans, floats, dates, literal strings: toml++'s
+    if (c == 't' || c == 'f') return boolean(v);
+    return false;  // floats, dates, literal strings: toml++'s
+  }
+
+  bool boolean(Value& v) {
+    const bool yes = line_.substr(pos_, 4) == "true";
+    if (!yes && line_.substr(pos_, 5) != "false") return false;
+    pos_ += yes ? 4 : 5;
+    const char next = peek();
+    if (next != '\0' && next != ' ' && next != '\t' && next != ',' && next != '}' && next != '#') return false;
+    v.kind = Kind::Boolean;
+    v.integer = yes;
+    return true;
   }
 
   bool integer(Value& v) {

@@ -78,6 +78,14 @@ class Fields {
     return n->integer;
   }
 
+  Result<bool> boolean(std::string_view key, bool fallback) {
+    named(key);
+    auto* n = doc::Doc::get(t_, key);
+    if (!n) return fallback;
+    if (n->kind != doc::Kind::Boolean) return fail(*n, "'" + std::string(key) + "' must be true or false");
+    return n->integer != 0;
+  }
+
   // A parsed value; a parse error is placed at the value's position.
   template <class T, class Parse>
   Result<T> parsed(std::string_view key, Parse parse, std::optional<std::string_view> fallback = std::nullopt) {
@@ -202,7 +210,8 @@ Status read_service(State& s, const doc::Table& t, const Source& source, BuildIn
   if (auto r = insert_service(s, svc); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "lbset", "cloud_service.lbset", [&](const doc::Table& st) -> Status {
     Fields sf(st, source, "load-balanced set",
-              {"name", "protocol", "public_port", "distribution", "when_all_down", "probe", "proxy_protocol"});
+              {"name", "protocol", "public_port", "distribution", "when_all_down", "probe", "proxy_protocol",
+               "direct_server_return"});
     if (schema >= 2) sf.allow("acl");  // schema 1 kept a set's ACL on its members
     AZLB_TRY(sf.no_unknown_keys());
     LoadBalancedSet set;
@@ -227,6 +236,8 @@ Status read_service(State& s, const doc::Table& t, const Source& source, BuildIn
     }
     AZLB_ASSIGN(pp, sf.parsed<ProxyProtocol>("proxy_protocol", parse_proxy_protocol, "none"));
     set.proxy_protocol = pp;
+    AZLB_ASSIGN(dsr, sf.boolean("direct_server_return", false));
+    set.direct_server_return = dsr;
     if (auto r = insert_lbset(s, name, std::move(set), &seen); !r) return sf.located(r.error());
     return ok();
   }));
@@ -253,7 +264,7 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
   AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const doc::Table& et) -> Status {
     Fields ef(et, source, "endpoint",
               {"name", "lbset", "protocol", "public_port", "acl", "proxy_protocol", "admin_state", "private_port",
-               "idle_timeout_min"});
+               "idle_timeout_min", "weight"});
     AZLB_TRY(ef.no_unknown_keys());
     Endpoint ep;
     AZLB_ASSIGN(ep_name, ef.string("name"));
@@ -296,6 +307,9 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
     if (auto c = check_range("idle timeout (minutes)", idle, kIdleTimeoutMin, kIdleTimeoutMax); !c)
       return ef.at("idle_timeout_min", c.error());
     ep.idle_timeout_min = static_cast<std::uint32_t>(idle);
+    AZLB_ASSIGN(weight, ef.integer("weight", kWeightDefault));
+    if (auto c = check_range("weight", weight, kWeightMin, kWeightMax); !c) return ef.at("weight", c.error());
+    ep.weight = static_cast<std::uint32_t>(weight);
     if (auto r = insert_endpoint(s, name, std::move(ep), &seen); !r) return ef.located(r.error());
     return ok();
   }));
@@ -368,6 +382,9 @@ doc::Value convert(const toml::node& n, doc::Doc& d) {
   } else if (auto* i = n.as_integer()) {
     v.kind = doc::Kind::Integer;
     v.integer = i->get();
+  } else if (auto* b = n.as_boolean()) {
+    v.kind = doc::Kind::Boolean;
+    v.integer = b->get();
   } else if (auto* t = n.as_table()) {
     v.kind = doc::Kind::Table;
     v.index = static_cast<std::uint32_t>(d.tables.size());
@@ -422,7 +439,7 @@ Result<State> parse_state(std::string_view text, std::string_view path, bool fas
   State s;
   BuildIndex seen;
   const Source src{d, source};
-  Fields f(d.tables[0], src, "state file", {"schema_version", "cloud_service", "vm"});
+  Fields f(d.tables[0], src, "state file", {"schema_version", "hash_seed", "cloud_service", "vm"});
   auto* version = f.get("schema_version");
   if (!version) return usage_error(std::string(source) + ":1:1: no schema_version; this is not an azlb state file");
   if (version->kind != doc::Kind::Integer || version->integer < 1)
@@ -433,6 +450,11 @@ Result<State> parse_state(std::string_view text, std::string_view path, bool fas
                                 std::to_string(kOldestSchemaVersion) + " to " + std::to_string(kSchemaVersion) + ")");
   const int schema = static_cast<int>(v);
   AZLB_TRY(f.no_unknown_keys());
+  if (auto* seed = f.get("hash_seed")) {
+    if (seed->kind != doc::Kind::Integer || seed->integer < 0)
+      return f.fail(*seed, "hash_seed must be an integer from 0 to " + std::to_string(kHashSeedMax));
+    s.hash_seed = static_cast<std::uint64_t>(seed->integer);
+  }
   AZLB_TRY(each_table(f, "cloud_service", "cloud_service",
                       [&](const doc::Table& t) { return read_service(s, t, src, seen, schema); }));
   AZLB_TRY(each_table(f, "vm", "vm", [&](const doc::Table& t) { return read_vm(s, t, src, seen, schema); }));
@@ -447,11 +469,12 @@ Result<State> parse_state(std::string_view text, std::string_view path) {
 
 namespace {
 
-void write_header(Text& o) {
+void write_header(Text& o, const State& s) {
   o << "# azlb state: cloud services, VMs, endpoints and load-balanced sets.\n"
        "# You may edit this file; azlb checks every rule when it loads it (see azlb-state(5)).\n"
        "schema_version = "
     << kSchemaVersion << "\n";
+  if (s.hash_seed) o << "hash_seed = " << *s.hash_seed << "\n";
 }
 
 void write_service(Text& o, const CloudService& svc) {
@@ -477,6 +500,7 @@ void write_lbset(Text& o, const LoadBalancedSet& set) {
   // Written only when set, so a state that does not use it reads as before.
   if (set.proxy_protocol != ProxyProtocol::None)
     o << "  proxy_protocol = " << quoted(to_string(set.proxy_protocol)) << "\n";
+  if (set.direct_server_return) o << "  direct_server_return = true\n";
   write_acl(o, set.acl);
 }
 
@@ -500,6 +524,7 @@ void write_vm(Text& o, const Vm& vm) {
     if (ep.proxy_protocol != ProxyProtocol::None)
       o << "  proxy_protocol = " << quoted(to_string(ep.proxy_protocol)) << "\n";
     if (ep.admin_state != AdminState::Up) o << "  admin_state = " << quoted(to_string(ep.admin_state)) << "\n";
+    if (ep.weight != kWeightDefault) o << "  weight = " << ep.weight << "\n";
     write_acl(o, ep.acl);
   }
 }
@@ -515,7 +540,7 @@ std::string one(const T& v, F write) {
 
 std::string format_state(const State& s) {
   Text o;
-  write_header(o);
+  write_header(o, s);
   for (auto& svc : s.services) {
     o << '\n';
     write_service(o, svc);

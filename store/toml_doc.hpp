@@ -1,5 +1,5 @@
 // The parsed form of a state file that the loader reads: tables, arrays,
-// strings and integers, each with its line and column. Two parsers fill it:
+// strings, integers and booleans, each with its line and column. Two parsers fill it:
 // fast_toml.cpp for the layout azlb writes (views into the text, one vector
 // per table), and toml++ for anything else (converted), so that the rules of
 // reading a state are written once, over this.
@@ -14,13 +14,13 @@
 
 namespace azlb::store::doc {
 
-enum class Kind : std::uint8_t { String, Integer, Table, Array, Other };
+enum class Kind : std::uint8_t { String, Integer, Boolean, Table, Array, Other };
 
 struct Value {
   Kind kind = Kind::Other;
   std::uint32_t line = 1, column = 1;
   std::string_view text;      // String: the value, escapes resolved
-  std::int64_t integer = 0;   // Integer
+  std::int64_t integer = 0;   // Integer; Boolean: 0 or 1
   std::uint32_t index = 0;    // Table, Array: which, in the Doc
 };
 

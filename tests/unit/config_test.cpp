@@ -10,8 +10,8 @@ using namespace azlb::test;
 
 TEST_CASE("every plain endpoint and every set becomes one route on the VIP") {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
-  must(add_endpoint(s, {"vm3", spec("dns", 53, 5353, Protocol::Udp), std::nullopt, "", {}}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("dns", 53, 5353, Protocol::Udp), std::nullopt, "", {}, std::nullopt}));
   Registry reg;
   auto cfg = build_config(s, reg, 1, 60000);
   REQUIRE(cfg->routes.size() == 2);
@@ -48,9 +48,9 @@ TEST_CASE("a new configuration's changes are named: routes added and removed, me
   Registry reg;
   auto before = build_config(s, reg, 1, 60000);
   CHECK(config_changes(*before, *build_config(s, reg, 2, 60000)).empty());
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
-  must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}));
-  must(add_endpoint(s, {"vm3", spec("api", 8081, 81), std::nullopt, "", {}}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("api", 8081, 81), std::nullopt, "", {}, std::nullopt}));
   auto after = build_config(s, reg, 3, 60000);
   auto changes = config_changes(*before, *after);
   auto has = [&](const std::string& line) { return std::find(changes.begin(), changes.end(), line) != changes.end(); };

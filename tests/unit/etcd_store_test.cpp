@@ -86,7 +86,7 @@ TEST_CASE("base64 and prefix ends") {
 
 TEST_CASE("keys written from the codec's pieces read back as the same state, in order") {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   auto snap = snapshot_of(s);
   auto text = etcd::assemble(snap, "/p");
   REQUIRE(text);

@@ -42,7 +42,7 @@ inline void make_set(State& s, const char* set, const char* vm, const char* endp
 inline State web_farm() {
   State s;
   for (auto* n : {"vm1", "vm2", "vm3"}) make_vm(s, n, "web");
-  must(add_endpoint(s, {"vm1", spec("http", 8080, 80), std::nullopt, "", {}}));
+  must(add_endpoint(s, {"vm1", spec("http", 8080, 80), std::nullopt, "", {}, std::nullopt}));
   make_set(s, "webset", "vm1", "http");
   return s;
 }

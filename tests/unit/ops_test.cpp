@@ -95,14 +95,14 @@ TEST_CASE("a VM named on its own private IP makes a service around that subnet")
 TEST_CASE("a public port is shared only inside one load-balanced set") {
   State s = web_farm();
   // Outside the set, 8080 is taken.
-  CHECK(kind_of(add_endpoint(s, {"vm2", spec("other", 8080, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("other", 8080, 80), std::nullopt, "", {}, std::nullopt})) == ErrorKind::Conflict);
   // The same port over UDP is a different public port.
-  CHECK(add_endpoint(s, {"vm2", spec("dns", 8080, 53, Protocol::Udp), std::nullopt, "", {}}).ok());
+  CHECK(add_endpoint(s, {"vm2", spec("dns", 8080, 53, Protocol::Udp), std::nullopt, "", {}, std::nullopt}).ok());
   // Inside the set, it is shared.
-  CHECK(add_endpoint(s, {"vm2", spec("http", 8080, 81), std::nullopt, "webset", {}}).ok());
+  CHECK(add_endpoint(s, {"vm2", spec("http", 8080, 81), std::nullopt, "webset", {}, std::nullopt}).ok());
   // Another service on the same VIP may not take it either.
   make_vm(s, "x1", "other");
-  CHECK(kind_of(add_endpoint(s, {"x1", spec("http", 8080, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"x1", spec("http", 8080, 80), std::nullopt, "", {}, std::nullopt})) == ErrorKind::Conflict);
 }
 
 TEST_CASE("services on different VIPs may use the same public port") {
@@ -111,19 +111,19 @@ TEST_CASE("services on different VIPs may use the same public port") {
   must(create_service(s, {"b", *parse_ip("ip", "127.0.0.3"), std::nullopt}));
   make_vm(s, "va", "a");
   make_vm(s, "vb", "b");
-  CHECK(add_endpoint(s, {"va", spec("http", 80, 80), std::nullopt, "", {}}).ok());
-  CHECK(add_endpoint(s, {"vb", spec("http", 80, 80), std::nullopt, "", {}}).ok());
+  CHECK(add_endpoint(s, {"va", spec("http", 80, 80), std::nullopt, "", {}, std::nullopt}).ok());
+  CHECK(add_endpoint(s, {"vb", spec("http", 80, 80), std::nullopt, "", {}, std::nullopt}).ok());
   must(create_service(s, {"any", *parse_ip("ip", "0.0.0.0"), std::nullopt}));
   make_vm(s, "vany", "any");
-  CHECK(kind_of(add_endpoint(s, {"vany", spec("http", 80, 80), std::nullopt, "", {}})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vany", spec("http", 80, 80), std::nullopt, "", {}, std::nullopt})) == ErrorKind::Conflict);
 }
 
 TEST_CASE("a set's members have its protocol and public port, one endpoint per VM") {
   State s = web_farm();
-  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 9090, 80), std::nullopt, "webset", {}})) == ErrorKind::Conflict);
-  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 8080, 80, Protocol::Udp), std::nullopt, "webset", {}})) ==
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 9090, 80), std::nullopt, "webset", {}, std::nullopt})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("http", 8080, 80, Protocol::Udp), std::nullopt, "webset", {}, std::nullopt})) ==
         ErrorKind::Conflict);
-  CHECK(kind_of(add_endpoint(s, {"vm1", spec("http2", 8080, 81), std::nullopt, "webset", {}})) == ErrorKind::Conflict);
+  CHECK(kind_of(add_endpoint(s, {"vm1", spec("http2", 8080, 81), std::nullopt, "webset", {}, std::nullopt})) == ErrorKind::Conflict);
 }
 
 TEST_CASE("the default probe is tcp on the first member's private port, every 15 s, down after 31 s") {
@@ -180,7 +180,7 @@ TEST_CASE("switching a probe from http to tcp drops its path") {
 
 TEST_CASE("joining a set makes the set's endpoint on the VM with the first member's private port") {
   State s = web_farm();
-  auto j = join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt});
+  auto j = join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt});
   REQUIRE(j.ok());
   CHECK(j->endpoint == "http");
   auto* ep = find_endpoint(*find_vm(s, "vm2"), "http");
@@ -188,15 +188,15 @@ TEST_CASE("joining a set makes the set's endpoint on the VM with the first membe
   CHECK(ep->public_port == 8080);
   CHECK(ep->private_port == 80);
   CHECK(ep->lbset == "webset");
-  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt})) == ErrorKind::Conflict);
-  CHECK(kind_of(join_lbset(s, {"nosuch", "vm3", std::nullopt, std::nullopt})) == ErrorKind::NotFound);
+  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt})) == ErrorKind::Conflict);
+  CHECK(kind_of(join_lbset(s, {"nosuch", "vm3", std::nullopt, std::nullopt, std::nullopt})) == ErrorKind::NotFound);
   CHECK(members_of(s, s.services[0], s.services[0].lbsets[0]).size() == 2);
 }
 
 TEST_CASE("an existing endpoint that joins a set takes the set's public port") {
   State s = web_farm();
-  must(add_endpoint(s, {"vm3", spec("http", 9000, 8000), std::nullopt, "", {}}));
-  auto j = join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt});
+  must(add_endpoint(s, {"vm3", spec("http", 9000, 8000), std::nullopt, "", {}, std::nullopt}));
+  auto j = join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt});
   REQUIRE(j.ok());
   CHECK(j->existing);
   auto* ep = find_endpoint(*find_vm(s, "vm3"), "http");
@@ -206,8 +206,8 @@ TEST_CASE("an existing endpoint that joins a set takes the set's public port") {
 
 TEST_CASE("leaving a set never publishes the member: its endpoint goes, unless a port is asked for") {
   State s = web_farm();
-  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
-  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}).ok());
   auto m = leave_lbset(s, "webset", "vm2");
   REQUIRE(m.ok());
   CHECK(m->from == 8080);
@@ -230,8 +230,8 @@ TEST_CASE("leaving a set never publishes the member: its endpoint goes, unless a
 
 TEST_CASE("deleting a set keeps its endpoints on their VMs, each on a port of its own, or removes them when asked") {
   State s = web_farm();
-  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
-  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}).ok());
   State kept = s;
   auto moves = delete_lbset(s, {"webset", ""}, true);
   REQUIRE(moves.ok());
@@ -250,7 +250,7 @@ TEST_CASE("deleting a set keeps its endpoints on their VMs, each on a port of it
 
 TEST_CASE("a set's members share the set's ACL: a rule added through one applies to all") {
   State s = web_farm();
-  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
   auto changed = add_acl_rule(s, "vm2", "http", {10, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"});
   REQUIRE(changed.ok());
   CHECK(changed->size() == 2);
@@ -263,7 +263,7 @@ TEST_CASE("a set's members share the set's ACL: a rule added through one applies
   CHECK(find_endpoint(*find_vm(s, "vm1"), "http")->acl.empty());
   CHECK(acl("vm1") == 1);
   // A VM that joins later is under it.
-  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}).ok());
   CHECK(acl("vm3") == 1);
   CHECK(kind_of(add_acl_rule(s, "vm1", "http", {10, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""})) ==
         ErrorKind::Conflict);
@@ -279,7 +279,7 @@ TEST_CASE("a set's members share the set's ACL: a rule added through one applies
 
 TEST_CASE("deleting a set leaves each member's endpoint with the set's rules, so nobody new gets in") {
   State s = web_farm();
-  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
   REQUIRE(add_acl_rule(s, "vm1", "http", {7, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), "office"}).ok());
   REQUIRE(delete_lbset(s, {"webset", ""}).ok());
   for (const char* vm : {"vm1", "vm2"}) {
@@ -293,17 +293,17 @@ TEST_CASE("deleting a set leaves each member's endpoint with the set's rules, so
 
 TEST_CASE("an endpoint moving into a set gives its rules to an empty set, and must match a set's own") {
   State s = web_farm();
-  must(add_endpoint(s, {"vm2", spec("SSH", 2202, 22), std::nullopt, "", {}}));
-  must(add_endpoint(s, {"vm3", spec("SSH", 2203, 22), std::nullopt, "", {}}));
+  must(add_endpoint(s, {"vm2", spec("SSH", 2202, 22), std::nullopt, "", {}, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("SSH", 2203, 22), std::nullopt, "", {}, std::nullopt}));
   REQUIRE(add_acl_rule(s, "vm2", "SSH", {5, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""}).ok());
   // vm2's SSH endpoint makes a new set: its rule becomes the set's.
-  REQUIRE(create_lbset(s, {"sshset", "vm2", "SSH", std::nullopt, std::nullopt, std::nullopt, {}}).ok());
+  REQUIRE(create_lbset(s, {"sshset", "vm2", "SSH", std::nullopt, std::nullopt, std::nullopt, {}, std::nullopt}).ok());
   auto& set = *find_lbset(s.services[0], "sshset");
   CHECK(set.acl.size() == 1);
   CHECK(find_endpoint(*find_vm(s, "vm2"), "SSH")->acl.empty());
   // vm3's SSH endpoint has a rule of its own that is not the set's: refused, nothing changed.
   REQUIRE(add_acl_rule(s, "vm3", "SSH", {6, AclAction::Deny, *parse_cidr("s", "10.0.0.0/8"), ""}).ok());
-  auto refused = join_lbset(s, {"sshset", "vm3", std::string("SSH"), std::nullopt});
+  auto refused = join_lbset(s, {"sshset", "vm3", std::string("SSH"), std::nullopt, std::nullopt});
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message ==
         "endpoint 'SSH' has other ACL rules than load-balanced set 'sshset'; a set's members share the set's ACL");
@@ -345,7 +345,7 @@ TEST_CASE("lbset create can make the endpoint first, and refuses an endpoint alr
 TEST_CASE("a set name that exists in two services needs --cloud-service") {
   State s = web_farm();
   make_vm(s, "o1", "other");
-  must(add_endpoint(s, {"o1", spec("http", 7000, 80), std::nullopt, "webset", {}}));
+  must(add_endpoint(s, {"o1", spec("http", 7000, 80), std::nullopt, "webset", {}, std::nullopt}));
   CHECK(kind_of(locate_set(s, {"webset", ""})) == ErrorKind::Usage);
   CHECK(locate_set(s, {"webset", "other"}).ok());
 }
@@ -372,9 +372,9 @@ TEST_CASE("endpoint specs read NAME:PROTOCOL:PUBLIC:PRIVATE") {
 
 TEST_CASE("idle timeouts are 4..30 minutes") {
   State s = web_farm();
-  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 3u, "", {}})) == ErrorKind::Usage);
-  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 31u, "", {}})) == ErrorKind::Usage);
-  CHECK(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 30u, "", {}}).ok());
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 3u, "", {}, std::nullopt})) == ErrorKind::Usage);
+  CHECK(kind_of(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 31u, "", {}, std::nullopt})) == ErrorKind::Usage);
+  CHECK(add_endpoint(s, {"vm2", spec("a", 1000, 1000), 30u, "", {}, std::nullopt}).ok());
 }
 
 TEST_CASE("lbset set changes only what it is given, on every kind of set") {
@@ -434,7 +434,7 @@ TEST_CASE("lbset set changes only what it is given, on every kind of set") {
 
 TEST_CASE("a set's PROXY protocol is the set's: given at create, changed by set, and kept by a member that leaves") {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   SetOptions o;
   o.proxy_protocol = ProxyProtocol::V2;
   must(update_lbset(s, {"webset", ""}, o));
@@ -450,15 +450,15 @@ TEST_CASE("an endpoint that sends another PROXY protocol than the set cannot joi
   SetOptions o;
   o.proxy_protocol = ProxyProtocol::V1;
   must(update_lbset(s, {"webset", ""}, o));
-  EndpointRequest r{"vm2", spec("http", 9090, 80), std::nullopt, "", {}};
+  EndpointRequest r{"vm2", spec("http", 9090, 80), std::nullopt, "", {}, std::nullopt};
   r.set_options.proxy_protocol = ProxyProtocol::V2;
   must(add_endpoint(s, r));
-  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::string("http"), std::nullopt})) == ErrorKind::Conflict);
+  CHECK(kind_of(join_lbset(s, {"webset", "vm2", std::string("http"), std::nullopt, std::nullopt})) == ErrorKind::Conflict);
 }
 
 TEST_CASE("a udp endpoint or set refuses a PROXY protocol") {
   State s = web_farm();
-  EndpointRequest r{"vm2", spec("dns", 53, 53, Protocol::Udp), std::nullopt, "", {}};
+  EndpointRequest r{"vm2", spec("dns", 53, 53, Protocol::Udp), std::nullopt, "", {}, std::nullopt};
   r.set_options.proxy_protocol = ProxyProtocol::V1;
   CHECK(kind_of(add_endpoint(s, r)) == ErrorKind::Usage);
   r.set_options.proxy_protocol.reset();
@@ -471,7 +471,7 @@ TEST_CASE("a udp endpoint or set refuses a PROXY protocol") {
 
 TEST_CASE("drain marks only the VM's member of the set; leaving the set ends the drain") {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   auto c = set_admin_state(s, "webset", "vm2", AdminState::Drain);
   must(c);
   CHECK(c->before == AdminState::Up);
@@ -548,4 +548,60 @@ TEST_CASE("a private address is given once on the host, whatever the service; ov
   REQUIRE_FALSE(taken.ok());
   CHECK(taken.error().kind == ErrorKind::Conflict);
   CHECK(taken.error().message.find("VM 'vm1' in cloud service 'web'") != std::string::npos);
+}
+
+TEST_CASE("weights: join, create and set_weight keep 1..256; leaving a set resets it") {
+  State s = web_farm();
+  LbsetJoinRequest j{"webset", "vm2", std::nullopt, std::nullopt, 300u};
+  CHECK(kind_of(join_lbset(s, j)) == ErrorKind::Usage);
+  j.weight = 4;
+  must(join_lbset(s, j));
+  CHECK(find_vm(s, "vm2")->endpoints.back().weight == 4);
+  auto w = set_weight(s, "webset", "vm2", 9);
+  REQUIRE(w.ok());
+  CHECK(w->before == 4);
+  CHECK(kind_of(set_weight(s, "webset", "vm2", 0)) == ErrorKind::Usage);
+  CHECK(kind_of(set_weight(s, "webset", "vm3", 2)) == ErrorKind::NotFound);
+  must(leave_lbset(s, "webset", "vm2", std::uint16_t{9090}));
+  CHECK(find_vm(s, "vm2")->endpoints.back().weight == 1);
+  CHECK(validate(s).ok());
+  CHECK(kind_of(add_endpoint(s, {"vm3", spec("x", 7000, 7000), std::nullopt, "", {}, 2u})) == ErrorKind::Usage);
+}
+
+TEST_CASE("direct server return: nat services only, private port = public port, kept through changes") {
+  State s = web_farm();  // a proxy service
+  SetOptions dsr;
+  dsr.direct_server_return = true;
+  auto proxy = update_lbset(s, {"webset", ""}, dsr);
+  REQUIRE_FALSE(proxy.ok());
+  CHECK(proxy.error().message.find("needs a nat cloud service") != std::string::npos);
+  must(set_dataplane(s, "web", Dataplane::Nat));
+  // The member's private port 80 is not the public port 8080.
+  auto refused = update_lbset(s, {"webset", ""}, dsr);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("private port 80") != std::string::npos);
+  CHECK_FALSE(find_lbset(s.services[0], "webset")->direct_server_return);
+  must(create_service(s, {"fast", std::nullopt, std::nullopt, Dataplane::Nat}));
+  make_vm(s, "n1", "fast");
+  make_vm(s, "n2", "fast");
+  LbsetCreateRequest c;
+  c.set = "d";
+  c.vm = "n1";
+  c.endpoint = "app";
+  c.public_port = 9000;
+  c.private_port = 9000;
+  c.options.direct_server_return = true;
+  must(create_lbset(s, c));
+  // A member joins on the public port by default, and not on another.
+  must(join_lbset(s, {"d", "n2", std::nullopt, std::nullopt, std::nullopt}));
+  CHECK(find_vm(s, "n2")->endpoints.back().private_port == 9000);
+  must(leave_lbset(s, "d", "n2"));
+  CHECK_FALSE(join_lbset(s, {"d", "n2", std::nullopt, std::uint16_t{80}, std::nullopt}).ok());
+  // A service with a DSR set cannot go back to the proxy.
+  CHECK_FALSE(set_dataplane(s, "fast", Dataplane::Proxy).ok());
+  SetOptions off;
+  off.direct_server_return = false;
+  must(update_lbset(s, {"d", ""}, off));
+  must(set_dataplane(s, "fast", Dataplane::Proxy));
+  CHECK(validate(s).ok());
 }

@@ -25,15 +25,15 @@ TEST_CASE("validate finds a port taken on an overlapping VIP however far apart t
   for (std::uint16_t p = 1000; p < 1200; ++p) {
     std::string name = "e";
     name += std::to_string(p);
-    must(add_endpoint(s, {"vma", spec(name.c_str(), p, 80), std::nullopt, "", {}}));
+    must(add_endpoint(s, {"vma", spec(name.c_str(), p, 80), std::nullopt, "", {}, std::nullopt}));
   }
   // The same port on another VIP is no conflict.
-  must(add_endpoint(s, {"vmb", spec("same", 1000, 80), std::nullopt, "", {}}));
+  must(add_endpoint(s, {"vmb", spec("same", 1000, 80), std::nullopt, "", {}, std::nullopt}));
   // A set's members share their port.
-  must(add_endpoint(s, {"vmb", spec("web", 8080, 80), std::nullopt, "", {}}));
+  must(add_endpoint(s, {"vmb", spec("web", 8080, 80), std::nullopt, "", {}, std::nullopt}));
   make_set(s, "farm", "vmb", "web");
   make_vm(s, "vmb2", "b");
-  must(join_lbset(s, {"farm", "vmb2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"farm", "vmb2", std::nullopt, std::nullopt, std::nullopt}));
   CHECK(validate(s).ok());
   // By hand: the wildcard VIP overlaps a's, and its endpoint comes last.
   s.vms[2].endpoints.push_back({"late", Protocol::Tcp, 1199, 80, 4, "", {}});
@@ -48,8 +48,8 @@ TEST_CASE("validate finds a port taken on an overlapping VIP however far apart t
 
 TEST_CASE("members of a set are derived from the endpoints that name it, in VM order") {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt}));
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   auto m = members_of(s, s.services[0], s.services[0].lbsets[0]);
   REQUIRE(m.size() == 3);
   CHECK(m[0].vm->name == "vm1");
@@ -81,7 +81,7 @@ TEST_CASE("text a user gives is UTF-8 without control characters, and bounded") 
 
 TEST_CASE("a whole state built through the index catches every conflict the scans catch") {
   State base = web_farm();
-  must(join_lbset(base, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(base, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   REQUIRE(validate(base).ok());
   auto conflict_in = [](State s) { return kind_of(validate(s)); };
   {

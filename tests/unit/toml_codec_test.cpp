@@ -13,7 +13,7 @@ namespace {
 
 State rich_state() {
   State s = web_farm();
-  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt}));
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
   must(add_acl_rule(s, "vm1", "http", {20, AclAction::Deny, *parse_cidr("s", "2001:db8::/32"), "say \"hi\" \\ caf\xC3\xA9"}));
   must(add_acl_rule(s, "vm1", "http", {10, AclAction::Permit, *parse_cidr("s", "10.0.0.0/8"), ""}));
   SetOptions o;
@@ -25,10 +25,10 @@ State rich_state() {
   o.proxy_protocol = ProxyProtocol::V2;
   must(update_lbset(s, {"webset", ""}, o));
   must(set_admin_state(s, "webset", "vm2", AdminState::Drain));
-  EndpointRequest smtp{"vm3", spec("smtp", 25, 25), std::nullopt, "", {}};
+  EndpointRequest smtp{"vm3", spec("smtp", 25, 25), std::nullopt, "", {}, std::nullopt};
   smtp.set_options.proxy_protocol = ProxyProtocol::V1;
   must(add_endpoint(s, smtp));
-  must(add_endpoint(s, {"vm3", spec("dns", 53, 53, Protocol::Udp), 30u, "dnsset", {}}));
+  must(add_endpoint(s, {"vm3", spec("dns", 53, 53, Protocol::Udp), 30u, "dnsset", {}, std::nullopt}));
   SetOptions none;
   none.no_probe = true;
   must(update_lbset(s, {"dnsset", ""}, none));
@@ -38,6 +38,17 @@ State rich_state() {
   w.os = Os::Windows;
   w.image = "Windows \\ \"2012\"";
   must(create_vm(s, w));
+  must(set_weight(s, "webset", "vm2", 5));
+  s.hash_seed = kHashSeedMax;
+  must(create_service(s, {"fast", std::nullopt, std::nullopt, Dataplane::Nat}));
+  make_vm(s, "n1", "fast");
+  LbsetCreateRequest dsr;
+  dsr.set = "direct";
+  dsr.vm = "n1";
+  dsr.endpoint = "app";
+  dsr.public_port = dsr.private_port = 9000;
+  dsr.options.direct_server_return = true;
+  must(create_lbset(s, dsr));
   return s;
 }
 
@@ -70,6 +81,44 @@ TEST_CASE("load -> save -> load gives the same model, byte for byte") {
   CHECK(find_vm(*back, "vm2")->endpoints.back().admin_state == AdminState::Drain);
   CHECK(find_vm(*back, "vm1")->endpoints.back().admin_state == AdminState::Up);
   CHECK(find_endpoint(*find_vm(*back, "vm3"), "smtp")->proxy_protocol == ProxyProtocol::V1);
+  CHECK(find_vm(*back, "vm2")->endpoints.back().weight == 5);
+  CHECK(find_vm(*back, "vm1")->endpoints.back().weight == 1);
+  CHECK(back->hash_seed == kHashSeedMax);
+  CHECK(find_lbset(*find_service(*back, "fast"), "direct")->direct_server_return);
+  CHECK_FALSE(set.direct_server_return);
+  // toml++ reads the same text to the same model (booleans included).
+  auto slow = azlb::store::detail::parse_state(text, "state.toml", false);
+  REQUIRE(slow.ok());
+  CHECK(format_state(*slow) == text);
+}
+
+TEST_CASE("weights, direct server return and the hash seed are checked on load") {
+  const std::string head = "schema_version = 2\n";
+  const std::string svc = "[[cloud_service]]\nname = \"web\"\nsubnet = \"127.0.5.0/24\"\n";
+  const std::string set = "  [[cloud_service.lbset]]\n  name = \"s\"\n  protocol = \"tcp\"\n  public_port = 80\n";
+  const std::string vm = "[[vm]]\nname = \"v\"\ncloud_service = \"web\"\nprivate_ip = \"127.0.5.4\"\n"
+                         "  [[vm.endpoint]]\n  name = \"e\"\n  private_port = 80\n  lbset = \"s\"\n";
+  CHECK(error_of(head + "hash_seed = -1\n") == "state.toml:2:13: hash_seed must be an integer from 0 to 9223372036854775807");
+  CHECK(error_of(head + "hash_seed = \"x\"\n").find("hash_seed must be an integer") != std::string::npos);
+  CHECK(error_of(head + svc + set + vm + "  weight = 0\n").find(":17:12: invalid weight 0: must be 1..256") !=
+        std::string::npos);
+  CHECK(error_of(head + svc + set + vm + "  weight = 257\n").find("invalid weight 257") != std::string::npos);
+  CHECK(error_of(head + svc + set + "  direct_server_return = 1\n").find("'direct_server_return' must be true or false") !=
+        std::string::npos);
+  CHECK(error_of(head + svc + set + "  direct_server_return = true\n").find("needs a nat cloud service") !=
+        std::string::npos);
+  const std::string nat = "[[cloud_service]]\nname = \"web\"\nsubnet = \"127.0.5.0/24\"\ndataplane = \"nat\"\n";
+  CHECK(error_of(head + nat + set + "  direct_server_return = true\n" + vm + "  private_port = 81\n").size() > 0);
+  auto e = error_of(head + nat + set + "  direct_server_return = true\n" +
+                    "[[vm]]\nname = \"v\"\ncloud_service = \"web\"\nprivate_ip = \"127.0.5.4\"\n"
+                    "  [[vm.endpoint]]\n  name = \"e\"\n  private_port = 8080\n  lbset = \"s\"\n");
+  CHECK(e.find("private port 8080, but load-balanced set 's' returns directly") != std::string::npos);
+  CHECK(parse_state(head + nat + set + "  direct_server_return = true\n" + vm, "s.toml").ok());
+  // A weight outside a set has nothing to weigh.
+  auto plain = head + svc + "[[vm]]\nname = \"v\"\ncloud_service = \"web\"\nprivate_ip = \"127.0.5.4\"\n"
+               "  [[vm.endpoint]]\n  name = \"e\"\n  protocol = \"tcp\"\n  public_port = 80\n  private_port = 80\n"
+               "  weight = 2\n";
+  CHECK(error_of(plain).find("is in no load-balanced set") != std::string::npos);
 }
 
 TEST_CASE("a member's PROXY protocol is its set's: a file that gives one on the member is refused") {
