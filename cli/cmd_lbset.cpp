@@ -26,6 +26,12 @@ struct CreateFlags {
   SetFlags options;
 };
 
+std::string percent(double share) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f%%", share * 100);
+  return buf;
+}
+
 Result<std::optional<std::uint32_t>> weight_of(const Flag& f) {
   std::optional<std::uint32_t> w;
   AZLB_TRY(parse_if(f, w, [](auto& v) { return parse_uint("weight", v, kWeightMin, kWeightMax); }));
@@ -170,11 +176,11 @@ Status show(const Context& ctx, const SetRef& ref) {
             << "\n"
             << "  ACL rules      " << set.acl.size() << (set.acl.empty() ? " (every client is permitted)" : "")
             << "\n\n";
-  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "WEIGHT", "HEALTH", "ADMIN", "ACTIVE"});
+  Table t({"VM", "ENDPOINT", "PRIVATE IP", "PRIVATE PORT", "WEIGHT", "SHARE", "HEALTH", "ADMIN", "ACTIVE"});
   for (auto& m : members_of(s, *loc.service, set)) {
     const auto l = live(loc.service->name, set.name, m.vm->name, m.endpoint->name);
     t.add({m.vm->name, m.endpoint->name, m.vm->private_ip.to_string(), std::to_string(m.endpoint->private_port),
-           std::to_string(m.endpoint->weight), l.health, std::string(to_string(m.endpoint->admin_state)),
+           std::to_string(m.endpoint->weight), l.share ? percent(*l.share) : "-", l.health, std::string(to_string(m.endpoint->admin_state)),
            l.active ? std::to_string(*l.active) : "-"});
   }
   if (t.empty())

@@ -60,6 +60,7 @@ EngineView query_engine(const store::Location& state) {
     const std::string set = m["lbset"].is_null() ? "" : m["lbset"].get<std::string>();
     MemberLive live{m.value("health", "unknown"), std::nullopt};
     if (m.contains("active") && m["active"].is_number_unsigned()) live.active = m["active"].get<std::uint64_t>();
+    if (m.contains("share") && m["share"].is_number()) live.share = m["share"].get<double>();
     v.members[{m["service"], set, m["vm"], m["endpoint"]}] = live;
   }
   if (!j["last_reload"].value("ok", true))

@@ -63,6 +63,7 @@ Json to_json(const State& s, const CloudService& svc, const LoadBalancedSet& set
               {"health", l.health},
               {"admin_state", to_string(m.endpoint->admin_state)}};
     if (l.active) j["active_connections"] = *l.active;
+    if (l.share) j["share"] = *l.share;
     members.push_back(std::move(j));
   }
   return {{"name", set.name},

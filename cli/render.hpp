@@ -13,6 +13,7 @@ namespace azlb::cli {
 struct MemberLive {
   std::string health = "unknown";           // "up", "down", "unknown"
   std::optional<std::uint64_t> active;      // connections and UDP flows; none without an engine
+  std::optional<double> share;              // of the set's new flows now (consistent hash and health)
 };
 // A member's live view, by service, set, VM and endpoint.
 using LiveOf = std::function<MemberLive(const std::string& service, const std::string& set, const std::string& vm,

@@ -27,24 +27,28 @@ std::shared_ptr<ListenerState> Registry::listener(const ListenKey& k) {
   return slot;
 }
 
+std::shared_ptr<const MaglevTable> Registry::table(const std::vector<MaglevMember>& members, std::uint64_t seed) {
+  std::string key = std::to_string(seed);
+  for (auto& m : members) key += "\n" + m.id + "\t" + std::to_string(m.weight);
+  auto& slot = tables_[key];
+  if (!slot) slot = std::make_shared<const MaglevTable>(MaglevTable::build(members, seed));
+  return slot;
+}
+
 void Registry::prune() {
+  std::erase_if(tables_, [](auto& kv) { return kv.second.use_count() == 1; });
   std::erase_if(members_, [](auto& kv) { return kv.second.use_count() == 1; });
   std::erase_if(listeners_, [](auto& kv) { return kv.second.use_count() == 1; });
 }
 
 namespace {
 
-// A member's identity for affinity: its VM, as Azure's source-IP modes
-// send a client to a VM, whichever set (tcp or udp) it reaches. FNV-1a:
-// stable across runs, so affinity survives an engine restart.
-std::uint64_t hash_of(const MemberKey& k) { return fnv1a64(k.vm); }
-
 Upstream upstream_for(Registry& reg, Config& cfg, MemberKey key, const Vm& vm, const Endpoint& ep,
                       std::uint32_t idle_unit_ms) {
   Upstream u;
   fill_sockaddr(vm.private_ip, ep.private_port, u.addr, u.addr_len);
   u.idle_timeout_ms = ep.idle_timeout_min * idle_unit_ms;
-  u.id_hash = hash_of(key);
+  u.weight = ep.weight;
   u.drained = ep.admin_state == AdminState::Drain;
   auto state = reg.member(key);
   u.state = state.get();
@@ -84,6 +88,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
       auto members = members_of(s, svc, set);
       r.acl = set.acl;
       r.proxy_protocol = set.proxy_protocol;
+      std::vector<MaglevMember> by_vm;
       for (auto& m : members) {
         MemberKey key{svc.name, set.name, m.vm->name, m.endpoint->name};
         r.upstreams.push_back(upstream_for(reg, *cfg, key, *m.vm, *m.endpoint, idle_unit_ms));
@@ -91,7 +96,12 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
           cfg->probes.push_back({cfg->members.back(), *set.probe, m.vm->private_ip});
         else
           r.upstreams.back().state->health.store(Health::Up);  // Azure's -NoProbe
+        // A member's identity is its VM, as Azure's source-IP modes send a
+        // client to a VM whichever set (tcp or udp) it reaches.
+        by_vm.push_back({m.vm->name, m.endpoint->weight});
       }
+      r.seed = s.hash_seed.value_or(0);
+      if (by_vm.size() > 1) r.table = reg.table(by_vm, r.seed);
       routes.push_back(std::move(r));
     }
   }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/maglev.hpp"
 #include "engine/runtime.hpp"
 #include "model/state.hpp"
 
@@ -19,7 +20,7 @@ struct Upstream {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   std::uint32_t idle_timeout_ms = 0;
-  std::uint64_t id_hash = 0;  // stable per member, for affinity hashing
+  std::uint32_t weight = model::kWeightDefault;
   // Drained by its operator: no new connections or flows; those it has carry on.
   bool drained = false;
   MemberState* state = nullptr;
@@ -34,6 +35,11 @@ struct Route {
   model::ProxyProtocol proxy_protocol = model::ProxyProtocol::None;
   std::vector<model::AclRule> acl;
   std::vector<Upstream> upstreams;
+  // The consistent hash over the upstreams (in their order) by VM name and
+  // weight; null with fewer than two. Shared by every route (and every
+  // reload) with the same members, weights and seed.
+  std::shared_ptr<const MaglevTable> table;
+  std::uint64_t seed = 0;  // the state's hash_seed
   ListenerState* counters = nullptr;
 };
 
@@ -62,10 +68,15 @@ class Registry {
  public:
   std::shared_ptr<MemberState> member(const MemberKey&);
   std::shared_ptr<ListenerState> listener(const ListenKey&);
+  // The table of these members with this seed: built once, then shared (a
+  // table is 65,537 slots; a reload that keeps a set's members rebuilds
+  // nothing, and a tcp and a udp set of the same VMs share one).
+  std::shared_ptr<const MaglevTable> table(const std::vector<MaglevMember>&, std::uint64_t seed);
   // Forgets entries that no config holds any more.
   void prune();
 
  private:
+  std::map<std::string, std::shared_ptr<const MaglevTable>> tables_;
   std::map<MemberKey, std::shared_ptr<MemberState>> members_;
   std::map<ListenKey, std::shared_ptr<ListenerState>> listeners_;
 };

@@ -33,11 +33,18 @@ MaglevTable MaglevTable::build(const std::vector<MaglevMember>& members, std::ui
   constexpr std::uint32_t kFree = 0xffffffffu;
   t.slots_.assign(size, kFree);
   std::uint32_t filled = 0;
+  // Turns are taken in the order of the members' identities, not of the
+  // list: two lists of the same members (a tcp and a udp set of the same
+  // VMs, listed otherwise) make the same table.
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return members[a].id < members[b].id; });
   // Turns in proportion to weight: each round every member earns its weight
   // in credit and takes a slot for each max_weight it holds (Katran's way),
   // so with equal weights every member takes one slot a round, as in the paper.
   while (filled < size) {
-    for (std::size_t i = 0; i < n && filled < size; ++i) {
+    for (std::size_t turn = 0; turn < n && filled < size; ++turn) {
+      const std::size_t i = order[turn];
       credit[i] += members[i].weight;
       if (credit[i] < max_weight) continue;
       credit[i] -= max_weight;

@@ -5,8 +5,9 @@
 // from their stable identities. Every host that builds the table from the
 // same members, weights and seed gets the same table, so a flow that the
 // routers move to another host reaches the same member; removing a member
-// moves its own flows and few others. One place computes it; both planes
-// are to use it (issue "Many hosts, one VIP").
+// moves its own flows and few others. One place computes it, and both
+// planes use it: the proxy's picker (picker.hpp) and the NAT plane's slot
+// maps (nat_plane.hpp).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,38 @@ class MaglevTable {
   const std::vector<std::uint32_t>& slots() const { return slots_; }
   // Slots per member, in the members' order.
   std::vector<std::uint32_t> shares(std::size_t members) const;
+
+  // The member that takes a flow of `slot` when only members for which
+  // usable(i) holds may: the slot's own, else the next slot's, and so on.
+  // A member that is down or drained so gives its flows to the members of
+  // the slots that follow its own (spread as the table spreads them), and no
+  // other flow moves; the table itself is rebuilt only when the members or
+  // their weights change. -1 when no member is usable.
+  template <class Usable>
+  int member_of_slot(std::uint32_t slot, Usable usable) const {
+    const auto n = size();
+    for (std::uint32_t k = 0; k < n; ++k) {
+      auto m = slots_[(slot + k) % n];
+      if (usable(m)) return static_cast<int>(m);
+    }
+    return -1;
+  }
+  // member_of_slot for every slot at once, in O(size): what the NAT plane's
+  // slot map holds.
+  template <class Usable>
+  std::vector<int> effective(Usable usable) const {
+    const auto n = size();
+    std::vector<int> out(n, -1);
+    int next = -1;
+    // Two passes backwards around the ring: the second carries the first
+    // usable member past the end of the table to the slots before it.
+    for (std::uint64_t k = 2ull * n; k-- > 0;) {
+      const auto s = static_cast<std::uint32_t>(k % n);
+      if (usable(slots_[s])) next = static_cast<int>(slots_[s]);
+      out[s] = next;
+    }
+    return out;
+  }
 
  private:
   std::vector<std::uint32_t> slots_;

@@ -6,27 +6,31 @@
 #include <span>
 
 #include "engine/config.hpp"
-#include "engine/rng.hpp"
 
 namespace azlb::engine {
 
-// What affinity modes hash, as Azure's: source-ip the client's address alone
-// (so that a client's UDP reaches the VM of its TCP: a TCP control channel
-// and UDP media), source-ip-protocol the address and the protocol.
-// Computed once per connection or flow.
-std::uint64_t client_hash(const sockaddr_storage& client, model::Distribution, model::Protocol);
+// A flow's hash, the same on every host of the state (its hash_seed): of the
+// five-tuple (the client's address and port, the listening address and port,
+// the protocol: Azure's own "random" was a hash of it), of the client's
+// address alone (source-ip, so that a client's UDP reaches the VM of its TCP:
+// a TCP control channel and UDP media), or of the address and the protocol
+// (source-ip-protocol). Computed once per connection or flow.
+std::uint64_t flow_hash(const sockaddr_storage& client, const Route&);
 
 inline constexpr int kNoUpstream = -1;
 
 // The index of the chosen upstream in route.upstreams, skipping `tried`
-// (earlier failed attempts of this connection), or kNoUpstream.
-//  - five-tuple: uniformly at random among eligible upstreams;
-//  - source-ip(-protocol): rendezvous hashing over each member's VM (its
-//    id_hash), so a client stays on its member while the membership is
-//    unchanged, only the clients of a member that goes down move, and two
-//    sets of the same VMs (a tcp and a udp one) send a client to one VM.
-// With every upstream down, when_all_down=serve-all uses them all. A drained
-// upstream is never picked.
-int pick(const Route&, std::uint64_t client_hash, std::span<const std::uint8_t> tried, Rng&);
+// (earlier failed attempts of this connection), or kNoUpstream: the member
+// of the flow's slot in the route's Maglev table (maglev.hpp), or while that
+// one is down, drained or tried, the member of the next slot that may take
+// it. With every upstream down, when_all_down=serve-all uses them all. A
+// drained upstream is never picked.
+int pick(const Route&, std::uint64_t flow_hash, std::span<const std::uint8_t> tried = {});
+
+// What share of the route's new flows each upstream takes now (its slots of
+// the table, and those it takes over from members that are down or
+// drained), in the upstreams' order; they add up to 1, or to 0 when none may
+// take a flow. For status and /metrics.
+std::vector<double> shares_now(const Route&);
 
 }  // namespace azlb::engine

@@ -1,4 +1,7 @@
 #include "engine/control/report.hpp"
+#include <cmath>
+#include <cstdio>
+#include "engine/picker.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -70,14 +73,18 @@ std::string status_json(const EngineSnapshot& s) {
   Json listeners = Json::array(), members = Json::array();
   each_route(s.config, [&](const Route& r, bool nat) {
     if (!nat) {
-      Json l = {{"address", r.key.to_string()}, {"route", r.name}, {"members", r.upstreams.size()}};
+      Json l = {{"address", r.key.to_string()}, {"route", r.name}, {"members", r.upstreams.size()},
+                {"hash_table_size", r.table ? Json(r.table->size()) : Json(nullptr)}};
       const auto lt = r.counters->totals();
 #define AZLB_JSON(name, kind, prom, help) l[#name] = lt.name;
       AZLB_LISTENER_COUNTERS(AZLB_JSON)
 #undef AZLB_JSON
       listeners.push_back(std::move(l));
     }
-    for (auto& u : r.upstreams) {
+    const auto shares = shares_now(r);
+    const auto slots = r.table ? r.table->shares(r.upstreams.size()) : std::vector<std::uint32_t>{};
+    for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
+      auto& u = r.upstreams[i];
       auto& m = *u.state;
       const auto t = m.totals();
       Json probe = nullptr;
@@ -92,7 +99,13 @@ std::string status_json(const EngineSnapshot& s) {
                 {"admin_state", u.drained ? "drain" : "up"},
                 {"dataplane", nat ? "nat" : "proxy"},
                 {"last_probe", probe},
-                {"health_since", m.health_since ? Json(iso8601(m.health_since)) : Json(nullptr)}};
+                {"health_since", m.health_since ? Json(iso8601(m.health_since)) : Json(nullptr)},
+                {"weight", u.weight},
+                // Its slots of the set's consistent-hash table, and the share
+                // of new flows it takes now (with what it takes over from
+                // members that are down or drained).
+                {"hash_slots", r.table ? Json(slots[i]) : Json(nullptr)},
+                {"share", std::round(shares[i] * 10000) / 10000}};
 #define AZLB_MEMBER_JSON(name, kind, prom, help) j[#name] = t.name;
       AZLB_MEMBER_COUNTERS(AZLB_MEMBER_JSON)
 #undef AZLB_MEMBER_JSON
@@ -200,6 +213,16 @@ std::string metrics_text(const EngineSnapshot& s) {
     return "{service=\"" + label_escape(m.key.service) + "\",lbset=\"" + label_escape(m.key.set) + "\",vm=\"" +
            label_escape(m.key.vm) + "\",endpoint=\"" + label_escape(m.key.endpoint) + "\"}";
   };
+  family("azlb_member_share", "gauge",
+         "The share of its set's new flows the member takes now, by the consistent-hash table and health.");
+  each_route(s.config, [&](const Route& r, bool) {
+    const auto shares = shares_now(r);
+    for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
+      char v[32];
+      std::snprintf(v, sizeof v, "%.4f", shares[i]);
+      out += "azlb_member_share" + member_labels(*r.upstreams[i].state) + " " + v + "\n";
+    }
+  });
   family("azlb_member_up", "gauge", "1 if the member is up, 0 if down, -1 if not probed yet.");
   each_route(s.config, [&](const Route& r, bool) {
     for (auto& u : r.upstreams) {

@@ -41,7 +41,6 @@ void Generations::release(Generation* g) {
 Loop::Loop(LoopOptions o, FdBudget& budget)
     : opt(o),
       pipes(o.max_pipes, o.pipe_bytes, budget),
-      rng(0x9E3779B97F4A7C15ull ^ (o.id + 1) ^ static_cast<std::uint64_t>(monotonic_ms())),
       fds(budget) {
   io_uring_params p{};
   // One thread submits and reaps, so the kernel may skip cross-thread

@@ -13,7 +13,6 @@
 #include "engine/proxy/buffer_ring.hpp"
 #include "engine/config.hpp"
 #include "engine/proxy/fd_budget.hpp"
-#include "engine/rng.hpp"
 #include "engine/proxy/pipe_pool.hpp"
 
 namespace azlb::engine {
@@ -103,7 +102,6 @@ class Loop {
   io_uring ring{};
   std::unique_ptr<BufferRing> tcp_bufs, udp_bufs;
   PipePool pipes;
-  Rng rng;
   FdBudget& fds;
   Generations gens;
   std::int64_t now_ms = 0;

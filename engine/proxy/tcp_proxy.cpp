@@ -61,11 +61,10 @@ std::uint32_t TcpProxy::buffers_held() const {
 }
 
 void TcpProxy::on_accepted(int fd, const Route& route) {
-  // Only an ACL, affinity, the PROXY protocol or the access log needs the
-  // client's address: spare the syscall otherwise.
+  // Only an ACL, a set's consistent hash, the PROXY protocol or the access
+  // log needs the client's address: spare the syscall otherwise.
   const bool proxy_header = route.proxy_protocol != model::ProxyProtocol::None;
-  const bool need_client = !route.acl.empty() || route.distribution != model::Distribution::FiveTuple ||
-                           proxy_header || access_log_;
+  const bool need_client = !route.acl.empty() || route.table || proxy_header || access_log_;
   sockaddr_storage client{};
   if (need_client) {
     socklen_t len = sizeof client;
@@ -85,7 +84,7 @@ void TcpProxy::on_accepted(int fd, const Route& route) {
   c.down = fd;
   c.route = &route;
   c.gen = loop_.gens.hold();
-  c.client_hash = need_client ? client_hash(client, route.distribution, route.key.protocol) : 0;
+  c.client_hash = route.table ? flow_hash(client, route) : 0;
   c.client = client;
   if (proxy_header) {
     // The header names the address the client reached: the VIP, or on a
@@ -124,7 +123,7 @@ void TcpProxy::connect_next(std::uint32_t ci) {
   Conn& c = conns_[ci];
   const Route& route = *c.route;
   int idx = c.attempts < Conn::kMaxAttempts
-                ? pick(route, c.client_hash, std::span<const std::uint8_t>(c.tried, c.attempts), loop_.rng)
+                ? pick(route, c.client_hash, std::span<const std::uint8_t>(c.tried, c.attempts))
                 : kNoUpstream;
   if (idx == kNoUpstream) {
     // Every member is down (or has refused us): reset at once rather than let

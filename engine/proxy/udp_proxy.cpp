@@ -197,7 +197,7 @@ bool UdpProxy::still_usable(Flow& f, const Route& route) {
 std::uint32_t UdpProxy::open_flow(std::uint32_t slot, const Route& route, const sockaddr_storage& client,
                                   socklen_t client_len, const FlowKey& key, bool has_local) {
   auto& lc = route.counters->per_thread[loop_.opt.id];
-  const int idx = pick(route, client_hash(client, route.distribution, route.key.protocol), {}, loop_.rng);
+  const int idx = pick(route, flow_hash(client, route));
   if (idx == kNoUpstream) {
     ThreadCounters::add(lc.refused, 1);
     return UINT32_MAX;

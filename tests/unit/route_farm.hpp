@@ -31,11 +31,21 @@ struct RouteFarm {
     socklen_t len;
     engine::fill_sockaddr(*model::parse_ip("DIP", ip), port, u.addr, len);
     u.addr_len = len;
-    u.id_hash = 0x1234567ull * states.size();
     u.idle_timeout_ms = idle_timeout_ms;
     u.state = states.back().get();
     route.upstreams.push_back(u);
+    build_table();
     return route.upstreams.back();
+  }
+
+  // The route's Maglev table by the members' VMs and weights, as
+  // build_config makes it (none for one member).
+  void build_table() {
+    std::vector<engine::MaglevMember> members;
+    for (auto& u : route.upstreams) members.push_back({u.state->key.vm, u.weight});
+    route.table = members.size() > 1
+                      ? std::make_shared<const engine::MaglevTable>(engine::MaglevTable::build(members, route.seed))
+                      : nullptr;
   }
 };
 
