@@ -27,11 +27,12 @@ std::shared_ptr<ListenerState> Registry::listener(const ListenKey& k) {
   return slot;
 }
 
-std::shared_ptr<const MaglevTable> Registry::table(const std::vector<MaglevMember>& members, std::uint64_t seed) {
-  std::string key = std::to_string(seed);
+std::shared_ptr<const MaglevTable> Registry::table(const std::vector<MaglevMember>& members, std::uint64_t seed,
+                                                   std::uint32_t size) {
+  std::string key = std::to_string(seed) + "/" + std::to_string(size);
   for (auto& m : members) key += "\n" + m.id + "\t" + std::to_string(m.weight);
   auto& slot = tables_[key];
-  if (!slot) slot = std::make_shared<const MaglevTable>(MaglevTable::build(members, seed));
+  if (!slot) slot = std::make_shared<const MaglevTable>(MaglevTable::build(members, seed, size));
   return slot;
 }
 
@@ -101,7 +102,9 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
         by_vm.push_back({m.vm->name, m.endpoint->weight});
       }
       r.seed = s.hash_seed.value_or(0);
-      if (by_vm.size() > 1) r.table = reg.table(by_vm, r.seed);
+      if (by_vm.size() > 1)
+        r.table = reg.table(by_vm, r.seed,
+                            svc.dataplane == Dataplane::Nat ? nat_table_size(by_vm.size()) : kMaglevSize);
       routes.push_back(std::move(r));
     }
   }

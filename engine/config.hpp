@@ -71,7 +71,8 @@ class Registry {
   // The table of these members with this seed: built once, then shared (a
   // table is 65,537 slots; a reload that keeps a set's members rebuilds
   // nothing, and a tcp and a udp set of the same VMs share one).
-  std::shared_ptr<const MaglevTable> table(const std::vector<MaglevMember>&, std::uint64_t seed);
+  std::shared_ptr<const MaglevTable> table(const std::vector<MaglevMember>&, std::uint64_t seed,
+                                          std::uint32_t size);
   // Forgets entries that no config holds any more.
   void prune();
 

@@ -19,6 +19,12 @@ std::uint64_t seeded_hash(std::string_view bytes, std::uint64_t seed) {
   return mix64(fnv1a64(bytes, 0xcbf29ce484222325ull ^ mix64(seed)) ^ seed);
 }
 
+std::uint32_t nat_table_size(std::size_t members) {
+  for (std::uint32_t p : {1031u, 4099u, 16411u})
+    if (members * 100 <= p) return p;
+  return kMaglevSize;
+}
+
 MaglevTable MaglevTable::build(const std::vector<MaglevMember>& members, std::uint64_t seed, std::uint32_t size) {
   MaglevTable t;
   std::uint32_t max_weight = 0;

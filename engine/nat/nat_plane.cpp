@@ -152,28 +152,47 @@ std::string new_flow_rules(const Route& r, const std::string& id, bool no_member
   return rules;
 }
 
-// The member of a new flow: its mark, picked at random or by a hash of the
-// client's address (and protocol), then the DNAT to the marked member.
+// jhash's 32-bit seed from the state's.
+std::uint32_t jhash_seed(std::uint64_t seed) { return static_cast<std::uint32_t>(seed ^ (seed >> 32)); }
+
+// The member of a new flow: the mark of its slot in the route's Maglev
+// table (a jhash of the five-tuple, of the client's address, or of the
+// address and protocol, with the state's seed, into a map of slots that
+// holds each slot's member, or while that one may not take flows the next
+// slot's that may), then the DNAT to the marked member. One member: its mark.
 std::string pick_rules(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
-                       const std::string& table) {
-  std::string by_index, by_mark;
-  for (std::size_t k = 0; k < members.size(); ++k) {
-    const auto t = target_of(*members[k]);
-    const auto mark = hex(marks.at(members[k]->state));
-    append(by_index, std::to_string(k) + " : " + mark);
-    append(by_mark, mark + " : " + t.addr + " . " + std::to_string(t.port));
+                       const std::string& id, std::string& objects) {
+  std::string by_mark;
+  for (auto* u : members) {
+    const auto t = target_of(*u);
+    append(by_mark, hex(marks.at(u->state)) + " : " + t.addr + " . " + std::to_string(t.port));
   }
-  const auto n = std::to_string(members.size());
-  const std::string seed = " seed " + hex(seed_of(table));
-  std::string pick;
-  if (r.distribution == model::Distribution::FiveTuple)
-    pick = "numgen random mod " + n;
-  else if (r.distribution == model::Distribution::SourceIp)
-    pick = "jhash " + std::string(family(r)) + " saddr mod " + n + seed;
-  else
-    pick = "jhash " + std::string(family(r)) + " saddr . meta l4proto mod " + n + seed;
-  return "    ct mark set " + pick + " map { " + by_index + " }\n    meta l4proto " + l4(r) + " counter dnat " +
-         family(r) + " to ct mark map { " + by_mark + " }\n";
+  std::string mark;
+  if (members.size() == 1 || !r.table || r.table->empty()) {
+    mark = hex(marks.at(members.front()->state));
+  } else {
+    const auto effective = r.table->effective([&](std::uint32_t i) {
+      return std::find(members.begin(), members.end(), &r.upstreams[i]) != members.end();
+    });
+    std::string slots;
+    slots.reserve(effective.size() * 18);
+    for (std::size_t s = 0; s < effective.size(); ++s)
+      append(slots, std::to_string(s) + " : " + hex(marks.at(r.upstreams[static_cast<std::size_t>(effective[s])].state)));
+    const auto size = std::to_string(r.table->size());
+    objects += "  map slots" + id + " {\n    typeof numgen random mod " + size + " : ct mark\n    elements = { " + slots +
+               " }\n  }\n";
+    const std::string f = family(r), p = l4(r);
+    std::string key;
+    if (r.distribution == model::Distribution::FiveTuple)
+      key = f + " saddr . " + p + " sport . " + f + " daddr . " + p + " dport";
+    else if (r.distribution == model::Distribution::SourceIp)
+      key = f + " saddr";
+    else
+      key = f + " saddr . meta l4proto";
+    mark = "jhash " + key + " mod " + size + " seed " + hex(jhash_seed(r.seed)) + " map @slots" + id;
+  }
+  return "    ct mark set " + mark + "\n    meta l4proto " + l4(r) + " counter dnat " + family(r) +
+         " to ct mark map { " + by_mark + " }\n";
 }
 
 std::string base_chain(const char* name, const char* type, const char* hook, const char* prio, const std::string& rules) {
@@ -244,7 +263,7 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
     chains += "  chain new" + id + " {\n" + new_flow_rules(r, id, members.empty()) + "  }\n";
     append(d.to_new, dispatch_key(r) + " : jump new" + id);
     if (members.empty()) continue;  // established flows keep their member, as Azure kept them
-    chains += "  chain pick" + id + " {\n" + pick_rules(r, members, marks, table) + "  }\n";
+    chains += "  chain pick" + id + " {\n" + pick_rules(r, members, marks, id, objects) + "  }\n";
     append(d.to_pick, dispatch_key(r) + " : jump pick" + id);
   }
   std::string new_lookups, pick_lookups;

@@ -121,6 +121,27 @@ class NatPlane(EngineCase):
         self.ok("engine", "reload")
         self.assertGreaterEqual({m["vm"]: m for m in self.admin_json()["members"]}["vm1"]["packets_in"], before)
 
+    def test_weights_share_out_new_flows_through_the_slot_map(self):
+        """The kernel picks by the same Maglev table as the proxy (its slots
+        in an nftables map): weights 1:1:3, and status says each share."""
+        self.nat_farm()
+        self.ok("lbset", "weight", "appset", "--vm", "vm3", "--weight", "3")
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"}, lbset="appset")
+        n = 500
+        counts = {}
+        for _ in range(n):
+            name = ask(self.port)[0]
+            counts[name] = counts.get(name, 0) + 1
+        expected = {"vm1": n / 5, "vm2": n / 5, "vm3": 3 * n / 5}
+        chi2 = sum((counts.get(vm, 0) - e) ** 2 / e for vm, e in expected.items())
+        self.assertLess(chi2, 13.8, f"not 1:1:3: {counts}")
+        members = {m["vm"]: m for m in self.admin_json()["members"]}
+        self.assertAlmostEqual(members["vm3"]["share"], 0.6, delta=0.01)
+        self.assertEqual(sum(m["hash_slots"] for m in members.values()), 1031)
+        listing = nft("list", "map", "inet", self.nat_table_name(), "slots0").stdout
+        self.assertIn("typeof numgen random mod 1031 : ct mark", listing)
+
     def test_source_ip_keeps_each_client_on_one_member(self):
         self.nat_farm(extra=("--distribution", "source-ip"))
         self.start_engine()

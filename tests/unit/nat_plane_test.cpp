@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -14,15 +15,37 @@ using azlb::model::parse_ip;
 namespace {
 
 struct NatFarm : azlb::test::RouteFarm {
-  using RouteFarm::RouteFarm;
+  explicit NatFarm(int n = 3) : RouteFarm(n, azlb::model::Distribution::FiveTuple, true) {}
   std::string script(bool draining = false) { return nat_script("azlb_t", {&route}, draining); }
 };
 
 bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
+std::string mark_text(std::uint32_t mark) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", mark);
+  return buf;
+}
+
+// The slot map of route 0 in a script: slot -> mark.
+std::vector<std::string> slots_of(const std::string& s) {
+  std::vector<std::string> out;
+  auto at = s.find("map slots0 {");
+  if (at == std::string::npos) return out;
+  at = s.find("elements = { ", at) + 13;
+  const auto end = s.find(" }", at);
+  for (std::size_t pos = at; pos < end;) {
+    auto colon = s.find(" : ", pos);
+    auto comma = std::min(s.find(", ", colon), end);
+    out.push_back(s.substr(colon + 3, comma - colon - 3));
+    pos = comma + 2;
+  }
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE("the table is replaced in one transaction, and five-tuple picks a member's mark at random") {
+TEST_CASE("the table is replaced in one transaction, and five-tuple hashes the five-tuple into the Maglev slots") {
   NatFarm f;
   auto s = f.script();
   CHECK(s.rfind("add table inet azlb_t\ndelete table inet azlb_t\ntable inet azlb_t {", 0) == 0);
@@ -35,7 +58,13 @@ TEST_CASE("the table is replaced in one transaction, and five-tuple picks a memb
     m[i] = buf;
     CHECK((marks.at(f.states[i].get()) & kNatMarkMask) == kNatMarkTag);
   }
-  CHECK(has(s, "ct mark set numgen random mod 3 map { 0 : " + m[0] + ", 1 : " + m[1] + ", 2 : " + m[2] + " }"));
+  CHECK(has(s, "ct mark set jhash ip saddr . tcp sport . ip daddr . tcp dport mod 1031 seed 0x"));
+  CHECK(has(s, " map @slots0\n"));
+  CHECK(has(s, "map slots0 {\n    typeof numgen random mod 1031 : ct mark\n"));
+  // Every slot names a member; the three share them out evenly (Maglev's turns).
+  const auto slots = slots_of(s);
+  REQUIRE(slots.size() == 1031);
+  for (auto& mark : m) CHECK(std::abs(std::count(slots.begin(), slots.end(), mark) - 1031 / 3) <= 1);
   CHECK(has(s, "meta l4proto tcp counter dnat ip to ct mark map { " + m[0] + " : 127.0.1.4 . 80, " + m[1] +
                    " : 127.0.1.5 . 80, " + m[2] + " : 127.0.1.6 . 80 }"));
   // One lookup finds the route, for new flows and for the DNAT.
@@ -61,18 +90,32 @@ TEST_CASE("a member's mark is stable for its table and key, whatever else is rou
   CHECK(seen.size() == 3);
 }
 
-TEST_CASE("a member that is down or drained is not in the map; affinity hashes the client's address") {
+TEST_CASE("a member that is down or drained gives its slots to the next slots' members; no other slot moves") {
   NatFarm f;
-  f.states[1]->health = Health::Down;
-  f.route.upstreams[2].drained = true;
   f.route.distribution = azlb::model::Distribution::SourceIp;
+  const auto marks = nat_marks("azlb_t", {&f.route});
+  const auto all_up = slots_of(f.script());
+  CHECK(has(f.script(), "ct mark set jhash ip saddr mod 1031 seed 0x"));
+  f.states[1]->health = Health::Down;
   auto s = f.script();
-  CHECK(has(s, "ct mark set jhash ip saddr mod 1 seed 0x"));
-  CHECK(has(s, " : 127.0.1.4 . 80 }"));
+  const auto one_down = slots_of(s);
+  REQUIRE(one_down.size() == all_up.size());
+  const auto down = mark_text(marks.at(f.states[1].get()));
+  for (std::size_t i = 0; i < all_up.size(); ++i) {
+    CHECK(one_down[i] != down);
+    if (all_up[i] != down) CHECK(one_down[i] == all_up[i]);
+  }
   CHECK_FALSE(has(s, ": 127.0.1.5 . 80"));
   CHECK(has(s, nat_counter_name(f.states[1]->key, true)));  // its established flows are still counted
+  // One member left: its mark, no map.
+  f.route.upstreams[2].drained = true;
+  s = f.script();
+  CHECK(has(s, "ct mark set " + mark_text(marks.at(f.states[0].get())) + "\n"));
+  CHECK_FALSE(has(s, "map slots0"));
+  CHECK(has(s, " : 127.0.1.4 . 80 }"));
+  f.route.upstreams[2].drained = false;
   f.route.distribution = azlb::model::Distribution::SourceIpProtocol;
-  CHECK(has(f.script(), "ct mark set jhash ip saddr . meta l4proto mod 1 seed 0x"));
+  CHECK(has(f.script(), "ct mark set jhash ip saddr . meta l4proto mod 1031 seed 0x"));
 }
 
 TEST_CASE("with every member down, refuse resets new TCP flows and serve-all uses every member") {
@@ -83,7 +126,7 @@ TEST_CASE("with every member down, refuse resets new TCP flows and serve-all use
   CHECK_FALSE(has(refuse, "dnat"));
   CHECK_FALSE(has(refuse, "jump pick0"));
   f.route.when_all_down = azlb::model::WhenAllDown::ServeAll;
-  CHECK(has(f.script(), "numgen random mod 2"));
+  CHECK(has(f.script(), "map @slots0"));
 }
 
 TEST_CASE("the ACL comes first, in order, for new flows; permit rules deny whoever they do not match") {

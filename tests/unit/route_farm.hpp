@@ -17,7 +17,8 @@ struct RouteFarm {
 
   // A set's route on VIP 127.0.0.1:8080, protocol tcp, with `n` healthy
   // members vm0.. on 127.0.1.4.. port 80, idle timeout 4 minutes.
-  explicit RouteFarm(int n = 3, model::Distribution d = model::Distribution::FiveTuple) {
+  explicit RouteFarm(int n = 3, model::Distribution d = model::Distribution::FiveTuple, bool nat_route = false)
+      : nat(nat_route) {
     route.key = {model::Protocol::Tcp, *model::parse_ip("VIP", "127.0.0.1"), 8080};
     route.distribution = d;
     for (int i = 0; i < n; ++i) add("vm" + std::to_string(i), "127.0.1." + std::to_string(4 + i), 80);
@@ -43,10 +44,12 @@ struct RouteFarm {
   void build_table() {
     std::vector<engine::MaglevMember> members;
     for (auto& u : route.upstreams) members.push_back({u.state->key.vm, u.weight});
+    const auto size = nat ? engine::nat_table_size(members.size()) : engine::kMaglevSize;
     route.table = members.size() > 1
-                      ? std::make_shared<const engine::MaglevTable>(engine::MaglevTable::build(members, route.seed))
+                      ? std::make_shared<const engine::MaglevTable>(engine::MaglevTable::build(members, route.seed, size))
                       : nullptr;
   }
+  bool nat = false;  // a NAT route's table size
 };
 
 }  // namespace azlb::test
