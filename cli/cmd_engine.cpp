@@ -1,5 +1,8 @@
 // azlb engine start|stop|reload|check.
+#include <chrono>
 #include <cstdlib>
+#include <thread>
+#include "engine/control/announcer.hpp"
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,8 +25,8 @@ using namespace azlb::model;
 namespace engine_cmd {
 
 struct StartFlags {
-  bool foreground = false;
-  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log, metrics_listen;
+  bool foreground = false, announce = false;
+  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log, metrics_listen, route_table;
 };
 
 Status start(const Context& ctx, const StartFlags& f) {
@@ -71,6 +74,20 @@ Status start(const Context& ctx, const StartFlags& f) {
     AZLB_ASSIGN(port, parse_u16("metrics port", v.substr(colon + 1)));
     if (port == 0) return usage_error("invalid metrics port 0: give 1 to 65535");
     o.metrics_listen = std::make_pair(ip, port);
+  }
+  if (f.route_table.given() && !f.announce)
+    return usage_error("--route-table " + model::quote(f.route_table.value) + " needs --announce");
+  if (f.announce) {
+    std::uint32_t table = engine::kAnnounceTableDefault;
+    if (f.route_table.given()) {
+      // 0 and 253..255 are the kernel's own (unspec, default, main, local).
+      AZLB_ASSIGN(n, parse_uint("route table", f.route_table.value, 1, 0xfffffffeu));
+      if (n >= 253 && n <= 255)
+        return usage_error("invalid route table " + f.route_table.value +
+                           ": 253, 254 and 255 are the kernel's default, main and local tables; give one of azlb's own");
+      table = n;
+    }
+    o.announce_table = table;
   }
   // Tests shorten the idle-timeout minute; nobody else should need to.
   if (const char* unit = std::getenv("AZLB_IDLE_TIMEOUT_UNIT_MS")) {
@@ -136,6 +153,57 @@ Status reload(const Context& ctx) {
   ctx.confirm(j.value("changed", false) ? "Engine reloaded: configuration generation " + std::to_string(gen)
                                         : "Engine already runs the current state (generation " + std::to_string(gen) + ")",
               {{"generation", gen}, {"changed", j.value("changed", false)}});
+  return ok();
+}
+
+// engine withdraw|announce: the routes of this host's VIPs out of (or back
+// into) the table a BGP daemon exports; a withdraw with --wait returns once
+// this host's connections and NAT flows are gone.
+Status announce(const Context& ctx, bool withdraw, const Flag& wait) {
+  auto state = ctx.location().absolute();
+  std::optional<std::uint32_t> wait_s;
+  if (wait.given()) {
+    AZLB_ASSIGN(w, parse_uint("withdraw wait (seconds)", wait.value, 0, 86400));
+    wait_s = w;
+  }
+  if (!engine::running_pid(state)) return runtime_error("no engine runs for " + state.display());
+  AZLB_ASSIGN(r, engine::admin_request(state, "POST", withdraw ? "/v1/withdraw" : "/v1/announce"));
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object()) return runtime_error("the engine's admin socket answered " + std::to_string(r.status));
+  if (r.status == 409) return usage_error(j.value("error", r.body));
+  if (r.status != 200) return runtime_error(j.value("error", r.body));
+  std::vector<std::string> vips = j.value("announcing", std::vector<std::string>{});
+  std::string list;
+  for (auto& v : vips) list += (list.empty() ? "" : ", ") + v;
+  if (!withdraw) {
+    ctx.confirm(vips.empty() ? "Announcing again, but no VIP of this host can be served now (see azlb status)"
+                             : "Announcing " + list + " again (table " + std::to_string(j.value("table", 0)) + ")",
+                {{"announcing", vips}, {"withdrawn", false}});
+    return ok();
+  }
+  std::uint64_t left = 0;
+  if (wait_s) {
+    // What still arrives is served; the routers move new flows within
+    // their BGP (and BFD) times. Done when nothing of this host's is left.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*wait_s);
+    for (;;) {
+      auto d = engine::admin_request(state, "GET", "/v1/drain");
+      if (!d && !engine::running_pid(state)) break;  // it stopped: nothing is left
+      if (d && d->status == 200) {
+        auto dj = nlohmann::json::parse(d->body, nullptr, false);
+        if (dj.is_object()) left = dj.value("connections", 0ull) + dj.value("nat_tcp_flows", 0ull);
+        if (left == 0) break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return runtime_error("withdrawn, but " + std::to_string(left) + " connection" + (left == 1 ? "" : "s") +
+                             " of this host remain after " + std::to_string(*wait_s) + " s (engine announce takes it back)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ctx.confirm("Withdrawn: this host announces no VIP now; it still serves what arrives" +
+                  std::string(wait_s ? ", and has no connections left" : "") + " (engine announce takes it back)",
+              {{"announcing", vips}, {"withdrawn", true}, {"connections", left}});
   return ok();
 }
 
@@ -227,6 +295,16 @@ void register_engine(CLI::App& app, Context& ctx) {
   add(*s, f->metrics_listen, "--metrics-listen",
       "Serve /metrics (Prometheus text, read-only, nothing else) over TCP on ADDR:PORT")
       .opt->type_name("ADDR:PORT");
+  s->add_flag("--announce", f->announce,
+              "Install a host route per servable VIP in azlb's routing table, for a BGP daemon to announce");
+  add(*s, f->route_table, "--route-table", "The routing table --announce uses (default 201)").opt->type_name("N");
+  auto wf = std::make_shared<Flag>();
+  auto* w = command(*eng, ctx, "withdraw", "Withdraw this host's VIP routes; keep serving what arrives",
+                    [&ctx, wf] { return announce(ctx, true, *wf); });
+  add(*w, *wf, "--wait", "Return once this host has no connections left (exit 0), or after SEC (exit 1)")
+      .opt->type_name("SEC");
+  command(*eng, ctx, "announce", "Announce this host's servable VIPs again after a withdraw",
+          [&ctx] { return announce(ctx, false, Flag{}); });
   command(*eng, ctx, "stop", "Stop the engine: stop accepting, drain connections, exit", [&ctx] { return stop(ctx); });
   command(*eng, ctx, "reload", "Apply the state file now (the engine also applies changes by itself)",
           [&ctx] { return reload(ctx); });

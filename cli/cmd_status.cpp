@@ -63,7 +63,7 @@ void print_engines(const EngineList& list) {
     return;
   }
   std::cout << "Engines of this state (" << list.engines.size() << "):\n";
-  Table t({"HOST", "PID", "VERSION", "STARTED", "LISTENING", "MEMBERS UP", "DOWN IN ITS VIEW"});
+  Table t({"HOST", "PID", "VERSION", "STARTED", "LISTENING", "ANNOUNCING", "MEMBERS UP", "DOWN IN ITS VIEW"});
   for (auto& e : list.engines) {
     std::size_t members = 0, up = 0;
     std::string down;
@@ -78,8 +78,17 @@ void print_engines(const EngineList& list) {
         }
       }
     auto text = [&](const char* key) { return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : "-"; };
+    // What it tells the routers: its VIPs, "withdrawn", or "-" (no --announce).
+    std::string announcing = "-";
+    if (e.contains("announce") && e["announce"].is_object() && e["announce"].value("enabled", false)) {
+      announcing.clear();
+      for (auto& v : e["announce"].value("announcing", Json::array()))
+        announcing += (announcing.empty() ? "" : ",") + v.get<std::string>();
+      if (e["announce"].value("withdrawn", false)) announcing = "withdrawn";
+      if (announcing.empty()) announcing = "none";
+    }
     t.add({text("host"), e.contains("pid") ? e["pid"].dump() : "-", text("version"), text("started"),
-           e.contains("listening") ? std::to_string(e["listening"].size()) : "-",
+           e.contains("listening") ? std::to_string(e["listening"].size()) : "-", announcing,
            std::to_string(up) + "/" + std::to_string(members), down.empty() ? "-" : down});
   }
   t.print(std::cout, "  ");

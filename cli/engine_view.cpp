@@ -27,6 +27,7 @@ std::string EngineView::summary() const {
   std::string s = "Engine: running (pid " + std::to_string(pid) + ", " +
                   model::count(static_cast<std::uint64_t>(listeners), "listener", "listeners") + ")";
   if (!store_error.empty()) s += "; the state is out of reach (" + store_error + "): it serves what is in force";
+  if (!announce.empty()) s += "; " + announce;
   if (!error.empty()) s += "; " + error;
   return s;
 }
@@ -54,11 +55,25 @@ EngineView query_engine(const store::Location& state) {
                 {"version", j.value("version", std::string())},
                 {"started", j.value("started", std::string())},
                 {"announcing", Json::array()}};
+  if (j.contains("announce") && j["announce"].is_object() && j["announce"].value("enabled", false)) {
+    const auto& a = j["announce"];
+    v.identity["announcing"] = a.value("announcing", Json::array());
+    v.identity["announce"] = a;
+    std::string list;
+    for (auto& vip : a.value("announcing", Json::array())) list += (list.empty() ? "" : ", ") + vip.get<std::string>();
+    v.announce = a.value("withdrawn", false) ? "withdrawn (engine announce takes it back)"
+                 : list.empty()              ? "announcing nothing: no VIP can be served now"
+                                             : "announcing " + list + " (table " + a["table"].dump() + ")";
+    for (auto& n : a.value("not_announced", Json::array()))
+      if (n.value("why", std::string()) != "withdrawn")
+        v.announce += "; not " + n.value("vip", std::string()) + ": " + n.value("why", std::string());
+    if (a.contains("error")) v.announce += "; " + a.value("error", std::string());
+  }
   if (j.contains("store") && j["store"].is_object() && !j["store"].value("reachable", true))
     v.store_error = j["store"].value("error", std::string()) + ", since " + j["store"].value("since", std::string());
   for (auto& m : j["members"]) {
     const std::string set = m["lbset"].is_null() ? "" : m["lbset"].get<std::string>();
-    MemberLive live{m.value("health", "unknown"), std::nullopt};
+    MemberLive live{m.value("health", "unknown"), std::nullopt, std::nullopt};
     if (m.contains("active") && m["active"].is_number_unsigned()) live.active = m["active"].get<std::uint64_t>();
     if (m.contains("share") && m["share"].is_number()) live.share = m["share"].get<double>();
     v.members[{m["service"], set, m["vm"], m["endpoint"]}] = live;

@@ -18,6 +18,7 @@ struct EngineView {
   std::string error;  // why the engine could not be asked, when it runs
   Json identity;      // host, pid, version, started, announcing (status -o json's "engines")
   std::string store_error;  // etcd: why the engine cannot reach it now
+  std::string announce;     // --announce: what it announces, or why not (empty: not asked)
   // (service, set, vm, endpoint) -> health and active connections
   std::map<std::tuple<std::string, std::string, std::string, std::string>, MemberLive> members;
 

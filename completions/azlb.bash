@@ -28,7 +28,8 @@ _azlb_flags() {
     "status") echo "--cloud-service --watch --count" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;
-    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen" ;;
+    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen --announce --route-table" ;;
+    "engine withdraw") echo "--wait" ;;
   esac
 }
 
@@ -45,7 +46,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count | --weight)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count | --weight | --route-table)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -76,7 +77,7 @@ _azlb() {
     --access-log | --file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count | --weight) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count | --weight | --route-table) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"
@@ -87,7 +88,7 @@ _azlb() {
         case $group in
           vm) words="create list show delete serve" ;;
           service) words="create list show set delete" ;;
-          engine) words="start stop reload check" ;;
+          engine) words="start stop reload check withdraw announce" ;;
           state) words="export import history undo" ;;
           endpoint) words="add list show remove acl" ;;
           lbset) words="create join leave weight drain undrain list show set delete" ;;

@@ -74,6 +74,13 @@ struct Usable {
   }
 };
 
+bool servable(const Route& r) {
+  const Usable usable(r, {});
+  for (std::size_t i = 0; i < r.upstreams.size(); ++i)
+    if (usable(i)) return true;
+  return false;
+}
+
 std::vector<double> shares_now(const Route& r) {
   const auto n = r.upstreams.size();
   std::vector<double> out(n, 0.0);

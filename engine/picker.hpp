@@ -33,4 +33,7 @@ int pick(const Route&, std::uint64_t flow_hash, std::span<const std::uint8_t> tr
 // take a flow. For status and /metrics.
 std::vector<double> shares_now(const Route&);
 
+// Whether any upstream may take a new flow now: the route is servable.
+bool servable(const Route&);
+
 }  // namespace azlb::engine

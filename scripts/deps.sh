@@ -15,6 +15,8 @@ packages=(build-essential cmake pkg-config python3 bash
           nginx
           # a state in etcd: a real 3-member cluster in tests/e2e/test_store_etcd.py
           etcd-server etcd-client
+          # BGP for many hosts: the shipped dist/bird config learns azlb's routes (tests/e2e/test_engine_announce.py)
+          bird2
           # the logrotate file is checked with logrotate -d (tests/e2e/test_service_files.py)
           logrotate)
 missing=()
@@ -27,7 +29,10 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged nginx on port 80; the tests and the benchmark run their own.
+# Debian starts the packaged nginx on port 80 (and bird on the host's routes); the tests and the benchmark run their own.
 if [[ " ${missing[*]} " == *" nginx "* ]]; then
   $sudo systemctl stop nginx 2>/dev/null || $sudo pkill -x nginx 2>/dev/null || true
+fi
+if [[ " ${missing[*]} " == *" bird2 "* ]]; then
+  $sudo systemctl stop bird 2>/dev/null || $sudo pkill -x bird 2>/dev/null || true
 fi

@@ -4,7 +4,8 @@ namespace azlb::engine {
 
 HttpResponse serve_admin(const std::string& method, const std::string& path,
                          const std::function<EngineSnapshot()>& snapshot,
-                         const std::function<ReloadOutcome()>& reload, const std::function<DrainInfo()>& drain) {
+                         const std::function<ReloadOutcome()>& reload, const std::function<DrainInfo()>& drain,
+                         const std::function<HttpResponse(bool withdraw)>& announce) {
   if (path == "/v1/status" || path == "/metrics") {
     if (method != "GET") return {405, "text/plain", "use GET\n"};
     if (path == "/metrics") return {200, "text/plain; version=0.0.4", metrics_text(snapshot())};
@@ -19,6 +20,10 @@ HttpResponse serve_admin(const std::string& method, const std::string& path,
     auto r = reload();
     if (!r.error.empty()) return {422, "application/json", reload_json(false, r.generation, r.error)};
     return {200, "application/json", reload_json(r.changed, r.generation, "")};
+  }
+  if (path == "/v1/withdraw" || path == "/v1/announce") {
+    if (method != "POST") return {405, "text/plain", "use POST\n"};
+    return announce(path == "/v1/withdraw");
   }
   return {404, "text/plain", "not found: try /v1/status or /metrics\n"};
 }

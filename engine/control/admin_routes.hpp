@@ -19,6 +19,7 @@ struct ReloadOutcome {
 
 HttpResponse serve_admin(const std::string& method, const std::string& path,
                          const std::function<EngineSnapshot()>& snapshot,
-                         const std::function<ReloadOutcome()>& reload, const std::function<DrainInfo()>& drain);
+                         const std::function<ReloadOutcome()>& reload, const std::function<DrainInfo()>& drain,
+                         const std::function<HttpResponse(bool withdraw)>& announce);
 
 }  // namespace azlb::engine

@@ -32,6 +32,11 @@
 #include "engine/proxy/worker.hpp"
 #include "model/text.hpp"
 #include "engine/control/registrar.hpp"
+#include "engine/control/announcer.hpp"
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+#include "engine/picker.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::engine {
@@ -91,6 +96,11 @@ class Engine {
   void restore_nat_if_changed();
   // etcd: this engine's key, with its health view, kept current.
   void register_engine();
+  // --announce: the table holds a route for each VIP this host can serve
+  // now (none while withdrawn or stopping).
+  void sync_announce();
+  AnnounceInfo announce_info() const;
+  HttpResponse on_announce(bool withdraw);
   // The watch may not notice an etcd that stopped answering (or lost its
   // quorum) until something changes; the key's keepalive, every few
   // seconds, does.
@@ -155,6 +165,10 @@ class Engine {
   std::int64_t started_ms_ = 0;
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
+  std::unique_ptr<Announcer> announcer_;
+  bool withdrawn_ = false;
+  std::string announce_error_;
+  std::vector<std::pair<std::string, std::string>> not_announced_;
 };
 
 Engine::~Engine() {
@@ -168,6 +182,8 @@ Engine::~Engine() {
   metrics_.reset();
   admin_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
+  if (announcer_)
+    if (auto st = announcer_->clear(); !st) log("%s", st.error().message.c_str());
   registrar_.reset();  // the key goes (its lease revoked) before `engine stop` returns
   lock_.reset();  // last: `engine stop` waits for the lock
 }
@@ -297,6 +313,12 @@ Status Engine::start() {
   // count them in too (two descriptors each, and a margin).
   fd_base_ = open_descriptors() + 2 * static_cast<std::int64_t>(opt_.threads) + 8;
   AZLB_TRY(reload("start"));
+  if (opt_.announce_table) {
+    announcer_ = std::make_unique<Announcer>(*opt_.announce_table);
+    sync_announce();
+    // A start that cannot announce fails: the operator asked for it.
+    if (!announce_error_.empty()) return model::runtime_error(announce_error_);
+  }
   if (opt_.state.is_etcd()) {
     AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), store::etcd::engines_prefix(opt_.state.etcd().prefix) + host_ +
                                                           "/" + std::to_string(::getpid())));
@@ -310,7 +332,7 @@ Status Engine::start() {
       auto before = generation_;
       auto st = reload("admin request");
       return ReloadOutcome{st ? "" : st.error().message, generation_ != before, generation_};
-    }, [this] { return drain_info(true); });
+    }, [this] { return drain_info(true); }, [this](bool withdraw) { return on_announce(withdraw); });
   });
   if (!admin) return admin.error();
   admin_ = std::move(*admin);
@@ -334,7 +356,7 @@ void Engine::register_engine() {
   const auto now = monotonic_ms();
   next_registration_ms_ = now + 1000;
   if (!registrar_) return;
-  registrar_->set_value(registration_json(*config_, identity(), listeners_->unbound()));
+  registrar_->set_value(registration_json(*config_, identity(), listeners_->unbound(), announce_info()));
   // etcd silent to the key's keepalive: the watch's connection may be to a
   // member cut off without a reset (a watch hears nothing either way, and
   // TCP's keepalive takes most of a minute), so it is made again, through
@@ -372,7 +394,72 @@ EngineSnapshot Engine::snapshot() {
                         std::move(nat),
                         drain,
                         identity(),
-                        store_health()};
+                        store_health(),
+                        announce_info()};
+}
+
+void Engine::sync_announce() {
+  if (!announcer_) return;
+  // A VIP is servable when one of its routes has a member that may take a
+  // new flow (and, for the proxy, a listener bound).
+  std::set<model::IpAddress> servable_vips, seen;
+  std::vector<std::pair<std::string, std::string>> not_announced;
+  for (auto* routes : {&config_->routes, &config_->nat_routes})
+    for (auto& r : *routes) {
+      const auto& vip = r.key.address;
+      if (vip.is_unspecified()) continue;  // a wildcard is no address to route
+      seen.insert(vip);
+      const bool bound = routes == &config_->nat_routes || !listeners_->unbound().contains(r.key);
+      if (bound && servable(r)) servable_vips.insert(vip);
+    }
+  for (auto& vip : seen)
+    if (!servable_vips.contains(vip))
+      not_announced.push_back({vip.to_string(), "no member may take new flows (down, drained or none)"});
+  if (withdrawn_ || draining_) {
+    for (auto& vip : servable_vips) not_announced.push_back({vip.to_string(), draining_ ? "stopping" : "withdrawn"});
+    servable_vips.clear();
+  }
+  std::sort(not_announced.begin(), not_announced.end());
+  not_announced_ = std::move(not_announced);
+  const auto before = announcer_->announced();
+  auto st = announcer_->sync(servable_vips);
+  std::string error = st ? "" : st.error().message;
+  if (error != announce_error_ && !error.empty()) log("%s", error.c_str());
+  announce_error_ = std::move(error);
+  const auto& after = announcer_->announced();
+  for (auto& v : after)
+    if (!before.contains(v)) log("announcing VIP %s (table %u)", v.to_string().c_str(), announcer_->table());
+  for (auto& v : before)
+    if (!after.contains(v)) log("no longer announcing VIP %s", v.to_string().c_str());
+}
+
+AnnounceInfo Engine::announce_info() const {
+  AnnounceInfo a;
+  if (!announcer_) return a;
+  a.enabled = true;
+  a.table = announcer_->table();
+  a.withdrawn = withdrawn_ || draining_;
+  for (auto& v : announcer_->announced()) a.announcing.push_back(v.to_string());
+  a.not_announced = not_announced_;
+  a.error = announce_error_;
+  return a;
+}
+
+HttpResponse Engine::on_announce(bool withdraw) {
+  if (!announcer_)
+    return {409, "application/json",
+            "{\"error\": \"this engine announces nothing: it was started without --announce\"}\n"};
+  if (draining_ && !withdraw) return {409, "application/json", "{\"error\": \"the engine is stopping\"}\n"};
+  if (withdrawn_ != withdraw) log(withdraw ? "withdrawing this host's VIPs (engine withdraw): what still arrives is served"
+                                           : "announcing this host's VIPs again (engine announce)");
+  withdrawn_ = withdraw;
+  sync_announce();
+  if (registrar_) register_engine();
+  auto a = announce_info();
+  auto j = nlohmann::json::parse(announce_json(a));
+  j["connections"] = live();
+  if (!a.error.empty()) return {500, "application/json", j.dump(2) + "\n"};
+  return {200, "application/json", j.dump(2) + "\n"};
 }
 
 std::vector<const Route*> Engine::nat_routes() const {
@@ -534,6 +621,7 @@ DrainInfo Engine::drain_info(bool fresh) {
 void Engine::begin_drain(const char* why) {
   draining_ = true;
   drain_deadline_ms_ = monotonic_ms() + opt_.drain_timeout_ms;
+  sync_announce();  // the routers send new flows to the other hosts while this one drains
   log("stopping on %s: waiting for %s", why, drain_summary(drain_info()).c_str());
   for (auto& w : workers_) w->post_drain();
   // New clients get a refusal at once instead of waiting in a backlog nobody accepts.
@@ -597,6 +685,7 @@ int Engine::loop() {
       for (auto* server : servers) server->on_tick(monotonic_ms());
       prober_.run(monotonic_ms());
       if (!draining_ && config_) (void)sync_nat(false);  // a member went down or came back
+      if (announcer_) sync_announce();  // a VIP became servable, or stopped being
       // Another program may delete the table (nft flush ruleset): noticed
       // within a second, by the ruleset's generation (one netlink message).
       if (nat_.present() && monotonic_ms() >= next_nat_check_ms_) {

@@ -34,6 +34,9 @@ struct EngineOptions {
   // /metrics over TCP for Prometheus (read-only: nothing else is served
   // there); empty: none. "ADDR:PORT", "[ADDR]:PORT" for IPv6.
   std::optional<std::pair<model::IpAddress, std::uint16_t>> metrics_listen;
+  // Announce each servable VIP as a host route in this routing table, for a
+  // BGP daemon to export (announcer.hpp); nullopt: announce nothing.
+  std::optional<std::uint32_t> announce_table;
 };
 
 // Runs the engine in this process until SIGTERM or SIGINT, then drains.

@@ -67,6 +67,15 @@ Json drain_object(const DrainInfo& d) {
           {"waiting_for", drain_summary(d)}};
 }
 
+Json announce_object(const AnnounceInfo& a) {
+  Json not_announced = Json::array();
+  for (auto& [vip, why] : a.not_announced) not_announced.push_back({{"vip", vip}, {"why", why}});
+  Json j = {{"enabled", a.enabled}, {"table", a.enabled ? Json(a.table) : Json(nullptr)}, {"withdrawn", a.withdrawn},
+            {"announcing", a.announcing}, {"not_announced", not_announced}};
+  if (!a.error.empty()) j["error"] = a.error;
+  return j;
+}
+
 }  // namespace
 
 std::string status_json(const EngineSnapshot& s) {
@@ -155,6 +164,7 @@ std::string status_json(const EngineSnapshot& s) {
     j["nat"]["conntrack"] = {{"count", s.nat.conntrack.count}, {"max", s.nat.conntrack.max}};
     if (auto w = s.nat.conntrack.warning(); !w.empty()) j["nat"]["warning"] = w;
   }
+  j["announce"] = announce_object(s.announce);
   j["host"] = s.identity.host;
   j["version"] = s.identity.version;
   j["started"] = iso8601(s.identity.started);
@@ -173,8 +183,10 @@ std::string status_json(const EngineSnapshot& s) {
   return dump(j, 2);
 }
 
+std::string announce_json(const AnnounceInfo& a) { return dump(announce_object(a), 2); }
+
 std::string registration_json(const Config& c, const EngineIdentity& id,
-                              const std::map<ListenKey, std::string>& unbound) {
+                              const std::map<ListenKey, std::string>& unbound, const AnnounceInfo& announce) {
   Json listening = Json::array(), members = Json::array();
   each_route(c, [&](const Route& r, bool nat) {
     if (!nat && !unbound.count(r.key)) listening.push_back(r.key.to_string());
@@ -186,7 +198,8 @@ std::string registration_json(const Config& c, const EngineIdentity& id,
                          {"health", to_string(u.state->health.load())}});
   });
   Json j = {{"host", id.host},         {"pid", id.pid},           {"version", id.version},
-            {"started", iso8601(id.started)}, {"announcing", Json::array()}, {"generation", c.generation},
+            {"started", iso8601(id.started)}, {"announcing", announce.announcing}, {"generation", c.generation},
+            {"announce", announce_object(announce)},
             {"listening", listening},  {"members", members}};
   return dump(j, -1);
 }
@@ -223,6 +236,20 @@ std::string metrics_text(const EngineSnapshot& s) {
       out += "azlb_member_share" + member_labels(*r.upstreams[i].state) + " " + v + "\n";
     }
   });
+  family("azlb_member_weight", "gauge", "The member's weight in its set (1..256).");
+  each_route(s.config, [&](const Route& r, bool) {
+    for (auto& u : r.upstreams) out += "azlb_member_weight" + member_labels(*u.state) + " " + std::to_string(u.weight) + "\n";
+  });
+  family("azlb_member_hash_slots", "gauge", "The member's slots in its set's consistent-hash table (sets of several members).");
+  each_route(s.config, [&](const Route& r, bool) {
+    if (!r.table) return;
+    const auto slots = r.table->shares(r.upstreams.size());
+    for (std::size_t i = 0; i < r.upstreams.size(); ++i)
+      out += "azlb_member_hash_slots" + member_labels(*r.upstreams[i].state) + " " + std::to_string(slots[i]) + "\n";
+  });
+  family("azlb_listener_hash_table_size", "gauge", "Slots of the set's consistent-hash table (sets of several members).");
+  for (auto& r : s.config.routes)
+    if (r.table) out += "azlb_listener_hash_table_size{listener=\"" + r.key.to_string() + "\"} " + std::to_string(r.table->size()) + "\n";
   family("azlb_member_up", "gauge", "1 if the member is up, 0 if down, -1 if not probed yet.");
   each_route(s.config, [&](const Route& r, bool) {
     for (auto& u : r.upstreams) {

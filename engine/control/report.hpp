@@ -72,6 +72,16 @@ struct EngineIdentity {
   std::time_t started = 0;
 };
 
+// What this host announces to the routers (announcer.hpp).
+struct AnnounceInfo {
+  bool enabled = false;    // engine start --announce
+  std::uint32_t table = 0;
+  bool withdrawn = false;  // engine withdraw (or a stop) took them back
+  std::vector<std::string> announcing;
+  std::vector<std::pair<std::string, std::string>> not_announced;  // VIP, why
+  std::string error;
+};
+
 struct EngineSnapshot {
   const Config& config;
   std::uint64_t generation;
@@ -87,12 +97,15 @@ struct EngineSnapshot {
   DrainInfo drain;
   EngineIdentity identity;
   StoreHealth store;
+  AnnounceInfo announce;
 };
 
 std::string status_json(const EngineSnapshot&);
 // An engine's key in etcd: who it is, what it listens on and its view of
 // each member's health.
-std::string registration_json(const Config&, const EngineIdentity&, const std::map<ListenKey, std::string>& unbound);
+std::string registration_json(const Config&, const EngineIdentity&, const std::map<ListenKey, std::string>& unbound,
+                              const AnnounceInfo&);
+std::string announce_json(const AnnounceInfo&);
 std::string metrics_text(const EngineSnapshot&);
 std::string reload_json(bool changed, std::uint64_t generation, const std::string& error);
 

@@ -33,7 +33,7 @@ class BashCompletion(AzlbCase):
         self.assertEqual(self.complete("azlb "), ["endpoint", "engine", "lbset", "service", "state", "status", "vm"])
         self.assertEqual(self.complete("azlb state "), ["export", "history", "import", "undo"])
         self.assertEqual(self.complete("azlb state import x --"), ["--help", "--replace"])
-        self.assertEqual(self.complete("azlb engine "), ["check", "reload", "start", "stop"])
+        self.assertEqual(self.complete("azlb engine "), ["announce", "check", "reload", "start", "stop", "withdraw"])
         for flag in ("--threads", "--udp-flows", "--buffers", "--pipes", "--fd-reserve"):
             self.assertIn(flag, self.complete("azlb engine start --"))
         self.assertEqual(self.complete("azlb lbset j"), ["join"])

@@ -1,0 +1,54 @@
+// What this host can serve, told to the routers: a host route (/32, /128)
+// for each VIP with at least one member that may take new flows, in a
+// kernel routing table of azlb's own, which a BGP daemon (BIRD's `protocol
+// kernel { learn; }`, FRR's `redistribute table`) exports to the routers.
+// azlb never speaks BGP itself. The routes are `dev lo`, protocol 250 (one
+// BIRD learns; it ignores routes of the kernel's own protocols), so a
+// table of azlb's holds only azlb's routes and a restarted engine finds and
+// replaces what a killed one left.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "model/address.hpp"
+#include "model/error.hpp"
+
+namespace azlb::engine {
+
+inline constexpr std::uint32_t kAnnounceTableDefault = 201;
+inline constexpr std::uint8_t kAnnounceProtocol = 250;
+
+class Announcer {
+ public:
+  explicit Announcer(std::uint32_t table) : table_(table) {}
+  ~Announcer();
+  Announcer(const Announcer&) = delete;
+  Announcer& operator=(const Announcer&) = delete;
+
+  // Makes the table hold exactly `vips`' host routes (of protocol 250;
+  // other routes there are not azlb's and stay). The error names the VIP and
+  // what the kernel said (no CAP_NET_ADMIN...).
+  model::Status sync(const std::set<model::IpAddress>& vips);
+  // Removes every route of azlb's from the table (on stop, or withdraw).
+  model::Status clear() { return sync({}); }
+
+  std::uint32_t table() const { return table_; }
+  const std::set<model::IpAddress>& announced() const { return announced_; }
+
+ private:
+  model::Status open();
+  model::Status change(bool add, const model::IpAddress&);
+  // The protocol-250 host routes the kernel's table holds now.
+  model::Result<std::set<model::IpAddress>> in_kernel();
+  model::Status request(const void* msg, std::size_t len);
+
+  std::uint32_t table_;
+  int fd_ = -1;
+  std::uint32_t seq_ = 0;
+  bool read_kernel_ = false;  // the first sync reads what a killed engine left
+  std::set<model::IpAddress> announced_;
+};
+
+}  // namespace azlb::engine
