@@ -185,13 +185,25 @@ Status announce(const Context& ctx, bool withdraw, const Flag& wait) {
   if (wait_s) {
     // What still arrives is served; the routers move new flows within
     // their BGP (and BFD) times. Done when nothing of this host's is left.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*wait_s);
-    for (;;) {
+    // Direct server return's flows have no end this host sees: they are
+    // over when their packets stopped coming (kDsrQuiet).
+    constexpr auto kDsrQuiet = std::chrono::seconds(2);
+    const auto now = [] { return std::chrono::steady_clock::now(); };
+    const auto deadline = now() + std::chrono::seconds(*wait_s);
+    std::uint64_t dsr_packets = 0;
+    auto dsr_moved = now();
+    for (bool first = true;; first = false) {
       auto d = engine::admin_request(state, "GET", "/v1/drain");
       if (!d && !engine::running_pid(state)) break;  // it stopped: nothing is left
       if (d && d->status == 200) {
         auto dj = nlohmann::json::parse(d->body, nullptr, false);
-        if (dj.is_object()) left = dj.value("connections", 0ull) + dj.value("nat_tcp_flows", 0ull);
+        if (dj.is_object()) {
+          left = dj.value("connections", 0ull) + dj.value("nat_tcp_flows", 0ull);
+          const auto packets = dj.value("dsr_packets", 0ull);
+          if (first || packets != dsr_packets) dsr_moved = now();
+          dsr_packets = packets;
+          if (dsr_packets > 0 && now() - dsr_moved < kDsrQuiet) left = std::max<std::uint64_t>(left, 1);
+        }
         if (left == 0) break;
       }
       if (std::chrono::steady_clock::now() >= deadline) {

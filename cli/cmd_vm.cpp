@@ -6,6 +6,7 @@
 #include "cli/flags.hpp"
 #include "cli/render.hpp"
 #include "cli/table.hpp"
+#include "engine/nat/dsr_member.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::cli {
@@ -120,6 +121,49 @@ Status remove(const Context& ctx, const std::string& name) {
   return ok();
 }
 
+struct DsrSetupFlags {
+  std::string vm;
+  bool apply = false;
+};
+
+// What a member of a direct-server-return set needs on its host: printed,
+// or done there with --apply.
+Status dsr_setup(const Context& ctx, const DsrSetupFlags& f) {
+  AZLB_ASSIGN(s, store::load(ctx.location()));
+  AZLB_ASSIGN(vm, vm_or_error(s, f.vm));
+  const auto& svc = *find_service(s, vm->cloud_service);
+  std::vector<std::string> sets;
+  for (auto& set : svc.lbsets)
+    if (set.direct_server_return)
+      for (auto& m : members_of(s, svc, set))
+        if (m.vm == vm) sets.push_back(set.name);
+  if (sets.empty())
+    return usage_error("VM " + q(vm->name) + " is in no direct-server-return set of cloud service " + q(svc.name) +
+                       ": its replies go back through the balancer, and it needs no setup (lbset set SET "
+                       "--direct-server-return, for a nat service)");
+  std::string list;
+  for (auto& n : sets) list += (list.empty() ? "" : ", ") + q(n);
+  const auto commands = engine::dsr_member_commands(svc.vip);
+  if (f.apply && !ctx.dry_run) {
+    AZLB_TRY(engine::apply_dsr_member(svc.vip));
+    ctx.confirm("VM " + q(vm->name) + " is set up for direct server return (" + list + "): VIP " +
+                    svc.vip.to_string() + " on lo" + (svc.vip.family == Family::V4 ? ", ARP for it off" : ""),
+                {{"vm", vm->name}, {"vip", svc.vip.to_string()}, {"lbsets", sets}, {"applied", true},
+                 {"commands", commands}});
+    return ok();
+  }
+  if (ctx.json()) {
+    ctx.print_json({{"vm", vm->name}, {"vip", svc.vip.to_string()}, {"lbsets", sets}, {"applied", false},
+                    {"commands", commands}});
+    return ok();
+  }
+  std::cout << "# On VM " << vm->name << " (" << vm->private_ip.to_string() << "), a member of " << list
+            << ", which return directly:\n# it receives the clients' packets addressed to VIP " << svc.vip.to_string()
+            << " and answers them itself.\n";
+  for (auto& c : commands) std::cout << c << "\n";
+  return ok();
+}
+
 }  // namespace vm_cmd
 
 void register_vm(CLI::App& app, Context& ctx) {
@@ -155,6 +199,12 @@ void register_vm(CLI::App& app, Context& ctx) {
   command(*vm, ctx, "delete", "Delete a VM and its endpoints", [&ctx, del_name] { return remove(ctx, *del_name); })
       ->add_option("NAME", *del_name, "VM name")
       ->required();
+
+  auto dsr = std::make_shared<DsrSetupFlags>();
+  auto* d = command(*vm, ctx, "dsr-setup", "What a member of a direct-server-return set needs on its host (VIP on lo, ARP)",
+                    [&ctx, dsr] { return dsr_setup(ctx, *dsr); });
+  d->add_option("VM", dsr->vm, "VM name")->required();
+  d->add_flag("--apply", dsr->apply, "Do it on this host (run there, as root) instead of printing it");
 
   register_serve(*vm, ctx);
 }

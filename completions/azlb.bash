@@ -30,6 +30,7 @@ _azlb_flags() {
     "state import") echo "--replace" ;;
     "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen --announce --route-table" ;;
     "engine withdraw") echo "--wait" ;;
+    "vm dsr-setup") echo "--apply" ;;
   esac
 }
 
@@ -86,7 +87,7 @@ _azlb() {
         words="vm service endpoint lbset status engine state"
       elif [[ -z $cmd ]]; then
         case $group in
-          vm) words="create list show delete serve" ;;
+          vm) words="create list show delete serve dsr-setup" ;;
           service) words="create list show set delete" ;;
           engine) words="start stop reload check withdraw announce" ;;
           state) words="export import history undo" ;;
@@ -96,7 +97,7 @@ _azlb() {
         esac
       else
         case "$group $cmd ${#args[@]}" in
-          "vm show 0" | "vm delete 0" | "vm serve 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
+          "vm show 0" | "vm delete 0" | "vm serve 0" | "vm dsr-setup 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
             "endpoint remove 0" | "acl add 0" | "acl list 0" | "acl remove 0") words=$(_azlb_names vms) ;;
           "service show 0" | "service delete 0" | "service set 0") words=$(_azlb_names services) ;;
           "endpoint show 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")

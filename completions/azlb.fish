@@ -52,7 +52,7 @@ complete -c azlb -s y -l yes -d 'Do not ask before removing'
 complete -c azlb -l version -d 'Print the version'
 
 complete -c azlb -n '__azlb_at' -a 'vm service endpoint lbset status engine state'
-complete -c azlb -n '__azlb_at vm' -a 'create list show delete serve'
+complete -c azlb -n '__azlb_at vm' -a 'create list show delete serve dsr-setup'
 complete -c azlb -n '__azlb_at service' -a 'create list show set delete'
 complete -c azlb -n '__azlb_at engine' -a 'start stop reload check withdraw announce'
 complete -c azlb -n '__azlb_at state' -a 'export import history undo'
@@ -80,7 +80,7 @@ complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'
 complete -c azlb -n '__azlb_at lbset' -a 'create join leave weight drain undrain list show set delete'
 complete -c azlb -n '__azlb_at lbset drain' -l wait -x -d 'Return once it has no connections, or fail after SEC'
 
-complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
+complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at vm dsr-setup; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
 complete -c azlb -n '__azlb_at service show; or __azlb_at service delete; or __azlb_at service set' -a '(__azlb_names services)'
 complete -c azlb -l dataplane -x -a 'proxy nat' -d 'proxy (the engine connects) or nat (the kernel rewrites; needs CAP_NET_ADMIN)'
 complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset weight; or __azlb_at lbset drain; or __azlb_at lbset undrain; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
@@ -109,3 +109,4 @@ complete -c azlb -l with-vms -d 'Also delete its VMs'
 for o in name public-port private-port idle-timeout endpoint image private-ip vip subnet probe-port probe-path probe-interval probe-timeout order remote-subnet description
     complete -c azlb -l $o -x
 end
+complete -c azlb -n '__azlb_at vm dsr-setup' -l apply -d 'Do it on this host (as root) instead of printing it'

@@ -86,6 +86,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
       r.lbset = set.name;
       r.distribution = set.distribution;
       r.when_all_down = set.when_all_down;
+      r.dsr = set.direct_server_return && svc.dataplane == Dataplane::Nat;
       auto members = members_of(s, svc, set);
       r.acl = set.acl;
       r.proxy_protocol = set.proxy_protocol;

@@ -33,6 +33,9 @@ struct Route {
   model::Distribution distribution = model::Distribution::FiveTuple;
   model::WhenAllDown when_all_down = model::WhenAllDown::Refuse;
   model::ProxyProtocol proxy_protocol = model::ProxyProtocol::None;
+  // NAT routes: members receive the packet unchanged and answer the client
+  // themselves (nat_plane.hpp, "direct server return").
+  bool dsr = false;
   std::vector<model::AclRule> acl;
   std::vector<Upstream> upstreams;
   // The consistent hash over the upstreams (in their order) by VM name and

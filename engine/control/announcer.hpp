@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "engine/rtnl.hpp"
 #include "model/address.hpp"
 #include "model/error.hpp"
 
@@ -23,7 +24,6 @@ inline constexpr std::uint8_t kAnnounceProtocol = 250;
 class Announcer {
  public:
   explicit Announcer(std::uint32_t table) : table_(table) {}
-  ~Announcer();
   Announcer(const Announcer&) = delete;
   Announcer& operator=(const Announcer&) = delete;
 
@@ -38,15 +38,12 @@ class Announcer {
   const std::set<model::IpAddress>& announced() const { return announced_; }
 
  private:
-  model::Status open();
   model::Status change(bool add, const model::IpAddress&);
   // The protocol-250 host routes the kernel's table holds now.
   model::Result<std::set<model::IpAddress>> in_kernel();
-  model::Status request(const void* msg, std::size_t len);
 
   std::uint32_t table_;
-  int fd_ = -1;
-  std::uint32_t seq_ = 0;
+  Rtnl rtnl_;
   bool read_kernel_ = false;  // the first sync reads what a killed engine left
   std::set<model::IpAddress> announced_;
 };

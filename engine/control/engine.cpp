@@ -33,7 +33,10 @@
 #include "model/text.hpp"
 #include "engine/control/registrar.hpp"
 #include "engine/control/announcer.hpp"
+#include "engine/nat/dsr_routes.hpp"
+#include "engine/proxy/sockets.hpp"
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include "engine/picker.hpp"
@@ -166,6 +169,11 @@ class Engine {
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
   std::unique_ptr<Announcer> announcer_;
+  DsrRoutes dsr_;  // direct server return's next hops, by mark
+  // Makes dsr_ hold a rule and route for every member of a
+  // direct-server-return route (down and drained ones too: their pinned
+  // flows go on).
+  void sync_dsr();
   bool withdrawn_ = false;
   std::string announce_error_;
   std::vector<std::pair<std::string, std::string>> not_announced_;
@@ -184,6 +192,8 @@ Engine::~Engine() {
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (announcer_)
     if (auto st = announcer_->clear(); !st) log("%s", st.error().message.c_str());
+  if (!dsr_.installed().empty())
+    if (auto st = dsr_.clear(); !st) log("%s", st.error().message.c_str());
   registrar_.reset();  // the key goes (its lease revoked) before `engine stop` returns
   lock_.reset();  // last: `engine stop` waits for the lock
 }
@@ -579,6 +589,7 @@ model::Status Engine::sync_nat(bool config_changed) {
   if (!config_changed && !nat_error_.empty() && monotonic_ms() < nat_retry_ms_) return model::ok();
   nat_retry_ms_ = monotonic_ms() + 5000;
   if (routes.empty()) {
+    if (!dsr_.installed().empty()) sync_dsr();
     // Nothing of ours is NAT now; a table left by an engine that died goes
     // too. Asked over netlink first: without a table to remove, libnftables
     // is never used.
@@ -595,11 +606,39 @@ model::Status Engine::sync_nat(bool config_changed) {
     nat_error_ = st.error().message;
     return st;
   }
+  if (config_changed) sync_dsr();
   if (!nat_error_.empty() || config_changed)
     log("NAT table %s in force: %s", nat_.name().c_str(), model::count(routes.size(), "route", "routes").c_str());
   nat_error_.clear();
   nat_applied_ = std::move(usable);
   return model::ok();
+}
+
+void Engine::sync_dsr() {
+  std::map<std::uint32_t, model::IpAddress> want;
+  bool any = false;
+  if (config_) {
+    const auto marks = nat_marks(nat_.name(), nat_routes());
+    for (auto& r : config_->nat_routes) {
+      if (!r.dsr) continue;
+      any = true;
+      for (auto& u : r.upstreams)
+        if (auto ip = ip_of(u.addr); ip.family == r.key.address.family) want[marks.at(u.state)] = ip;
+    }
+  }
+  if (auto st = dsr_.sync(want); !st) {
+    log("%s", st.error().message.c_str());
+    return;
+  }
+  // The host forwards a DSR flow's packets: without forwarding they stop here.
+  if (any) {
+    std::ifstream f("/proc/sys/net/ipv4/ip_forward");
+    int on = 1;
+    f >> on;
+    if (!on)
+      log("direct server return: this host does not forward (net.ipv4.ip_forward=0), so its members get nothing; "
+          "set it to 1, and send_redirects=0 on the members' link");
+  }
 }
 
 DrainInfo Engine::drain_info(bool fresh) {
@@ -611,6 +650,14 @@ DrainInfo Engine::drain_info(bool fresh) {
     const auto flows = nat_flows();
     d.nat_tcp = flows.tcp_open;
     d.nat_udp = flows.total - flows.tcp_open;
+    if (std::any_of(config_->nat_routes.begin(), config_->nat_routes.end(), [](auto& r) { return r.dsr; })) {
+      const auto values = nat_.counters().value_or(CounterValues{});
+      for (auto& r : config_->nat_routes)
+        if (r.dsr)
+          for (auto& u : r.upstreams)
+            if (auto it = values.find(nat_counter_name(u.state->key, true)); it != values.end())
+              d.dsr_packets += it->second.first;
+    }
   } else {
     d.nat_tcp = nat_info_.tcp_open;
     d.nat_udp = nat_info_.udp;

@@ -63,6 +63,7 @@ Json drain_object(const DrainInfo& d) {
           {"connections", d.connections},
           {"nat_tcp_flows", d.nat_tcp},
           {"nat_udp_flows", d.nat_udp},
+          {"dsr_packets", d.dsr_packets},
           {"left_ms", d.left_ms},
           {"waiting_for", drain_summary(d)}};
 }

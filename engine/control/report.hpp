@@ -56,6 +56,10 @@ struct DrainInfo {
   bool draining = false;
   std::uint64_t connections = 0;  // proxied connections and UDP flows
   std::uint64_t nat_tcp = 0, nat_udp = 0;
+  // Packets of direct-server-return flows so far: a host that returns
+  // directly sees no end of a flow (no FIN, the member answers), so "its
+  // flows are over" is "this count stopped moving".
+  std::uint64_t dsr_packets = 0;
   std::int64_t left_ms = 0;  // until the drain timeout (its whole length before a stop)
 };
 // "3 connections and 2 NAT TCP connections (up to 10 s; 4 NAT UDP flows are

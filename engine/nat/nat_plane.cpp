@@ -96,13 +96,14 @@ struct Dispatch {
   const char* type;
   const char* lookup;
   std::string to_new, to_pick;  // elements: verdicts of the new-flow and the DNAT chains
+  std::string to_dsr, dsr_dests;  // direct server return: verdicts of its chains, and its destinations
 };
 
 std::array<Dispatch, 4> dispatch_maps() {
-  return {{{"v4", "ipv4_addr . inet_proto . inet_service", "meta nfproto ipv4 ip daddr . meta l4proto . th dport", "", ""},
-           {"v6", "ipv6_addr . inet_proto . inet_service", "meta nfproto ipv6 ip6 daddr . meta l4proto . th dport", "", ""},
-           {"any4", "inet_proto . inet_service", "meta nfproto ipv4 fib daddr type local meta l4proto . th dport", "", ""},
-           {"any6", "inet_proto . inet_service", "meta nfproto ipv6 fib daddr type local meta l4proto . th dport", "", ""}}};
+  return {{{"v4", "ipv4_addr . inet_proto . inet_service", "meta nfproto ipv4 ip daddr . meta l4proto . th dport", "", "", "", ""},
+           {"v6", "ipv6_addr . inet_proto . inet_service", "meta nfproto ipv6 ip6 daddr . meta l4proto . th dport", "", "", "", ""},
+           {"any4", "inet_proto . inet_service", "meta nfproto ipv4 fib daddr type local meta l4proto . th dport", "", "", "", ""},
+           {"any6", "inet_proto . inet_service", "meta nfproto ipv6 fib daddr type local meta l4proto . th dport", "", "", "", ""}}};
 }
 
 Dispatch& dispatch_of(std::array<Dispatch, 4>& maps, const Route& r) {
@@ -160,13 +161,10 @@ std::uint32_t jhash_seed(std::uint64_t seed) { return static_cast<std::uint32_t>
 // address and protocol, with the state's seed, into a map of slots that
 // holds each slot's member, or while that one may not take flows the next
 // slot's that may), then the DNAT to the marked member. One member: its mark.
-std::string pick_rules(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
-                       const std::string& id, std::string& objects) {
-  std::string by_mark;
-  for (auto* u : members) {
-    const auto t = target_of(*u);
-    append(by_mark, hex(marks.at(u->state)) + " : " + t.addr + " . " + std::to_string(t.port));
-  }
+// The mark a new flow gets: its slot's member's in the route's slot map
+// (added to `objects`), keyed on `mark_key` ("ct mark", "meta mark").
+std::string slot_mark(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
+                      const std::string& id, std::string& objects, const char* mark_key) {
   std::string mark;
   if (members.size() == 1 || !r.table || r.table->empty()) {
     mark = hex(marks.at(members.front()->state));
@@ -179,8 +177,8 @@ std::string pick_rules(const Route& r, const std::vector<const Upstream*>& membe
     for (std::size_t s = 0; s < effective.size(); ++s)
       append(slots, std::to_string(s) + " : " + hex(marks.at(r.upstreams[static_cast<std::size_t>(effective[s])].state)));
     const auto size = std::to_string(r.table->size());
-    objects += "  map slots" + id + " {\n    typeof numgen random mod " + size + " : ct mark\n    elements = { " + slots +
-               " }\n  }\n";
+    objects += "  map slots" + id + " {\n    typeof numgen random mod " + size + " : " + mark_key + "\n    elements = { " +
+               slots + " }\n  }\n";
     const std::string f = family(r), p = l4(r);
     std::string key;
     if (r.distribution == model::Distribution::FiveTuple)
@@ -191,8 +189,50 @@ std::string pick_rules(const Route& r, const std::vector<const Upstream*>& membe
       key = f + " saddr . meta l4proto";
     mark = "jhash " + key + " mod " + size + " seed " + hex(jhash_seed(r.seed)) + " map @slots" + id;
   }
-  return "    ct mark set " + mark + "\n    meta l4proto " + l4(r) + " counter dnat " + family(r) +
-         " to ct mark map { " + by_mark + " }\n";
+  return mark;
+}
+
+std::string pick_rules(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
+                       const std::string& id, std::string& objects) {
+  std::string by_mark;
+  for (auto* u : members) {
+    const auto t = target_of(*u);
+    append(by_mark, hex(marks.at(u->state)) + " : " + t.addr + " . " + std::to_string(t.port));
+  }
+  return "    ct mark set " + slot_mark(r, members, marks, id, objects, "ct mark") + "\n    meta l4proto " + l4(r) +
+         " counter dnat " + family(r) + " to ct mark map { " + by_mark + " }\n";
+}
+
+// A direct-server-return route's packet, every one (conntrack does not see
+// them: the host sees one direction only). A flow pinned to a member of the
+// route (the pins table, nat_pins_script) keeps it; the others pass the ACL
+// and get their slot's member's mark, which policy routing (dsr_routes.hpp)
+// turns into that member as next hop, the packet unchanged. Counted for
+// its member, by the mark.
+std::string dsr_rules(const Route& r, const std::vector<const Upstream*>& members, const NatMarks& marks,
+                      const std::string& id, std::string& objects) {
+  std::string all, names;
+  for (auto& u : r.upstreams) {
+    if (!same_family(r, u)) continue;
+    append(all, hex(marks.at(u.state)));
+    append(names, hex(marks.at(u.state)) + " : \"" + nat_counter_name(u.state->key, true) + "\"");
+  }
+  if (all.empty()) return "    counter drop\n";
+  const std::string count = "counter name meta mark map { " + names + " }";
+  std::string rules = "    meta mark { " + all + " } " + count + " return\n";
+  bool any_permit = false;
+  for (auto& rule : r.acl) {
+    any_permit = any_permit || rule.action == model::AclAction::Permit;
+    const auto c = cidr_match(r, rule.remote_subnet);
+    if (c.empty()) continue;
+    rules += "    " + c + (rule.action == model::AclAction::Permit ? " goto dsr_pick" + id : " counter drop") + "\n";
+  }
+  // Permit rules: whoever matched none is denied; the permitted went on to dsr_pick.
+  rules += any_permit ? "    counter drop\n" : "    goto dsr_pick" + id + "\n";
+  std::string pick = members.empty() ? "    counter drop\n"
+                                     : "    meta mark set " + slot_mark(r, members, marks, id, objects, "meta mark") +
+                                           " " + count + "\n";
+  return rules + "  }\n  chain dsr_pick" + id + " {\n" + pick;
 }
 
 std::string base_chain(const char* name, const char* type, const char* hook, const char* prio, const std::string& rules) {
@@ -260,14 +300,27 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
     }
     const auto members = draining ? std::vector<const Upstream*>{} : usable(r);
     auto& d = dispatch_of(maps, r);
+    if (r.dsr) {
+      chains += "  chain dsr" + id + " {\n" + dsr_rules(r, members, marks, id, objects) + "  }\n";
+      append(d.to_dsr, dispatch_key(r) + " : jump dsr" + id);
+      append(d.dsr_dests, dispatch_key(r));
+      continue;
+    }
     chains += "  chain new" + id + " {\n" + new_flow_rules(r, id, members.empty()) + "  }\n";
     append(d.to_new, dispatch_key(r) + " : jump new" + id);
     if (members.empty()) continue;  // established flows keep their member, as Azure kept them
     chains += "  chain pick" + id + " {\n" + pick_rules(r, members, marks, id, objects) + "  }\n";
     append(d.to_pick, dispatch_key(r) + " : jump pick" + id);
   }
-  std::string new_lookups, pick_lookups;
+  std::string new_lookups, pick_lookups, dsr_lookups, untracked;
   for (auto& d : maps) {
+    if (!d.to_dsr.empty()) {
+      objects += std::string("  map dsr_") + d.name + " {\n    type " + d.type + " : verdict\n    elements = { " +
+                 d.to_dsr + " }\n  }\n  set dsr_dests_" + d.name + " {\n    type " + d.type + "\n    elements = { " +
+                 d.dsr_dests + " }\n  }\n";
+      dsr_lookups += std::string("    ") + d.lookup + " vmap @dsr_" + d.name + "\n";
+      untracked += std::string("    ") + d.lookup + " @dsr_dests_" + d.name + " notrack\n";
+    }
     for (auto [kind, elements, lookups] : {std::tuple{"new_", &d.to_new, &new_lookups},
                                            std::tuple{"pick_", &d.to_pick, &pick_lookups}}) {
       if (elements->empty()) continue;
@@ -297,6 +350,12 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
                                            "    ct state new jump new_flow\n") +
                                     base_chain("new_output", "filter", "output", "-199", "    ct state new jump new_flow\n") +
                                     "  chain new_flow {\n" + new_lookups + "  }\n") +
+         // Direct server return: no conntrack (it would see one direction
+         // only), the member's mark after the pins' lookup (-151), before
+         // their record (-149) and the routing decision.
+         (dsr_lookups.empty() ? ""
+                              : base_chain("dsr_raw", "filter", "prerouting", "raw", untracked) +
+                                    base_chain("dsr_prerouting", "filter", "prerouting", "-150", dsr_lookups)) +
          base_chain("nat_prerouting", "nat", "prerouting", "dstnat", pick_lookups) +
          base_chain("nat_output", "nat", "output", "-100", pick_lookups) +
          (count.empty() ? ""
@@ -304,6 +363,38 @@ std::string nat_script(const std::string& table, const std::vector<const Route*>
                               base_chain("count_prerouting", "filter", "prerouting", "10",
                                          "    iif != \"lo\" " + count)) +
          "}\n";
+}
+
+std::string nat_pins_script(const std::string& table, const std::vector<const Route*>& routes) {
+  const std::string pins = table + "_pins";
+  std::uint32_t idle_s = 0;
+  for (auto* r : routes)
+    if (r->dsr)
+      for (auto& u : r->upstreams) idle_s = std::max(idle_s, (u.idle_timeout_ms + 999) / 1000);
+  if (idle_s == 0) return "add table inet " + pins + "\ndelete table inet " + pins + "\n";
+  const std::string t = "inet " + pins;
+  // Keyed by the client's address and ports: a pin that another VIP's flow
+  // of the same ports finds is no member of that flow's route, which then
+  // picks afresh. IPv4 only: nft 1.0.6 (bookworm) aborts on an `update`
+  // whose key holds an IPv6 address; an IPv6 flow follows its slot alone,
+  // which is the same on every host.
+  const std::string ours = "meta mark and " + hex(kNatMarkMask) + " == " + hex(kNatMarkTag);
+  std::string out = "add table " + t + "\n";
+  std::string lookup, record;
+  for (const char* p : {"tcp", "udp"}) {
+    const std::string map = std::string("pins4_") + p;
+    const std::string key = std::string("ip saddr . ") + p + " sport . " + p + " dport";
+    // `add` keeps what is there: the maps' elements (the pins) survive.
+    out += "add map " + t + " " + map + " { typeof " + key +
+           " : meta mark; flags dynamic,timeout; timeout 30m; size 1048576; }\n";
+    const std::string match = std::string(" meta nfproto ipv4 meta l4proto ") + p;
+    lookup += "add rule " + t + " lookup" + match + " meta mark set " + key + " map @" + map + "\n";
+    record += "add rule " + t + " record " + ours + match + " update @" + map + " { " + key + " timeout " +
+              std::to_string(idle_s) + "s : meta mark }\n";
+  }
+  return out + "add chain " + t + " lookup { type filter hook prerouting priority -151; policy accept; }\n" +
+         "add chain " + t + " record { type filter hook prerouting priority -149; policy accept; }\n" +
+         "flush chain " + t + " lookup\nflush chain " + t + " record\n" + lookup + record;
 }
 
 NatTable::NatTable(std::string name) : name_(std::move(name)) {}
@@ -429,14 +520,14 @@ model::Status NatTable::apply(const std::vector<const Route*>& routes, bool drai
   // The counters go on from what the table in force has (a reload, or the
   // table of an engine that died).
   const CounterValues carried = counters().value_or(CounterValues{});
-  AZLB_TRY(run(nat_script(name_, routes, draining, carried)));
+  AZLB_TRY(run(nat_script(name_, routes, draining, carried) + nat_pins_script(name_, routes)));
   present_ = true;
   remember_applied();
   return model::ok();
 }
 
 void NatTable::remove() {
-  (void)run("add table inet " + name_ + "\ndelete table inet " + name_ + "\n");
+  (void)run("add table inet " + name_ + "\ndelete table inet " + name_ + "\n" + nat_pins_script(name_, {}));
   present_ = false;
 }
 

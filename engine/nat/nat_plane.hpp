@@ -60,6 +60,15 @@ NatMarks nat_marks(const std::string& table, const std::vector<const Route*>& ro
 std::string nat_script(const std::string& table, const std::vector<const Route*>& routes, bool draining = false,
                        const CounterValues& carried = {});
 
+// Direct server return pins each flow to its member on this host (conntrack
+// cannot: it sees one direction only), in maps that must outlive the main
+// table's replacement: a table of their own, `table`_pins, made once and
+// kept (its chains rewritten), removed when no route returns directly. A
+// flow's first packet gets its member's mark in the main table; the pins'
+// chains record it (-149) and give it back to the flow's next packets
+// (-151), for the route's idle timeout after its last packet.
+std::string nat_pins_script(const std::string& table, const std::vector<const Route*>& routes);
+
 // The table name for an engine's state file: one table per engine.
 std::string nat_table_name(const std::string& state_path);
 

@@ -195,3 +195,39 @@ TEST_CASE("conntrack from 80% full gets a warning that says how full and what to
   CHECK(has(w, "conntrack is 80% full (209716 of nf_conntrack_max 262144)"));
   CHECK(has(w, "raise net.netfilter.nf_conntrack_max"));
 }
+
+TEST_CASE("direct server return: no conntrack, the slot's member as a packet mark, pinned flows kept, no DNAT") {
+  NatFarm f;
+  f.route.dsr = true;
+  const auto marks = nat_marks("azlb_t", {&f.route});
+  auto s = f.script();
+  CHECK(has(s, "chain dsr_raw {\n    type filter hook prerouting priority raw; policy accept;\n"
+               "    meta nfproto ipv4 ip daddr . meta l4proto . th dport @dsr_dests_v4 notrack\n"));
+  CHECK(has(s, "set dsr_dests_v4 {\n    type ipv4_addr . inet_proto . inet_service\n    elements = { 127.0.0.1 . tcp . 8080 }"));
+  CHECK(has(s, "hook prerouting priority -150; policy accept;\n    meta nfproto ipv4 ip daddr . meta l4proto . th dport vmap @dsr_v4"));
+  // A flow the pins gave one of the route's members keeps it.
+  CHECK(has(s, "    meta mark { " + mark_text(marks.at(f.states[0].get())) + ", " + mark_text(marks.at(f.states[1].get())) +
+                   ", " + mark_text(marks.at(f.states[2].get())) + " } counter name meta mark map {"));
+  CHECK(has(s, "meta mark set jhash ip saddr . tcp sport . ip daddr . tcp dport mod 1031 seed 0x"));
+  CHECK(has(s, "typeof numgen random mod 1031 : meta mark"));
+  CHECK_FALSE(has(s, "dnat"));
+  CHECK_FALSE(has(s, "jump pick0"));
+  // The pins live in a table of their own that a new main table leaves alone.
+  auto pins = nat_pins_script("azlb_t", {&f.route});
+  CHECK(has(pins, "add table inet azlb_t_pins\n"));
+  CHECK(has(pins, "add map inet azlb_t_pins pins4_tcp { typeof ip saddr . tcp sport . tcp dport : meta mark;"));
+  CHECK(has(pins, "priority -151"));
+  CHECK(has(pins, "meta l4proto tcp meta mark set ip saddr . tcp sport . tcp dport map @pins4_tcp\n"));
+  CHECK(has(pins, "update @pins4_udp { ip saddr . udp sport . udp dport timeout 240s : meta mark }"));
+  CHECK_FALSE(has(pins, "delete table"));
+  f.route.dsr = false;
+  CHECK(nat_pins_script("azlb_t", {&f.route}) == "add table inet azlb_t_pins\ndelete table inet azlb_t_pins\n");
+  // ACL: a deny drops, permit rules let only their subnets on to the pick.
+  f.route.dsr = true;
+  f.route.acl = {{10, azlb::model::AclAction::Permit, *azlb::model::parse_cidr("s", "10.0.0.0/8"), ""}};
+  s = f.script();
+  CHECK(has(s, "    ip saddr 10.0.0.0/8 goto dsr_pick0\n    counter drop\n  }\n  chain dsr_pick0 {\n    meta mark set "));
+  // No member may take a new flow: new flows are dropped, pinned ones go on.
+  for (auto& st : f.states) st->health = Health::Down;
+  CHECK(has(f.script(), "  chain dsr_pick0 {\n    counter drop\n"));
+}

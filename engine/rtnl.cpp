@@ -1,0 +1,96 @@
+#include "engine/rtnl.hpp"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace azlb::engine {
+
+Rtnl::~Rtnl() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Rtnl::Message::Message(std::uint16_t type, std::uint16_t flags, const void* body, std::size_t len)
+    : buf(NLMSG_SPACE(len), 0) {
+  auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+  h->nlmsg_type = type;
+  h->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
+  std::memcpy(NLMSG_DATA(h), body, len);
+}
+
+void Rtnl::Message::attr(std::uint16_t type, const void* data, std::size_t len) {
+  rtattr a{};
+  a.rta_len = static_cast<unsigned short>(RTA_LENGTH(len));
+  a.rta_type = type;
+  const auto at = buf.size();
+  buf.resize(at + RTA_ALIGN(a.rta_len), 0);
+  std::memcpy(buf.data() + at, &a, sizeof a);
+  std::memcpy(buf.data() + at + RTA_LENGTH(0), data, len);
+}
+
+model::Status Rtnl::open() {
+  if (fd_ >= 0) return model::ok();
+  fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd_ < 0) return model::runtime_error(std::string("cannot open a routing netlink socket: ") + std::strerror(errno));
+  timeval tv{2, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return model::ok();
+}
+
+model::Status Rtnl::request(Message& m, int* err_out) {
+  AZLB_TRY(open());
+  auto* h = reinterpret_cast<nlmsghdr*>(m.buf.data());
+  h->nlmsg_len = static_cast<std::uint32_t>(m.buf.size());
+  h->nlmsg_flags |= NLM_F_ACK;
+  h->nlmsg_seq = ++seq_;
+  if (::send(fd_, m.buf.data(), m.buf.size(), 0) < 0) return model::runtime_error(std::strerror(errno));
+  char reply[8192];
+  for (;;) {
+    const auto n = ::recv(fd_, reply, sizeof reply, 0);
+    if (n < 0) return model::runtime_error(std::string("no answer from the kernel: ") + std::strerror(errno));
+    auto left = static_cast<unsigned>(n);
+    for (auto* r = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(r, left); r = NLMSG_NEXT(r, left)) {
+      if (r->nlmsg_seq != seq_ || r->nlmsg_type != NLMSG_ERROR) continue;
+      const int err = -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(r))->error;
+      if (err_out) *err_out = err;
+      if (err == 0) return model::ok();
+      return model::runtime_error(err == EPERM ? "not permitted: it needs CAP_NET_ADMIN (run as root)" : std::strerror(err));
+    }
+  }
+}
+
+model::Status Rtnl::dump(std::uint16_t type, unsigned char family, const std::function<void(const nlmsghdr*)>& each) {
+  AZLB_TRY(open());
+  struct {
+    nlmsghdr h;
+    rtmsg rt;  // rtmsg and fib_rule_hdr begin alike: the family first
+  } req{};
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.h.nlmsg_type = type;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = ++seq_;
+  req.rt.rtm_family = family;
+  if (::send(fd_, &req, req.h.nlmsg_len, 0) < 0) return model::runtime_error(std::strerror(errno));
+  std::vector<char> reply(1 << 16);
+  for (;;) {
+    const auto n = ::recv(fd_, reply.data(), reply.size(), 0);
+    if (n < 0) return model::runtime_error(std::string("a netlink dump: ") + std::strerror(errno));
+    auto left = static_cast<unsigned>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(reply.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq_) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return model::ok();
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+        if (err) return model::runtime_error(std::string("a netlink dump: ") + std::strerror(err));
+        return model::ok();
+      }
+      each(h);
+    }
+  }
+}
+
+}  // namespace azlb::engine

@@ -1,0 +1,48 @@
+// A routing netlink socket of the engine's own (no library): requests that
+// the kernel acknowledges, and dumps. What the announcer (host routes of
+// VIPs) and direct server return (rules and routes by mark) both send.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/error.hpp"
+
+struct nlmsghdr;
+
+namespace azlb::engine {
+
+class Rtnl {
+ public:
+  Rtnl() = default;
+  ~Rtnl();
+  Rtnl(const Rtnl&) = delete;
+  Rtnl& operator=(const Rtnl&) = delete;
+
+  // A message: a header of `type` and `flags`, then `body` (rtmsg,
+  // fib_rule_hdr...), then attributes.
+  struct Message {
+    std::vector<char> buf;
+    Message(std::uint16_t type, std::uint16_t flags, const void* body, std::size_t len);
+    void attr(std::uint16_t type, const void* data, std::size_t len);
+    template <class T>
+    void attr(std::uint16_t type, const T& v) {
+      attr(type, &v, sizeof v);
+    }
+  };
+
+  // Sends and waits for the kernel's answer: ok, or its errno (EPERM is said
+  // as the missing CAP_NET_ADMIN).
+  model::Status request(Message&, int* err = nullptr);
+  // Every message a dump of `type` (RTM_GETROUTE, RTM_GETRULE) for `family` returns.
+  model::Status dump(std::uint16_t type, unsigned char family, const std::function<void(const nlmsghdr*)>& each);
+
+ private:
+  model::Status open();
+  int fd_ = -1;
+  std::uint32_t seq_ = 0;
+};
+
+}  // namespace azlb::engine

@@ -1,0 +1,266 @@
+"""A cluster of azlb hosts in network namespaces that the tests make and
+remove (addresses from 198.18.0.0/15 inside them only), as the README's
+"Several hosts" section builds it by hand:
+
+    client 198.18.0.2 --- router 198.18.0.1 | 198.18.1.1 (bridge, BIRD: ECMP)
+                                              |-- h1 198.18.1.2 (BIRD, azlb engine --announce)
+                                              |-- h2 198.18.1.3 (BIRD, azlb engine --announce)
+                                              |-- m1..m3 198.18.1.11-13 (members, the VIP on lo)
+
+One etcd member on the router's bridge address keeps the state; every host's
+azlb reads it. BIRD runs the configs of dist/bird as they ship, with the
+lines they mark CHANGE changed. Code runs inside a namespace on a thread of
+its own (setns), so the test's sockets live in the client's namespace."""
+import ctypes
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import AZLB, SOURCE
+
+CLONE_NEWNET = 0x40000000
+VIP = "198.18.2.1"
+ROUTER, CLIENT = "198.18.1.1", "198.18.0.2"
+HOSTS = {"h1": "198.18.1.2", "h2": "198.18.1.3"}
+MEMBERS = {"vm1": "198.18.1.11", "vm2": "198.18.1.12", "vm3": "198.18.1.13"}
+TCP_PORT, UDP_PORT = 8080, 5353
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def ready():
+    return (os.geteuid() == 0 and shutil.which("ip") and shutil.which("bird") and shutil.which("birdc")
+            and shutil.which("etcd") and shutil.which("nft"))
+
+
+def in_ns(ns, fn, *args):
+    """fn(*args) on a thread inside network namespace `ns`; its result, or its exception."""
+    out = {}
+
+    def run():
+        try:
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            out["value"] = fn(*args)
+        except BaseException as e:  # handed to the caller
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, capture_output=True, text=True, check=check)
+
+
+class Cluster:
+    def __init__(self):
+        self.id = f"{os.getpid() % 10000}{random.randint(0, 999)}"
+        self.dir = tempfile.mkdtemp(prefix="azlb-cluster-")
+        self.procs = {}
+        self.ns = {n: f"az{self.id}{n}" for n in ("c", "r", *HOSTS, *MEMBERS)}
+        self.prefix = f"/azlb/cluster{self.id}"
+        self.etcd_port = 23000 + random.randint(0, 999)
+        try:
+            self._build()
+        except BaseException:
+            self.stop()
+            raise
+
+    # --- the network -------------------------------------------------------
+    def _build(self):
+        for ns in self.ns.values():
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        r, c = self.ns["r"], self.ns["c"]
+        sh("ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "r0", "netns", r)
+        sh("ip", "-n", c, "addr", "add", CLIENT + "/30", "dev", "c0")
+        sh("ip", "-n", r, "addr", "add", "198.18.0.1/30", "dev", "r0")
+        for ns, dev in ((c, "c0"), (r, "r0")):
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", c, "route", "add", "default", "via", "198.18.0.1")
+        sh("ip", "-n", r, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", r, "addr", "add", ROUTER + "/24", "dev", "br0")
+        sh("ip", "-n", r, "link", "set", "br0", "up")
+        for name, addr in {**HOSTS, **MEMBERS}.items():
+            ns = self.ns[name]
+            port = f"p{name}"
+            sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", r)
+            sh("ip", "-n", r, "link", "set", port, "master", "br0")
+            sh("ip", "-n", r, "link", "set", port, "up")
+            sh("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "route", "add", "default", "via", ROUTER)
+        self.sysctl(r, "net.ipv4.ip_forward", "1")
+        self.sysctl(r, "net.ipv4.fib_multipath_hash_policy", "1")
+        for h in HOSTS:
+            # A balancer host forwards DSR flows back out of the link they came
+            # in on: no ICMP redirects, or the router learns to skip it.
+            self.sysctl(self.ns[h], "net.ipv4.ip_forward", "1")
+            for dev in ("all", "default", "eth0"):
+                self.sysctl(self.ns[h], f"net.ipv4.conf.{dev}.send_redirects", "0")
+
+    def sysctl(self, ns, key, value):
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}")
+
+    # --- processes ---------------------------------------------------------
+    def spawn(self, key, ns, args, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        with open(os.path.join(self.dir, key + ".log"), "w") as log:
+            p = subprocess.Popen(["ip", "netns", "exec", self.ns[ns], *args], stdout=log, stderr=subprocess.STDOUT,
+                                 env=e)
+        self.procs[key] = p
+        return p
+
+    def kill(self, key):
+        p = self.procs.pop(key, None)
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
+    def start_etcd(self):
+        url = f"http://{ROUTER}:{self.etcd_port}"
+        self.spawn("etcd", "r", ["etcd", "--name", "e", "--data-dir", os.path.join(self.dir, "etcd"),
+                                 "--listen-client-urls", url, "--advertise-client-urls", url,
+                                 "--listen-peer-urls", f"http://{ROUTER}:{self.etcd_port + 1000}",
+                                 "--initial-advertise-peer-urls", f"http://{ROUTER}:{self.etcd_port + 1000}",
+                                 "--initial-cluster", f"e=http://{ROUTER}:{self.etcd_port + 1000}",
+                                 "--log-level", "error"])
+
+    def state(self):
+        return f"etcd://{ROUTER}:{self.etcd_port}{self.prefix}"
+
+    def host_env(self, host):
+        run = os.path.join(self.dir, host + "-run")
+        os.makedirs(run, exist_ok=True)
+        return {"AZLB_STATE": self.state(), "AZLB_HOST_NAME": host, "AZLB_RUN_DIR": run}
+
+    def azlb(self, host, *args, check=True, timeout=60):
+        """azlb on a host (its namespace, its run folder, its host name)."""
+        e = dict(os.environ)
+        e.update(self.host_env(host))
+        p = subprocess.run(["ip", "netns", "exec", self.ns[host], AZLB, *args], capture_output=True, text=True, env=e,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"azlb {' '.join(args)} on {host}: exit {p.returncode}: {p.stderr}")
+        return p
+
+    def bird_conf(self, name):
+        """The shipped config with the lines it marks CHANGE changed for this host."""
+        if name == "r":
+            with open(os.path.join(SOURCE, "dist/bird/router-example.conf")) as f:
+                return f.read()
+        with open(os.path.join(SOURCE, "dist/bird/azlb-host.conf")) as f:
+            text = f.read()
+        asn = 65000 + list(HOSTS).index(name) + 1
+        return (text.replace("router id 198.18.1.2;", f"router id {HOSTS[name]};")
+                .replace("local as 65001;", f"local as {asn};"))
+
+    def start_bird(self, name):
+        conf = os.path.join(self.dir, f"bird-{name}.conf")
+        with open(conf, "w") as f:
+            f.write(self.bird_conf(name))
+        self.spawn("bird-" + name, name, ["bird", "-f", "-c", conf, "-s", os.path.join(self.dir, f"bird-{name}.ctl")])
+
+    def router_paths(self):
+        """The hosts the router's route to the VIP goes through now."""
+        out = sh("ip", "-n", self.ns["r"], "route", "show", VIP, check=False).stdout
+        return sorted(h for h, a in HOSTS.items() if f"via {a} " in out)
+
+    def start_engine(self, host):
+        return self.azlb(host, "engine", "start", "--threads", "1", "--announce")
+
+    def member_servers(self):
+        """Each member: the VIP on lo (vm dsr-setup --apply, run there), a TCP
+        server that greets with its name and echoes, a UDP one that answers
+        its name, from the VIP."""
+        for vm, addr in MEMBERS.items():
+            e = dict(os.environ)
+            e.update(self.host_env("h1"))
+            p = subprocess.run(["ip", "netns", "exec", self.ns[vm], AZLB, "vm", "dsr-setup", vm, "--apply"],
+                               capture_output=True, text=True, env=e)
+            if p.returncode != 0:
+                raise AssertionError(p.stderr)
+            in_ns(self.ns[vm], self._serve, vm)
+
+    @staticmethod
+    def _serve(vm):
+        tcp = socket.create_server(("0.0.0.0", TCP_PORT), reuse_port=True)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((VIP, UDP_PORT))
+
+        def echo(c):
+            with c:
+                c.sendall(f"{vm}\n".encode())
+                try:
+                    while data := c.recv(4096):
+                        c.sendall(data)
+                except OSError:
+                    pass
+
+        def accept():
+            while True:
+                c, _ = tcp.accept()
+                threading.Thread(target=echo, args=(c,), daemon=True).start()
+
+        def answer():
+            while True:
+                data, peer = udp.recvfrom(2048)
+                udp.sendto(vm.encode(), peer)
+
+        threading.Thread(target=accept, daemon=True).start()
+        threading.Thread(target=answer, daemon=True).start()
+
+    # --- the client --------------------------------------------------------
+    def connect(self, timeout=3):
+        """A connection from the client to the VIP: (socket, the member that greeted)."""
+        def go():
+            s = socket.create_connection((VIP, TCP_PORT), timeout=timeout)
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = s.recv(100)
+                if not chunk:
+                    raise OSError("closed before the greeting")
+                line += chunk
+            return s, line.decode().strip()
+        return in_ns(self.ns["c"], go)
+
+    def ask_udp(self, sport=0):
+        def go():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.settimeout(2)
+                u.bind((CLIENT, sport))
+                u.sendto(b"q", (VIP, UDP_PORT))
+                return u.recvfrom(100)[0].decode()
+        return in_ns(self.ns["c"], go)
+
+    def stop(self):
+        for key in list(self.procs):
+            if key.startswith("bird-") or key == "etcd":
+                self.kill(key)
+        for host in HOSTS:
+            # An engine started by `engine start` is a daemon: stop it by pid.
+            try:
+                self.azlb(host, "engine", "stop", check=False, timeout=20)
+            except Exception:
+                pass
+        for key in list(self.procs):
+            self.kill(key)
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if not os.environ.get("AZLB_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)

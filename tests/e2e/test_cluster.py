@@ -1,0 +1,113 @@
+"""Many hosts, one VIP, end to end: two balancer hosts announce the VIP with
+BIRD to a router that spreads flows over them (ECMP), both follow one state
+in etcd and pick members with one consistent hash, and members answer the
+client directly (DSR). The issue's checks: connections spread over hosts and
+members; a host's engine and BIRD killed with -9 lose no long connection and
+every new one is served; `engine withdraw` moves a host's traffic away with
+none broken; UDP too."""
+import collections
+import json
+import os
+import signal
+import socket
+import time
+import unittest
+
+from backends import wait_until
+from netns_cluster import HOSTS, MEMBERS, VIP, Cluster, ready
+
+
+@unittest.skipUnless(ready(), "needs root, ip, bird, birdc, etcd and nft (scripts/deps.sh; CI runs as root)")
+class ManyHostsOneVip(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = c = Cluster()
+        try:
+            c.start_etcd()
+            wait_until(lambda: c.azlb("h1", "vm", "list", check=False).returncode == 0, timeout=20, what="etcd")
+            c.azlb("h1", "service", "create", "web", "--vip", VIP, "--subnet", "198.18.1.0/24", "--dataplane", "nat")
+            for vm, addr in MEMBERS.items():
+                c.azlb("h1", "vm", "create", vm, "--cloud-service", "web", "--private-ip", addr,
+                       "--no-default-endpoints")
+            c.azlb("h1", "endpoint", "add", "vm1", "--name", "app", "--protocol", "tcp", "--public-port", "8080",
+                   "--private-port", "8080", "--lbset", "app", "--direct-server-return", "--probe-interval", "1",
+                   "--probe-timeout", "3")
+            c.azlb("h1", "endpoint", "add", "vm1", "--name", "dns", "--protocol", "udp", "--public-port", "5353",
+                   "--private-port", "5353", "--lbset", "dns", "--direct-server-return", "--no-probe")
+            for vm in ("vm2", "vm3"):
+                c.azlb("h2", "lbset", "join", "app", "--vm", vm)
+                c.azlb("h2", "lbset", "join", "dns", "--vm", vm)
+            c.member_servers()
+            for name in ("r", *HOSTS):
+                c.start_bird(name)
+            for h in HOSTS:
+                c.start_engine(h)
+            wait_until(lambda: c.router_paths() == sorted(HOSTS), timeout=30, what="the router's route over both hosts")
+        except BaseException:
+            c.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def engine(self, host):
+        """The engine's own status on `host`, from its admin socket (in the host's run folder)."""
+        run = self.c.host_env(host)["AZLB_RUN_DIR"]
+        socks = [os.path.join(root, f) for root, _, files in os.walk(run) for f in files if f.endswith("engine.sock")]
+        with socket.socket(socket.AF_UNIX) as a:
+            a.settimeout(5)
+            a.connect(socks[0])
+            a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
+            data = b""
+            while chunk := a.recv(65536):
+                data += chunk
+        return json.loads(data.partition(b"\r\n\r\n")[2])
+
+    def dsr_packets(self, host):
+        return sum(m.get("packets_in", 0) for m in self.engine(host)["members"])
+
+    def test_1_connections_spread_over_hosts_and_members_and_udp_is_served(self):
+        before = {h: self.dsr_packets(h) for h in HOSTS}
+        seen = collections.Counter()
+        for _ in range(60):
+            s, vm = self.c.connect()
+            s.close()
+            seen[vm] += 1
+        self.assertEqual(set(seen), set(MEMBERS), seen)
+        time.sleep(0.5)
+        for h in HOSTS:
+            self.assertGreater(self.dsr_packets(h), before[h], f"host {h} carried no packet of 60 connections")
+        answered = {self.c.ask_udp() for _ in range(30)}
+        self.assertLessEqual(answered, set(MEMBERS))
+        self.assertGreater(len(answered), 1, "30 UDP clients all on one member")
+        registered = json.loads(self.c.azlb("h1", "status", "-o", "json").stdout)["engines"]
+        self.assertEqual(sorted(e["host"] for e in registered), sorted(HOSTS))
+        for e in registered:
+            self.assertEqual(e["announcing"], [VIP])
+
+    def test_2_withdraw_moves_a_hosts_traffic_away_with_no_connection_broken(self):
+        long = [self.c.connect() for _ in range(20)]
+        r = self.c.azlb("h1", "engine", "withdraw", "--wait", "20")
+        self.assertIn("no connections left", r.stdout)
+        self.assertEqual(self.c.router_paths(), ["h2"])
+        for i, (s, vm) in enumerate(long):
+            s.sendall(f"ping {i}\n".encode())
+            self.assertEqual(s.recv(100), f"ping {i}\n".encode(), f"connection {i} to {vm} broke")
+            s.close()
+        self.c.azlb("h1", "engine", "announce")
+        wait_until(lambda: self.c.router_paths() == sorted(HOSTS), timeout=20, what="h1 back in the route")
+
+    def test_3_a_host_killed_with_minus_9_loses_no_long_connection(self):
+        long = [self.c.connect() for _ in range(20)]
+        os.kill(self.engine("h1")["pid"], signal.SIGKILL)
+        self.c.kill("bird-h1")
+        wait_until(lambda: self.c.router_paths() == ["h2"], timeout=10, what="the router to drop h1")
+        for i, (s, vm) in enumerate(long):
+            s.sendall(f"ping {i}\n".encode())
+            self.assertEqual(s.recv(100), f"ping {i}\n".encode(), f"connection {i} to {vm} broke")
+            s.close()
+        for _ in range(30):
+            s, vm = self.c.connect()
+            s.close()
+            self.assertIn(vm, MEMBERS)
