@@ -71,6 +71,7 @@ Status serve(const Context& ctx, const std::string& vm_name) {
   AZLB_ASSIGN(s, store::load(ctx.location()));
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   std::vector<Listen> listens;
+  const auto& svc = *find_service(s, vm->cloud_service);
   for (auto& ep : vm->endpoints) {
     auto fd = bind_to(vm->private_ip, ep.private_port, ep.protocol);
     if (!fd) {
@@ -78,6 +79,18 @@ Status serve(const Context& ctx, const std::string& vm_name) {
       return fd.error();
     }
     listens.push_back({*fd, ep.protocol, ep.name});
+    // A member of a direct-server-return set gets the clients' packets
+    // addressed to the VIP, and answers from it.
+    auto* set = ep.lbset.empty() ? nullptr : find_lbset(svc, ep.lbset);
+    if (set && set->direct_server_return) {
+      auto vip_fd = bind_to(svc.vip, ep.private_port, ep.protocol);
+      if (!vip_fd) {
+        for (auto& l : listens) ::close(l.fd);
+        return runtime_error(vip_fd.error().message + " (a member of direct-server-return set " + q(set->name) +
+                             " needs the VIP on this host: azlb vm dsr-setup " + vm->name + " --apply)");
+      }
+      listens.push_back({*vip_fd, ep.protocol, ep.name});
+    }
   }
   if (listens.empty()) return usage_error("VM '" + vm_name + "' has no endpoints to serve");
   const std::string body = vm->name + "\n";

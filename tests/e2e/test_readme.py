@@ -64,6 +64,33 @@ class Readme(AzlbCase):
         self.assertIn("Engines of this state (1)", p.stdout)
         self.assertIn("schema_version = 2", p.stdout)
 
+    @unittest.skipUnless(shutil.which("bird") and shutil.which("etcd"), "needs BIRD 2 and etcd (scripts/deps.sh)")
+    def test_the_cluster_in_namespaces_works_verbatim(self):
+        """`scripts/netns-cluster.sh` as the README runs it: a new user's two-host cluster."""
+        name = f"azr{os.getpid() % 100000}"
+        env = {"AZLB_CLUSTER_NAME": name, "AZLB_CLUSTER_DIR": os.path.join(self.dir, "cluster")}
+        script = readme_blocks("scripts/netns-cluster.sh` builds").replace("azc-", name + "-")
+        self.addCleanup(subprocess.run, [os.path.join(SOURCE, "scripts/netns-cluster.sh"), "down"],
+                        env=dict(os.environ, **env), capture_output=True)
+        bin_dir = tempfile.mkdtemp(prefix="azlb-bin-")
+        self.addCleanup(shutil.rmtree, bin_dir, True)
+        os.symlink(os.path.abspath(AZLB), os.path.join(bin_dir, "azlb"))
+        e = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], **env)
+        e.pop("AZLB_STATE", None)
+        p = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True, env=e,
+                           timeout=180, cwd=SOURCE)
+        self.assertEqual(p.returncode, 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        self.assertIn("cluster up", p.stdout)
+        routes = re.findall(r"nexthop via (198\.18\.1\.\d+)", p.stdout)
+        self.assertEqual(routes[:2], ["198.18.1.2", "198.18.1.3"], p.stdout)
+        self.assertRegex(p.stdout, r"198\.18\.2\.1 via 198\.18\.1\.3 dev br0")  # h1 withdrawn
+        served = re.findall(r"^(vm[123])$", p.stdout, re.M)
+        self.assertEqual(len(served), 9, p.stdout)
+        self.assertGreater(len(set(served)), 1, served)
+        self.assertRegex(p.stdout, r"h1 .* 198\.18\.2\.1 ")
+        self.assertRegex(p.stdout, r"h2 .* 198\.18\.2\.1 ")
+        self.assertIn("Withdrawn", p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
