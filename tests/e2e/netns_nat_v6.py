@@ -50,15 +50,24 @@ try:
             c.bind((CLIENT, 0))
             c.connect((VIP, PORT))
             seen.append(c.recv(100).decode().split())
-    time.sleep(0.3)  # status reads the kernel's counters at most every 200 ms
-    with socket.socket(socket.AF_UNIX) as a:  # the engine's admin socket, as any HTTP client asks it
-        a.settimeout(5)
-        a.connect(state + ".engine.sock")
-        a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
-        answer = b""
-        while chunk := a.recv(65536):
-            answer += chunk
-    status = json.loads(answer.partition(b"\r\n\r\n")[2])
+    def engine_status():
+        with socket.socket(socket.AF_UNIX) as a:  # the engine's admin socket, as any HTTP client asks it
+            a.settimeout(5)
+            a.connect(state + ".engine.sock")
+            a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
+            answer = b""
+            while chunk := a.recv(65536):
+                answer += chunk
+        return json.loads(answer.partition(b"\r\n\r\n")[2])
+
+    # Status reads the kernel's counters at most every 200 ms, and less often
+    # when a read is slow (a sanitizer build): asked until they show.
+    deadline = time.monotonic() + 10
+    while True:
+        status = engine_status()
+        if all(m.get("packets_in", 0) > 0 for m in status["members"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
 finally:
     stop = subprocess.run([AZLB, "--state", state, "engine", "stop"], capture_output=True, text=True)
 tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout

@@ -8,12 +8,19 @@ none broken; UDP too."""
 import collections
 import json
 import os
+import re
+import subprocess
+import time
 import signal
 import socket
 import unittest
 
 from backends import wait_until
 from netns_cluster import HOSTS, MEMBERS, VIP, Cluster, ready
+
+
+def sh_ns(ns, *args):
+    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, check=True).stdout
 
 
 @unittest.skipUnless(ready(), "needs root, ip, bird, birdc, etcd and nft (scripts/deps.sh; CI runs as root)")
@@ -97,12 +104,28 @@ class ManyHostsOneVip(unittest.TestCase):
         self.c.azlb("h1", "engine", "announce")
         wait_until(lambda: self.c.router_paths() == sorted(HOSTS), timeout=20, what="h1 back in the route")
 
-    def test_3_a_host_killed_with_minus_9_loses_no_long_connection(self):
-        long = [self.c.connect() for _ in range(20)]
+    def pinned_ports(self, host):
+        """The client ports of the flows `host` has pinned (its DSR pins map)."""
+        table = self.engine(host)["nat"]["table"] + "_pins"
+        out = sh_ns(self.c.ns[host], "nft", "list", "map", "inet", table, "pins4_tcp")
+        return {int(p) for p in re.findall(r"198\.18\.0\.2 \. (\d+) \. 8080", out)}
+
+    def test_3_a_host_killed_with_minus_9_loses_none_of_its_long_connections(self):
+        """20 long connections that went through h1 (its pins say so) go on
+        through h2 to the same members once h1's engine and BIRD are killed."""
+        through_h1, others = [], []
+        for _ in range(200):
+            s, vm = self.c.connect()
+            (through_h1 if s.getsockname()[1] in self.pinned_ports("h1") else others).append((s, vm))
+            if len(through_h1) == 20:
+                break
+        self.assertEqual(len(through_h1), 20, "200 connections and not 20 through h1")
         os.kill(self.engine("h1")["pid"], signal.SIGKILL)
         self.c.kill("bird-h1")
+        started = time.monotonic()
         wait_until(lambda: self.c.router_paths() == ["h2"], timeout=10, what="the router to drop h1")
-        for i, (s, vm) in enumerate(long):
+        self.assertLess(time.monotonic() - started, 5)
+        for i, (s, vm) in enumerate(through_h1 + others):
             s.sendall(f"ping {i}\n".encode())
             self.assertEqual(s.recv(100), f"ping {i}\n".encode(), f"connection {i} to {vm} broke")
             s.close()
@@ -110,3 +133,26 @@ class ManyHostsOneVip(unittest.TestCase):
             s, vm = self.c.connect()
             s.close()
             self.assertIn(vm, MEMBERS)
+
+    def test_4_a_member_removed_moves_only_its_own_flows(self):
+        """Long connections on the other members go on; vm3's move (and break:
+        another member has no such connection)."""
+        long = [self.c.connect() for _ in range(30)]
+        on_vm3 = [x for x in long if x[1] == "vm3"]
+        self.assertTrue(on_vm3 and len(on_vm3) < len(long), [vm for _, vm in long])
+        self.c.azlb("h2", "lbset", "leave", "app", "--vm", "vm3")
+        wait_until(lambda: "vm3" not in {m["vm"] for m in self.engine("h2")["members"] if m["lbset"] == "app"},
+                   what="h2 to drop vm3")
+        for i, (s, vm) in enumerate(long):
+            if vm == "vm3":
+                continue
+            s.sendall(f"ping {i}\n".encode())
+            self.assertEqual(s.recv(100), f"ping {i}\n".encode(), f"connection {i} to {vm} broke")
+        for s, _ in long:
+            s.close()
+        seen = collections.Counter()
+        for _ in range(30):
+            s, vm = self.c.connect()
+            s.close()
+            seen[vm] += 1
+        self.assertEqual(set(seen), {"vm1", "vm2"})
