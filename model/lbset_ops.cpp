@@ -190,32 +190,39 @@ Status update_lbset(State& s, const SetRef& ref, const SetOptions& o) {
   return ok();
 }
 
-Result<WeightChange> set_weight(State& s, std::string_view set_name, std::string_view vm_name, std::uint32_t weight) {
-  AZLB_TRY(check_range("weight", weight, kWeightMin, kWeightMax));
+namespace {
+
+// The VM's endpoint in a set of its cloud service (the set found there).
+struct MemberRef {
+  CloudService* service;
+  Endpoint* endpoint;
+};
+
+Result<MemberRef> member_endpoint(State& s, std::string_view set_name, std::string_view vm_name) {
   AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
   AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
   AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
   for (auto& ep : vm->endpoints)
-    if (ep.lbset == set->name) {
-      WeightChange out{svc->name, ep.name, ep.weight};
-      ep.weight = weight;
-      return out;
-    }
+    if (ep.lbset == set->name) return MemberRef{svc, &ep};
   return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
+}
+
+}  // namespace
+
+Result<WeightChange> set_weight(State& s, std::string_view set_name, std::string_view vm_name, std::uint32_t weight) {
+  AZLB_TRY(check_range("weight", weight, kWeightMin, kWeightMax));
+  AZLB_ASSIGN(m, member_endpoint(s, set_name, vm_name));
+  WeightChange out{m.service->name, m.endpoint->name, m.endpoint->weight};
+  m.endpoint->weight = weight;
+  return out;
 }
 
 Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::string_view vm_name,
                                     AdminState state) {
-  AZLB_ASSIGN(vm, vm_or_error(s, vm_name));
-  AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
-  AZLB_ASSIGN(set, lbset_or_error(*svc, set_name));
-  for (auto& ep : vm->endpoints)
-    if (ep.lbset == set->name) {
-      AdminChange out{svc->name, ep.name, ep.admin_state};
-      ep.admin_state = state;
-      return out;
-    }
-  return not_found("VM " + quote(vm_name) + " is not in load-balanced set " + quote(set_name));
+  AZLB_ASSIGN(m, member_endpoint(s, set_name, vm_name));
+  AdminChange out{m.service->name, m.endpoint->name, m.endpoint->admin_state};
+  m.endpoint->admin_state = state;
+  return out;
 }
 
 Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool remove_endpoints) {
