@@ -286,6 +286,10 @@ Result<MemberAtEngine> ask_engine(const store::Location& state, const AdminChang
       // null: the engine cannot count them now (conntrack unreadable), so
       // the member is not known to be empty.
       const auto& active = e["active"];
+      if (e.value("direct_server_return", false))
+        return runtime_error("a member of a direct-server-return set has flows this host cannot count (it sees "
+                             "one direction and no end): its packets_in in 'azlb status -o json' stop growing "
+                             "when they are over");
       if (!active.is_number_unsigned()) return runtime_error("the engine cannot count the member's flows now");
       return MemberAtEngine{e.value("admin_state", "up") == "drain", active.get<std::uint64_t>()};
     }

@@ -124,6 +124,10 @@ std::string status_json(const EngineSnapshot& s) {
         // counters count their packets and bytes.
         auto it = s.nat.flows.find(&m);
         j["active"] = s.nat.flows_known ? Json(it == s.nat.flows.end() ? 0 : it->second) : Json(nullptr);
+        // A direct-server-return flow is not in conntrack (the host sees one
+        // direction, no end): its count is not known here.
+        if (r.dsr) j["active"] = nullptr;
+        j["direct_server_return"] = r.dsr;
         const auto c = s.nat.counts.count(&m) ? s.nat.counts.at(&m) : NatInfo::Counts{};
         j["bytes_in"] = c.bytes_in;
         j["bytes_out"] = c.bytes_out;
