@@ -26,6 +26,9 @@ from harness import AZLB, SOURCE
 
 CLONE_NEWNET = 0x40000000
 VIP = "198.18.2.1"
+PROXY_VIP, PROXY_PORT = "198.18.3.1", 80  # a proxy service's: each host owns it (lo) and accepts its connections
+# Its VMs: second addresses of the members' hosts (a private address is one VM's).
+PROXY_MEMBERS = {"p1": ("vm1", "198.18.1.21"), "p2": ("vm2", "198.18.1.22"), "p3": ("vm3", "198.18.1.23")}
 ROUTER, CLIENT = "198.18.1.1", "198.18.0.2"
 HOSTS = {"h1": "198.18.1.2", "h2": "198.18.1.3"}
 MEMBERS = {"vm1": "198.18.1.11", "vm2": "198.18.1.12", "vm3": "198.18.1.13"}
@@ -104,6 +107,8 @@ class Cluster:
             sh("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             sh("ip", "-n", ns, "route", "add", "default", "via", ROUTER)
+        for host, addr in PROXY_MEMBERS.values():
+            sh("ip", "-n", self.ns[host], "addr", "add", addr + "/24", "dev", "eth0")
         self.sysctl(r, "net.ipv4.ip_forward", "1")
         self.sysctl(r, "net.ipv4.fib_multipath_hash_policy", "1")
         for h in HOSTS:
@@ -112,6 +117,8 @@ class Cluster:
             self.sysctl(self.ns[h], "net.ipv4.ip_forward", "1")
             for dev in ("all", "default", "eth0"):
                 self.sysctl(self.ns[h], f"net.ipv4.conf.{dev}.send_redirects", "0")
+            # The proxy service's VIP is each host's own: its engine accepts there.
+            sh("ip", "-n", self.ns[h], "addr", "add", PROXY_VIP + "/32", "dev", "lo")
 
     def sysctl(self, ns, key, value):
         sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}")
@@ -176,9 +183,9 @@ class Cluster:
             f.write(self.bird_conf(name))
         self.spawn("bird-" + name, name, ["bird", "-f", "-c", conf, "-s", os.path.join(self.dir, f"bird-{name}.ctl")])
 
-    def router_paths(self):
+    def router_paths(self, vip=VIP):
         """The hosts the router's route to the VIP goes through now."""
-        out = sh("ip", "-n", self.ns["r"], "route", "show", VIP, check=False).stdout
+        out = sh("ip", "-n", self.ns["r"], "route", "show", vip, check=False).stdout
         return sorted(h for h, a in HOSTS.items() if f"via {a} " in out)
 
     def start_engine(self, host):
@@ -226,10 +233,10 @@ class Cluster:
         threading.Thread(target=answer, daemon=True).start()
 
     # --- the client --------------------------------------------------------
-    def connect(self, timeout=3):
+    def connect(self, timeout=3, vip=VIP, port=TCP_PORT):
         """A connection from the client to the VIP: (socket, the member that greeted)."""
         def go():
-            s = socket.create_connection((VIP, TCP_PORT), timeout=timeout)
+            s = socket.create_connection((vip, port), timeout=timeout)
             line = b""
             while not line.endswith(b"\n"):
                 chunk = s.recv(100)

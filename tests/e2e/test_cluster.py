@@ -16,7 +16,7 @@ import socket
 import unittest
 
 from backends import wait_until
-from netns_cluster import HOSTS, MEMBERS, VIP, Cluster, ready
+from netns_cluster import HOSTS, MEMBERS, PROXY_MEMBERS, PROXY_PORT, PROXY_VIP, VIP, Cluster, ready
 
 
 def sh_ns(ns, *args):
@@ -43,12 +43,22 @@ class ManyHostsOneVip(unittest.TestCase):
             for vm in ("vm2", "vm3"):
                 c.azlb("h2", "lbset", "join", "app", "--vm", vm)
                 c.azlb("h2", "lbset", "join", "dns", "--vm", vm)
+            # The proxy plane beside it: a service whose VIP each host owns.
+            c.azlb("h1", "service", "create", "front", "--vip", PROXY_VIP, "--subnet", "198.18.1.0/24")
+            for vm, (_, addr) in PROXY_MEMBERS.items():
+                c.azlb("h1", "vm", "create", vm, "--cloud-service", "front", "--private-ip", addr,
+                       "--no-default-endpoints")
+            c.azlb("h1", "endpoint", "add", "p1", "--name", "http", "--protocol", "tcp", "--public-port",
+                   str(PROXY_PORT), "--private-port", "8080", "--lbset", "front", "--no-probe")
+            for vm in ("p2", "p3"):
+                c.azlb("h1", "lbset", "join", "front", "--vm", vm)
             c.member_servers()
             for name in ("r", *HOSTS):
                 c.start_bird(name)
             for h in HOSTS:
                 c.start_engine(h)
-            wait_until(lambda: c.router_paths() == sorted(HOSTS), timeout=30, what="the router's route over both hosts")
+            wait_until(lambda: c.router_paths() == sorted(HOSTS) and c.router_paths(PROXY_VIP) == sorted(HOSTS),
+                       timeout=30, what="the router's routes over both hosts")
         except BaseException:
             c.stop()
             raise
@@ -90,7 +100,17 @@ class ManyHostsOneVip(unittest.TestCase):
         registered = json.loads(self.c.azlb("h1", "status", "-o", "json").stdout)["engines"]
         self.assertEqual(sorted(e["host"] for e in registered), sorted(HOSTS))
         for e in registered:
-            self.assertEqual(e["announcing"], [VIP])
+            self.assertEqual(sorted(e["announcing"]), sorted([VIP, PROXY_VIP]))
+        # The proxy plane: each host accepts some of the connections, and proxies them to every member.
+        proxied = collections.Counter()
+        for _ in range(40):
+            s, vm = self.c.connect(vip=PROXY_VIP, port=PROXY_PORT)
+            s.close()
+            proxied[vm] += 1
+        self.assertEqual(set(proxied), set(MEMBERS), proxied)
+        for h in HOSTS:
+            accepted = sum(m["total"] for m in self.engine(h)["members"] if m["lbset"] == "front")
+            self.assertGreater(accepted, 0, f"host {h} accepted none of 40 proxied connections")
 
     def test_2_withdraw_moves_a_hosts_traffic_away_with_no_connection_broken(self):
         long = [self.c.connect() for _ in range(20)]
@@ -131,6 +151,11 @@ class ManyHostsOneVip(unittest.TestCase):
             s.close()
         for _ in range(30):
             s, vm = self.c.connect()
+            s.close()
+            self.assertIn(vm, MEMBERS)
+        # New proxied connections are served by the host that is left.
+        for _ in range(20):
+            s, vm = self.c.connect(vip=PROXY_VIP, port=PROXY_PORT)
             s.close()
             self.assertIn(vm, MEMBERS)
 
