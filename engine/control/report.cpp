@@ -303,6 +303,13 @@ std::string metrics_text(const EngineSnapshot& s) {
                std::to_string(it == s.nat.flows.end() ? 0 : it->second) + "\n";
       }
   }
+  if (s.announce.enabled) {
+    family("azlb_vip_announced", "gauge",
+           "1 while this host announces the VIP to the routers (engine start --announce), 0 while it does not.");
+    for (auto& vip : s.announce.announcing) out += "azlb_vip_announced{vip=\"" + label_escape(vip) + "\"} 1\n";
+    for (auto& [vip, why] : s.announce.not_announced)
+      out += "azlb_vip_announced{vip=\"" + label_escape(vip) + "\"} 0\n";
+  }
   family("azlb_descriptors_in_use", "gauge", "Descriptors held by the workers (connections, flows, pipes).");
   out += "azlb_descriptors_in_use " + std::to_string(s.limits.fd_in_use) + "\n";
   family("azlb_descriptors_for_connections", "gauge", "Descriptors the workers may hold; the rest is kept for probes and the admin socket.");

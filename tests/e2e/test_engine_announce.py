@@ -61,6 +61,7 @@ class Announce(EngineCase):
                          (True, int(self.table), [self.vip], False))
         self.assertEqual(self.ok("status", "-o", "json").json()["engines"][0]["announcing"], [self.vip])
         self.assertIn(f"announcing {self.vip} (table {self.table})", self.ok("status").out)
+        self.assertIn(f'azlb_vip_announced{{vip="{self.vip}"}} 1', self.admin("/metrics")[1])
         # No member may take a new flow: the VIP is not announced, and status says why.
         self.ok("lbset", "drain", "webset", "--vm", "vm1")
         self.ok("lbset", "drain", "webset", "--vm", "vm2")
@@ -68,6 +69,7 @@ class Announce(EngineCase):
         wait_until(lambda: self.routes() == [], what="the route withdrawn with every member drained")
         self.assertEqual(self.admin_json()["announce"]["not_announced"],
                          [{"vip": self.vip, "why": "no member may take new flows (down, drained or none)"}])
+        self.assertIn(f'azlb_vip_announced{{vip="{self.vip}"}} 0', self.admin("/metrics")[1])
         self.ok("lbset", "undrain", "webset", "--vm", "vm2")
         self.ok("engine", "reload")
         wait_until(self.announced, what="the route back with a member undrained")
