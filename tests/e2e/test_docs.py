@@ -2,6 +2,7 @@
 is named in its group's man page."""
 import os
 import re
+import shutil
 import subprocess
 import unittest
 
@@ -46,3 +47,21 @@ class Docs(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ShippedConfigs(unittest.TestCase):
+    """dist/'s BGP configs as they ship are valid for the daemons they are for
+    (BIRD's is also run by test_engine_announce and test_cluster)."""
+
+    @unittest.skipUnless(shutil.which("bird"), "BIRD 2 is not installed (scripts/deps.sh)")
+    def test_bird_configs_parse(self):
+        for conf in ("azlb-host.conf", "router-example.conf"):
+            p = subprocess.run(["bird", "-p", "-c", os.path.join(SOURCE, "dist/bird", conf)], capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 0, f"{conf}: {p.stderr}")
+
+    @unittest.skipUnless(shutil.which("vtysh"), "FRR is not installed")
+    def test_frr_config_checks(self):
+        p = subprocess.run(["vtysh", "-C", "-f", os.path.join(SOURCE, "dist/frr/frr.conf")], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
