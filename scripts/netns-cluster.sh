@@ -33,7 +33,7 @@ on() {
 }
 background() {  # NAME NS COMMAND...: runs it in namespace NS, its pid in $DIR/NAME.pid
   local name=$1 ns=$2; shift 2
-  in_ns "$ns" "$@" >"$DIR/$name.log" 2>&1 &
+  ip netns exec "$P-$ns" "$@" >"$DIR/$name.log" 2>&1 &  # ip execs the command: $! is its pid
   echo $! >"$DIR/$name.pid"
 }
 wait_for() {  # SECONDS WHAT COMMAND...
@@ -45,9 +45,14 @@ wait_for() {  # SECONDS WHAT COMMAND...
 }
 
 down() {
-  for h in h1 h2; do [ -d "/run/netns/$P-$h" ] && on "$h" engine stop >/dev/null 2>&1 || true; done
+  for h in h1 h2; do [ -e "/run/netns/$P-$h" ] && on "$h" engine stop >/dev/null 2>&1 || true; done
   for f in "$DIR"/*.pid; do [ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
-  for n in "${NODES[@]}"; do ip netns del "$P-$n" 2>/dev/null || true; done
+  # Whatever still runs in a namespace (a daemon that outlived its parent) goes with it.
+  for n in "${NODES[@]}"; do
+    [ -e "/run/netns/$P-$n" ] || continue
+    ip netns pids "$P-$n" | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$P-$n" 2>/dev/null || true
+  done
   rm -rf "$DIR"
 }
 

@@ -268,6 +268,13 @@ class Cluster:
         for key in list(self.procs):
             self.kill(key)
         for ns in self.ns.values():
+            # Whatever still runs there (a daemon that outlived its parent) goes with the namespace.
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         if not os.environ.get("AZLB_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
