@@ -3,6 +3,7 @@ members (bench/cluster.sh runs it). Every load is bounded in time."""
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -51,9 +52,8 @@ def paths():
     return res, notes
 
 
-def engine_members(ns, state):
+def engine_members(state):
     """The engine's members, from its admin socket."""
-    import socket
     with socket.socket(socket.AF_UNIX) as a:
         a.settimeout(30)
         a.connect(state + ".engine.sock")
@@ -96,7 +96,7 @@ def table_rebuild():
             t = time.perf_counter()
             az("lbset", "weight", "s", "--vm", "vm7", "--weight", str(w))
             while True:
-                if any(m.get("vm") == "vm7" and m.get("weight") == w for m in engine_members(ns, state)):
+                if any(m.get("vm") == "vm7" and m.get("weight") == w for m in engine_members(state)):
                     break
                 if time.perf_counter() - t > 60:
                     raise RuntimeError("the engine did not apply the weight within 60 s")
