@@ -1,4 +1,4 @@
-// azlb endpoint add|list|show|remove and endpoint acl add|list|remove.
+// azlb endpoint add|list|show|set|remove and endpoint acl add|list|remove.
 #include <iostream>
 #include <memory>
 
@@ -65,7 +65,7 @@ Status list(const Context& ctx, const std::string& vm_name) {
   }
   Table t({"NAME", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "IDLE TIMEOUT", "LOAD-BALANCED SET", "ACL RULES"});
   for (auto& e : vm->endpoints)
-    t.add({e.name, std::string(to_string(e.protocol)), std::to_string(e.public_port), std::to_string(e.private_port),
+    t.add({e.name, std::string(to_string(e.protocol)), public_port_text(e), std::to_string(e.private_port),
            std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset,
            std::to_string(acl_of(s, *vm, e).size())});
   if (t.empty() && !ctx.quiet)
@@ -97,12 +97,47 @@ Status show(const Context& ctx, const std::string& vm_name, const std::string& n
   }
   std::cout << "Endpoint " << ep->name << " of VM " << vm->name << "\n"
             << "  protocol           " << to_string(ep->protocol) << "\n"
-            << "  public port        " << ep->public_port << "\n"
+            << "  public port        "
+            << (published(*ep) ? std::to_string(ep->public_port)
+                               : "- (unpublished: 'azlb endpoint set " + vm->name + " " + ep->name +
+                                     " --public-port P' publishes it)")
+            << "\n"
             << "  private port       " << ep->private_port << " on " << vm->private_ip.to_string() << "\n"
             << "  idle timeout       " << ep->idle_timeout_min << " min\n"
             << "  load-balanced set  " << (ep->lbset.empty() ? "-" : ep->lbset) << "\n"
             << "  ACL\n";
   print_acl(acl_of(s, *vm, *ep), "    ");
+  return ok();
+}
+
+struct EndpointSetFlags {
+  std::string vm, name;
+  Flag public_port, private_port, idle_timeout;
+};
+
+Status set_cmd(const Context& ctx, const EndpointSetFlags& f) {
+  EndpointUpdate u;
+  u.vm = f.vm;
+  u.endpoint = f.name;
+  AZLB_TRY(parse_if(f.public_port, u.public_port, [](auto& v) { return parse_u16("public port", v); }));
+  AZLB_TRY(parse_if(f.private_port, u.private_port, [](auto& v) { return parse_u16("private port", v); }));
+  AZLB_TRY(parse_if(f.idle_timeout, u.idle_timeout_min,
+                    [](auto& v) { return parse_u32("idle timeout (minutes)", v); }));
+  Endpoint before;
+  State after;
+  AZLB_TRY(ctx.change([&](State& s) -> Status {
+    AZLB_ASSIGN(b, update_endpoint(s, u));
+    before = b;
+    after = s;
+    return ok();
+  }));
+  Vm& vm = *find_vm(after, f.vm);
+  auto& ep = *find_endpoint(vm, f.name);
+  std::string msg = "Endpoint " + q(ep.name) + " of VM " + q(vm.name) + " is now " + port_mapping(ep) +
+                    ", idle timeout " + std::to_string(ep.idle_timeout_min) + " min";
+  if (!published(before) && published(ep)) msg += "; published (it was not)";
+  else msg += " (was " + port_mapping(before) + ", " + std::to_string(before.idle_timeout_min) + " min)";
+  ctx.confirm(msg, {{"vm", vm.name}, {"endpoint", to_json(after, vm, ep)}});
   return ok();
 }
 
@@ -209,7 +244,7 @@ void register_acl(CLI::App& endpoint, Context& ctx) {
 
 void register_endpoint(CLI::App& app, Context& ctx) {
   using namespace endpoint_cmd;
-  auto* ep = group(app, ctx, "endpoint", "Add, list, show and remove VM endpoints and their ACLs");
+  auto* ep = group(app, ctx, "endpoint", "Add, list, show, change and remove VM endpoints and their ACLs");
 
   auto f = std::make_shared<AddFlags>();
   auto* a = command(*ep, ctx, "add", "Add an endpoint (public port -> private port) to a VM",
@@ -235,6 +270,17 @@ void register_endpoint(CLI::App& app, Context& ctx) {
   auto* show_c = command(*ep, ctx, "show", "Show an endpoint", [&ctx, s] { return show(ctx, s->first, s->second); });
   show_c->add_option("VM", s->first, "VM name")->required();
   show_c->add_option("NAME", s->second, "Endpoint name")->required();
+
+  auto u = std::make_shared<EndpointSetFlags>();
+  auto* set_c = command(*ep, ctx, "set", "Change an endpoint's ports or idle timeout; publish an unpublished one",
+                        [&ctx, u] { return set_cmd(ctx, *u); });
+  set_c->add_option("VM", u->vm, "VM name")->required();
+  set_c->add_option("NAME", u->name, "Endpoint name")->required();
+  add(*set_c, u->public_port, "--public-port", "Port on the cloud service's VIP (not a set member's: the set's)")
+      .opt->type_name("P");
+  add(*set_c, u->private_port, "--private-port", "Port on the VM's private IP").opt->type_name("Q");
+  add(*set_c, u->idle_timeout, "--idle-timeout", "Minutes before a silent connection is closed, 4..30")
+      .opt->type_name("MIN");
 
   auto r = std::make_shared<std::pair<std::string, std::string>>();
   auto* rm = command(*ep, ctx, "remove", "Remove an endpoint", [&ctx, r] { return remove(ctx, r->first, r->second); });

@@ -216,26 +216,35 @@ Status update(const Context& ctx, const SetCmdFlags& f) {
 
 struct DeleteFlags {
   SetRef ref;
-  bool remove_endpoints = false;
+  bool publish = false, remove_endpoints = false;
 };
 
 Status remove(const Context& ctx, const DeleteFlags& f) {
   const SetRef& ref = f.ref;
   std::vector<PortMove> moves;
+  const auto after = f.remove_endpoints ? SetMembersAfterDelete::Remove
+                     : f.publish        ? SetMembersAfterDelete::Publish
+                                        : SetMembersAfterDelete::Unpublish;
   AZLB_TRY(ctx.change([&](State& s) -> Status {
-    AZLB_ASSIGN(m, delete_lbset(s, ref, f.remove_endpoints));
+    AZLB_ASSIGN(m, delete_lbset(s, ref, after));
     moves = m;
     return ok();
   }));
   std::string msg = "Load-balanced set " + q(ref.name) + " deleted";
-  if (moves.empty()) msg += "; it had no members";
-  else if (f.remove_endpoints) msg += "; as asked, its members' endpoints were removed with it: " + describe(moves);
-  else msg += "; its endpoints stay on their VMs, each now published on a public port of its own: " + describe(moves) +
-             " (--remove-endpoints removes them instead)";
+  if (moves.empty())
+    msg += "; it had no members";
+  else if (after == SetMembersAfterDelete::Remove)
+    msg += "; as asked, its members' endpoints were removed with it: " + describe(moves);
+  else if (after == SetMembersAfterDelete::Publish)
+    msg += "; as asked, its endpoints stay on their VMs, each published on a public port of its own: " +
+           describe(moves);
+  else
+    msg += "; its endpoints stay on their VMs, unpublished (no public port: nothing reaches them through the VIP): " +
+           describe(moves) + ". 'azlb endpoint set VM NAME --public-port P' publishes one";
   Json jm = Json::array();
   for (auto& m : moves)
-    jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"removed", m.to == 0},
-                  {"public_port", m.to ? Json(m.to) : Json(nullptr)}});
+    jm.push_back({{"vm", m.vm}, {"endpoint", m.endpoint}, {"from_public_port", m.from}, {"removed", !m.kept},
+                  {"published", m.to != 0}, {"public_port", m.to ? Json(m.to) : Json(nullptr)}});
   ctx.confirm(msg, {{"lbset", ref.name}, {"endpoints", jm}});
   return ok();
 }
@@ -430,11 +439,13 @@ void register_lbset(CLI::App& app, Context& ctx) {
   udc->add_option("--vm", ud->vm, "VM whose member takes connections again")->required()->type_name("VM");
 
   auto d = std::make_shared<DeleteFlags>();
-  auto* dc = command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs, each on a port of its own",
+  auto* dc = command(*lb, ctx, "delete", "Delete a set; its endpoints stay on their VMs, unpublished",
                      [&ctx, d] { return remove(ctx, *d); });
   add_set_ref(*dc, d->ref);
-  dc->add_flag("--remove-endpoints", d->remove_endpoints,
-               "Remove the members' endpoints with the set, rather than publish each on a port of its own");
+  auto* publish = dc->add_flag("--publish", d->publish,
+                               "Publish each member's endpoint on a public port of its own (the set's for the first)");
+  dc->add_flag("--remove-endpoints", d->remove_endpoints, "Remove the members' endpoints with the set")
+      ->excludes(publish);
 }
 
 }  // namespace azlb::cli

@@ -131,7 +131,7 @@ Status update(const Context& ctx, const ServiceSetFlags& f) {
     // What moves: every public port of the service, its sets' included.
     std::size_t endpoints = 0;
     for (auto* v : vms_of(after, svc))
-      for (auto& ep : v->endpoints) endpoints += ep.lbset.empty();
+      for (auto& ep : v->endpoints) endpoints += ep.lbset.empty() && published(ep);
     said.push_back(vip_before == *vip ? "already answers on VIP " + vip->to_string()
                                       : "now answers on VIP " + vip->to_string() + " (was " + vip_before.to_string() +
                                             "): " + model::count(endpoints, "endpoint", "endpoints") + " and " +

@@ -125,7 +125,7 @@ Status status(const Context& ctx, const std::string& only) {
         const bool member = !ep.lbset.empty();
         const auto l = live(svc.name, ep.lbset, vm->name, ep.name);  // a plain endpoint's set is ""
         t.add({vm->name, vm->private_ip.to_string(), ep.name, std::string(to_string(ep.protocol)),
-               std::to_string(ep.public_port), std::to_string(ep.private_port), member ? ep.lbset : "-",
+               public_port_text(ep), std::to_string(ep.private_port), member ? ep.lbset : "-",
                member ? l.health : "-", member ? std::string(to_string(ep.admin_state)) : "-",
                l.active ? std::to_string(*l.active) : "-"});
       }

@@ -97,7 +97,7 @@ Status show(const Context& ctx, const std::string& name) {
             << "  created by     " << to_string(vm->created_by) << "\n\n";
   Table t({"ENDPOINT", "PROTOCOL", "PUBLIC PORT", "PRIVATE PORT", "IDLE TIMEOUT", "LOAD-BALANCED SET", "ACL RULES"});
   for (auto& e : vm->endpoints)
-    t.add({e.name, std::string(to_string(e.protocol)), std::to_string(e.public_port), std::to_string(e.private_port),
+    t.add({e.name, std::string(to_string(e.protocol)), public_port_text(e), std::to_string(e.private_port),
            std::to_string(e.idle_timeout_min) + " min", e.lbset.empty() ? "-" : e.lbset,
            std::to_string(acl_of(s, *vm, e).size())});
   if (t.empty())

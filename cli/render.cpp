@@ -20,7 +20,7 @@ Json to_json(const State& s, const Vm& vm, const Endpoint& e) {
   for (auto& r : acl_of(s, vm, e)) acl.push_back(to_json(r));
   return {{"name", e.name},
           {"protocol", to_string(e.protocol)},
-          {"public_port", e.public_port},
+          {"public_port", published(e) ? Json(e.public_port) : Json(nullptr)},  // null: unpublished
           {"private_port", e.private_port},
           {"idle_timeout_min", e.idle_timeout_min},
           {"lbset", e.lbset.empty() ? Json(nullptr) : Json(e.lbset)},
@@ -93,9 +93,12 @@ Json to_json(const State& s, const CloudService& svc, const LiveOf& live) {
 }
 
 std::string port_mapping(const Endpoint& e) {
+  if (!published(e)) return std::string(to_string(e.protocol)) + " unpublished->" + std::to_string(e.private_port);
   return std::string(to_string(e.protocol)) + " " + std::to_string(e.public_port) + "->" +
          std::to_string(e.private_port);
 }
+
+std::string public_port_text(const Endpoint& e) { return published(e) ? std::to_string(e.public_port) : "-"; }
 
 std::string describe(const std::optional<Probe>& p) {
   if (!p) return "none (every member counts as up)";
@@ -108,7 +111,8 @@ std::string describe(const std::vector<PortMove>& moves) {
   std::string s;
   for (auto& m : moves) {
     s += (s.empty() ? "" : ", ") + m.vm + "/" + m.endpoint;
-    s += m.to == 0         ? " removed"
+    s += !m.kept          ? " removed"
+         : m.to == 0      ? " unpublished"
          : m.from == m.to ? " keeps public port " + std::to_string(m.to)
                           : " moves from public port " + std::to_string(m.from) + " to " + std::to_string(m.to);
   }

@@ -30,6 +30,8 @@ Json to_json(const model::State&, const model::CloudService&, const LiveOf&);  /
 
 // "tcp 8080->80"
 std::string port_mapping(const model::Endpoint&);
+// The public port as a table shows it: "-" when unpublished.
+std::string public_port_text(const model::Endpoint&);
 // "http:80/ every 15 s, down after 31 s", or "none (every member counts as up)"
 std::string describe(const std::optional<model::Probe>&);
 std::string describe(const std::vector<model::PortMove>&);

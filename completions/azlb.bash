@@ -24,7 +24,8 @@ _azlb_flags() {
     "lbset drain") echo "--vm --wait" ;;
     "lbset set") echo "--cloud-service $_azlb_probe" ;;
     "lbset show") echo "--cloud-service" ;;
-    "lbset delete") echo "--cloud-service --remove-endpoints" ;;
+    "lbset delete") echo "--cloud-service --publish --remove-endpoints" ;;
+    "endpoint set") echo "--public-port --private-port --idle-timeout" ;;
     "status") echo "--cloud-service --watch --count" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;
@@ -91,16 +92,16 @@ _azlb() {
           service) words="create list show set delete" ;;
           engine) words="start stop reload check withdraw announce" ;;
           state) words="export import history undo" ;;
-          endpoint) words="add list show remove acl" ;;
+          endpoint) words="add list show set remove acl" ;;
           lbset) words="create join leave weight drain undrain list show set delete" ;;
           acl) words="add list remove" ;;
         esac
       else
         case "$group $cmd ${#args[@]}" in
           "vm show 0" | "vm delete 0" | "vm serve 0" | "vm dsr-setup 0" | "endpoint add 0" | "endpoint list 0" | "endpoint show 0" | \
-            "endpoint remove 0" | "acl add 0" | "acl list 0" | "acl remove 0") words=$(_azlb_names vms) ;;
+            "endpoint set 0" | "endpoint remove 0" | "acl add 0" | "acl list 0" | "acl remove 0") words=$(_azlb_names vms) ;;
           "service show 0" | "service delete 0" | "service set 0") words=$(_azlb_names services) ;;
-          "endpoint show 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")
+          "endpoint show 1" | "endpoint set 1" | "endpoint remove 1" | "acl add 1" | "acl list 1" | "acl remove 1")
             words=$(_azlb_names endpoints "${args[0]}") ;;
           "lbset "*" 0") [[ $cmd != create && $cmd != list ]] && words=$(_azlb_names lbsets) ;;
           "state import 0") COMPREPLY=($(compgen -f -- "$cur")); return ;;

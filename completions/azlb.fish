@@ -60,6 +60,7 @@ complete -c azlb -n '__azlb_at status' -l watch -d 'A live view, redrawn every S
 complete -c azlb -n '__azlb_at status' -l count -x -d 'With --watch: stop after N views'
 complete -c azlb -n '__azlb_at lbset leave' -l public-port -x -d 'Keep its endpoint, published on this port'
 complete -c azlb -n '__azlb_at lbset delete' -l remove-endpoints -d 'Remove the members\' endpoints with the set'
+complete -c azlb -n '__azlb_at lbset delete' -l publish -d 'Publish each member\'s endpoint on a port of its own'
 complete -c azlb -n '__azlb_at state export' -l file -r -F -d 'Write it to this file instead of stdout'
 complete -c azlb -n '__azlb_at state import' -F -d 'A state file'
 complete -c azlb -n '__azlb_at state import' -l replace -d 'Replace what the location holds'
@@ -75,16 +76,16 @@ complete -c azlb -n '__azlb_at engine start' -l metrics-listen -x -d 'Serve /met
 complete -c azlb -n '__azlb_at engine start' -l announce -d 'Install a host route per servable VIP, for a BGP daemon'
 complete -c azlb -n '__azlb_at engine start' -l route-table -x -d 'The routing table --announce uses (default 201)'
 complete -c azlb -n '__azlb_at engine withdraw' -l wait -x -d 'Return once no connections are left, or fail after SEC'
-complete -c azlb -n '__azlb_at endpoint' -a 'add list show remove acl'
+complete -c azlb -n '__azlb_at endpoint' -a 'add list show set remove acl'
 complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'
 complete -c azlb -n '__azlb_at lbset' -a 'create join leave weight drain undrain list show set delete'
 complete -c azlb -n '__azlb_at lbset drain' -l wait -x -d 'Return once it has no connections, or fail after SEC'
 
-complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at vm dsr-setup; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
+complete -c azlb -n '__azlb_at vm show; or __azlb_at vm delete; or __azlb_at vm serve; or __azlb_at vm dsr-setup; or __azlb_at endpoint add; or __azlb_at endpoint list; or __azlb_at endpoint show; or __azlb_at endpoint set; or __azlb_at endpoint remove; or __azlb_at endpoint acl add; or __azlb_at endpoint acl list; or __azlb_at endpoint acl remove' -a '(__azlb_names vms)'
 complete -c azlb -n '__azlb_at service show; or __azlb_at service delete; or __azlb_at service set' -a '(__azlb_names services)'
 complete -c azlb -l dataplane -x -a 'proxy nat' -d 'proxy (the engine connects) or nat (the kernel rewrites; needs CAP_NET_ADMIN)'
 complete -c azlb -n '__azlb_at lbset join; or __azlb_at lbset leave; or __azlb_at lbset weight; or __azlb_at lbset drain; or __azlb_at lbset undrain; or __azlb_at lbset show; or __azlb_at lbset set; or __azlb_at lbset delete' -a '(__azlb_names lbsets)'
-for c in 'endpoint show' 'endpoint remove' 'endpoint acl add' 'endpoint acl list' 'endpoint acl remove'
+for c in 'endpoint show' 'endpoint set' 'endpoint remove' 'endpoint acl add' 'endpoint acl list' 'endpoint acl remove'
     complete -c azlb -n "__fish_seen_subcommand_from $c" -a '(__azlb_names endpoints (__azlb_endpoint_vm))'
 end
 

@@ -67,7 +67,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
     auto& routes = svc.dataplane == Dataplane::Nat ? cfg->nat_routes : cfg->routes;
     for (auto* vm : vms_of(s, svc))
       for (auto& ep : vm->endpoints) {
-        if (!ep.lbset.empty()) continue;
+        if (!ep.lbset.empty() || !published(ep)) continue;
         Route r;
         r.key = {ep.protocol, svc.vip, ep.public_port};
         r.name = svc.name + "/" + vm->name + "/" + ep.name;

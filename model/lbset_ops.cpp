@@ -10,22 +10,25 @@ namespace azlb::model {
 
 namespace {
 
-// Puts an endpoint that has left its set back on a public port of its own,
-// as the user asked: `port` if given (it must be free), else its old one if
-// nobody holds it any more, else the next free one. It keeps the set's ACL
+// Puts an endpoint that has left its set back on its VM, as the user asked:
+// unpublished (`port_asked` 0), on `port_asked` (it must be free), else on
+// its old port if nobody holds it any more, else the next free one. It keeps the set's ACL
 // as its own, so that leaving lets in nobody new, and the set's PROXY
 // protocol, which its server expects.
 Result<PortMove> settle_outside_set(State& s, std::string_view svc_name, std::string_view vm_name, Detached d,
                                     const std::vector<AclRule>& set_acl, ProxyProtocol set_proxy_protocol,
                                     std::optional<std::uint16_t> port_asked = std::nullopt) {
-  PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0};
+  PortMove move{std::string(vm_name), d.endpoint.name, d.endpoint.public_port, 0, true};
+  const bool unpublish = port_asked == 0;
   d.endpoint.lbset.clear();
   d.endpoint.weight = kWeightDefault;  // a member's share; alone it has all it gets
   d.endpoint.acl = set_acl;
   d.endpoint.proxy_protocol = set_proxy_protocol;
   // Out of the set it takes its own traffic again: drained was about the set.
   d.endpoint.admin_state = AdminState::Up;
-  if (port_asked) {
+  if (unpublish) {
+    d.endpoint.public_port = 0;
+  } else if (port_asked) {
     AZLB_TRY(check_port("public port", *port_asked));
     AZLB_TRY(check_public_port_free(s, *find_service(s, svc_name), d.endpoint.protocol, *port_asked, ""));
     move.to = d.endpoint.public_port = *port_asked;
@@ -61,6 +64,10 @@ Result<LbsetCreated> create_lbset(State& s, const LbsetCreateRequest& r) {
     out.endpoint_created = true;
   }
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, r.endpoint));
+  if (!published(*ep))
+    return conflict("endpoint " + quote(ep->name) + " of VM " + quote(vm->name) +
+                    " is unpublished (no public port) and a set takes its port from it; publish it first: "
+                    "azlb endpoint set " + vm->name + " " + ep->name + " --public-port P");
   if (!ep->lbset.empty())
     return conflict("endpoint " + quote(ep->name) + " of VM " + quote(vm->name) + " is already in load-balanced set " +
                     quote(ep->lbset));
@@ -147,6 +154,7 @@ Result<PortMove> leave_lbset(State& s, std::string_view set_name, std::string_vi
         (void)detach(*vm, m.endpoint);
         return gone;
       }
+      AZLB_TRY(check_port("public port", *public_port));  // 0 is not "unpublished" here
       // A refused port leaves the member where it was.
       const std::string svc_name = svc->name, name = vm->name;
       const auto acl = set->acl;
@@ -225,7 +233,7 @@ Result<AdminChange> set_admin_state(State& s, std::string_view set_name, std::st
   return out;
 }
 
-Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool remove_endpoints) {
+Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, SetMembersAfterDelete after) {
   AZLB_ASSIGN(loc, locate_set(s, ref));
   std::string svc_name = loc.service->name, set_name = loc.set->name;
   std::vector<std::pair<std::string, Detached>> detached;
@@ -242,11 +250,12 @@ Result<std::vector<PortMove>> delete_lbset(State& s, const SetRef& ref, bool rem
   std::erase_if(loc.service->lbsets, [&](auto& x) { return x.name == set_name; });
   std::vector<PortMove> moves;
   for (auto& [vm_name, d] : detached) {
-    if (remove_endpoints) {
-      moves.push_back({vm_name, d.endpoint.name, d.endpoint.public_port, 0});
+    if (after == SetMembersAfterDelete::Remove) {
+      moves.push_back({vm_name, d.endpoint.name, d.endpoint.public_port, 0, false});
       continue;
     }
-    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl, proxy_protocol));
+    const auto port = after == SetMembersAfterDelete::Unpublish ? std::optional<std::uint16_t>(0) : std::nullopt;
+    AZLB_ASSIGN(move, settle_outside_set(s, svc_name, vm_name, std::move(d), acl, proxy_protocol, port));
     moves.push_back(std::move(move));
   }
   return moves;

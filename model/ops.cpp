@@ -227,6 +227,8 @@ Status delete_vm(State& s, std::string_view name) {
 
 Result<EndpointAdded> add_endpoint(State& s, const EndpointRequest& r) {
   AZLB_ASSIGN(vm, vm_or_error(s, r.vm));
+  // 0 would make it unpublished, which only a deleted set's members are.
+  AZLB_TRY(check_port("public port", r.spec.public_port));
   Endpoint ep = endpoint_from(r.spec);
   if (r.idle_timeout_min) ep.idle_timeout_min = *r.idle_timeout_min;
   // The endpoint's own choice; in a set, insert_endpoint gives it to a new
@@ -269,6 +271,28 @@ Status remove_endpoint(State& s, std::string_view vm_name, std::string_view name
   AZLB_ASSIGN(ep, endpoint_or_error(*vm, name));
   detach(*vm, ep);
   return ok();
+}
+
+Result<Endpoint> update_endpoint(State& s, const EndpointUpdate& u) {
+  AZLB_ASSIGN(vm, vm_or_error(s, u.vm));
+  AZLB_ASSIGN(ep, endpoint_or_error(*vm, u.endpoint));
+  if (!u.any()) return usage_error("nothing to change: give --public-port, --private-port or --idle-timeout");
+  if (u.public_port && !ep->lbset.empty())
+    return usage_error("endpoint " + quote(ep->name) + " of VM " + quote(vm->name) + " is in load-balanced set " +
+                       quote(ep->lbset) + ", whose public port it has; change the set's members or leave it first");
+  if (u.public_port) AZLB_TRY(check_port("public port", *u.public_port));
+  const Endpoint before = *ep;
+  auto d = detach(*vm, ep);
+  if (u.public_port) d.endpoint.public_port = *u.public_port;
+  if (u.private_port) d.endpoint.private_port = *u.private_port;
+  if (u.idle_timeout_min) d.endpoint.idle_timeout_min = *u.idle_timeout_min;
+  if (!d.endpoint.lbset.empty()) {
+    AZLB_ASSIGN(svc, service_or_error(s, vm->cloud_service));
+    AZLB_ASSIGN(set, lbset_or_error(*svc, d.endpoint.lbset));
+    AZLB_TRY(check_dsr_port(*set, vm->name, d.endpoint));
+  }
+  AZLB_TRY(reattach(s, u.vm, std::move(d)));
+  return before;
 }
 
 namespace {

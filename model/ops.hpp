@@ -97,6 +97,18 @@ struct EndpointAdded {
 Result<EndpointAdded> add_endpoint(State&, const EndpointRequest&);
 Status remove_endpoint(State&, std::string_view vm, std::string_view endpoint);
 
+// `endpoint set`: what is given changes, every rule checked again. A
+// member's public port is its set's (refused here); an unpublished
+// endpoint is published by giving it one.
+struct EndpointUpdate {
+  std::string vm, endpoint;
+  std::optional<std::uint16_t> public_port, private_port;
+  std::optional<std::uint32_t> idle_timeout_min;
+  bool any() const { return public_port || private_port || idle_timeout_min; }
+};
+// The endpoint as it was.
+Result<Endpoint> update_endpoint(State&, const EndpointUpdate&);
+
 // The endpoints ("vm/endpoint") whose ACL changed: every member of the set
 // when the endpoint is in one, since a set's members share one ACL.
 Result<std::vector<std::string>> add_acl_rule(State&, std::string_view vm, std::string_view endpoint, AclRule);
@@ -105,11 +117,12 @@ Result<std::vector<std::string>> remove_acl_rule(State&, std::string_view vm, st
 
 // --- load-balanced sets -----------------------------------------------------
 // What became of a member endpoint when it left its set: removed with it
-// (to 0), or, when the user asked, kept as the VM's own endpoint on a public
-// port of its own (`to`).
+// (not kept), kept unpublished (to 0), or kept as the VM's own endpoint on a
+// public port of its own (`to`).
 struct PortMove {
   std::string vm, endpoint;
   std::uint16_t from = 0, to = 0;
+  bool kept = false;
 };
 
 struct LbsetCreateRequest {
@@ -159,11 +172,13 @@ struct AdminChange {
   AdminState before = AdminState::Up;
 };
 Result<AdminChange> set_admin_state(State&, std::string_view set, std::string_view vm, AdminState);
-// The first member keeps the public port; the others move to free ones.
-// The members' endpoints stay on their VMs, no longer in a set (the
-// contract's v1 fixes it): each on a public port of its own, the set's for
-// the first, the next free ones for the others. `remove_endpoints`: they go
-// with the set instead, and nothing is published.
-Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&, bool remove_endpoints = false);
+// What becomes of a deleted set's members. The contract (v1) keeps their
+// endpoints on their VMs, no longer in a set: by default unpublished (no
+// public port: deleting a set exposes no backend); Publish puts each on a
+// public port of its own (the set's for the first, the next free ones for
+// the others); Remove takes them away with the set.
+enum class SetMembersAfterDelete { Unpublish, Publish, Remove };
+Result<std::vector<PortMove>> delete_lbset(State&, const SetRef&,
+                                           SetMembersAfterDelete = SetMembersAfterDelete::Unpublish);
 
 }  // namespace azlb::model

@@ -195,7 +195,7 @@ Status check_endpoint_fields(const Endpoint& e) {
   AZLB_TRY(check_proxy_protocol("endpoint " + quote(e.name), e.protocol, e.proxy_protocol));
   if (e.lbset.empty() && e.admin_state != AdminState::Up)
     return usage_error("endpoint " + quote(e.name) + " is drained but in no load-balanced set; only a set's member can be drained");
-  AZLB_TRY(check_port("public port", e.public_port));
+  if (published(e)) AZLB_TRY(check_port("public port", e.public_port));
   AZLB_TRY(check_port("private port", e.private_port));
   AZLB_TRY(check_range("idle timeout (minutes)", e.idle_timeout_min, kIdleTimeoutMin, kIdleTimeoutMax));
   AZLB_TRY(check_range("weight", e.weight, kWeightMin, kWeightMax));
@@ -228,6 +228,7 @@ void BuildIndex::hold(Protocol p, std::uint16_t port, Holder h) {
 
 Status check_public_port_free(const State& s, const CloudService& svc, Protocol proto, std::uint16_t port,
                               std::string_view lbset, const BuildIndex* index) {
+  if (port == 0) return ok();  // an unpublished endpoint's: it holds no port
   auto where = [&](const CloudService& other) {
     return other.name == svc.name ? std::string()
                                   : " of cloud service " + quote(other.name) + " on the same VIP " + other.vip.to_string();
@@ -396,6 +397,10 @@ Status insert_endpoint(State& s, std::string_view vm_name, Endpoint ep, BuildInd
                         "; a set's members share the set's choice");
       ep.proxy_protocol = ProxyProtocol::None;
     }
+  }
+  if (!published(ep)) {  // holds no port
+    vm->endpoints.push_back(std::move(ep));
+    return ok();
   }
   AZLB_TRY(check_public_port_free(s, *svc, ep.protocol, ep.public_port, ep.lbset, index));
   if (index) index->hold(ep.protocol, ep.public_port, {svc->name, ep.lbset, ep.lbset.empty() ? vm->name : "", ep.name});

@@ -44,6 +44,12 @@ struct Endpoint {
   std::uint32_t weight = kWeightDefault;               // in a set only: its share of the set's flows
 };
 
+// An endpoint outside a set with no public port (0) is kept on its VM but
+// unpublished: nothing listens for it on the VIP. That is what a deleted
+// set leaves of its members, so that deleting a set never exposes a backend
+// on a port nobody chose; `endpoint set --public-port` publishes it.
+inline bool published(const Endpoint& e) { return !e.lbset.empty() || e.public_port != 0; }
+
 struct Vm {
   std::string name;
   std::string cloud_service;

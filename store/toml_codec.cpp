@@ -263,8 +263,8 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
   if (auto r = insert_vm(s, vm, &seen); !r) return f.located(r.error());
   AZLB_TRY(each_table(f, "endpoint", "vm.endpoint", [&](const doc::Table& et) -> Status {
     Fields ef(et, source, "endpoint",
-              {"name", "lbset", "protocol", "public_port", "acl", "proxy_protocol", "admin_state", "private_port",
-               "idle_timeout_min", "weight"});
+              {"name", "lbset", "protocol", "public_port", "published", "acl", "proxy_protocol", "admin_state",
+               "private_port", "idle_timeout_min", "weight"});
     AZLB_TRY(ef.no_unknown_keys());
     Endpoint ep;
     AZLB_ASSIGN(ep_name, ef.string("name"));
@@ -274,7 +274,7 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
     const LoadBalancedSet* set = nullptr;
     if (schema >= 2 && !ep.lbset.empty()) {
       // Schema 2: a member's protocol, public port and ACL are its set's.
-      for (std::string_view key : {"protocol", "public_port", "acl", "proxy_protocol"})
+      for (std::string_view key : {"protocol", "public_port", "published", "acl", "proxy_protocol"})
         if (auto* n = doc::Doc::get(et, key))
           return ef.fail(*n, "'" + std::string(key) + "' of an endpoint in load-balanced set " + model::quote(ep.lbset) +
                                  " is the set's; give it on the set");
@@ -288,8 +288,16 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
     } else {
       AZLB_ASSIGN(proto, ef.parsed<Protocol>("protocol", parse_protocol));
       ep.protocol = proto;
-      AZLB_ASSIGN(pub, ef.port("public_port"));
-      ep.public_port = pub;
+      // `published = false` instead of a public port: a deleted set's member
+      // kept on its VM (model::published). Said, never implied by a missing key.
+      AZLB_ASSIGN(is_published, ef.boolean("published", true));
+      if (is_published) {
+        AZLB_ASSIGN(pub, ef.port("public_port"));
+        ep.public_port = pub;
+      } else if (auto* n = doc::Doc::get(et, "public_port")) {
+        return ef.fail(*n, "endpoint " + model::quote(ep.name) +
+                               " has a public port and 'published = false'; give one or the other");
+      }
       // Schema 1 repeated the set's ACL on each member: insert_endpoint
       // moves the first member's rules to the set and checks the others'.
       AZLB_ASSIGN(acl, read_acl(ef));
@@ -515,9 +523,13 @@ void write_vm(Text& o, const Vm& vm) {
   for (auto& ep : vm.endpoints) {
     o << "\n  [[vm.endpoint]]\n"
       << "  name = " << quoted(ep.name) << "\n";
-    if (ep.lbset.empty())
-      o << "  protocol = " << quoted(to_string(ep.protocol)) << "\n"
-        << "  public_port = " << ep.public_port << "\n";
+    if (ep.lbset.empty()) {
+      o << "  protocol = " << quoted(to_string(ep.protocol)) << "\n";
+      if (published(ep))
+        o << "  public_port = " << ep.public_port << "\n";
+      else
+        o << "  published = false\n";
+    }
     o << "  private_port = " << ep.private_port << "\n"
       << "  idle_timeout_min = " << ep.idle_timeout_min << "\n";
     if (!ep.lbset.empty()) o << "  lbset = " << quoted(ep.lbset) << "\n";

@@ -49,6 +49,7 @@ class BashCompletion(AzlbCase):
 
     def test_offers_endpoints_of_the_named_vm_and_sets(self):
         self.assertEqual(self.complete("azlb endpoint show db1 "), ["SSH"])
+        self.assertEqual(self.complete("azlb endpoint set db1 "), ["SSH"])
         self.assertEqual(self.complete("azlb endpoint acl add vm1 "), ["http"])
         self.assertEqual(self.complete("azlb lbset show "), ["webset"])
         self.assertEqual(self.complete("azlb status --cloud-service "), ["data", "web"])

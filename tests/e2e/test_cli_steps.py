@@ -129,12 +129,23 @@ class FourSteps(AzlbCase):
 
     def test_delete_keeps_the_endpoints_on_their_vms_as_the_contract_says(self):
         self.four_steps()
+        before = self.read()
         r = self.ok("lbset", "delete", "webset", "-o", "json").json()
-        self.assertIn("--remove-endpoints", r["message"])
+        self.assertIn("unpublished", r["message"])
+        self.assertEqual([(e["vm"], e["removed"], e["public_port"]) for e in r["endpoints"]],
+                         [("vm1", False, None), ("vm2", False, None), ("vm3", False, None)])
+        for vm in ("vm1", "vm2", "vm3"):
+            eps = self.ok("endpoint", "list", vm, "-o", "json").json()["endpoints"]
+            self.assertEqual([(e["name"], e["lbset"], e["public_port"]) for e in eps], [("http", None, None)])
+        self.assertIn("published = false", self.read())
+        # Asked for: each on a port of its own.
+        self.write(before)
+        r = self.ok("lbset", "delete", "webset", "--publish", "-o", "json").json()
         self.assertEqual([(e["vm"], e["public_port"]) for e in r["endpoints"]],
                          [("vm1", 8080), ("vm2", 8081), ("vm3", 8082)])
-        for vm in ("vm1", "vm2", "vm3"):
-            self.assertEqual(len(self.ok("endpoint", "list", vm, "-o", "json").json()["endpoints"]), 1)
+        self.write(before)
+        self.fails(2, "lbset", "delete", "webset", "--publish", "--remove-endpoints", mentions="--publish")
+        self.assertEqual(self.read(), before)
 
     def test_acl_rules_are_added_listed_and_removed_in_order(self):
         self.four_steps()

@@ -213,6 +213,38 @@ class Lifecycle(EngineCase):
         self.ok("endpoint", "remove", "vm2", "direct")
         wait_until(lambda: self._get(extra) is None, what="the removed endpoint to stop")
 
+    def test_deleting_a_set_exposes_no_member_and_endpoint_set_publishes_one(self):
+        self.farm()
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up", "vm3": "up"})
+        self.assertIn(http_get(self.port), self.backends)
+        listening = lambda: {u["address"] for u in self.admin_json()["listeners"]}
+        before = listening()
+        r = self.ok("lbset", "delete", "webset", "-o", "json").json()
+        self.assertEqual([(e["vm"], e["removed"], e["published"], e["public_port"]) for e in r["endpoints"]],
+                         [(f"vm{i}", False, False, None) for i in (1, 2, 3)])
+        self.assertIn("unpublished", r["message"])
+        # The contract keeps the endpoints on their VMs; none is reachable, on the set's port or any other.
+        for i in (1, 2, 3):
+            eps = self.ok("endpoint", "list", f"vm{i}", "-o", "json").json()["endpoints"]
+            self.assertEqual([(e["name"], e["public_port"], e["lbset"]) for e in eps], [("http", None, None)])
+        self.assertIn("http  tcp       -", self.ok("endpoint", "list", "vm2").out)
+        wait_until(lambda: self._get(self.port) is None, what="the set's port to stop")
+        self.assertTrue(listening() < before, listening())
+        # Published when asked, on the port asked; served at once.
+        extra = free_port()
+        r = self.ok("endpoint", "set", "vm2", "http", "--public-port", str(extra))
+        self.assertIn("published", r.out)
+        wait_until(lambda: self._get(extra) == "vm2", what="the published endpoint to serve")
+        self.fails(4, "endpoint", "set", "vm3", "http", "--public-port", str(extra), mentions=str(extra))
+        self.fails(2, "endpoint", "set", "vm3", "http", "--public-port", "0", mentions="0")
+        # An unpublished endpoint joins a set as any other and takes the set's port.
+        self.ok("lbset", "create", "again", "--vm", "vm2", "--endpoint", "http")
+        self.ok("lbset", "join", "again", "--vm", "vm3")
+        self.assertEqual(self.ok("endpoint", "show", "vm3", "http", "-o", "json").json()["public_port"], extra)
+        self.fails(4, "lbset", "create", "third", "--vm", "vm1", "--endpoint", "http",
+                   mentions="azlb endpoint set vm1 http --public-port")
+
     def _get(self, port):
         try:
             return http_get(port, timeout=2)

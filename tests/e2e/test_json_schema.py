@@ -1,7 +1,7 @@
 """docs/azlb.schema.json describes what each command prints under -o json:
 real output, from a state with every kind of object and a running engine, is
 checked against it (with a small validator of the schema's own subset:
-type, enum, required, properties, items, allOf, $ref, minimum, maximum,
+type, enum, required, properties, items, allOf, oneOf, $ref, minimum, maximum,
 additionalProperties false)."""
 import json
 import os
@@ -26,6 +26,10 @@ def errors(value, schema, path="$"):
         return errors(value, SCHEMA["$defs"][name], path)
     for sub in schema.get("allOf", []):
         out += errors(value, sub, path)
+    if "oneOf" in schema:
+        fits = [sub for sub in schema["oneOf"] if not errors(value, sub, path)]
+        if len(fits) != 1:
+            out.append(f"{path}: {value!r} fits {len(fits)} of oneOf's {len(schema['oneOf'])}")
     if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         def is_kind(k):
@@ -73,8 +77,8 @@ class JsonSchema(EngineCase):
               "endpoints": [{"name": "e", "protocol": "tcp", "public_port": 70000}]}
         found = errors(vm, SCHEMA["commands"]["vm show"])
         self.assertIn("$.os: 'bsd' not in ['linux', 'windows']", found)
-        self.assertIn("$.endpoints[0].public_port: 70000 > 65535", found)
         self.assertIn("$.endpoints[0]: no 'private_port'", found)
+        self.assertIn("$.endpoints[0].public_port: 70000 fits 0 of oneOf's 2", found)
         self.assertEqual(errors({"error": "x", "exit_code": 3, "extra": 1}, SCHEMA["commands"]["error"]),
                          ["$: unexpected 'extra'"])
 
@@ -102,6 +106,10 @@ class JsonSchema(EngineCase):
         self.check("lbset show", "lbset", "show", "webset")
         self.check("status --watch", "status", "--watch", "1", "--count", "2", lines=True)
         self.check("lbset leave", "lbset", "leave", "webset", "--vm", "vm2")
+        self.check("lbset delete", "lbset", "delete", "webset")
+        self.check("endpoint list", "endpoint", "list", "vm1")  # unpublished
+        self.check("endpoint set", "endpoint", "set", "vm1", "http", "--public-port", str(free_port()))
+        self.check("endpoint set", "endpoint", "set", "vm3", "http", "--idle-timeout", "9")
         # Errors: one object on stderr with the exit code.
         for args, code in ((("vm", "show", "nosuch"), 3), (("vm", "create", "vm1", "--cloud-service", "web"), 4),
                            (("endpoint", "add", "vm1", "--name", "x", "--protocol", "tcp", "--public-port", "0",

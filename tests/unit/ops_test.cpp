@@ -228,24 +228,76 @@ TEST_CASE("leaving a set never publishes the member: its endpoint goes, unless a
   CHECK(validate(s).ok());
 }
 
-TEST_CASE("deleting a set keeps its endpoints on their VMs, each on a port of its own, or removes them when asked") {
+TEST_CASE("deleting a set keeps its endpoints on their VMs unpublished, or publishes or removes them when asked") {
   State s = web_farm();
   REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
   REQUIRE(join_lbset(s, {"webset", "vm3", std::nullopt, std::nullopt, std::nullopt}).ok());
-  State kept = s;
-  auto moves = delete_lbset(s, {"webset", ""}, true);
+  State removed = s, published_each = s;
+  // By default (the contract keeps them on their VMs) nothing is exposed:
+  // every member's endpoint stays, with no public port.
+  auto kept = delete_lbset(s, {"webset", ""});
+  REQUIRE(kept.ok());
+  REQUIRE(kept->size() == 3);
+  for (auto& m : *kept) {
+    CHECK(m.kept);
+    CHECK(m.from == 8080);
+    CHECK(m.to == 0);
+  }
+  for (auto& vm : s.vms) {
+    const Endpoint* ep = find_endpoint(vm, "http");
+    REQUIRE(ep != nullptr);
+    CHECK(ep->lbset.empty());
+    CHECK_FALSE(published(*ep));
+  }
+  CHECK(validate(s).ok());
+  // Port 8080 is free again: a new endpoint may take it, and an unpublished one is published on it.
+  must(update_endpoint(s, {"vm2", "http", std::uint16_t(8080), std::nullopt, std::nullopt}));
+  CHECK(published(*find_endpoint(*find_vm(s, "vm2"), "http")));
+  State copy = s;  // a refused operation leaves its state to be thrown away (callers work on a copy)
+  CHECK(kind_of(update_endpoint(copy, {"vm3", "http", std::uint16_t(8080), std::nullopt, std::nullopt})) ==
+        ErrorKind::Conflict);
+  copy = s;
+  CHECK(kind_of(update_endpoint(copy, {"vm3", "http", std::uint16_t(0), std::nullopt, std::nullopt})) ==
+        ErrorKind::Usage);
+  // A set cannot take its port from an unpublished endpoint.
+  CHECK(kind_of(create_lbset(s, {"again", "vm3", "http", std::nullopt, std::nullopt, std::nullopt, {}, std::nullopt})) ==
+        ErrorKind::Conflict);
+  // Joining a set gives it the set's port.
+  REQUIRE(create_lbset(s, {"again", "vm2", "http", std::nullopt, std::nullopt, std::nullopt, {}, std::nullopt}).ok());
+  REQUIRE(join_lbset(s, {"again", "vm3", std::nullopt, std::nullopt, std::nullopt}).ok());
+  CHECK(find_endpoint(*find_vm(s, "vm3"), "http")->public_port == 8080);
+  CHECK(validate(s).ok());
+
+  auto moves = delete_lbset(removed, {"webset", ""}, SetMembersAfterDelete::Remove);
   REQUIRE(moves.ok());
   REQUIRE(moves->size() == 3);
-  for (auto& m : *moves) CHECK(m.to == 0);
-  for (auto& vm : s.vms) CHECK(find_endpoint(vm, "http") == nullptr);
-  CHECK(s.services[0].lbsets.empty());
-  CHECK(validate(s).ok());
-  auto published = delete_lbset(kept, {"webset", ""});
-  REQUIRE(published.ok());
-  CHECK((*published)[0].to == 8080);
-  CHECK((*published)[1].to == 8081);
-  CHECK((*published)[2].to == 8082);
-  CHECK(validate(kept).ok());
+  for (auto& m : *moves) CHECK_FALSE(m.kept);
+  for (auto& vm : removed.vms) CHECK(find_endpoint(vm, "http") == nullptr);
+  CHECK(removed.services[0].lbsets.empty());
+  CHECK(validate(removed).ok());
+  auto published_moves = delete_lbset(published_each, {"webset", ""}, SetMembersAfterDelete::Publish);
+  REQUIRE(published_moves.ok());
+  CHECK((*published_moves)[0].to == 8080);
+  CHECK((*published_moves)[1].to == 8081);
+  CHECK((*published_moves)[2].to == 8082);
+  CHECK(validate(published_each).ok());
+}
+
+TEST_CASE("endpoint set changes what it is given and keeps a member's public port the set's") {
+  State s = web_farm();
+  REQUIRE(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}).ok());
+  auto before = update_endpoint(s, {"vm2", "http", std::nullopt, std::uint16_t(9090), std::uint32_t(10)});
+  REQUIRE(before.ok());
+  CHECK(before->private_port == 80);
+  const Endpoint& ep = *find_endpoint(*find_vm(s, "vm2"), "http");
+  CHECK(ep.private_port == 9090);
+  CHECK(ep.idle_timeout_min == 10);
+  for (const EndpointUpdate& bad : {EndpointUpdate{"vm2", "http", std::uint16_t(81), std::nullopt, std::nullopt},
+                                    EndpointUpdate{"vm2", "http", std::nullopt, std::nullopt, std::uint32_t(99)},
+                                    EndpointUpdate{"vm2", "http", std::nullopt, std::nullopt, std::nullopt}}) {
+    State copy = s;
+    CHECK(kind_of(update_endpoint(copy, bad)) == ErrorKind::Usage);
+  }
 }
 
 TEST_CASE("a set's members share the set's ACL: a rule added through one applies to all") {

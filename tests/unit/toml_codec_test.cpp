@@ -49,6 +49,9 @@ State rich_state() {
   dsr.public_port = dsr.private_port = 9000;
   dsr.options.direct_server_return = true;
   must(create_lbset(s, dsr));
+  // A deleted set's member, kept unpublished.
+  must(add_endpoint(s, {"vm3", spec("old", 8443, 443), std::nullopt, "gone", {}, std::nullopt}));
+  must(delete_lbset(s, {"gone", ""}));
   return s;
 }
 
@@ -119,6 +122,23 @@ TEST_CASE("weights, direct server return and the hash seed are checked on load")
                "  [[vm.endpoint]]\n  name = \"e\"\n  protocol = \"tcp\"\n  public_port = 80\n  private_port = 80\n"
                "  weight = 2\n";
   CHECK(error_of(plain).find("is in no load-balanced set") != std::string::npos);
+}
+
+TEST_CASE("an unpublished endpoint says so: published = false, and no public port") {
+  const std::string head = "schema_version = 2\n[[cloud_service]]\nname = \"web\"\nsubnet = \"127.0.5.0/24\"\n"
+                           "[[vm]]\nname = \"v\"\ncloud_service = \"web\"\nprivate_ip = \"127.0.5.4\"\n"
+                           "  [[vm.endpoint]]\n  name = \"e\"\n  protocol = \"tcp\"\n  private_port = 80\n";
+  auto ok = parse_state(head + "  published = false\n", "s.toml");
+  REQUIRE(ok.ok());
+  CHECK_FALSE(published(ok->vms[0].endpoints[0]));
+  CHECK(format_state(*ok).find("  published = false\n") != std::string::npos);
+  // A missing public port is a mistake, not a way to unpublish.
+  CHECK(error_of(head).find("public_port") != std::string::npos);
+  CHECK(error_of(head + "  published = false\n  public_port = 80\n").find("give one or the other") !=
+        std::string::npos);
+  CHECK(error_of(head + "  published = \"no\"\n").find("'published' must be true or false") != std::string::npos);
+  CHECK(error_of(head + "  public_port = 0\n").find("invalid public_port 0") != std::string::npos);
+  CHECK(parse_state(head + "  published = true\n  public_port = 80\n", "s.toml").ok());
 }
 
 TEST_CASE("a member's PROXY protocol is its set's: a file that gives one on the member is refused") {
