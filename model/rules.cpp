@@ -178,6 +178,13 @@ Status check_dsr_plane(const CloudService& svc, const LoadBalancedSet& set) {
     return usage_error("load-balanced set " + quote(set.name) + " returns directly (direct server return), which needs a "
                        "nat cloud service; " + quote(svc.name) + " forwards with the proxy (azlb service set " +
                        svc.name + " --dataplane nat, or --no-direct-server-return)");
+  // The members own the VIP and take the client's packet unchanged: a
+  // wildcard is no address they could own, and no route could lead to it.
+  if (set.direct_server_return && svc.vip.is_unspecified())
+    return usage_error("load-balanced set " + quote(set.name) + " returns directly (direct server return), which needs "
+                       "a VIP of its own that the members answer from; cloud service " + quote(svc.name) +
+                       " listens on the wildcard " + svc.vip.to_string() + " (azlb service set " + svc.name +
+                       " --vip ADDR, or --no-direct-server-return)");
   return ok();
 }
 

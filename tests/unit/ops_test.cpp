@@ -657,3 +657,25 @@ TEST_CASE("direct server return: nat services only, private port = public port, 
   must(set_dataplane(s, "fast", Dataplane::Proxy));
   CHECK(validate(s).ok());
 }
+
+TEST_CASE("direct server return needs a VIP the members can own, not the wildcard") {
+  State s;
+  must(create_service(s, {"any", *parse_ip("vip", "0.0.0.0"), std::nullopt, Dataplane::Nat}));
+  make_vm(s, "n1", "any");
+  LbsetCreateRequest c;
+  c.set = "d";
+  c.vm = "n1";
+  c.endpoint = "app";
+  c.public_port = c.private_port = 9000;
+  c.options.direct_server_return = true;
+  State copy = s;
+  auto refused = create_lbset(copy, c);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("listens on the wildcard 0.0.0.0") != std::string::npos);
+  // Nor can a service with such a set move to the wildcard.
+  must(set_vip(s, "any", *parse_ip("vip", "127.0.0.9")));
+  must(create_lbset(s, c));
+  auto moved = set_vip(s, "any", *parse_ip("vip", "0.0.0.0"));
+  REQUIRE_FALSE(moved.ok());
+  CHECK(moved.error().message.find("listens on the wildcard") != std::string::npos);
+}
