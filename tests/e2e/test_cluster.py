@@ -124,6 +124,53 @@ class ManyHostsOneVip(unittest.TestCase):
         self.c.azlb("h1", "engine", "announce")
         wait_until(lambda: self.c.router_paths() == sorted(HOSTS), timeout=20, what="h1 back in the route")
 
+    def test_2b_a_frozen_balancer_is_dropped_by_bfd_long_before_bgp_would(self):
+        """BIRD on h1 stopped (SIGSTOP: no BGP close, no BFD packet): the router's
+        BFD (200 ms x 5) drops h1 within a few seconds, not at BGP's hold time
+        (9 s), and long connections through h1 go on through h2."""
+        long = [self.c.connect() for _ in range(20)]
+        bird = self.c.procs["bird-h1"]
+        os.kill(bird.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            wait_until(lambda: self.c.router_paths() == ["h2"], timeout=10, what="the router to drop frozen h1")
+            self.assertLess(time.monotonic() - started, 4, "dropped at BGP's hold time, not by BFD")
+            for i, (s, vm) in enumerate(long):
+                s.sendall(f"ping {i}\n".encode())
+                self.assertEqual(s.recv(100), f"ping {i}\n".encode(), f"connection {i} to {vm} broke")
+        finally:
+            os.kill(bird.pid, signal.SIGCONT)
+            for s, _ in long:
+                s.close()
+        # After a session error BIRD waits (error wait time, 60 s at first) before
+        # it tries again; an operator who knows the host is well restarts both ends.
+        for name, protocol in (("r", "host1"), ("h1", "upstream")):
+            subprocess.run(["birdc", "-s", os.path.join(self.c.dir, f"bird-{name}.ctl"), "restart", protocol],
+                           capture_output=True, check=True)
+        wait_until(lambda: self.c.router_paths() == sorted(HOSTS), timeout=30, what="h1 back in the route")
+
+    def test_2c_weights_are_the_same_on_every_host(self):
+        """A weight changed on one host is in force on both: the same slots of
+        the consistent-hash table, and new flows spread by weight."""
+        self.c.azlb("h1", "lbset", "weight", "app", "--vm", "vm1", "--weight", "3")
+        try:
+            def slots(h):
+                return {m["vm"]: m.get("hash_slots") for m in self.engine(h)["members"] if m["lbset"] == "app"}
+            wait_until(lambda: all(slots(h)["vm1"] and slots(h)["vm1"] > 2 * slots(h)["vm2"] for h in HOSTS),
+                       timeout=10, what="weight 3 in force on both hosts")
+            self.assertEqual(slots("h1"), slots("h2"))
+            seen = collections.Counter()
+            for _ in range(100):
+                s, vm = self.c.connect()
+                s.close()
+                seen[vm] += 1
+            self.assertGreater(seen["vm1"], 45, seen)  # 60 expected
+            self.assertGreater(min(seen["vm2"], seen["vm3"]), 5, seen)
+        finally:
+            self.c.azlb("h1", "lbset", "weight", "app", "--vm", "vm1", "--weight", "1")
+            wait_until(lambda: all(slots(h)["vm1"] < 1.2 * slots(h)["vm2"] for h in HOSTS), timeout=10,
+                       what="weight 1 back on both hosts")
+
     def pinned_ports(self, host):
         """The client ports of the flows `host` has pinned (its DSR pins map)."""
         table = self.engine(host)["nat"]["table"] + "_pins"
