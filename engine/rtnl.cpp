@@ -38,6 +38,9 @@ model::Status Rtnl::open() {
   if (fd_ < 0) return model::runtime_error(std::string("cannot open a routing netlink socket: ") + std::strerror(errno));
   timeval tv{2, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // Dumps are filtered by what their request says (dump_routes).
+  const int one = 1;
+  ::setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
   return model::ok();
 }
 
@@ -64,17 +67,30 @@ model::Status Rtnl::request(Message& m, int* err_out) {
 }
 
 model::Status Rtnl::dump(std::uint16_t type, unsigned char family, const std::function<void(const nlmsghdr*)>& each) {
+  rtmsg rt{};  // rtmsg and fib_rule_hdr begin alike: the family first
+  rt.rtm_family = family;
+  Message m(type, NLM_F_DUMP, &rt, sizeof rt);
+  return send_dump(m, each);
+}
+
+model::Status Rtnl::dump_routes(unsigned char family, std::uint8_t protocol, std::uint32_t table,
+                                const std::function<void(const nlmsghdr*)>& each) {
+  rtmsg rt{};
+  rt.rtm_family = family;
+  rt.rtm_protocol = protocol;
+  Message m(RTM_GETROUTE, NLM_F_DUMP, &rt, sizeof rt);
+  if (table) m.attr(RTA_TABLE, table);
+  // Kernels before strict checking (4.20) ignore the filter: each caller
+  // still checks what it gets.
+  return send_dump(m, each);
+}
+
+model::Status Rtnl::send_dump(Message& m, const std::function<void(const nlmsghdr*)>& each) {
   AZLB_TRY(open());
-  struct {
-    nlmsghdr h;
-    rtmsg rt;  // rtmsg and fib_rule_hdr begin alike: the family first
-  } req{};
-  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  req.h.nlmsg_type = type;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.h.nlmsg_seq = ++seq_;
-  req.rt.rtm_family = family;
-  if (::send(fd_, &req, req.h.nlmsg_len, 0) < 0) return model::runtime_error(std::strerror(errno));
+  auto* req = reinterpret_cast<nlmsghdr*>(m.buf.data());
+  req->nlmsg_len = static_cast<std::uint32_t>(m.buf.size());
+  req->nlmsg_seq = ++seq_;
+  if (::send(fd_, m.buf.data(), m.buf.size(), 0) < 0) return model::runtime_error(std::strerror(errno));
   std::vector<char> reply(1 << 16);
   for (;;) {
     const auto n = ::recv(fd_, reply.data(), reply.size(), 0);

@@ -14,6 +14,11 @@ struct nlmsghdr;
 
 namespace azlb::engine {
 
+// The routing protocol number of every route azlb makes (announced VIPs,
+// direct server return's next hops): a dump filtered by it finds azlb's
+// routes, and only them.
+inline constexpr std::uint8_t kAzlbRouteProtocol = 250;
+
 class Rtnl {
  public:
   Rtnl() = default;
@@ -38,9 +43,15 @@ class Rtnl {
   model::Status request(Message&, int* err = nullptr);
   // Every message a dump of `type` (RTM_GETROUTE, RTM_GETRULE) for `family` returns.
   model::Status dump(std::uint16_t type, unsigned char family, const std::function<void(const nlmsghdr*)>& each);
+  // The routes of `family` with `protocol`, in `table` (0: every table),
+  // filtered by the kernel (a strict dump request): a router's full table
+  // is never read to find azlb's few routes.
+  model::Status dump_routes(unsigned char family, std::uint8_t protocol, std::uint32_t table,
+                            const std::function<void(const nlmsghdr*)>& each);
 
  private:
   model::Status open();
+  model::Status send_dump(Message&, const std::function<void(const nlmsghdr*)>& each);
   int fd_ = -1;
   std::uint32_t seq_ = 0;
 };

@@ -36,7 +36,7 @@ model::Status Announcer::change(bool add, const model::IpAddress& vip) {
 model::Result<std::set<model::IpAddress>> Announcer::in_kernel() {
   std::set<model::IpAddress> out;
   for (int family : {AF_INET, AF_INET6}) {
-    AZLB_TRY(rtnl_.dump(RTM_GETROUTE, static_cast<unsigned char>(family), [&](const nlmsghdr* h) {
+    AZLB_TRY(rtnl_.dump_routes(static_cast<unsigned char>(family), kAnnounceProtocol, table_, [&](const nlmsghdr* h) {
       if (h->nlmsg_type != RTM_NEWROUTE) return;
       auto* rt = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
       if (rt->rtm_protocol != kAnnounceProtocol || rt->rtm_dst_len != (family == AF_INET6 ? 128 : 32)) return;
@@ -56,6 +56,20 @@ model::Result<std::set<model::IpAddress>> Announcer::in_kernel() {
     }));
   }
   return out;
+}
+
+model::Result<std::vector<std::string>> Announcer::recheck() {
+  std::vector<std::string> said;
+  if (!read_kernel_) return said;
+  AZLB_ASSIGN(found, in_kernel());
+  for (auto& v : announced_)
+    if (!found.contains(v)) said.push_back("VIP " + v.to_string() + "'s route was removed from table " +
+                                           std::to_string(table_) + " by another program");
+  for (auto& v : found)
+    if (!announced_.contains(v)) said.push_back("a route to " + v.to_string() + " of azlb's protocol appeared in table " +
+                                                std::to_string(table_));
+  announced_ = std::move(found);  // the next sync puts back what should be there
+  return said;
 }
 
 model::Status Announcer::sync(const std::set<model::IpAddress>& vips) {

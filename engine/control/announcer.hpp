@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/rtnl.hpp"
 #include "model/address.hpp"
@@ -19,7 +20,7 @@
 namespace azlb::engine {
 
 inline constexpr std::uint32_t kAnnounceTableDefault = 201;
-inline constexpr std::uint8_t kAnnounceProtocol = 250;
+inline constexpr std::uint8_t kAnnounceProtocol = kAzlbRouteProtocol;
 
 class Announcer {
  public:
@@ -31,6 +32,10 @@ class Announcer {
   // other routes there are not azlb's and stay). The error names the VIP and
   // what the kernel said (no CAP_NET_ADMIN...).
   model::Status sync(const std::set<model::IpAddress>& vips);
+  // Reads the table again (a dump the kernel filters to it and protocol
+  // 250): what another program removed or added is said, and the next sync
+  // makes the table right again.
+  model::Result<std::vector<std::string>> recheck();
   // Removes every route of azlb's from the table (on stop, or withdraw).
   model::Status clear() { return sync({}); }
 

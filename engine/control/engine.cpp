@@ -143,6 +143,10 @@ class Engine {
   std::int64_t next_nat_count_ms_ = 0;
   std::int64_t next_conntrack_check_ms_ = 0;
   std::int64_t next_nat_check_ms_ = 0;
+  std::int64_t next_route_check_ms_ = 0;
+  // Announced routes and DSR's rules and routes another program removed
+  // (ip route flush table, a network manager): put back within seconds.
+  void recheck_routes();
   std::uint64_t nat_restores_ = 0;
   bool conntrack_warned_ = false;
   NatInfo nat_info_;  // the last one read, reused for 200 ms
@@ -356,8 +360,8 @@ Status Engine::start() {
     if (!metrics) return metrics.error();
     metrics_ = std::move(*metrics);
   }
-  log("engine started: pid %d, %u threads, admin socket %s; descriptors: limit %ld, %ld for connections",
-      ::getpid(), opt_.threads, files_.engine_sock.c_str(), static_cast<long>(fd_limit_),
+  log("engine started: pid %d, %s, admin socket %s; descriptors: limit %ld, %ld for connections", ::getpid(),
+      model::count(opt_.threads, "worker thread", "worker threads").c_str(), files_.engine_sock.c_str(), static_cast<long>(fd_limit_),
       static_cast<long>(fds_.limit()));
   return model::ok();
 }
@@ -614,6 +618,27 @@ model::Status Engine::sync_nat(bool config_changed) {
   return model::ok();
 }
 
+void Engine::recheck_routes() {
+  if (announcer_) {
+    auto said = announcer_->recheck();
+    if (!said) {
+      log("announce: cannot read table %u: %s", announcer_->table(), said.error().message.c_str());
+    } else if (!said->empty()) {
+      for (auto& line : *said) log("%s: putting it right", line.c_str());
+      sync_announce();
+    }
+  }
+  if (!dsr_.installed().empty()) {
+    auto said = dsr_.recheck();
+    if (!said) {
+      log("direct server return: cannot read the rules and routes: %s", said.error().message.c_str());
+    } else if (!said->empty()) {
+      for (auto& line : *said) log("direct server return: %s: putting it right", line.c_str());
+      sync_dsr();
+    }
+  }
+}
+
 void Engine::sync_dsr() {
   std::map<std::uint32_t, model::IpAddress> want;
   bool any = false;
@@ -738,6 +763,10 @@ int Engine::loop() {
       if (nat_.present() && monotonic_ms() >= next_nat_check_ms_) {
         next_nat_check_ms_ = monotonic_ms() + 1000;
         restore_nat_if_changed();
+      }
+      if (monotonic_ms() >= next_route_check_ms_) {
+        next_route_check_ms_ = monotonic_ms() + 2000;
+        recheck_routes();
       }
       if (!config_->nat_routes.empty() && monotonic_ms() >= next_conntrack_check_ms_) {
         next_conntrack_check_ms_ = monotonic_ms() + 10000;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "engine/nat/nat_plane.hpp"
 
@@ -38,8 +39,10 @@ model::Status DsrRoutes::route(bool add, std::uint32_t mark, const model::IpAddr
   rtmsg rt{};
   rt.rtm_family = family_of(via.family);
   rt.rtm_table = RT_TABLE_UNSPEC;
-  rt.rtm_protocol = RTPROT_STATIC;
-  rt.rtm_scope = RT_SCOPE_UNIVERSE;
+  // azlb's protocol, so recheck finds these routes in one filtered dump; a
+  // delete matches any (an engine before it made them static).
+  rt.rtm_protocol = add ? kAzlbRouteProtocol : RTPROT_UNSPEC;
+  rt.rtm_scope = add ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
   rt.rtm_type = RTN_UNICAST;
   Rtnl::Message m(add ? RTM_NEWROUTE : RTM_DELROUTE, static_cast<std::uint16_t>(add ? NLM_F_CREATE | NLM_F_REPLACE : 0),
                   &rt, sizeof rt);
@@ -51,27 +54,82 @@ model::Status DsrRoutes::route(bool add, std::uint32_t mark, const model::IpAddr
   return st;
 }
 
+model::Result<std::map<std::uint32_t, model::IpAddress>> DsrRoutes::in_kernel() {
+  std::map<std::uint32_t, model::IpAddress> rules, routes;  // rules: mark -> an unspecified address of its family
+  std::set<std::uint32_t> astray;                          // rules that lead to another table
+  for (unsigned char family : {AF_INET, AF_INET6}) {
+    // Rules: this priority and azlb's mark tag.
+    AZLB_TRY(rtnl_.dump(RTM_GETRULE, family, [&](const nlmsghdr* h) {
+      if (h->nlmsg_type != RTM_NEWRULE) return;
+      auto* fr = reinterpret_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
+      std::uint32_t priority = 0, mark = 0, table = fr->table;
+      int len = static_cast<int>(NLMSG_PAYLOAD(h, sizeof *fr));
+      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(fr) + NLMSG_ALIGN(sizeof *fr));
+           RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == FRA_PRIORITY) std::memcpy(&priority, RTA_DATA(a), sizeof priority);
+        if (a->rta_type == FRA_FWMARK) std::memcpy(&mark, RTA_DATA(a), sizeof mark);
+        if (a->rta_type == FRA_TABLE) std::memcpy(&table, RTA_DATA(a), sizeof table);
+      }
+      if (priority != kDsrRulePriority || (mark & kNatMarkMask) != kNatMarkTag) return;
+      model::IpAddress any;
+      any.family = fr->family == AF_INET6 ? model::Family::V6 : model::Family::V4;
+      rules[mark] = any;
+      if (table != mark) astray.insert(mark);
+    }));
+    // Routes: azlb's protocol, default routes in tables named by a mark of azlb's.
+    AZLB_TRY(rtnl_.dump_routes(family, kAzlbRouteProtocol, 0, [&](const nlmsghdr* h) {
+      if (h->nlmsg_type != RTM_NEWROUTE) return;
+      auto* rt = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
+      if (rt->rtm_protocol != kAzlbRouteProtocol || rt->rtm_dst_len != 0) return;
+      std::uint32_t table = rt->rtm_table;
+      model::IpAddress via;
+      int len = static_cast<int>(RTM_PAYLOAD(h));
+      for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == RTA_TABLE) std::memcpy(&table, RTA_DATA(a), sizeof table);
+        if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) <= 16) {
+          via.family = family == AF_INET6 ? model::Family::V6 : model::Family::V4;
+          std::memcpy(via.bytes.data(), RTA_DATA(a), RTA_PAYLOAD(a));
+        }
+      }
+      if ((table & kNatMarkMask) == kNatMarkTag) routes[table] = via;
+    }));
+  }
+  std::map<std::uint32_t, model::IpAddress> out;
+  for (auto& [mark, family_only] : rules) {
+    auto r = routes.find(mark);
+    const bool whole = r != routes.end() && r->second.family == family_only.family && !astray.contains(mark);
+    out[mark] = whole ? r->second : family_only;
+  }
+  for (auto& [table, via] : routes)
+    if (!rules.contains(table)) out[table] = model::IpAddress{};  // a route without its rule: redone
+  return out;
+}
+
+model::Result<std::vector<std::string>> DsrRoutes::recheck() {
+  std::vector<std::string> said;
+  if (!read_kernel_) return said;
+  AZLB_ASSIGN(found, in_kernel());
+  if (found == installed_) return said;
+  for (auto& [mark, via] : installed_) {
+    auto f = found.find(mark);
+    if (f == found.end())
+      said.push_back("the rule and route to member " + via.to_string() + " (fwmark " + std::to_string(mark) +
+                     ") were removed by another program");
+    else if (!(f->second == via))
+      said.push_back("the rule or route to member " + via.to_string() + " (fwmark " + std::to_string(mark) +
+                     ") was removed or changed by another program");
+  }
+  for (auto& [mark, via] : found)
+    if (!installed_.contains(mark)) said.push_back("a rule of azlb's (fwmark " + std::to_string(mark) + ") appeared");
+  installed_ = std::move(found);  // the next sync redoes what differs
+  return said;
+}
+
 model::Status DsrRoutes::sync(const std::map<std::uint32_t, model::IpAddress>& want) {
   if (!read_kernel_) {
-    // Rules a killed engine left: this priority and azlb's mark tag.
-    for (unsigned char family : {AF_INET, AF_INET6}) {
-      AZLB_TRY(rtnl_.dump(RTM_GETRULE, family, [&](const nlmsghdr* h) {
-        if (h->nlmsg_type != RTM_NEWRULE) return;
-        auto* fr = reinterpret_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
-        std::uint32_t priority = 0, mark = 0;
-        int len = static_cast<int>(NLMSG_PAYLOAD(h, sizeof *fr));
-        for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(fr) + NLMSG_ALIGN(sizeof *fr));
-             RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-          if (a->rta_type == FRA_PRIORITY) std::memcpy(&priority, RTA_DATA(a), sizeof priority);
-          if (a->rta_type == FRA_FWMARK) std::memcpy(&mark, RTA_DATA(a), sizeof mark);
-        }
-        if (priority == kDsrRulePriority && (mark & kNatMarkMask) == kNatMarkTag) {
-          model::IpAddress any;
-          any.family = fr->family == AF_INET6 ? model::Family::V6 : model::Family::V4;
-          installed_[mark] = any;  // its route is replaced or removed below
-        }
-      }));
-    }
+    // What a killed engine left is ours to replace or remove.
+    AZLB_ASSIGN(found, in_kernel());
+    installed_ = std::move(found);
     read_kernel_ = true;
   }
   for (auto it = installed_.begin(); it != installed_.end();) {

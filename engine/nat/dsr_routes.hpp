@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "engine/rtnl.hpp"
 #include "model/address.hpp"
@@ -27,11 +29,17 @@ class DsrRoutes {
   // Makes the rules and routes be exactly `next_hops` (mark -> member address).
   model::Status sync(const std::map<std::uint32_t, model::IpAddress>& next_hops);
   model::Status clear() { return sync({}); }
+  // Reads the rules and azlb's routes again: a rule or route another
+  // program removed or changed is said, and the next sync puts it back.
+  model::Result<std::vector<std::string>> recheck();
   const std::map<std::uint32_t, model::IpAddress>& installed() const { return installed_; }
 
  private:
   model::Status rule(bool add, std::uint32_t mark, model::Family);
   model::Status route(bool add, std::uint32_t mark, const model::IpAddress&);
+  // mark -> next hop as the kernel has them; an unspecified address where
+  // the rule or the route is missing or the route goes elsewhere.
+  model::Result<std::map<std::uint32_t, model::IpAddress>> in_kernel();
   Rtnl rtnl_;
   bool read_kernel_ = false;
   std::map<std::uint32_t, model::IpAddress> installed_;

@@ -116,6 +116,54 @@ class Announce(EngineCase):
         self.ok("engine", "withdraw")
         wait_until(lambda: not learnt(), timeout=10, what="BIRD to forget the withdrawn VIP")
 
+    def test_routes_and_rules_removed_by_another_program_are_put_back(self):
+        """What azlb set up in the kernel and another program took away (ip
+        route flush, a rule deleted) is noticed and put back within seconds:
+        the announced VIP, and direct server return's rules and routes."""
+        ns = ["ip", "-n", self.ns]
+        # Members on a link of their own (a veth pair inside the namespace).
+        subprocess.run([*ns, "link", "add", "m0", "type", "veth", "peer", "name", "m1"], check=True)
+        subprocess.run([*ns, "addr", "add", "198.18.200.1/24", "dev", "m0"], check=True)
+        for dev in ("m0", "m1"):
+            subprocess.run([*ns, "link", "set", dev, "up"], check=True)
+        dsr_vip = f"198.18.{random.randint(1, 250)}.2"
+        subprocess.run([*ns, "addr", "add", f"{dsr_vip}/32", "dev", "lo"], check=True)
+        self.ok("service", "create", "fast", "--vip", dsr_vip, "--subnet", "198.18.200.0/24", "--dataplane", "nat")
+        for i in (1, 2):
+            self.ok("vm", "create", f"d{i}", "--cloud-service", "fast", "--private-ip", f"198.18.200.{10 + i}",
+                    "--no-default-endpoints")
+        self.ok("endpoint", "add", "d1", "--name", "app", "--protocol", "tcp", "--public-port", "9000",
+                "--private-port", "9000", "--lbset", "app", "--direct-server-return", "--no-probe")
+        self.ok("lbset", "join", "app", "--vm", "d2")
+        self.start_in_namespace("--announce", "--route-table", self.table)
+
+        def rules():
+            out = subprocess.run([*ns, "rule", "show"], capture_output=True, text=True).stdout
+            return sorted(l.split()[-1] for l in out.splitlines() if l.startswith("3250:"))  # lookup TABLE
+
+        def next_hops():
+            return sorted(subprocess.run([*ns, "route", "show", "table", t], capture_output=True,
+                                         text=True).stdout.split()[2] for t in rules())
+
+        wait_until(lambda: len(rules()) == 2, what="two DSR rules")
+        self.assertEqual(next_hops(), ["198.18.200.11", "198.18.200.12"])
+        routes = subprocess.run([*ns, "route", "show", "table", rules()[0]], capture_output=True, text=True).stdout
+        self.assertIn("proto 250", routes)
+        announced = sorted([(self.vip, "250"), (dsr_vip, "250")])
+        wait_until(lambda: sorted(self.routes()) == announced, what="both VIPs announced")
+        # Another program takes them away.
+        subprocess.run([*ns, "route", "flush", "table", self.table], check=True)
+        table = rules()[0]
+        subprocess.run([*ns, "rule", "del", "priority", "3250", "lookup", table], check=True)
+        subprocess.run([*ns, "route", "flush", "table", rules()[0]], check=True)
+        self.assertEqual(self.routes(), [])
+        wait_until(lambda: sorted(self.routes()) == announced, timeout=6, what="the announced routes put back")
+        wait_until(lambda: len(rules()) == 2 and next_hops() == ["198.18.200.11", "198.18.200.12"], timeout=6,
+                   what="the DSR rules and routes put back")
+        log = self.read(self.state + ".engine.log")
+        self.assertIn(f"VIP {self.vip}'s route was removed from table {self.table} by another program", log)
+        self.assertIn("direct server return: the rule", log)
+
     def test_bad_uses_are_one_line_with_the_contracts_code(self):
         self.fails(2, "engine", "start", "--route-table", "7", mentions="needs --announce")
         self.fails(2, "engine", "start", "--announce", "--route-table", "254", mentions="254")
