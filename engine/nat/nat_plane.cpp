@@ -493,13 +493,9 @@ std::optional<CounterValues> NatTable::counters() {
   return out;
 }
 
-std::optional<std::string> NatTable::listing() {
-  return list("list table inet " + name_ + "\n", NFT_CTX_OUTPUT_STATELESS);
-}
-
 void NatTable::remember_applied() {
   applied_generation_ = nft_generation();
-  applied_listing_ = listing().value_or("");
+  applied_fingerprint_ = nft_table_fingerprint(name_);
 }
 
 NatTable::Check NatTable::check() {
@@ -508,8 +504,8 @@ NatTable::Check NatTable::check() {
   if (!generation) return Check::Unknown;
   if (generation == applied_generation_) return Check::Intact;
   // Some program changed the ruleset: ours, or only another table?
-  const auto now = listing();
-  if (now && *now == applied_listing_) {
+  const auto now = nft_table_fingerprint(name_);
+  if (now && now == applied_fingerprint_) {
     applied_generation_ = generation;
     return Check::Intact;
   }

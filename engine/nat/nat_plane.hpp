@@ -101,7 +101,8 @@ class NatTable {
   // Whether the kernel still holds the table as last applied. Another
   // program may delete or change it (nft flush ruleset, a firewall reload):
   // asked cheaply (the ruleset's generation, nft_netlink.hpp), and only when
-  // some program changed the ruleset is the table listed and compared.
+  // some program changed the ruleset is the table's make-up (its chains,
+  // rules and sets, not their counters or elements) read and compared.
   enum class Check { Intact, Changed, Unknown };
   Check check();
 
@@ -110,16 +111,13 @@ class NatTable {
   // A listing command's output with libnftables' output `flags`; nullopt
   // when it fails (no table, no privilege).
   std::optional<std::string> list(const std::string& command, unsigned flags);
-  // `nft list table` without counter values, as the kernel holds it now;
-  // nullopt when it cannot be listed.
-  std::optional<std::string> listing();
   void remember_applied();
   std::string name_;
   LowFdThread thread_;  // every libnftables call runs there
   nft_ctx* ctx_ = nullptr;  // made, used and freed on thread_
   bool present_ = false;
   std::optional<std::uint32_t> applied_generation_;
-  std::string applied_listing_;
+  std::optional<std::uint64_t> applied_fingerprint_;
 };
 
 }  // namespace azlb::engine

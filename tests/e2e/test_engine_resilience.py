@@ -143,6 +143,24 @@ class NatTableRestored(EngineCase):
         nft("delete", "table", "inet", "azlb_test_other")
         time.sleep(2.5)
         self.assertEqual(self.restores(), before)
+        # One rule deleted (by its handle) is a change of ours too.
+        listing = nft("-a", "list", "table", "inet", self.table).stdout
+        chain, handle = self.rules_with_handles(listing)[0]
+        self.assertEqual(nft("delete", "rule", "inet", self.table, chain, "handle", handle).returncode, 0)
+        wait_until(lambda: self.restores() > before, timeout=5 * TIME_SCALE, what="the restore after a rule deleted")
+        self.assertEqual(ask(self.port)[0], "vm1")
+
+    @staticmethod
+    def rules_with_handles(listing):
+        """(chain, handle) of each rule in `nft -a list table` output."""
+        out, chain = [], None
+        for line in listing.splitlines():
+            words = line.split()
+            if words[:1] == ["chain"]:
+                chain = words[1]
+            elif chain and "# handle" in line and not line.strip().startswith(("chain", "type", "set", "map")):
+                out.append((chain, line.rsplit("# handle", 1)[1].strip()))
+        return out
 
 
 class Frozen(EngineCase):
