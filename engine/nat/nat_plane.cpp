@@ -375,22 +375,29 @@ std::string nat_pins_script(const std::string& table, const std::vector<const Ro
   const std::string t = "inet " + pins;
   // Keyed by the client's address and ports: a pin that another VIP's flow
   // of the same ports finds is no member of that flow's route, which then
-  // picks afresh. IPv4 only: nft 1.0.6 (bookworm) aborts on an `update`
-  // whose key holds an IPv6 address; an IPv6 flow follows its slot alone,
-  // which is the same on every host.
+  // picks afresh. IPv6 keys hold the address's low 64 bits (@nh,128,64),
+  // not all of it: nft 1.0.6 (bookworm) puts an update's data in the
+  // register after the first 16 bytes of its key, so a key longer than 16
+  // bytes is stored overwritten (address last), or nft aborts, the engine
+  // with it (address first). Two clients of one flow's ports whose addresses
+  // differ only in their prefix share a pin; the next flow of the second
+  // is then given the first's member here, if the first's flow is alive.
   const std::string ours = "meta mark and " + hex(kNatMarkMask) + " == " + hex(kNatMarkTag);
   std::string out = "add table " + t + "\n";
   std::string lookup, record;
-  for (const char* p : {"tcp", "udp"}) {
-    const std::string map = std::string("pins4_") + p;
-    const std::string key = std::string("ip saddr . ") + p + " sport . " + p + " dport";
-    // `add` keeps what is there: the maps' elements (the pins) survive.
-    out += "add map " + t + " " + map + " { typeof " + key +
-           " : meta mark; flags dynamic,timeout; timeout 30m; size 1048576; }\n";
-    const std::string match = std::string(" meta nfproto ipv4 meta l4proto ") + p;
-    lookup += "add rule " + t + " lookup" + match + " meta mark set " + key + " map @" + map + "\n";
-    record += "add rule " + t + " record " + ours + match + " update @" + map + " { " + key + " timeout " +
-              std::to_string(idle_s) + "s : meta mark }\n";
+  for (const bool v6 : {false, true}) {
+    for (const char* p : {"tcp", "udp"}) {
+      const std::string map = std::string(v6 ? "pins6_" : "pins4_") + p;
+      const std::string ports = std::string(p) + " sport . " + p + " dport";
+      const std::string key = v6 ? "@nh,128,64 . " + ports : "ip saddr . " + ports;
+      // `add` keeps what is there: the maps' elements (the pins) survive.
+      out += "add map " + t + " " + map + " { typeof " + key +
+             " : meta mark; flags dynamic,timeout; timeout 30m; size 1048576; }\n";
+      const std::string match = std::string(" meta nfproto ") + (v6 ? "ipv6" : "ipv4") + " meta l4proto " + p;
+      lookup += "add rule " + t + " lookup" + match + " meta mark set " + key + " map @" + map + "\n";
+      record += "add rule " + t + " record " + ours + match + " update @" + map + " { " + key + " timeout " +
+                std::to_string(idle_s) + "s : meta mark }\n";
+    }
   }
   return out + "add chain " + t + " lookup { type filter hook prerouting priority -151; policy accept; }\n" +
          "add chain " + t + " record { type filter hook prerouting priority -149; policy accept; }\n" +

@@ -219,6 +219,9 @@ TEST_CASE("direct server return: no conntrack, the slot's member as a packet mar
   CHECK(has(pins, "priority -151"));
   CHECK(has(pins, "meta l4proto tcp meta mark set ip saddr . tcp sport . tcp dport map @pins4_tcp\n"));
   CHECK(has(pins, "update @pins4_udp { ip saddr . udp sport . udp dport timeout 240s : meta mark }"));
+  // IPv6: the address's low 64 bits (nft 1.0.6 overwrites a key of more than 16 bytes).
+  CHECK(has(pins, "add map inet azlb_t_pins pins6_tcp { typeof @nh,128,64 . tcp sport . tcp dport : meta mark;"));
+  CHECK(has(pins, "meta nfproto ipv6 meta l4proto udp update @pins6_udp { @nh,128,64 . udp sport . udp dport timeout"));
   CHECK_FALSE(has(pins, "delete table"));
   f.route.dsr = false;
   CHECK(nat_pins_script("azlb_t", {&f.route}) == "add table inet azlb_t_pins\ndelete table inet azlb_t_pins\n");
