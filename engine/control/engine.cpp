@@ -361,8 +361,8 @@ Status Engine::start() {
     metrics_ = std::move(*metrics);
   }
   log("engine started: pid %d, %s, admin socket %s; descriptors: limit %ld, %ld for connections", ::getpid(),
-      model::count(opt_.threads, "worker thread", "worker threads").c_str(), files_.engine_sock.c_str(), static_cast<long>(fd_limit_),
-      static_cast<long>(fds_.limit()));
+      model::count(opt_.threads, "worker thread", "worker threads").c_str(), files_.engine_sock.c_str(),
+      static_cast<long>(fd_limit_), static_cast<long>(fds_.limit()));
   return model::ok();
 }
 

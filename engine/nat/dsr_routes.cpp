@@ -101,7 +101,11 @@ model::Result<std::map<std::uint32_t, model::IpAddress>> DsrRoutes::in_kernel() 
     out[mark] = whole ? r->second : family_only;
   }
   for (auto& [table, via] : routes)
-    if (!rules.contains(table)) out[table] = model::IpAddress{};  // a route without its rule: redone
+    if (!rules.contains(table)) {  // a route without its rule: redone
+      model::IpAddress stray;
+      stray.family = via.family;
+      out[table] = stray;
+    }
   return out;
 }
 
@@ -109,19 +113,24 @@ model::Result<std::vector<std::string>> DsrRoutes::recheck() {
   std::vector<std::string> said;
   if (!read_kernel_) return said;
   AZLB_ASSIGN(found, in_kernel());
-  if (found == installed_) return said;
-  for (auto& [mark, via] : installed_) {
+  // Only what this engine installed: rules of azlb's tag that it did not
+  // make may be another engine's (another state on this host).
+  for (auto it = installed_.begin(); it != installed_.end();) {
+    const auto [mark, via] = *it;
     auto f = found.find(mark);
-    if (f == found.end())
-      said.push_back("the rule and route to member " + via.to_string() + " (fwmark " + std::to_string(mark) +
-                     ") were removed by another program");
-    else if (!(f->second == via))
-      said.push_back("the rule or route to member " + via.to_string() + " (fwmark " + std::to_string(mark) +
-                     ") was removed or changed by another program");
+    if (f != found.end() && f->second == via) {
+      ++it;
+      continue;
+    }
+    said.push_back("the rule or route to member " + via.to_string() + " (fwmark " + std::to_string(mark) +
+                   ") was removed or changed by another program");
+    if (f == found.end()) {
+      it = installed_.erase(it);  // the next sync adds it again
+    } else {
+      it->second = f->second;  // the next sync replaces it
+      ++it;
+    }
   }
-  for (auto& [mark, via] : found)
-    if (!installed_.contains(mark)) said.push_back("a rule of azlb's (fwmark " + std::to_string(mark) + ") appeared");
-  installed_ = std::move(found);  // the next sync redoes what differs
   return said;
 }
 
