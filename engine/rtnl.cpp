@@ -74,15 +74,32 @@ model::Status Rtnl::dump(std::uint16_t type, unsigned char family, const std::fu
 }
 
 model::Status Rtnl::dump_routes(unsigned char family, std::uint8_t protocol, std::uint32_t table,
-                                const std::function<void(const nlmsghdr*)>& each) {
+                                const std::function<void(const RouteInfo&)>& each) {
   rtmsg rt{};
   rt.rtm_family = family;
   rt.rtm_protocol = protocol;
   Message m(RTM_GETROUTE, NLM_F_DUMP, &rt, sizeof rt);
   if (table) m.attr(RTA_TABLE, table);
-  // Kernels before strict checking (4.20) ignore the filter: each caller
-  // still checks what it gets.
-  return send_dump(m, each);
+  const auto addr_family = family == AF_INET6 ? model::Family::V6 : model::Family::V4;
+  return send_dump(m, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE) return;
+    auto* r = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
+    RouteInfo info;
+    info.protocol = r->rtm_protocol;
+    info.dst_len = r->rtm_dst_len;
+    info.table = r->rtm_table;
+    int len = static_cast<int>(RTM_PAYLOAD(h));
+    for (auto* a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == sizeof info.table)
+        std::memcpy(&info.table, RTA_DATA(a), sizeof info.table);
+      for (auto [type, addr] : {std::pair{RTA_DST, &info.dst}, std::pair{RTA_GATEWAY, &info.gateway}})
+        if (a->rta_type == type && RTA_PAYLOAD(a) <= addr->bytes.size()) {
+          addr->family = addr_family;
+          std::memcpy(addr->bytes.data(), RTA_DATA(a), RTA_PAYLOAD(a));
+        }
+    }
+    if (info.protocol == protocol && (!table || info.table == table)) each(info);
+  });
 }
 
 model::Status Rtnl::send_dump(Message& m, const std::function<void(const nlmsghdr*)>& each) {

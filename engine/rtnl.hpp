@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "model/address.hpp"
 #include "model/error.hpp"
 
 struct nlmsghdr;
@@ -18,6 +19,13 @@ namespace azlb::engine {
 // direct server return's next hops): a dump filtered by it finds azlb's
 // routes, and only them.
 inline constexpr std::uint8_t kAzlbRouteProtocol = 250;
+
+// A route as a dump gives it.
+struct RouteInfo {
+  std::uint8_t protocol = 0, dst_len = 0;
+  std::uint32_t table = 0;
+  model::IpAddress dst, gateway;  // unspecified when absent
+};
 
 class Rtnl {
  public:
@@ -46,8 +54,10 @@ class Rtnl {
   // The routes of `family` with `protocol`, in `table` (0: every table),
   // filtered by the kernel (a strict dump request): a router's full table
   // is never read to find azlb's few routes.
+  // Kernels before strict checking (4.20) ignore the filter: every route
+  // handed to `each` is checked here against it.
   model::Status dump_routes(unsigned char family, std::uint8_t protocol, std::uint32_t table,
-                            const std::function<void(const nlmsghdr*)>& each);
+                            const std::function<void(const RouteInfo&)>& each);
 
  private:
   model::Status open();

@@ -35,26 +35,10 @@ model::Status Announcer::change(bool add, const model::IpAddress& vip) {
 
 model::Result<std::set<model::IpAddress>> Announcer::in_kernel() {
   std::set<model::IpAddress> out;
-  for (int family : {AF_INET, AF_INET6}) {
-    AZLB_TRY(rtnl_.dump_routes(static_cast<unsigned char>(family), kAnnounceProtocol, table_, [&](const nlmsghdr* h) {
-      if (h->nlmsg_type != RTM_NEWROUTE) return;
-      auto* rt = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
-      if (rt->rtm_protocol != kAnnounceProtocol || rt->rtm_dst_len != (family == AF_INET6 ? 128 : 32)) return;
-      std::uint32_t table = rt->rtm_table;
-      model::IpAddress dst;
-      bool has_dst = false;
-      int len = static_cast<int>(RTM_PAYLOAD(h));
-      for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == RTA_TABLE) std::memcpy(&table, RTA_DATA(a), sizeof table);
-        if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) <= 16) {
-          dst.family = family == AF_INET6 ? model::Family::V6 : model::Family::V4;
-          std::memcpy(dst.bytes.data(), RTA_DATA(a), RTA_PAYLOAD(a));
-          has_dst = true;
-        }
-      }
-      if (table == table_ && has_dst) out.insert(dst);
+  for (int family : {AF_INET, AF_INET6})
+    AZLB_TRY(rtnl_.dump_routes(static_cast<unsigned char>(family), kAnnounceProtocol, table_, [&](const RouteInfo& r) {
+      if (r.dst_len == (family == AF_INET6 ? 128 : 32) && !r.dst.is_unspecified()) out.insert(r.dst);
     }));
-  }
   return out;
 }
 

@@ -77,21 +77,8 @@ model::Result<std::map<std::uint32_t, model::IpAddress>> DsrRoutes::in_kernel() 
       if (table != mark) astray.insert(mark);
     }));
     // Routes: azlb's protocol, default routes in tables named by a mark of azlb's.
-    AZLB_TRY(rtnl_.dump_routes(family, kAzlbRouteProtocol, 0, [&](const nlmsghdr* h) {
-      if (h->nlmsg_type != RTM_NEWROUTE) return;
-      auto* rt = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
-      if (rt->rtm_protocol != kAzlbRouteProtocol || rt->rtm_dst_len != 0) return;
-      std::uint32_t table = rt->rtm_table;
-      model::IpAddress via;
-      int len = static_cast<int>(RTM_PAYLOAD(h));
-      for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == RTA_TABLE) std::memcpy(&table, RTA_DATA(a), sizeof table);
-        if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) <= 16) {
-          via.family = family == AF_INET6 ? model::Family::V6 : model::Family::V4;
-          std::memcpy(via.bytes.data(), RTA_DATA(a), RTA_PAYLOAD(a));
-        }
-      }
-      if ((table & kNatMarkMask) == kNatMarkTag) routes[table] = via;
+    AZLB_TRY(rtnl_.dump_routes(family, kAzlbRouteProtocol, 0, [&](const RouteInfo& r) {
+      if (r.dst_len == 0 && (r.table & kNatMarkMask) == kNatMarkTag) routes[r.table] = r.gateway;
     }));
   }
   std::map<std::uint32_t, model::IpAddress> out;

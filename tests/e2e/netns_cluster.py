@@ -65,6 +65,18 @@ def in_ns(ns, fn, *args):
     return out["value"]
 
 
+def greeted(address, port, timeout):
+    """A connection to a server that speaks first: (socket, its first line)."""
+    s = socket.create_connection((address, port), timeout=timeout)
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = s.recv(100)
+        if not chunk:
+            raise OSError("closed before the greeting")
+        line += chunk
+    return s, line.decode().strip()
+
+
 def sh(*args, check=True):
     return subprocess.run(args, capture_output=True, text=True, check=check)
 
@@ -235,16 +247,7 @@ class Cluster:
     # --- the client --------------------------------------------------------
     def connect(self, timeout=3, vip=VIP, port=TCP_PORT):
         """A connection from the client to the VIP: (socket, the member that greeted)."""
-        def go():
-            s = socket.create_connection((vip, port), timeout=timeout)
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = s.recv(100)
-                if not chunk:
-                    raise OSError("closed before the greeting")
-                line += chunk
-            return s, line.decode().strip()
-        return in_ns(self.ns["c"], go)
+        return in_ns(self.ns["c"], greeted, vip, port, timeout)
 
     def ask_udp(self, sport=0):
         def go():

@@ -8,7 +8,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import unittest
@@ -16,7 +15,7 @@ import unittest
 from backends import wait_until
 from engine_case import EngineCase
 from harness import AZLB
-from netns_cluster import in_ns
+from netns_cluster import greeted, in_ns
 
 PREFIX = f"fd00:{random.randint(0x100, 0xfff):x}"
 CLIENT, HOST_C = f"{PREFIX}:5::2", f"{PREFIX}:5::1"
@@ -106,16 +105,8 @@ class DirectServerReturnV6(EngineCase):
 
     def connect(self):
         """A connection from the client's namespace: (socket, the member's name, the client address it saw)."""
-        def go():
-            s = socket.create_connection((VIP, PORT), timeout=5)
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = s.recv(200)
-                if not chunk:
-                    raise OSError("closed before the greeting")
-                line += chunk
-            return s, *line.decode().split()
-        return in_ns(self.ns["c"], go)
+        s, line = in_ns(self.ns["c"], greeted, VIP, PORT, 5)
+        return s, *line.split()
 
     def test_members_answer_the_client_directly_and_pins_keep_flows_when_the_table_changes(self):
         long = [self.connect() for _ in range(24)]
