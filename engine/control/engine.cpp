@@ -144,6 +144,7 @@ class Engine {
   std::int64_t next_conntrack_check_ms_ = 0;
   std::int64_t next_nat_check_ms_ = 0;
   std::int64_t next_route_check_ms_ = 0;
+  std::set<model::Family> forwarding_warned_;  // DSR families this host does not forward, said once
   // Announced routes and DSR's rules and routes another program removed
   // (ip route flush table, a network manager): put back within seconds.
   void recheck_routes();
@@ -641,12 +642,12 @@ void Engine::recheck_routes() {
 
 void Engine::sync_dsr() {
   std::map<std::uint32_t, model::IpAddress> want;
-  bool any = false;
+  std::set<model::Family> families;
   if (config_) {
     const auto marks = nat_marks(nat_.name(), nat_routes());
     for (auto& r : config_->nat_routes) {
       if (!r.dsr) continue;
-      any = true;
+      families.insert(r.key.address.family);
       for (auto& u : r.upstreams)
         if (auto ip = ip_of(u.addr); ip.family == r.key.address.family) want[marks.at(u.state)] = ip;
     }
@@ -655,14 +656,22 @@ void Engine::sync_dsr() {
     log("%s", st.error().message.c_str());
     return;
   }
-  // The host forwards a DSR flow's packets: without forwarding they stop here.
-  if (any) {
-    std::ifstream f("/proc/sys/net/ipv4/ip_forward");
+  // The host forwards a DSR flow's packets: without forwarding they stop
+  // here. Said once, until it is set.
+  for (const auto family : {model::Family::V4, model::Family::V6}) {
+    const bool v6 = family == model::Family::V6;
+    const char* key = v6 ? "net.ipv6.conf.all.forwarding" : "net.ipv4.ip_forward";
+    std::ifstream f(v6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward");
     int on = 1;
     f >> on;
-    if (!on)
-      log("direct server return: this host does not forward (net.ipv4.ip_forward=0), so its members get nothing; "
-          "set it to 1, and send_redirects=0 on the members' link");
+    const bool missing = families.contains(family) && !on;
+    if (missing && !forwarding_warned_.contains(family))
+      log("direct server return: this host does not forward (%s=0), so its %s members get nothing; set it to 1%s",
+          key, v6 ? "IPv6" : "IPv4", v6 ? "" : ", and send_redirects=0 on the members' link");
+    if (missing)
+      forwarding_warned_.insert(family);
+    else
+      forwarding_warned_.erase(family);
   }
 }
 

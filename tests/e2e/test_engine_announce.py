@@ -163,6 +163,8 @@ class Announce(EngineCase):
         log = self.read(self.state + ".engine.log")
         self.assertIn(f"VIP {self.vip}'s route was removed from table {self.table} by another program", log)
         self.assertIn("direct server return: the rule", log)
+        # The namespace does not forward: said once, not at every repair.
+        self.assertEqual(log.count("does not forward (net.ipv4.ip_forward=0)"), 1, log)
 
     def test_bad_uses_are_one_line_with_the_contracts_code(self):
         self.fails(2, "engine", "start", "--route-table", "7", mentions="needs --announce")
