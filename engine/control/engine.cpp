@@ -144,6 +144,7 @@ class Engine {
   std::int64_t next_conntrack_check_ms_ = 0;
   std::int64_t next_nat_check_ms_ = 0;
   std::int64_t next_route_check_ms_ = 0;
+  std::string route_check_error_;
   std::set<model::Family> forwarding_warned_;  // DSR families this host does not forward, said once
   // Announced routes and DSR's rules and routes another program removed
   // (ip route flush table, a network manager): put back within seconds.
@@ -620,10 +621,11 @@ model::Status Engine::sync_nat(bool config_changed) {
 }
 
 void Engine::recheck_routes() {
+  std::string error;  // a read that fails every 2 s is said when it starts failing, and when it stops
   if (announcer_) {
     auto said = announcer_->recheck();
     if (!said) {
-      log("announce: cannot read table %u: %s", announcer_->table(), said.error().message.c_str());
+      error = "announce: cannot read table " + std::to_string(announcer_->table()) + ": " + said.error().message;
     } else if (!said->empty()) {
       for (auto& line : *said) log("%s: putting it right", line.c_str());
       sync_announce();
@@ -632,12 +634,14 @@ void Engine::recheck_routes() {
   if (!dsr_.installed().empty()) {
     auto said = dsr_.recheck();
     if (!said) {
-      log("direct server return: cannot read the rules and routes: %s", said.error().message.c_str());
+      error = "direct server return: cannot read the rules and routes: " + said.error().message;
     } else if (!said->empty()) {
       for (auto& line : *said) log("direct server return: %s: putting it right", line.c_str());
       sync_dsr();
     }
   }
+  if (error != route_check_error_) log("%s", error.empty() ? "routes read again" : error.c_str());
+  route_check_error_ = std::move(error);
 }
 
 void Engine::sync_dsr() {
