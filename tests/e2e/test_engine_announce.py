@@ -166,6 +166,25 @@ class Announce(EngineCase):
         # The namespace does not forward: said once, not at every repair.
         self.assertEqual(log.count("does not forward (net.ipv4.ip_forward=0)"), 1, log)
 
+    def test_an_ipv6_vip_is_announced_as_a_host_route_of_its_own(self):
+        vip6 = f"fd00:{random.randint(0x100, 0xfff):x}::1"
+        subprocess.run(["ip", "-n", self.ns, "addr", "add", f"{vip6}/128", "dev", "lo", "nodad"], check=True)
+        self.ok("service", "create", "web6", "--vip", vip6, "--subnet", "fd00:1::/64")
+        self.ok("vm", "create", "v6a", "--cloud-service", "web6", "--no-default-endpoints")
+        self.ok("endpoint", "add", "v6a", "--name", "http", "--protocol", "tcp", "--public-port", "8080",
+                "--private-port", "80", "--lbset", "web6set", "--no-probe")
+        self.start_in_namespace("--announce", "--route-table", self.table)
+
+        def routes6():
+            return subprocess.run(["ip", "-n", self.ns, "-6", "route", "show", "table", self.table],
+                                  capture_output=True, text=True).stdout
+
+        wait_until(lambda: f"{vip6} dev lo proto 250" in routes6(), what="the IPv6 VIP's /128")
+        self.assertTrue(self.announced(), self.routes())  # and the IPv4 one beside it
+        self.assertEqual(sorted(self.admin_json()["announce"]["announcing"]), sorted([self.vip, vip6]))
+        self.ok("engine", "withdraw")
+        self.assertNotIn(vip6, routes6())
+
     def test_bad_uses_are_one_line_with_the_contracts_code(self):
         self.fails(2, "engine", "start", "--route-table", "7", mentions="needs --announce")
         self.fails(2, "engine", "start", "--announce", "--route-table", "254", mentions="254")
