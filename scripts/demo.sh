@@ -43,8 +43,13 @@ say lbset join webset --vm vm3
 
 printf '\n\033[1mEach VM gets a web server on its private IP that answers with its name.\033[0m\n'
 for vm in vm1 vm2 vm3; do
-  "$AZLB" -q vm serve "$vm" >/dev/null 2>&1 &   # $! must be the server itself
+  "$AZLB" -q vm serve "$vm" >/dev/null &   # $! must be the server itself; its errors show
   servers+=($!)
+done
+sleep 0.3
+for i in 0 1 2; do
+  # Another program on a VM's address and port (an earlier demo's server?) stops the demo here, said plainly.
+  kill -0 "${servers[$i]}" 2>/dev/null || { echo "demo: vm$((i + 1))'s web server could not start (above)" >&2; exit 1; }
 done
 say engine start
 sleep 1.5   # the first probes
