@@ -84,10 +84,14 @@ Result<std::uint32_t> parse_uint(std::string_view what, std::string_view text, s
                                  std::uint32_t hi) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+  const bool digits = !text.empty() && end == text.data() + text.size();
+  if (!digits || (ec != std::errc{} && ec != std::errc::result_out_of_range))
     return usage_error("invalid " + std::string(what) + " " + quote(text) + ": must be a number " +
                        std::to_string(lo) + ".." + std::to_string(hi));
-  AZLB_TRY(check_range(what, static_cast<std::int64_t>(std::min<std::uint64_t>(v, 1ull << 40)), lo, hi));
+  // Out of range: named as typed (all digits), however many there are.
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
+    return usage_error("invalid " + std::string(what) + " " + (text.size() <= 20 ? std::string(text) : quote(text)) +
+                       ": must be " + std::to_string(lo) + ".." + std::to_string(hi));
   return static_cast<std::uint32_t>(v);
 }
 

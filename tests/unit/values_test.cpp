@@ -46,3 +46,13 @@ TEST_CASE("an unknown name is answered with the nearest known one") {
   CHECK(e.kind == ErrorKind::NotFound);
   CHECK(e.message == "no VM 'wbe1'; did you mean 'web1'?");
 }
+
+TEST_CASE("a number out of range is named as it was typed, however large") {
+  auto msg = [](std::string_view text) { return parse_uint("wait", text, 0, 86400).error().message; };
+  CHECK(msg("99999999999999") == "invalid wait 99999999999999: must be 0..86400");
+  CHECK(msg("99999999999999999999999") == "invalid wait '99999999999999999999999': must be 0..86400");
+  CHECK(msg("86401") == "invalid wait 86401: must be 0..86400");
+  CHECK(msg("-1") == "invalid wait '-1': must be a number 0..86400");
+  CHECK(msg(std::string(300, '9')).size() < 200);  // cut, as every quoted value
+  CHECK(parse_uint("wait", "86400", 0, 86400).ok());
+}
