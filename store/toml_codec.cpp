@@ -274,10 +274,13 @@ Status read_vm(State& s, const doc::Table& t, const Source& source, BuildIndex& 
     const LoadBalancedSet* set = nullptr;
     if (schema >= 2 && !ep.lbset.empty()) {
       // Schema 2: a member's protocol, public port and ACL are its set's.
-      for (std::string_view key : {"protocol", "public_port", "published", "acl", "proxy_protocol"})
+      for (std::string_view key : {"protocol", "public_port", "acl", "proxy_protocol"})
         if (auto* n = doc::Doc::get(et, key))
           return ef.fail(*n, "'" + std::string(key) + "' of an endpoint in load-balanced set " + model::quote(ep.lbset) +
                                  " is the set's; give it on the set");
+      if (auto* n = doc::Doc::get(et, "published"))
+        return ef.fail(*n, "an endpoint in load-balanced set " + model::quote(ep.lbset) +
+                               " is published on the set's port; 'published' is for endpoints outside a set");
       auto found = lbset_or_error(*find_service(s, vm.cloud_service), ep.lbset);  // insert_vm found the service
       if (!found) return ef.at("lbset", found.error());
       set = *found;

@@ -139,6 +139,11 @@ TEST_CASE("an unpublished endpoint says so: published = false, and no public por
   CHECK(error_of(head + "  published = \"no\"\n").find("'published' must be true or false") != std::string::npos);
   CHECK(error_of(head + "  public_port = 0\n").find("invalid public_port 0") != std::string::npos);
   CHECK(parse_state(head + "  published = true\n  public_port = 80\n", "s.toml").ok());
+  // A member is published on its set's port.
+  State member = web_farm();
+  auto text = format_state(member);
+  text.insert(text.find("lbset = \"webset\""), "published = false\n  ");
+  CHECK(error_of(text).find("'published' is for endpoints outside a set") != std::string::npos);
 }
 
 TEST_CASE("a member's PROXY protocol is its set's: a file that gives one on the member is refused") {
