@@ -1,6 +1,5 @@
 """Direct server return against direct, and the table's rebuild for 1,000
 members (bench/cluster.sh runs it). Every load is bounded in time."""
-import json
 import os
 import re
 import socket
@@ -11,6 +10,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import admin_socket  # noqa: E402
 AZLB = os.path.join(ROOT, "build", "cli", "azlb")
 CLUSTER = os.path.join(ROOT, "scripts", "netns-cluster.sh")
 NAME = "azb"
@@ -54,14 +55,7 @@ def paths():
 
 def engine_members(state):
     """The engine's members, from its admin socket."""
-    with socket.socket(socket.AF_UNIX) as a:
-        a.settimeout(30)
-        a.connect(state + ".engine.sock")
-        a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
-        data = b""
-        while chunk := a.recv(65536):
-            data += chunk
-    return json.loads(data.partition(b"\r\n\r\n")[2])["members"]
+    return admin_socket.status(state + ".engine.sock", timeout=30)["members"]
 
 
 def table_rebuild():

@@ -4,6 +4,7 @@ import json
 import os
 import socket
 
+import admin_socket
 from backends import HttpBackend, TcpBackend, UdpEcho, free_port, random_subnet, wait_until
 from harness import AzlbCase
 
@@ -81,16 +82,8 @@ class EngineCase(AzlbCase):
         wait_until(lambda: self.member_health(lbset) == expected, timeout=timeout, what=f"health {expected}")
 
     def admin(self, path, method="GET"):
-        """A request on the engine's admin socket, as any HTTP client would make it."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(self.state + ".engine.sock")
-            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n".encode())
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        return int(head.split()[1]), body.decode()
+        """A request on the engine's admin socket: (status code, body)."""
+        return admin_socket.request(self.state + ".engine.sock", path, method)
 
     def admin_json(self, path="/v1/status"):
         code, body = self.admin(path)

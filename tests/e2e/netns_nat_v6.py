@@ -11,6 +11,8 @@ import tempfile
 import threading
 import time
 
+import admin_socket  # beside this script, so on sys.path
+
 AZLB = sys.argv[1]
 PREFIX = "fd00:a21b::"
 VIP, CLIENT = PREFIX + "1", PREFIX + "77"
@@ -51,14 +53,7 @@ try:
             c.connect((VIP, PORT))
             seen.append(c.recv(100).decode().split())
     def engine_status():
-        with socket.socket(socket.AF_UNIX) as a:  # the engine's admin socket, as any HTTP client asks it
-            a.settimeout(5)
-            a.connect(state + ".engine.sock")
-            a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
-            answer = b""
-            while chunk := a.recv(65536):
-                answer += chunk
-        return json.loads(answer.partition(b"\r\n\r\n")[2])
+        return admin_socket.status(state + ".engine.sock")
 
     # Status reads the kernel's counters at most every 200 ms, and less often
     # when a read is slow (a sanitizer build): asked until they show.

@@ -12,9 +12,9 @@ import re
 import subprocess
 import time
 import signal
-import socket
 import unittest
 
+import admin_socket
 from backends import wait_until
 from netns_cluster import HOSTS, MEMBERS, PROXY_MEMBERS, PROXY_PORT, PROXY_VIP, VIP, Cluster, ready
 
@@ -71,14 +71,7 @@ class ManyHostsOneVip(unittest.TestCase):
         """The engine's own status on `host`, from its admin socket (in the host's run folder)."""
         run = self.c.host_env(host)["AZLB_RUN_DIR"]
         socks = [os.path.join(root, f) for root, _, files in os.walk(run) for f in files if f.endswith("engine.sock")]
-        with socket.socket(socket.AF_UNIX) as a:
-            a.settimeout(5)
-            a.connect(socks[0])
-            a.sendall(b"GET /v1/status HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n\r\n")
-            data = b""
-            while chunk := a.recv(65536):
-                data += chunk
-        return json.loads(data.partition(b"\r\n\r\n")[2])
+        return admin_socket.status(socks[0])
 
     def dsr_packets(self, host):
         return sum(m.get("packets_in", 0) for m in self.engine(host)["members"])
