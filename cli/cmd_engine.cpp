@@ -26,7 +26,8 @@ namespace engine_cmd {
 
 struct StartFlags {
   bool foreground = false, announce = false;
-  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log, metrics_listen, route_table;
+  Flag threads, drain_timeout, udp_flows, buffers, pipes, fd_reserve, access_log, metrics_listen, route_table,
+      handoff_address;
 };
 
 Status start(const Context& ctx, const StartFlags& f) {
@@ -77,6 +78,25 @@ Status start(const Context& ctx, const StartFlags& f) {
   }
   if (f.route_table.given() && !f.announce)
     return usage_error("--route-table " + model::quote(f.route_table.value) + " needs --announce");
+  if (f.handoff_address.given() && !f.announce)
+    return usage_error("--handoff-address " + model::quote(f.handoff_address.value) + " needs --announce");
+  if (f.handoff_address.given()) {
+    // One address per family: a peer sends each packet once to each.
+    std::string_view rest = f.handoff_address.value;
+    for (;;) {
+      const auto comma = rest.find(',');
+      AZLB_ASSIGN(ip, parse_ip("hand-off address", rest.substr(0, comma)));
+      if (ip.is_unspecified())
+        return usage_error("invalid hand-off address " + ip.to_string() + ": give this host's address that the other hosts reach");
+      for (auto& other : o.handoff_addresses)
+        if (other.family == ip.family)
+          return usage_error("--handoff-address " + model::quote(f.handoff_address.value) + " gives two " +
+                             (ip.family == Family::V4 ? "IPv4" : "IPv6") + " addresses: give one per family");
+      o.handoff_addresses.push_back(ip);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
   if (f.announce) {
     std::uint32_t table = engine::kAnnounceTableDefault;
     if (f.route_table.given()) {
@@ -310,6 +330,10 @@ void register_engine(CLI::App& app, Context& ctx) {
   s->add_flag("--announce", f->announce,
               "Install a host route per servable VIP in azlb's routing table, for a BGP daemon to announce");
   add(*s, f->route_table, "--route-table", "The routing table --announce uses (default 201)").opt->type_name("N");
+  add(*s, f->handoff_address, "--handoff-address",
+      "With --announce: this host's address (one per family) where the other hosts hand it the packets of its "
+      "proxied connections (default: the address its traffic leaves from)")
+      .opt->type_name("ADDR[,ADDR]");
   auto wf = std::make_shared<Flag>();
   auto* w = command(*eng, ctx, "withdraw", "Withdraw this host's VIP routes; keep serving what arrives",
                     [&ctx, wf] { return announce(ctx, true, *wf); });

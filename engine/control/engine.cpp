@@ -34,6 +34,7 @@
 #include "engine/control/registrar.hpp"
 #include "engine/control/announcer.hpp"
 #include "engine/nat/dsr_routes.hpp"
+#include "engine/nat/handoff.hpp"
 #include "engine/proxy/sockets.hpp"
 #include <algorithm>
 #include <fstream>
@@ -180,6 +181,13 @@ class Engine {
   // direct-server-return route (down and drained ones too: their pinned
   // flows go on).
   void sync_dsr();
+  // With --announce over etcd: the hand-off tables hold this host's proxied
+  // VIPs and the peers the registrations name (nat/handoff.hpp).
+  void sync_handoff();
+  std::vector<model::IpAddress> handoff_addresses_;  // this host's, that peers send to
+  HandoffPlan handoff_applied_;
+  std::string handoff_error_;
+  std::int64_t next_handoff_retry_ms_ = 0;
   bool withdrawn_ = false;
   std::string announce_error_;
   std::vector<std::pair<std::string, std::string>> not_announced_;
@@ -200,6 +208,8 @@ Engine::~Engine() {
     if (auto st = announcer_->clear(); !st) log("%s", st.error().message.c_str());
   if (!dsr_.installed().empty())
     if (auto st = dsr_.clear(); !st) log("%s", st.error().message.c_str());
+  if (!(handoff_applied_ == HandoffPlan{}))
+    (void)nat_.run_script(handoff_script(handoff_table_name(nat_.name()), HandoffPlan{}));
   registrar_.reset();  // the key goes (its lease revoked) before `engine stop` returns
   lock_.reset();  // last: `engine stop` waits for the lock
 }
@@ -301,7 +311,13 @@ Status Engine::start() {
   started_ms_ = monotonic_ms();
   if (opt_.threads == 0) opt_.threads = std::max(1u, std::thread::hardware_concurrency());
   opt_.threads = std::min(opt_.threads, kMaxThreads);
-  listeners_ = std::make_unique<ListenerSet>(opt_.threads);
+  // A host that announces its VIPs may be handed the packets of its proxied
+  // connections by the others (nat/handoff.hpp): its listeners carry the
+  // mark that tells a listener from a connection.
+  const bool handoff = opt_.announce_table.has_value();
+  listeners_ = std::make_unique<ListenerSet>(opt_.threads, handoff ? kHandoffListenerMark : 0);
+  worker_opt_.loop.reset_accepted_mark = handoff;
+  if (handoff) handoff_addresses_ = opt_.handoff_addresses.empty() ? default_handoff_addresses() : opt_.handoff_addresses;
   worker_opt_.loop.tcp_buffers = opt_.buffers;
   worker_opt_.loop.max_pipes = opt_.pipes;
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;
@@ -336,8 +352,8 @@ Status Engine::start() {
     if (!announce_error_.empty()) return model::runtime_error(announce_error_);
   }
   if (opt_.state.is_etcd()) {
-    AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), store::etcd::engines_prefix(opt_.state.etcd().prefix) + host_ +
-                                                          "/" + std::to_string(::getpid())));
+    const auto engines = store::etcd::engines_prefix(opt_.state.etcd().prefix);
+    AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), engines, engines + host_ + "/" + std::to_string(::getpid())));
     registrar_ = std::move(reg);
     register_engine();
   }
@@ -458,6 +474,9 @@ AnnounceInfo Engine::announce_info() const {
   for (auto& v : announcer_->announced()) a.announcing.push_back(v.to_string());
   a.not_announced = not_announced_;
   a.error = announce_error_;
+  for (auto& v : handoff_addresses_) a.handoff_addresses.push_back(v.to_string());
+  for (auto& v : handoff_applied_.peers) a.handoff_peers.push_back(v.to_string());
+  a.handoff_error = handoff_error_;
   return a;
 }
 
@@ -644,6 +663,45 @@ void Engine::recheck_routes() {
   route_check_error_ = std::move(error);
 }
 
+void Engine::sync_handoff() {
+  if (!announcer_ || !registrar_) return;
+  HandoffPlan plan;
+  std::set<model::IpAddress> peers;
+  for (auto& p : registrar_->peers())
+    for (auto& text : p.handoff)
+      if (auto ip = model::parse_ip("address", text);
+          ip && std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
+        peers.insert(*ip);
+  plan.peers.assign(peers.begin(), peers.end());
+  std::set<std::pair<model::IpAddress, std::uint16_t>> vips;
+  for (auto& r : config_->routes)
+    if (r.key.protocol == model::Protocol::Tcp && !r.key.address.is_unspecified() && !listeners_->unbound().contains(r.key))
+      vips.insert({r.key.address, r.key.port});
+  plan.vips.assign(vips.begin(), vips.end());
+  if (plan.peers.empty() || plan.vips.empty()) plan = {};
+  const auto now = monotonic_ms();
+  if (plan == handoff_applied_ && (handoff_error_.empty() || now < next_handoff_retry_ms_)) return;
+  auto st = nat_.run_script(handoff_script(handoff_table_name(nat_.name()), plan));
+  if (!st) {
+    if (st.error().message != handoff_error_)
+      log("cannot hand the packets of proxied connections to the other hosts: %s (retrying every 5 s)",
+          st.error().message.c_str());
+    handoff_error_ = st.error().message;
+    next_handoff_retry_ms_ = now + 5000;
+    return;
+  }
+  if (plan.peers != handoff_applied_.peers) {
+    std::string names;
+    for (auto& p : plan.peers) names += (names.empty() ? "" : ", ") + p.to_string();
+    if (plan.peers.empty())
+      log("no other host to hand packets of proxied connections to");
+    else
+      log("packets of proxied connections this host does not hold go to the other hosts: %s", names.c_str());
+  }
+  handoff_applied_ = std::move(plan);
+  handoff_error_.clear();
+}
+
 void Engine::sync_dsr() {
   std::map<std::uint32_t, model::IpAddress> want;
   std::set<model::Family> families;
@@ -764,7 +822,10 @@ int Engine::loop() {
       c_.multi_poll(prober_.multi(), fds.data(), static_cast<unsigned>(fds.size()), static_cast<int>(timeout), nullptr);
       if (fds[0].revents) on_signal();
       if (fds[1].revents && watcher_.changed() && !draining_) (void)reload(kStateChanged);
-      if (opt_.state.is_etcd() && monotonic_ms() >= next_registration_ms_) register_engine();
+      if (opt_.state.is_etcd() && monotonic_ms() >= next_registration_ms_) {
+        register_engine();
+        sync_handoff();
+      }
       for (std::size_t i = 2; i < fds.size(); ++i)
         if (fds[i].revents) owner[i - 2]->on_ready(fds[i].fd, monotonic_ms());
       for (auto* server : servers) server->on_tick(monotonic_ms());

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "model/address.hpp"
 #include "model/error.hpp"
@@ -37,6 +38,10 @@ struct EngineOptions {
   // Announce each servable VIP as a host route in this routing table, for a
   // BGP daemon to export (announcer.hpp); nullopt: announce nothing.
   std::optional<std::uint32_t> announce_table;
+  // With announce_table: this host's addresses that other hosts hand the
+  // packets of its proxied connections to (nat/handoff.hpp); empty: the
+  // address each family's traffic leaves from.
+  std::vector<model::IpAddress> handoff_addresses;
 };
 
 // Runs the engine in this process until SIGTERM or SIGINT, then drains.

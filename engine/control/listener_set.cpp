@@ -18,7 +18,8 @@ model::Status ListenerSet::prepare(Config& cfg, bool starting) {
       continue;
     }
     int bind_errno = 0;
-    auto fds = bind_listeners(r.key, threads_, &bind_errno);
+    const bool marked = r.key.protocol == model::Protocol::Tcp && !r.key.address.is_unspecified();
+    auto fds = bind_listeners(r.key, threads_, &bind_errno, marked ? tcp_mark_ : 0);
     if (!fds && starting && !bind_may_succeed_later(bind_errno)) {
       for (auto& [k, v] : added)
         for (int fd : v) ::close(fd);

@@ -15,7 +15,8 @@ namespace azlb::engine {
 
 class ListenerSet {
  public:
-  explicit ListenerSet(unsigned threads) : threads_(threads) {}
+  // `tcp_mark`: each TCP listener of a VIP (not a wildcard) carries it (SO_MARK).
+  explicit ListenerSet(unsigned threads, std::uint32_t tcp_mark = 0) : threads_(threads), tcp_mark_(tcp_mark) {}
   ~ListenerSet() { close_all(); }
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;
@@ -33,6 +34,7 @@ class ListenerSet {
 
  private:
   unsigned threads_;
+  std::uint32_t tcp_mark_;
   std::map<ListenKey, std::vector<int>> sockets_;
   std::map<ListenKey, std::string> unbound_;
 };

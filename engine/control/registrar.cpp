@@ -5,19 +5,22 @@
 
 #include "engine/log.hpp"
 #include "engine/proxy/loop.hpp"
+#include "store/etcd_state.hpp"
 
 namespace azlb::engine {
 
 using model::Status;
 
-model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLocation& loc, std::string key) {
+model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLocation& loc, std::string engines_prefix,
+                                                           std::string key) {
   AZLB_ASSIGN(client, store::EtcdClient::open(loc));
-  std::unique_ptr<Registrar> r(new Registrar(std::move(client), std::move(key)));
+  std::unique_ptr<Registrar> r(new Registrar(std::move(client), std::move(engines_prefix), std::move(key)));
   r->thread_ = std::thread([p = r.get()] { p->run(); });
   return r;
 }
 
-Registrar::Registrar(std::unique_ptr<store::EtcdClient> c, std::string key) : client_(std::move(c)), key_(std::move(key)) {}
+Registrar::Registrar(std::unique_ptr<store::EtcdClient> c, std::string engines_prefix, std::string key)
+    : client_(std::move(c)), engines_prefix_(std::move(engines_prefix)), key_(std::move(key)) {}
 
 Registrar::~Registrar() {
   {
@@ -32,6 +35,37 @@ Registrar::~Registrar() {
 std::pair<std::string, std::time_t> Registrar::error() {
   std::lock_guard lock(mu_);
   return {last_error_, error_since_};
+}
+
+std::vector<Registrar::Peer> Registrar::peers() {
+  std::lock_guard lock(mu_);
+  return peers_;
+}
+
+Status Registrar::read_peers() {
+  AZLB_ASSIGN(keys, store::etcd::list(*client_, engines_prefix_));
+  std::vector<Peer> peers;
+  for (auto& [key, value] : keys) {
+    if (key == key_) continue;
+    // Another program's key, or another version's: read what is there.
+    auto j = store::Json::parse(value, nullptr, false);
+    if (!j.is_object()) continue;
+    Peer p;
+    if (auto h = j.find("host"); h != j.end() && h->is_string()) p.host = h->get<std::string>();
+    const store::Json* at = &j;
+    for (const char* step : {"announce", "handoff", "addresses"}) {
+      auto it = at->is_object() ? at->find(step) : at->end();
+      at = it == at->end() ? nullptr : &*it;
+      if (!at) break;
+    }
+    if (at && at->is_array())
+      for (auto& a : *at)
+        if (a.is_string()) p.handoff.push_back(a.get<std::string>());
+    peers.push_back(std::move(p));
+  }
+  std::lock_guard lock(mu_);
+  peers_ = std::move(peers);
+  return model::ok();
 }
 
 void Registrar::set_value(std::string json) {
@@ -88,6 +122,12 @@ Status Registrar::refresh() {
                        {"failure", store::Json::array()}};
     AZLB_ASSIGN(reply, client_->call("kv/txn", txn, 3000));
     if (store::json_true(reply, "succeeded")) log("etcd: this engine's key %s was deleted by another program: put back", key_.c_str());
+  }
+  // Every 2 s: a peer that starts is handed packets within seconds, as one
+  // that dies leaves with its key's lease.
+  if (now >= next_peers_ms_) {
+    AZLB_TRY(read_peers());
+    next_peers_ms_ = now + 2000;
   }
   return model::ok();
 }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "model/error.hpp"
 #include "store/etcd_client.hpp"
@@ -21,7 +22,10 @@ namespace azlb::engine {
 class Registrar {
  public:
   static constexpr int kTtlSeconds = 10;
-  static model::Result<std::unique_ptr<Registrar>> start(const store::EtcdLocation&, std::string key);
+  // `key` is under `engines_prefix`, where the other engines' keys are read
+  // every few seconds (peers()).
+  static model::Result<std::unique_ptr<Registrar>> start(const store::EtcdLocation&, std::string engines_prefix,
+                                                          std::string key);
   // Revokes the lease: the key goes at once.
   ~Registrar();
   Registrar(const Registrar&) = delete;
@@ -35,13 +39,24 @@ class Registrar {
   // And since when.
   std::pair<std::string, std::time_t> error();
 
+  // The other engines of the state as last read: host name and the
+  // addresses it takes handed-off packets at (its key's announce.handoff).
+  struct Peer {
+    std::string host;
+    std::vector<std::string> handoff;
+  };
+  std::vector<Peer> peers();
+
  private:
-  Registrar(std::unique_ptr<store::EtcdClient>, std::string key);
+  Registrar(std::unique_ptr<store::EtcdClient>, std::string engines_prefix, std::string key);
   void run();
   model::Status refresh();
+  model::Status read_peers();
 
   std::unique_ptr<store::EtcdClient> client_;
-  std::string key_;
+  std::string engines_prefix_, key_;
+  std::vector<Peer> peers_;
+  std::int64_t next_peers_ms_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::string value_;   // wanted

@@ -74,6 +74,11 @@ Json announce_object(const AnnounceInfo& a) {
   Json j = {{"enabled", a.enabled}, {"table", a.enabled ? Json(a.table) : Json(nullptr)}, {"withdrawn", a.withdrawn},
             {"announcing", a.announcing}, {"not_announced", not_announced}};
   if (!a.error.empty()) j["error"] = a.error;
+  if (a.enabled) {
+    Json handoff = {{"addresses", a.handoff_addresses}, {"peers", a.handoff_peers}};
+    if (!a.handoff_error.empty()) handoff["error"] = a.handoff_error;
+    j["handoff"] = handoff;
+  }
   return j;
 }
 

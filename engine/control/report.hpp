@@ -84,6 +84,10 @@ struct AnnounceInfo {
   std::vector<std::string> announcing;
   std::vector<std::pair<std::string, std::string>> not_announced;  // VIP, why
   std::string error;
+  // The proxy plane's hand-off (nat/handoff.hpp): this host's addresses that
+  // peers send to, the peers' this host sends to, and why it is off.
+  std::vector<std::string> handoff_addresses, handoff_peers;
+  std::string handoff_error;
 };
 
 struct EngineSnapshot {

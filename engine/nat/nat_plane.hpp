@@ -97,6 +97,9 @@ class NatTable {
   // table in the kernel, no privilege).
   std::optional<CounterValues> counters();
   bool present() const { return present_; }
+  // Another table's script (the proxy plane's hand-off, handoff.hpp), run
+  // on the same thread.
+  model::Status run_script(const std::string& script) { return run(script); }
 
   // Whether the kernel still holds the table as last applied. Another
   // program may delete or change it (nft flush ruleset, a firewall reload):

@@ -81,6 +81,10 @@ struct LoopOptions {
   // moves on to a pipe, if one of these is free.
   std::uint32_t max_pipes = 64;
   int pipe_bytes = 1024 * 1024;
+  // The listeners of VIPs carry the hand-off mark (nat/handoff.hpp), which
+  // accepted sockets inherit: set back to 0 on each, so that the kernel's
+  // socket lookup tells a connection from its listener.
+  bool reset_accepted_mark = false;
 };
 
 class Loop {

@@ -75,7 +75,8 @@ model::Result<int> bind_one(const ListenKey& key, Bind how, int* bind_errno) {
 
 bool bind_may_succeed_later(int bind_errno) { return bind_errno == EADDRINUSE || bind_errno == EADDRNOTAVAIL; }
 
-model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno) {
+model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno,
+                                               std::uint32_t mark) {
   // SO_REUSEPORT would let the group join another program's (another engine's,
   // say) and split the traffic with it without a word: check first.
   AZLB_ASSIGN(probe, bind_one(key, Bind::Probe, bind_errno));
@@ -88,6 +89,13 @@ model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned co
       return fd.error();
     }
     fds.push_back(*fd);
+    if (mark && ::setsockopt(*fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0) {
+      const int e = errno;
+      for (int f : fds) ::close(f);
+      return model::runtime_error("cannot mark the listener of " + key.to_string() +
+                                  " for the hand-off between hosts (SO_MARK): " + std::strerror(e) +
+                                  (e == EPERM ? "; it needs CAP_NET_ADMIN, as --announce does" : ""));
+    }
   }
   return fds;
 }

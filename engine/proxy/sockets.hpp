@@ -17,7 +17,9 @@ namespace azlb::engine {
 // new connections (and UDP flows, by their 4-tuple) over the workers. The
 // error says which address failed and, for a privileged port, how to grant it.
 // `bind_errno`, when given, receives bind(2)'s errno on failure.
-model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno = nullptr);
+// `mark`, when not 0, is given to each (SO_MARK).
+model::Result<std::vector<int>> bind_listeners(const ListenKey& key, unsigned count, int* bind_errno = nullptr,
+                                               std::uint32_t mark = 0);
 // A bind that may succeed later by itself: the port taken by another program
 // (sshd on the VIP's port 22), or the address not yet this host's (a VIP
 // that keepalived or the routers bring). The engine serves the rest and

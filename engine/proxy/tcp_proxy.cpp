@@ -61,6 +61,10 @@ std::uint32_t TcpProxy::buffers_held() const {
 }
 
 void TcpProxy::on_accepted(int fd, const Route& route) {
+  if (loop_.opt.reset_accepted_mark && !route.key.address.is_unspecified()) {
+    const int zero = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_MARK, &zero, sizeof zero);
+  }
   // Only an ACL, a set's consistent hash, the PROXY protocol or the access
   // log needs the client's address: spare the syscall otherwise.
   const bool proxy_header = route.proxy_protocol != model::ProxyProtocol::None;

@@ -164,6 +164,45 @@ class ManyHostsOneVip(unittest.TestCase):
             wait_until(lambda: all(slots(h)["vm1"] < 1.2 * slots(h)["vm2"] for h in HOSTS), timeout=10,
                        what="weight 1 back on both hosts")
 
+    def proxied_active(self, host):
+        return sum(m["active"] for m in self.engine(host)["members"] if m["lbset"] == "front")
+
+    def test_2d_withdraw_keeps_proxied_connections_whose_packets_now_reach_the_other_host(self):
+        """A proxied connection lives on the host that accepted it. Once h1
+        withdraws, the router sends its packets to h2, which knows no such
+        connection and hands them to h1 (the hand-off, nat/handoff.hpp): every
+        connection goes on, both ways, and ends as the client ends it; only
+        then does `engine withdraw --wait` say none are left."""
+        for h, other in (("h1", "h2"), ("h2", "h1")):
+            wait_until(lambda: self.engine(h)["announce"]["handoff"]["peers"] == [HOSTS[other]], timeout=15,
+                       what=f"{h} to hand off to {other}")
+        long = [self.c.connect(vip=PROXY_VIP, port=PROXY_PORT) for _ in range(24)]
+        on_h1 = self.proxied_active("h1")
+        self.assertGreater(on_h1, 0, "none of 24 proxied connections went through h1")
+        self.assertLess(on_h1, 24, "all 24 proxied connections went through h1")
+        r = self.c.azlb("h1", "engine", "withdraw")
+        wait_until(lambda: self.c.router_paths(PROXY_VIP) == ["h2"], timeout=20, what="the router to drop h1")
+        try:
+            for i, (s, vm) in enumerate(long):
+                s.sendall(f"ping {i}\n".encode() + b"x" * 20000 + b"\n")
+                want = f"ping {i}\n".encode() + b"x" * 20000 + b"\n"
+                got = b""
+                while len(got) < len(want):
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, f"proxied connection {i} to {vm} closed after the withdraw")
+                    got += chunk
+                self.assertEqual(got, want, f"proxied connection {i} to {vm}")
+            self.assertEqual(self.proxied_active("h1"), on_h1, "h1 lost connections it held")
+            for s, _ in long:
+                s.close()
+            r = self.c.azlb("h1", "engine", "withdraw", "--wait", "15")
+            self.assertIn("no connections left", r.stdout)
+        finally:
+            for s, _ in long:
+                s.close()
+            self.c.azlb("h1", "engine", "announce")
+            wait_until(lambda: self.c.router_paths(PROXY_VIP) == sorted(HOSTS), timeout=20, what="h1 back in the route")
+
     def pinned_ports(self, host):
         """The client ports of the flows `host` has pinned (its DSR pins map)."""
         table = self.engine(host)["nat"]["table"] + "_pins"
