@@ -68,6 +68,14 @@ EngineView query_engine(const store::Location& state) {
       if (n.value("why", std::string()) != "withdrawn")
         v.announce += "; not " + n.value("vip", std::string()) + ": " + n.value("why", std::string());
     if (a.contains("error")) v.announce += "; " + a.value("error", std::string());
+    if (a.contains("handoff") && a["handoff"].is_object()) {
+      const auto& h = a["handoff"];
+      std::string peers;
+      for (auto& p : h.value("peers", Json::array()))
+        if (p.is_string()) peers += (peers.empty() ? "" : ", ") + p.get<std::string>();
+      if (!peers.empty()) v.announce += "; packets of proxied connections held elsewhere go to " + peers;
+      if (h.contains("error")) v.announce += "; hand-off: " + h.value("error", std::string());
+    }
   }
   if (j.contains("store") && j["store"].is_object() && !j["store"].value("reachable", true))
     v.store_error = j["store"].value("error", std::string()) + ", since " + j["store"].value("since", std::string());

@@ -29,7 +29,7 @@ _azlb_flags() {
     "status") echo "--cloud-service --watch --count" ;;
     "state export") echo "--file" ;;
     "state import") echo "--replace" ;;
-    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen --announce --route-table" ;;
+    "engine start") echo "--foreground --threads --drain-timeout --udp-flows --buffers --pipes --fd-reserve --access-log --metrics-listen --announce --route-table --handoff-address" ;;
     "engine withdraw") echo "--wait" ;;
     "vm dsr-setup") echo "--apply" ;;
   esac
@@ -48,7 +48,7 @@ _azlb() {
       -o | --output | --cloud-service | --lbset | --endpoint | --name | --protocol | --public-port | \
         --private-port | --idle-timeout | --probe-* | --when-all-down | --distribution | --os | --image | \
         --private-ip | --vip | --subnet | --order | --action | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | \
-        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count | --weight | --route-table)
+        --proxy-protocol | --wait | --access-log | --metrics-listen | --dataplane | --file | --count | --weight | --route-table | --handoff-address)
         ((i++)); continue ;;
       -*) continue ;;
     esac
@@ -79,7 +79,7 @@ _azlb() {
     --access-log | --file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --action) words="permit deny" ;;
     --name | --public-port | --private-port | --idle-timeout | --probe-port | --probe-path | --probe-interval | \
-      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count | --weight | --route-table) return ;;
+      --probe-timeout | --image | --private-ip | --vip | --subnet | --order | --remote-subnet | --description | --threads | --drain-timeout | --udp-flows | --buffers | --pipes | --fd-reserve | --metrics-listen | --wait | --watch | --count | --weight | --route-table | --handoff-address) return ;;
     *)
       if [[ $cur == -* ]]; then
         words="$(_azlb_flags "$group $cmd") $(_azlb_flags "$group") --help"

@@ -75,6 +75,7 @@ complete -c azlb -n '__azlb_at engine start' -l access-log -r -F -d 'JSON line p
 complete -c azlb -n '__azlb_at engine start' -l metrics-listen -x -d 'Serve /metrics over TCP on ADDR:PORT'
 complete -c azlb -n '__azlb_at engine start' -l announce -d 'Install a host route per servable VIP, for a BGP daemon'
 complete -c azlb -n '__azlb_at engine start' -l route-table -x -d 'The routing table --announce uses (default 201)'
+complete -c azlb -n '__azlb_at engine start' -l handoff-address -x -d 'Where the other hosts hand this one the packets of its proxied connections'
 complete -c azlb -n '__azlb_at engine withdraw' -l wait -x -d 'Return once no connections are left, or fail after SEC'
 complete -c azlb -n '__azlb_at endpoint' -a 'add list show set remove acl'
 complete -c azlb -n '__azlb_at endpoint acl' -a 'add list remove'

@@ -669,8 +669,8 @@ void Engine::sync_handoff() {
   std::set<model::IpAddress> peers;
   for (auto& p : registrar_->peers())
     for (auto& text : p.handoff)
-      if (auto ip = model::parse_ip("address", text);
-          ip && std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
+      if (auto ip = model::parse_ip("address", text); ip && !ip->is_unspecified() &&
+          std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
         peers.insert(*ip);
   plan.peers.assign(peers.begin(), peers.end());
   std::set<std::pair<model::IpAddress, std::uint16_t>> vips;
