@@ -2,7 +2,8 @@
 # A two-host azlb cluster on this one machine, in network namespaces (as
 # root): a client, a router running BIRD with ECMP, two balancer hosts each
 # running BIRD and `azlb engine start --announce` on one state in etcd, and
-# three members that answer clients directly (direct server return). The
+# three members that answer clients directly (direct server return), and
+# beside it a proxied service whose VIP both hosts own and accept. The
 # BIRD configs are dist/bird's, as they ship, with the lines they mark
 # CHANGE changed for each host. Addresses from 198.18.0.0/15, inside the
 # namespaces only:
@@ -10,6 +11,8 @@
 #   client 198.18.0.2 -- router 198.18.0.1 | 198.18.1.1 (a bridge; etcd)
 #                          h1 198.18.1.2, h2 198.18.1.3 (azlb hosts)
 #                          vm1..vm3 198.18.1.11-13 (members; VIP 198.18.2.1 on lo)
+#                          app1..app3 198.18.1.21-23 (the proxied service's VMs, on vm1..vm3)
+#   the proxied VIP 198.18.3.1 (port 80) is on h1's and h2's lo
 #
 #   scripts/netns-cluster.sh up              build it and wait for the routes
 #   scripts/netns-cluster.sh on HOST ARGS    azlb ARGS as it runs on HOST (h1, h2, vm1...)
@@ -21,8 +24,10 @@ P=${AZLB_CLUSTER_NAME:-azc}             # namespaces $P-client, $P-router, $P-h1
 DIR=${AZLB_CLUSTER_DIR:-/tmp/azlb-cluster}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 VIP=198.18.2.1
+PROXY_VIP=198.18.3.1
 STATE=etcd://198.18.1.1:2379/azlb/cluster
-declare -A ADDR=([h1]=198.18.1.2 [h2]=198.18.1.3 [vm1]=198.18.1.11 [vm2]=198.18.1.12 [vm3]=198.18.1.13)
+declare -A ADDR=([h1]=198.18.1.2 [h2]=198.18.1.3 [vm1]=198.18.1.11 [vm2]=198.18.1.12 [vm3]=198.18.1.13
+                 [app1]=198.18.1.21 [app2]=198.18.1.22 [app3]=198.18.1.23)
 NODES=(client router h1 h2 vm1 vm2 vm3)
 
 in_ns() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
@@ -80,7 +85,10 @@ up() {
   for h in h1 h2; do
     in_ns "$h" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
       net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+    # The proxied service's VIP is each host's own: its engine accepts there.
+    ip -n "$P-$h" addr add "$PROXY_VIP/32" dev lo
   done
+  for i in 1 2 3; do ip -n "$P-vm$i" addr add "${ADDR[app$i]}/24" dev eth0; done
   # The state: one etcd member on the router's link.
   background etcd router etcd --name e --data-dir "$DIR/etcd" --log-level error \
     --listen-client-urls http://198.18.1.1:2379 --advertise-client-urls http://198.18.1.1:2379 \
@@ -93,11 +101,22 @@ up() {
     --direct-server-return --probe-interval 1 --probe-timeout 3
   on h1 lbset join web --vm vm2
   on h1 lbset join web --vm vm3 --weight 2
+  # The proxied service: its connections live on the host that accepted them.
+  on h1 service create front --vip "$PROXY_VIP" --subnet 198.18.1.0/24
+  for i in 1 2 3; do on h1 vm create "app$i" --cloud-service front --private-ip "${ADDR[app$i]}" --no-default-endpoints; done
+  on h1 endpoint add app1 --name http --protocol tcp --public-port 80 --private-port 8080 --lbset front \
+    --probe-interval 1 --probe-timeout 3
+  on h1 lbset join front --vm app2
+  on h1 lbset join front --vm app3
   # Each member: the VIP on its loopback, and a stand-in web server.
   for vm in vm1 vm2 vm3; do
     on "$vm" vm dsr-setup "$vm" --apply
     mkdir -p "$DIR/$vm"
     background "serve-$vm" "$vm" env AZLB_STATE="$STATE" AZLB_RUN_DIR="$DIR/$vm" "$AZLB" vm serve "$vm"
+  done
+  for i in 1 2 3; do
+    mkdir -p "$DIR/app$i"
+    background "serve-app$i" "vm$i" env AZLB_STATE="$STATE" AZLB_RUN_DIR="$DIR/app$i" "$AZLB" vm serve "app$i"
   done
   # BGP: the router merges what both hosts announce into one ECMP route.
   background bird-router router bird -f -c "$SRC/dist/bird/router-example.conf" -s "$DIR/bird-router.ctl"
@@ -109,9 +128,11 @@ up() {
     on "$h" engine start --announce
     asn=$((asn + 1))
   done
-  wait_for 30 "the router's route over both hosts" \
-    bash -c "ip -n $P-router route show $VIP | grep -q 'via 198.18.1.2 ' && ip -n $P-router route show $VIP | grep -q 'via 198.18.1.3 '"
-  echo "cluster up: VIP $VIP over h1 and h2 (ip netns exec $P-client curl http://$VIP:8080/)"
+  for vip in "$VIP" "$PROXY_VIP"; do
+    wait_for 30 "the router's route to $vip over both hosts" \
+      bash -c "ip -n $P-router route show $vip | grep -q 'via 198.18.1.2 ' && ip -n $P-router route show $vip | grep -q 'via 198.18.1.3 '"
+  done
+  echo "cluster up: VIP $VIP over h1 and h2 (ip netns exec $P-client curl http://$VIP:8080/), proxied VIP $PROXY_VIP (port 80)"
 }
 
 case "${1:-}" in
