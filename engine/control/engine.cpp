@@ -311,13 +311,18 @@ Status Engine::start() {
   started_ms_ = monotonic_ms();
   if (opt_.threads == 0) opt_.threads = std::max(1u, std::thread::hardware_concurrency());
   opt_.threads = std::min(opt_.threads, kMaxThreads);
-  // A host that announces its VIPs may be handed the packets of its proxied
-  // connections by the others (nat/handoff.hpp): its listeners carry the
-  // mark that tells a listener from a connection.
-  const bool handoff = opt_.announce_table.has_value();
+  // A host that announces its VIPs with others (a state in etcd) may be
+  // handed the packets of its proxied connections by them (nat/handoff.hpp):
+  // its listeners carry the mark that tells a listener from a connection.
+  const bool handoff = opt_.announce_table.has_value() && opt_.state.is_etcd();
   listeners_ = std::make_unique<ListenerSet>(opt_.threads, handoff ? kHandoffListenerMark : 0);
   worker_opt_.loop.reset_accepted_mark = handoff;
-  if (handoff) handoff_addresses_ = opt_.handoff_addresses.empty() ? default_handoff_addresses() : opt_.handoff_addresses;
+  if (handoff) {
+    handoff_addresses_ = opt_.handoff_addresses.empty() ? default_handoff_addresses() : opt_.handoff_addresses;
+    if (handoff_addresses_.empty())
+      log("no route out of this host to take its address from: the other hosts cannot hand it the packets of its "
+          "proxied connections (give --handoff-address)");
+  }
   worker_opt_.loop.tcp_buffers = opt_.buffers;
   worker_opt_.loop.max_pipes = opt_.pipes;
   if (opt_.udp_flows) worker_opt_.max_flows = (opt_.udp_flows + opt_.threads - 1) / opt_.threads;

@@ -309,6 +309,9 @@ std::string metrics_text(const EngineSnapshot& s) {
       }
   }
   if (s.announce.enabled) {
+    family("azlb_handoff_peers", "gauge",
+           "The other hosts this one hands the packets of proxied connections it does not hold to.");
+    out += "azlb_handoff_peers " + std::to_string(s.announce.handoff_peers.size()) + "\n";
     family("azlb_vip_announced", "gauge",
            "1 while this host announces the VIP to the routers (engine start --announce), 0 while it does not.");
     for (auto& vip : s.announce.announcing) out += "azlb_vip_announced{vip=\"" + label_escape(vip) + "\"} 1\n";

@@ -67,11 +67,13 @@ class ManyHostsOneVip(unittest.TestCase):
     def tearDownClass(cls):
         cls.c.stop()
 
+    def engine_socket(self, host):
+        run = self.c.host_env(host)["AZLB_RUN_DIR"]
+        return [os.path.join(root, f) for root, _, files in os.walk(run) for f in files if f.endswith("engine.sock")][0]
+
     def engine(self, host):
         """The engine's own status on `host`, from its admin socket (in the host's run folder)."""
-        run = self.c.host_env(host)["AZLB_RUN_DIR"]
-        socks = [os.path.join(root, f) for root, _, files in os.walk(run) for f in files if f.endswith("engine.sock")]
-        return admin_socket.status(socks[0])
+        return admin_socket.status(self.engine_socket(host))
 
     def dsr_packets(self, host):
         return sum(m.get("packets_in", 0) for m in self.engine(host)["members"])
@@ -176,6 +178,7 @@ class ManyHostsOneVip(unittest.TestCase):
         for h, other in (("h1", "h2"), ("h2", "h1")):
             wait_until(lambda: self.engine(h)["announce"]["handoff"]["peers"] == [HOSTS[other]], timeout=15,
                        what=f"{h} to hand off to {other}")
+            self.assertIn("\nazlb_handoff_peers 1\n", admin_socket.request(self.engine_socket(h), "/metrics")[1])
         long = [self.c.connect(vip=PROXY_VIP, port=PROXY_PORT) for _ in range(24)]
         on_h1 = self.proxied_active("h1")
         self.assertGreater(on_h1, 0, "none of 24 proxied connections went through h1")
