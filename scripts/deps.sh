@@ -17,6 +17,8 @@ packages=(build-essential cmake pkg-config python3 bash
           etcd-server etcd-client
           # BGP for many hosts: the shipped dist/bird config learns azlb's routes (tests/e2e/test_engine_announce.py)
           bird2
+          # ...and dist/frr's, run by one of the two hosts of tests/e2e/test_cluster.py
+          frr
           # the logrotate file is checked with logrotate -d (tests/e2e/test_service_files.py)
           logrotate)
 missing=()
@@ -35,4 +37,7 @@ if [[ " ${missing[*]} " == *" nginx "* ]]; then
 fi
 if [[ " ${missing[*]} " == *" bird2 "* ]]; then
   $sudo systemctl stop bird 2>/dev/null || $sudo pkill -x bird 2>/dev/null || true
+fi
+if [[ " ${missing[*]} " == *" frr "* ]]; then
+  $sudo systemctl stop frr 2>/dev/null || $sudo pkill -x watchfrr 2>/dev/null || true
 fi

@@ -36,6 +36,14 @@ TCP_PORT, UDP_PORT = 8080, 5353
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+FRR_LIBEXEC = "/usr/lib/frr"
+
+
+def frr_ready():
+    """FRR's daemons and vtysh (Debian's frr): a host may then run FRR instead of BIRD."""
+    return shutil.which("vtysh") is not None and os.access(os.path.join(FRR_LIBEXEC, "bgpd"), os.X_OK)
+
+
 def ready():
     return (os.geteuid() == 0 and shutil.which("ip") and shutil.which("bird") and shutil.which("birdc")
             and shutil.which("etcd") and shutil.which("nft"))
@@ -86,6 +94,7 @@ class Cluster:
         self.id = f"{os.getpid() % 10000}{random.randint(0, 999)}"
         self.dir = tempfile.mkdtemp(prefix="azlb-cluster-")
         self.procs = {}
+        self.frr_dirs = {}
         self.ns = {n: f"az{self.id}{n}" for n in ("c", "r", *HOSTS, *MEMBERS)}
         self.prefix = f"/azlb/cluster{self.id}"
         self.etcd_port = 23000 + random.randint(0, 999)
@@ -129,8 +138,11 @@ class Cluster:
             self.sysctl(self.ns[h], "net.ipv4.ip_forward", "1")
             for dev in ("all", "default", "eth0"):
                 self.sysctl(self.ns[h], f"net.ipv4.conf.{dev}.send_redirects", "0")
-            # The proxy service's VIP is each host's own: its engine accepts there.
-            sh("ip", "-n", self.ns[h], "addr", "add", PROXY_VIP + "/32", "dev", "lo")
+            # The proxy service's VIP is each host's own: its engine accepts
+            # there. A local route, not an address: FRR's zebra makes a
+            # connected route of every address, which would hide from BGP
+            # the route azlb announces (dist/frr/frr.conf).
+            sh("ip", "-n", self.ns[h], "route", "add", "local", PROXY_VIP + "/32", "dev", "lo")
 
     def sysctl(self, ns, key, value):
         sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}")
@@ -194,6 +206,50 @@ class Cluster:
         with open(conf, "w") as f:
             f.write(self.bird_conf(name))
         self.spawn("bird-" + name, name, ["bird", "-f", "-c", conf, "-s", os.path.join(self.dir, f"bird-{name}.ctl")])
+
+    def frr_conf(self, name):
+        """dist/frr/frr.conf with the lines it marks CHANGE changed for this host."""
+        with open(os.path.join(SOURCE, "dist/frr/frr.conf")) as f:
+            text = f.read()
+        asn = 65000 + list(HOSTS).index(name) + 1
+        return (text.replace("bgp router-id 198.18.1.2", f"bgp router-id {HOSTS[name]}")
+                .replace("router bgp 65001", f"router bgp {asn}"))
+
+    def start_frr(self, name):
+        """FRR on host `name`: zebra, bgpd and bfdd, each in the foreground as
+        FRR's own user, with their sockets in a folder of their own; then the
+        shipped integrated config, applied by vtysh as `vtysh -b` applies
+        /etc/frr/frr.conf at boot."""
+        d = os.path.join(self.dir, f"frr-{name}")
+        os.makedirs(d)
+        os.chmod(self.dir, 0o755)  # the daemons leave root's privileges: they must reach `d`
+        os.chmod(d, 0o777)
+        empty, conf = os.path.join(d, "empty.conf"), os.path.join(d, "frr.conf")
+        for path, text in ((empty, ""), (conf, self.frr_conf(name))):
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+        for daemon in ("zebra", "bgpd", "bfdd"):
+            extra = ["--bfdctl", os.path.join(d, "bfdd.sock")] if daemon == "bfdd" else []
+            self.spawn(f"frr-{daemon}-{name}", name, [os.path.join(FRR_LIBEXEC, daemon), "-f", empty, "-i",
+                                                      os.path.join(d, daemon + ".pid"), "-z",
+                                                      os.path.join(d, "zserv.api"), "--vty_socket", d, "-P", "0",
+                                                      "--log", "stdout", *extra])
+            vty = os.path.join(d, daemon + ".vty")
+            deadline = time.monotonic() + 20
+            while not os.path.exists(vty):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"FRR's {daemon} did not start on {name}")
+                time.sleep(0.05)
+        p = subprocess.run(["ip", "netns", "exec", self.ns[name], "vtysh", "--vty_socket", d, "-f", conf],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError(f"vtysh -f {conf} on {name}: {p.stdout}{p.stderr}")
+        self.frr_dirs[name] = d
+
+    def vtysh(self, name, *commands):
+        args = [a for c in commands for a in ("-c", c)]
+        return sh("ip", "netns", "exec", self.ns[name], "vtysh", "--vty_socket", self.frr_dirs[name], *args).stdout
 
     def router_paths(self, vip=VIP):
         """The hosts the router's route to the VIP goes through now."""
@@ -260,7 +316,7 @@ class Cluster:
 
     def stop(self):
         for key in list(self.procs):
-            if key.startswith("bird-") or key == "etcd":
+            if key.startswith(("bird-", "frr-")) or key == "etcd":
                 self.kill(key)
         for host in HOSTS:
             # An engine started by `engine start` is a daemon: stop it by pid.

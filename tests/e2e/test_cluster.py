@@ -1,5 +1,6 @@
-"""Many hosts, one VIP, end to end: two balancer hosts announce the VIP with
-BIRD to a router that spreads flows over them (ECMP), both follow one state
+"""Many hosts, one VIP, end to end: two balancer hosts announce the VIP, h1
+with BIRD and h2 with FRR (where it is installed; BIRD otherwise), each with
+its config from dist/ as it ships, to a router that spreads flows over them (ECMP), both follow one state
 in etcd and pick members with one consistent hash, and members answer the
 client directly (DSR). The issue's checks: connections spread over hosts and
 members; a host's engine and BIRD killed with -9 lose no long connection and
@@ -16,7 +17,7 @@ import unittest
 
 import admin_socket
 from backends import wait_until
-from netns_cluster import HOSTS, MEMBERS, PROXY_MEMBERS, PROXY_PORT, PROXY_VIP, VIP, Cluster, ready
+from netns_cluster import HOSTS, MEMBERS, PROXY_MEMBERS, PROXY_PORT, PROXY_VIP, VIP, Cluster, frr_ready, ready
 
 
 def sh_ns(ns, *args):
@@ -53,8 +54,14 @@ class ManyHostsOneVip(unittest.TestCase):
             for vm in ("p2", "p3"):
                 c.azlb("h1", "lbset", "join", "front", "--vm", vm)
             c.member_servers()
-            for name in ("r", *HOSTS):
+            # h1 runs BIRD and h2 FRR (where it is installed), each with its
+            # shipped config: the router takes routes from both alike.
+            for name in ("r", "h1"):
                 c.start_bird(name)
+            if frr_ready():
+                c.start_frr("h2")
+            else:
+                c.start_bird("h2")
             for h in HOSTS:
                 c.start_engine(h)
             wait_until(lambda: c.router_paths() == sorted(HOSTS) and c.router_paths(PROXY_VIP) == sorted(HOSTS),
@@ -92,6 +99,12 @@ class ManyHostsOneVip(unittest.TestCase):
         answered = {self.c.ask_udp() for _ in range(30)}
         self.assertLessEqual(answered, set(MEMBERS))
         self.assertGreater(len(answered), 1, "30 UDP clients all on one member")
+        if "h2" in self.c.frr_dirs:
+            # FRR learned the VIPs from azlb's table and announces them, its BFD session to the router is up.
+            bgp = self.c.vtysh("h2", "show bgp ipv4 unicast")
+            self.assertIn(VIP + "/32", bgp)
+            self.assertIn(PROXY_VIP + "/32", bgp)
+            self.assertRegex(self.c.vtysh("h2", "show bfd peers brief"), r"198\.18\.1\.1\s+up")
         registered = json.loads(self.c.azlb("h1", "status", "-o", "json").stdout)["engines"]
         self.assertEqual(sorted(e["host"] for e in registered), sorted(HOSTS))
         for e in registered:
