@@ -150,8 +150,9 @@ class ManyHostsOneVip(unittest.TestCase):
             os.kill(bird.pid, signal.SIGCONT)
             for s, _ in long:
                 s.close()
-        # After a session error BIRD waits (error wait time, 60 s at first) before
-        # it tries again; an operator who knows the host is well restarts both ends.
+        # After a session error h1's BIRD waits (its error wait time, 60 s at
+        # first; the router's is 1 s) before it tries again; an operator who
+        # knows the host is well restarts both ends.
         for name, protocol in (("r", "host1"), ("h1", "upstream")):
             subprocess.run(["birdc", "-s", os.path.join(self.c.dir, f"bird-{name}.ctl"), "restart", protocol],
                            capture_output=True, check=True)
