@@ -186,6 +186,7 @@ class Engine {
   void sync_handoff();
   std::vector<model::IpAddress> handoff_addresses_;  // this host's, that peers send to
   HandoffPlan handoff_applied_;
+  bool handoff_synced_ = false;  // applied once: what an engine killed before this one left is gone
   std::string handoff_error_;
   std::int64_t next_handoff_retry_ms_ = 0;
   bool withdrawn_ = false;
@@ -685,7 +686,7 @@ void Engine::sync_handoff() {
   plan.vips.assign(vips.begin(), vips.end());
   if (plan.peers.empty() || plan.vips.empty()) plan = {};
   const auto now = monotonic_ms();
-  if (plan == handoff_applied_ && (handoff_error_.empty() || now < next_handoff_retry_ms_)) return;
+  if (handoff_synced_ && plan == handoff_applied_ && (handoff_error_.empty() || now < next_handoff_retry_ms_)) return;
   auto st = nat_.run_script(handoff_script(handoff_table_name(nat_.name()), plan));
   if (!st) {
     if (st.error().message != handoff_error_)
@@ -704,6 +705,7 @@ void Engine::sync_handoff() {
       log("packets of proxied connections this host does not hold go to the other hosts: %s", names.c_str());
   }
   handoff_applied_ = std::move(plan);
+  handoff_synced_ = true;
   handoff_error_.clear();
 }
 
