@@ -186,7 +186,8 @@ class Engine {
   void sync_handoff();
   std::vector<model::IpAddress> handoff_addresses_;  // this host's, that peers send to
   HandoffPlan handoff_applied_;
-  bool handoff_synced_ = false;  // applied once: what an engine killed before this one left is gone
+  bool handoff_synced_ = false;
+  bool handoff_capped_ = false;  // more peers than kMaxHandoffPeers, said once  // applied once: what an engine killed before this one left is gone
   std::string handoff_error_;
   std::int64_t next_handoff_retry_ms_ = 0;
   bool withdrawn_ = false;
@@ -679,6 +680,15 @@ void Engine::sync_handoff() {
           std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
         peers.insert(*ip);
   plan.peers.assign(peers.begin(), peers.end());
+  if (plan.peers.size() > kMaxHandoffPeers) {
+    if (!handoff_capped_)
+      log("the state names %zu other hosts: packets of proxied connections go to the first %zu only",
+          plan.peers.size(), kMaxHandoffPeers);
+    handoff_capped_ = true;
+    plan.peers.resize(kMaxHandoffPeers);
+  } else {
+    handoff_capped_ = false;
+  }
   std::set<std::pair<model::IpAddress, std::uint16_t>> vips;
   for (auto& r : config_->routes)
     if (r.key.protocol == model::Protocol::Tcp && !r.key.address.is_unspecified() && !listeners_->unbound().contains(r.key))

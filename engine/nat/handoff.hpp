@@ -28,6 +28,11 @@ namespace azlb::engine {
 // In azlb's mark space (kNatMarkTag's neighbour: no NAT or DSR rule matches it).
 inline constexpr std::uint32_t kHandoffListenerMark = 0xa3000001u;
 
+// Each stray packet costs a copy per peer: a state that names more hosts
+// (a key written by another program, a misconfiguration) hands to the first
+// this many, by address.
+inline constexpr std::size_t kMaxHandoffPeers = 64;
+
 struct HandoffPlan {
   std::vector<std::pair<model::IpAddress, std::uint16_t>> vips;  // proxied TCP VIPs and ports
   std::vector<model::IpAddress> peers;                          // the other hosts' hand-off addresses

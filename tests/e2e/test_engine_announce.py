@@ -189,6 +189,12 @@ class Announce(EngineCase):
         self.fails(2, "engine", "start", "--route-table", "7", mentions="needs --announce")
         self.fails(2, "engine", "start", "--announce", "--route-table", "254", mentions="254")
         self.fails(2, "engine", "start", "--announce", "--route-table", "x", mentions="'x'")
+        self.fails(2, "engine", "start", "--handoff-address", "198.18.1.2", mentions="needs --announce")
+        self.fails(2, "engine", "start", "--announce", "--handoff-address", "198.18.1.2,198.18.1.3",
+                   mentions="one per family")
+        self.fails(2, "engine", "start", "--announce", "--handoff-address", "198.18.1.2,", mentions="''")
+        self.fails(2, "engine", "start", "--announce", "--handoff-address", "0.0.0.0", mentions="0.0.0.0")
+        self.fails(2, "engine", "start", "--announce", "--handoff-address", "\xff\x01", mentions="hand-off address")
         self.fails(1, "engine", "withdraw", mentions="no engine runs")
         self.start_in_namespace()
         self.fails(2, "engine", "withdraw", mentions="without --announce")
