@@ -190,16 +190,22 @@ class Cluster:
             raise AssertionError(f"azlb {' '.join(args)} on {host}: exit {p.returncode}: {p.stderr}")
         return p
 
+    def shipped_conf(self, path, name, *changes):
+        """A config of dist/ with the lines it marks CHANGE changed for host
+        `name`: each (old, new) pair, new formatted with its {address} and {asn}."""
+        with open(os.path.join(SOURCE, path)) as f:
+            text = f.read()
+        asn = 65000 + list(HOSTS).index(name) + 1
+        for old, new in changes:
+            text = text.replace(old, new.format(address=HOSTS[name], asn=asn))
+        return text
+
     def bird_conf(self, name):
-        """The shipped config with the lines it marks CHANGE changed for this host."""
         if name == "r":
             with open(os.path.join(SOURCE, "dist/bird/router-example.conf")) as f:
                 return f.read()
-        with open(os.path.join(SOURCE, "dist/bird/azlb-host.conf")) as f:
-            text = f.read()
-        asn = 65000 + list(HOSTS).index(name) + 1
-        return (text.replace("router id 198.18.1.2;", f"router id {HOSTS[name]};")
-                .replace("local as 65001;", f"local as {asn};"))
+        return self.shipped_conf("dist/bird/azlb-host.conf", name, ("router id 198.18.1.2;", "router id {address};"),
+                                 ("local as 65001;", "local as {asn};"))
 
     def start_bird(self, name):
         conf = os.path.join(self.dir, f"bird-{name}.conf")
@@ -208,12 +214,8 @@ class Cluster:
         self.spawn("bird-" + name, name, ["bird", "-f", "-c", conf, "-s", os.path.join(self.dir, f"bird-{name}.ctl")])
 
     def frr_conf(self, name):
-        """dist/frr/frr.conf with the lines it marks CHANGE changed for this host."""
-        with open(os.path.join(SOURCE, "dist/frr/frr.conf")) as f:
-            text = f.read()
-        asn = 65000 + list(HOSTS).index(name) + 1
-        return (text.replace("bgp router-id 198.18.1.2", f"bgp router-id {HOSTS[name]}")
-                .replace("router bgp 65001", f"router bgp {asn}"))
+        return self.shipped_conf("dist/frr/frr.conf", name, ("bgp router-id 198.18.1.2", "bgp router-id {address}"),
+                                 ("router bgp 65001", "router bgp {asn}"))
 
     def start_frr(self, name):
         """FRR on host `name`: zebra, bgpd and bfdd, each in the foreground as

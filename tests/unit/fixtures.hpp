@@ -24,6 +24,9 @@ inline void make_vm(State& s, const char* name, const char* service, bool defaul
   REQUIRE_MESSAGE(res.ok(), (res.ok() ? "" : res.error().message));
 }
 
+// Whether a generated script (nftables, TOML) holds `what`.
+inline bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
 template <class T>
 void must(const Result<T>& r) {
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));

@@ -4,12 +4,13 @@
 
 #include <string>
 
+#include "fixtures.hpp"
+
 using namespace azlb::engine;
+using azlb::test::has;
 using azlb::model::parse_ip;
 
 namespace {
-
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 std::size_t count(const std::string& text, const std::string& what) {
   std::size_t n = 0;

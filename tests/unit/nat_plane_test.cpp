@@ -7,9 +7,11 @@
 #include <set>
 
 #include "engine/nat/conntrack.hpp"
+#include "fixtures.hpp"
 #include "route_farm.hpp"
 
 using namespace azlb::engine;
+using azlb::test::has;
 using azlb::model::parse_ip;
 
 namespace {
@@ -18,8 +20,6 @@ struct NatFarm : azlb::test::RouteFarm {
   explicit NatFarm(int n = 3) : RouteFarm(n, azlb::model::Distribution::FiveTuple, true) {}
   std::string script(bool draining = false) { return nat_script("azlb_t", {&route}, draining); }
 };
-
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 std::string mark_text(std::uint32_t mark) {
   char buf[16];
