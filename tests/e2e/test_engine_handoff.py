@@ -1,10 +1,11 @@
 """The proxy plane across hosts, IPv4 and IPv6, as root, in network
-namespaces the test makes: a client behind a router, two balancer hosts that
-own a proxied VIP of each family and follow one state in etcd, and a member
-host. The router's route to each VIP goes to h1; the test moves it to h2 (as
-ECMP does when a path comes or goes), so the packets of h1's connections
-reach h2, which holds none of them: h2 hands them to h1 (nat/handoff.hpp),
-and every connection goes on both ways and ends cleanly, while new ones are
+namespaces the test makes: a client behind a router, three balancer hosts
+that own a proxied VIP of each family and follow one state in etcd, and a
+member host. The router's route to each VIP goes to h1; the test moves it to
+h2 (as ECMP does when a path comes or goes), so the packets of h1's
+connections reach h2, which holds none of them: h2 copies them to h1 and h3
+(nat/handoff.hpp); h1 takes them, h3 drops its copies without a reset, and
+every connection goes on both ways and ends cleanly, while new ones are
 h2's own."""
 import os
 import random
@@ -19,7 +20,8 @@ from harness import AZLB
 from netns_cluster import greeted, in_ns
 
 PREFIX = f"fd00:{random.randint(0x100, 0xfff):x}"
-HOSTS = {"h1": ("198.18.1.2", f"{PREFIX}:6::2"), "h2": ("198.18.1.3", f"{PREFIX}:6::3")}
+HOSTS = {"h1": ("198.18.1.2", f"{PREFIX}:6::2"), "h2": ("198.18.1.3", f"{PREFIX}:6::3"),
+         "h3": ("198.18.1.4", f"{PREFIX}:6::4")}
 ROUTER = ("198.18.1.1", f"{PREFIX}:6::1")
 CLIENT = ("198.18.0.2", f"{PREFIX}:5::2")
 MEMBER = ("198.18.1.21", f"{PREFIX}:6::21")  # the VMs' private addresses, on the member host
@@ -56,7 +58,7 @@ class HandOffBetweenHosts(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="azlb-handoff-")
         tag = f"{os.getpid() % 10000}x{random.randint(0, 999)}"
-        cls.ns = {n: f"azho{n}{tag}" for n in ("c", "r", "h1", "h2", "m")}
+        cls.ns = {n: f"azho{n}{tag}" for n in ("c", "r", *HOSTS, "m")}
         cls.procs = []
         cls.etcd_port = 24000 + random.randint(0, 999)
         try:
@@ -152,25 +154,26 @@ class HandOffBetweenHosts(unittest.TestCase):
             sh("ip", "netns", "del", n, check=False)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def handoff_counter(self, host, family):
-        """Packets `host` handed to its peers, from its hand-off table's counter."""
+    def counters(self, host, family):
+        """(copies dropped, packets handed on) by `host`, from its hand-off table's two counters."""
         tables = sh("ip", "netns", "exec", self.ns[host], "nft", "list", "tables", family).stdout
         name = next(line.split()[-1] for line in tables.splitlines() if line.endswith("_handoff"))
         text = sh("ip", "netns", "exec", self.ns[host], "nft", "list", "chain", family, name, "unknown").stdout
-        return int(text.split("counter packets ")[2].split()[0])  # the second counter: what was handed on
+        dropped, handed = (int(part.split()[0]) for part in text.split("counter packets ")[1:3])
+        return dropped, handed
 
     def test_connections_go_on_when_the_routers_move_them_to_a_host_that_does_not_hold_them(self):
         def peers(h):
             out = self.azlb(h, "status", check=False).stdout
-            other = next(x for x in HOSTS if x != h)
-            return all(a in out for a in HOSTS[other])
+            return all(a in out for other in HOSTS if other != h for a in HOSTS[other])
         for h in HOSTS:
-            wait_until(lambda: peers(h), timeout=15, what=f"{h}'s hand-off to the other host")
+            wait_until(lambda: peers(h), timeout=15, what=f"{h}'s hand-off to the other hosts")
         for family, vip, kind in ((0, VIPS[0], "ip"), (1, VIPS[1], "ip6")):
             with self.subTest(vip=vip):
                 self.route_vips_via("h1")
                 conns = [in_ns(self.ns["c"], greeted, vip, PORT, 5)[0] for _ in range(8)]
-                before = self.handoff_counter("h2", kind)
+                handed_before = self.counters("h2", kind)[1]
+                dropped_before = self.counters("h3", kind)[0]
                 self.route_vips_via("h2")
                 try:
                     for i, s in enumerate(conns):
@@ -185,7 +188,8 @@ class HandOffBetweenHosts(unittest.TestCase):
                     for s in conns:
                         s.shutdown(socket.SHUT_WR)
                         self.assertEqual(s.recv(100), b"", "the connection did not end cleanly")
-                    self.assertGreater(self.handoff_counter("h2", kind), before, "h2 handed nothing to h1")
+                    self.assertGreater(self.counters("h2", kind)[1], handed_before, "h2 handed nothing on")
+                    self.assertGreater(self.counters("h3", kind)[0], dropped_before, "h3 dropped no copy")
                     # New connections are h2's own.
                     s, line = in_ns(self.ns["c"], greeted, vip, PORT, 5)
                     self.assertEqual(line, "hello")
