@@ -336,6 +336,7 @@ std::optional<Json> small_change(const Snapshot& snap, const State& s, const std
 std::string meta_key(const std::string& prefix) { return prefix + "/state"; }
 std::string objects_prefix(const std::string& prefix) { return prefix + "/objects/"; }
 std::string engines_prefix(const std::string& prefix) { return prefix + "/engines/"; }
+std::string handoff_prefix(const std::string& prefix) { return prefix + "/handoff/"; }
 
 Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
   const auto& prefix = c.location().prefix;

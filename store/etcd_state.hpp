@@ -32,6 +32,8 @@ namespace azlb::store::etcd {
 std::string meta_key(const std::string& prefix);
 std::string objects_prefix(const std::string& prefix);  // ends with '/'
 std::string engines_prefix(const std::string& prefix);  // ends with '/'
+// Each engine's hand-off addresses (engine/nat/handoff.hpp), under its lease: "ADDR[,ADDR]".
+std::string handoff_prefix(const std::string& prefix);  // ends with '/'
 
 struct Value {
   std::string value;

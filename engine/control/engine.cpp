@@ -186,8 +186,8 @@ class Engine {
   void sync_handoff();
   std::vector<model::IpAddress> handoff_addresses_;  // this host's, that peers send to
   HandoffPlan handoff_applied_;
-  bool handoff_synced_ = false;
-  bool handoff_capped_ = false;  // more peers than kMaxHandoffPeers, said once  // applied once: what an engine killed before this one left is gone
+  bool handoff_synced_ = false;  // applied once: what an engine killed before this one left is gone
+  bool handoff_capped_ = false;  // more peers than kMaxHandoffPeers, said once
   std::string handoff_error_;
   std::int64_t next_handoff_retry_ms_ = 0;
   bool withdrawn_ = false;
@@ -359,9 +359,14 @@ Status Engine::start() {
     if (!announce_error_.empty()) return model::runtime_error(announce_error_);
   }
   if (opt_.state.is_etcd()) {
-    const auto engines = store::etcd::engines_prefix(opt_.state.etcd().prefix);
-    AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), engines, engines + host_ + "/" + std::to_string(::getpid())));
+    const auto& prefix = opt_.state.etcd().prefix;
+    const auto me = host_ + "/" + std::to_string(::getpid());
+    AZLB_ASSIGN(reg, Registrar::start(opt_.state.etcd(), store::etcd::engines_prefix(prefix) + me,
+                                      store::etcd::handoff_prefix(prefix), store::etcd::handoff_prefix(prefix) + me));
     registrar_ = std::move(reg);
+    std::string addresses;
+    for (auto& a : handoff_addresses_) addresses += (addresses.empty() ? "" : ",") + a.to_string();
+    registrar_->set_handoff(addresses);
     register_engine();
   }
   // A start that cannot program the NAT plane fails, with what is missing.
@@ -674,11 +679,10 @@ void Engine::sync_handoff() {
   if (!announcer_ || !registrar_) return;
   HandoffPlan plan;
   std::set<model::IpAddress> peers;
-  for (auto& p : registrar_->peers())
-    for (auto& text : p.handoff)
-      if (auto ip = model::parse_ip("address", text); ip && !ip->is_unspecified() &&
-          std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
-        peers.insert(*ip);
+  for (auto& text : registrar_->peers())
+    if (auto ip = model::parse_ip("address", text); ip && !ip->is_unspecified() &&
+        std::find(handoff_addresses_.begin(), handoff_addresses_.end(), *ip) == handoff_addresses_.end())
+      peers.insert(*ip);
   plan.peers.assign(peers.begin(), peers.end());
   if (plan.peers.size() > kMaxHandoffPeers) {
     if (!handoff_capped_)

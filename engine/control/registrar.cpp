@@ -11,16 +11,18 @@ namespace azlb::engine {
 
 using model::Status;
 
-model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLocation& loc, std::string engines_prefix,
-                                                           std::string key) {
+model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLocation& loc, std::string key,
+                                                           std::string peers_prefix, std::string peer_key) {
   AZLB_ASSIGN(client, store::EtcdClient::open(loc));
-  std::unique_ptr<Registrar> r(new Registrar(std::move(client), std::move(engines_prefix), std::move(key)));
+  std::unique_ptr<Registrar> r(
+      new Registrar(std::move(client), std::move(key), std::move(peers_prefix), std::move(peer_key)));
   r->thread_ = std::thread([p = r.get()] { p->run(); });
   return r;
 }
 
-Registrar::Registrar(std::unique_ptr<store::EtcdClient> c, std::string engines_prefix, std::string key)
-    : client_(std::move(c)), engines_prefix_(std::move(engines_prefix)), key_(std::move(key)) {}
+Registrar::Registrar(std::unique_ptr<store::EtcdClient> c, std::string key, std::string peers_prefix,
+                     std::string peer_key)
+    : client_(std::move(c)), key_(std::move(key)), peers_prefix_(std::move(peers_prefix)), peer_key_(std::move(peer_key)) {}
 
 Registrar::~Registrar() {
   {
@@ -37,34 +39,45 @@ std::pair<std::string, std::time_t> Registrar::error() {
   return {last_error_, error_since_};
 }
 
-std::vector<Registrar::Peer> Registrar::peers() {
+std::vector<std::string> Registrar::peers() {
   std::lock_guard lock(mu_);
   return peers_;
 }
 
+void Registrar::set_handoff(std::string addresses) {
+  {
+    std::lock_guard lock(mu_);
+    if (addresses == handoff_) return;
+    handoff_ = std::move(addresses);
+  }
+  cv_.notify_all();
+}
+
 Status Registrar::read_peers() {
-  AZLB_ASSIGN(keys, store::etcd::list(*client_, engines_prefix_));
-  std::vector<Peer> peers;
+  AZLB_ASSIGN(keys, store::etcd::list(*client_, peers_prefix_));
+  std::vector<std::string> peers;
   for (auto& [key, value] : keys) {
-    if (key == key_) continue;
-    // Another program's key, or another version's: read what is there.
-    auto j = store::Json::parse(value, nullptr, false);
-    if (!j.is_object()) continue;
-    Peer p;
-    if (auto h = j.find("host"); h != j.end() && h->is_string()) p.host = h->get<std::string>();
-    const store::Json* at = &j;
-    for (const char* step : {"announce", "handoff", "addresses"}) {
-      auto it = at->is_object() ? at->find(step) : at->end();
-      at = it == at->end() ? nullptr : &*it;
-      if (!at) break;
+    if (key == peer_key_) continue;
+    // Another program's key, or another version's: whatever is not an
+    // address is dropped by the engine.
+    for (std::size_t at = 0; at <= value.size();) {
+      const auto comma = std::min(value.find(',', at), value.size());
+      if (comma > at) peers.push_back(value.substr(at, comma - at));
+      at = comma + 1;
     }
-    if (at && at->is_array())
-      for (auto& a : *at)
-        if (a.is_string()) p.handoff.push_back(a.get<std::string>());
-    peers.push_back(std::move(p));
   }
   std::lock_guard lock(mu_);
   peers_ = std::move(peers);
+  return model::ok();
+}
+
+Status Registrar::put(const std::string& key, const std::string& value) {
+  AZLB_ASSIGN(reply, client_->call("kv/put",
+                                   {{"key", store::base64_encode(key)},
+                                    {"value", store::base64_encode(value)},
+                                    {"lease", lease_}},
+                                   3000));
+  (void)reply;
   return model::ok();
 }
 
@@ -78,10 +91,11 @@ void Registrar::set_value(std::string json) {
 }
 
 Status Registrar::refresh() {
-  std::string value;
+  std::string value, handoff;
   {
     std::lock_guard lock(mu_);
     value = value_;
+    handoff = handoff_;
   }
   if (value.empty()) return model::ok();
   const auto now = monotonic_ms();
@@ -93,7 +107,7 @@ Status Registrar::refresh() {
     const auto& r = reply.contains("result") ? reply["result"] : reply;
     const auto ttl = store::json_text(r, "TTL");
     const bool alive = !ttl.empty() && ttl != "0";
-    if (!alive) lease_.clear(), written_.clear();
+    if (!alive) lease_.clear(), written_.clear(), handoff_written_.clear();
     next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
   }
   if (lease_.empty()) {
@@ -101,15 +115,15 @@ Status Registrar::refresh() {
     lease_ = store::json_text(grant, "ID");
     if (lease_.empty()) return model::runtime_error("etcd granted no lease");
     written_.clear();
+    handoff_written_.clear();
     next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
   }
+  if (!handoff.empty() && handoff != handoff_written_) {
+    AZLB_TRY(put(peer_key_, handoff));
+    handoff_written_ = handoff;
+  }
   if (value != written_) {
-    AZLB_ASSIGN(put, client_->call("kv/put",
-                                   {{"key", store::base64_encode(key_)},
-                                    {"value", store::base64_encode(value)},
-                                    {"lease", lease_}},
-                                   3000));
-    (void)put;
+    AZLB_TRY(put(key_, value));
     written_ = value;
   } else if (kept_alive) {
     // With each keepalive: the key put back if another program deleted it
@@ -149,7 +163,8 @@ void Registrar::run() {
     // after a failure, tried again a second later (never at once: etcd away
     // must not make this thread spin).
     if (st)
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || value_ != written_; });
+      cv_.wait_for(lock, std::chrono::seconds(1),
+                   [&] { return stop_ || value_ != written_ || (!handoff_.empty() && handoff_ != handoff_written_); });
     else
       cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
   }

@@ -22,10 +22,12 @@ namespace azlb::engine {
 class Registrar {
  public:
   static constexpr int kTtlSeconds = 10;
-  // `key` is under `engines_prefix`, where the other engines' keys are read
-  // every few seconds (peers()).
-  static model::Result<std::unique_ptr<Registrar>> start(const store::EtcdLocation&, std::string engines_prefix,
-                                                          std::string key);
+  // `key` holds the registration. `peer_key`, under `peers_prefix`, holds
+  // only this host's hand-off addresses (set_handoff), under the same lease:
+  // what the other engines read every few seconds (peers()), a few bytes
+  // each, where a registration may hold thousands of members' health.
+  static model::Result<std::unique_ptr<Registrar>> start(const store::EtcdLocation&, std::string key,
+                                                          std::string peers_prefix, std::string peer_key);
   // Revokes the lease: the key goes at once.
   ~Registrar();
   Registrar(const Registrar&) = delete;
@@ -39,23 +41,22 @@ class Registrar {
   // And since when.
   std::pair<std::string, std::time_t> error();
 
-  // The other engines of the state as last read: host name and the
-  // addresses it takes handed-off packets at (its key's announce.handoff).
-  struct Peer {
-    std::string host;
-    std::vector<std::string> handoff;
-  };
-  std::vector<Peer> peers();
+  // This host's hand-off addresses, comma-separated ("" for none).
+  void set_handoff(std::string addresses);
+  // The other engines' hand-off addresses, as last read.
+  std::vector<std::string> peers();
 
  private:
-  Registrar(std::unique_ptr<store::EtcdClient>, std::string engines_prefix, std::string key);
+  Registrar(std::unique_ptr<store::EtcdClient>, std::string key, std::string peers_prefix, std::string peer_key);
+  model::Status put(const std::string& key, const std::string& value);
   void run();
   model::Status refresh();
   model::Status read_peers();
 
   std::unique_ptr<store::EtcdClient> client_;
-  std::string engines_prefix_, key_;
-  std::vector<Peer> peers_;
+  std::string key_, peers_prefix_, peer_key_;
+  std::string handoff_, handoff_written_;  // wanted, and in etcd under the current lease
+  std::vector<std::string> peers_;
   std::int64_t next_peers_ms_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
