@@ -24,6 +24,7 @@
 #include "engine/log.hpp"
 #include "engine/nat/nat_plane.hpp"
 #include "engine/nat/nft_netlink.hpp"
+#include <linux/netfilter.h>
 #include "engine/control/process_files.hpp"
 #include "engine/control/prober.hpp"
 #include "engine/control/report.hpp"
@@ -188,6 +189,11 @@ class Engine {
   HandoffPlan handoff_applied_;
   bool handoff_synced_ = false;  // applied once: what an engine killed before this one left is gone
   bool handoff_capped_ = false;  // more peers than kMaxHandoffPeers, said once
+  // The ruleset's generation and the tables' make-up when last applied:
+  // another program's change (nft flush ruleset) is put back.
+  std::optional<std::uint32_t> handoff_generation_;
+  std::uint64_t handoff_fingerprint_ = 0;
+  std::uint64_t handoff_tables_fingerprint() const;
   std::string handoff_error_;
   std::int64_t next_handoff_retry_ms_ = 0;
   bool withdrawn_ = false;
@@ -700,7 +706,20 @@ void Engine::sync_handoff() {
   plan.vips.assign(vips.begin(), vips.end());
   if (plan.peers.empty() || plan.vips.empty()) plan = {};
   const auto now = monotonic_ms();
-  if (handoff_synced_ && plan == handoff_applied_ && (handoff_error_.empty() || now < next_handoff_retry_ms_)) return;
+  bool changed_by_another = false;
+  if (handoff_synced_ && plan == handoff_applied_ && !(plan == HandoffPlan{}) && handoff_error_.empty()) {
+    const auto generation = nft_generation();
+    if (generation && generation != handoff_generation_) {
+      changed_by_another = handoff_tables_fingerprint() != handoff_fingerprint_;
+      if (!changed_by_another) handoff_generation_ = generation;
+    }
+  }
+  if (handoff_synced_ && plan == handoff_applied_ && !changed_by_another &&
+      (handoff_error_.empty() || now < next_handoff_retry_ms_))
+    return;
+  if (changed_by_another)
+    log("the hand-off tables %s were changed or removed by another program: putting them back",
+        handoff_table_name(nat_.name()).c_str());
   auto st = nat_.run_script(handoff_script(handoff_table_name(nat_.name()), plan));
   if (!st) {
     if (st.error().message != handoff_error_)
@@ -721,6 +740,14 @@ void Engine::sync_handoff() {
   handoff_applied_ = std::move(plan);
   handoff_synced_ = true;
   handoff_error_.clear();
+  handoff_generation_ = nft_generation();
+  handoff_fingerprint_ = handoff_tables_fingerprint();
+}
+
+std::uint64_t Engine::handoff_tables_fingerprint() const {
+  const auto name = handoff_table_name(nat_.name());
+  const auto v4 = nft_table_fingerprint(name, NFPROTO_IPV4), v6 = nft_table_fingerprint(name, NFPROTO_IPV6);
+  return v4.value_or(0) * 1099511628211ull ^ v6.value_or(0);
 }
 
 void Engine::sync_dsr() {

@@ -105,7 +105,7 @@ struct Fingerprint {
 
 }  // namespace
 
-std::optional<std::uint64_t> nft_table_fingerprint(const std::string& name) {
+std::optional<std::uint64_t> nft_table_fingerprint(const std::string& name, std::uint8_t family) {
   // Every object of the table: the dumps of rules and sets are filtered by the
   // kernel (their table attribute); chains of other tables are skipped here.
   Fingerprint f;
@@ -119,7 +119,7 @@ std::optional<std::uint64_t> nft_table_fingerprint(const std::string& name) {
   };
   bool table_seen = false;
   for (auto& kind : kinds) {
-    const Reply r = ask(kind.msg, NFPROTO_INET, name, true);
+    const Reply r = ask(kind.msg, family, name, true);
     if (!r.answered || r.error != 0) return std::nullopt;  // ENOENT: no such table
     for (auto& m : r.messages) {
       bool ours = false;

@@ -17,12 +17,13 @@ std::optional<bool> nft_inet_table_exists(const std::string& name);
 // program, makes a new one. nullopt when the kernel cannot be asked.
 std::optional<std::uint32_t> nft_generation();
 
-// What the inet table `name` is made of, as one number: its chains (name,
+// What the table `name` of `family` (NFPROTO_INET, _IPV4, _IPV6) is made of,
+// as one number: its chains (name,
 // handle, hook, policy), rules (chain, handle) and sets (name, handle,
 // flags). Any rule added, deleted or replaced, any chain or set made or
 // deleted, changes it; counters and set elements do not (a table with a
 // 65,537-slot map is read in a millisecond, where libnftables' listing takes
 // a second). nullopt when the table is missing or the kernel cannot be asked.
-std::optional<std::uint64_t> nft_table_fingerprint(const std::string& name);
+std::optional<std::uint64_t> nft_table_fingerprint(const std::string& name, std::uint8_t family = 1 /* NFPROTO_INET */);
 
 }  // namespace azlb::engine

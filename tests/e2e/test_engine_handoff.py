@@ -154,10 +154,13 @@ class HandOffBetweenHosts(unittest.TestCase):
             sh("ip", "netns", "del", n, check=False)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
+    def table_name(self, host, family):
+        tables = sh("ip", "netns", "exec", self.ns[host], "nft", "list", "tables", family).stdout
+        return next((line.split()[-1] for line in tables.splitlines() if line.endswith("_handoff")), None)
+
     def counters(self, host, family):
         """(copies dropped, packets handed on) by `host`, from its hand-off table's two counters."""
-        tables = sh("ip", "netns", "exec", self.ns[host], "nft", "list", "tables", family).stdout
-        name = next(line.split()[-1] for line in tables.splitlines() if line.endswith("_handoff"))
+        name = self.table_name(host, family)
         text = sh("ip", "netns", "exec", self.ns[host], "nft", "list", "chain", family, name, "unknown").stdout
         dropped, handed = (int(part.split()[0]) for part in text.split("counter packets ")[1:3])
         return dropped, handed
@@ -168,6 +171,10 @@ class HandOffBetweenHosts(unittest.TestCase):
             return all(a in out for other in HOSTS if other != h for a in HOSTS[other])
         for h in HOSTS:
             wait_until(lambda: peers(h), timeout=15, what=f"{h}'s hand-off to the other hosts")
+        # Another program removes h2's IPv4 table (nft flush ruleset, a firewall's reload): it is put back.
+        name = self.table_name("h2", "ip")
+        sh("ip", "netns", "exec", self.ns["h2"], "nft", "delete", "table", "ip", name)
+        wait_until(lambda: self.table_name("h2", "ip") == name, timeout=10, what="h2's hand-off table put back")
         for family, vip, kind in ((0, VIPS[0], "ip"), (1, VIPS[1], "ip6")):
             with self.subTest(vip=vip):
                 self.route_vips_via("h1")
