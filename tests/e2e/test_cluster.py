@@ -17,6 +17,8 @@ import unittest
 
 import admin_socket
 from backends import wait_until
+from test_json_schema import SCHEMA
+from test_json_schema import errors as schema_errors
 from netns_cluster import HOSTS, MEMBERS, PROXY_MEMBERS, PROXY_PORT, PROXY_VIP, VIP, Cluster, frr_ready, ready
 
 
@@ -105,10 +107,13 @@ class ManyHostsOneVip(unittest.TestCase):
             self.assertIn(VIP + "/32", bgp)
             self.assertIn(PROXY_VIP + "/32", bgp)
             self.assertRegex(self.c.vtysh("h2", "show bfd peers brief"), r"198\.18\.1\.1\s+up")
-        registered = json.loads(self.c.azlb("h1", "status", "-o", "json").stdout)["engines"]
+        status = json.loads(self.c.azlb("h1", "status", "-o", "json").stdout)
+        self.assertEqual(schema_errors(status, SCHEMA["commands"]["status"]), [])  # every engine's hand-off too
+        registered = status["engines"]
         self.assertEqual(sorted(e["host"] for e in registered), sorted(HOSTS))
         for e in registered:
             self.assertEqual(sorted(e["announcing"]), sorted([VIP, PROXY_VIP]))
+            self.assertEqual(e["announce"]["handoff"]["addresses"], [HOSTS[e["host"]]])
         # The proxy plane: each host accepts some of the connections, and proxies them to every member.
         proxied = collections.Counter()
         for _ in range(40):
