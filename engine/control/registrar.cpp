@@ -44,14 +44,16 @@ std::vector<std::string> Registrar::peers() {
   return peers_;
 }
 
-void Registrar::set_handoff(std::string addresses) {
+void Registrar::want(std::string& wanted, std::string value) {
   {
     std::lock_guard lock(mu_);
-    if (addresses == handoff_) return;
-    handoff_ = std::move(addresses);
+    if (value == wanted) return;
+    wanted = std::move(value);
   }
-  cv_.notify_all();
+  cv_.notify_all();  // the thread writes it at once
 }
+
+void Registrar::set_handoff(std::string addresses) { want(handoff_, std::move(addresses)); }
 
 Status Registrar::read_peers() {
   AZLB_ASSIGN(keys, store::etcd::list(*client_, peers_prefix_));
@@ -81,14 +83,7 @@ Status Registrar::put(const std::string& key, const std::string& value) {
   return model::ok();
 }
 
-void Registrar::set_value(std::string json) {
-  {
-    std::lock_guard lock(mu_);
-    if (json == value_) return;
-    value_ = std::move(json);
-  }
-  cv_.notify_all();
-}
+void Registrar::set_value(std::string json) { want(value_, std::move(json)); }
 
 Status Registrar::refresh() {
   std::string value, handoff;

@@ -49,6 +49,8 @@ class Registrar {
  private:
   Registrar(std::unique_ptr<store::EtcdClient>, std::string key, std::string peers_prefix, std::string peer_key);
   model::Status put(const std::string& key, const std::string& value);
+  // Sets what the thread is to write (`wanted`: value_ or handoff_), and wakes it when that changed.
+  void want(std::string& wanted, std::string value);
   void run();
   model::Status refresh();
   model::Status read_peers();
