@@ -82,10 +82,8 @@ Status start(const Context& ctx, const StartFlags& f) {
     return usage_error("--handoff-address " + model::quote(f.handoff_address.value) + " needs --announce");
   if (f.handoff_address.given()) {
     // One address per family: a peer sends each packet once to each.
-    std::string_view rest = f.handoff_address.value;
-    for (;;) {
-      const auto comma = rest.find(',');
-      AZLB_ASSIGN(ip, parse_ip("hand-off address", rest.substr(0, comma)));
+    for (auto piece : model::split(f.handoff_address.value, ',')) {
+      AZLB_ASSIGN(ip, parse_ip("hand-off address", piece));
       if (ip.is_unspecified())
         return usage_error("invalid hand-off address " + ip.to_string() + ": give this host's address that the other hosts reach");
       for (auto& other : o.handoff_addresses)
@@ -93,8 +91,6 @@ Status start(const Context& ctx, const StartFlags& f) {
           return usage_error("--handoff-address " + model::quote(f.handoff_address.value) + " gives two " +
                              (ip.family == Family::V4 ? "IPv4" : "IPv6") + " addresses: give one per family");
       o.handoff_addresses.push_back(ip);
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
     }
   }
   if (f.announce) {

@@ -89,4 +89,14 @@ std::string to_valid_utf8(std::string_view s) {
   return out;
 }
 
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const auto at = text.find(sep);
+    out.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return out;
+    text.remove_prefix(at + 1);
+  }
+}
+
 }  // namespace azlb::model

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace azlb::model {
 
@@ -22,5 +23,8 @@ std::string printable(std::string_view, std::size_t max = std::string_view::npos
 std::string count(std::uint64_t n, std::string_view one, std::string_view many);
 // Each byte that is not part of valid UTF-8 becomes U+FFFD.
 std::string to_valid_utf8(std::string_view);
+// "a,,b" -> {"a", "", "b"}: the pieces between `sep`, empty ones kept (a
+// caller that takes lists from users names an empty piece as given).
+std::vector<std::string_view> split(std::string_view, char sep);
 
 }  // namespace azlb::model

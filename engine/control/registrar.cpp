@@ -5,6 +5,7 @@
 
 #include "engine/log.hpp"
 #include "engine/proxy/loop.hpp"
+#include "model/text.hpp"
 #include "store/etcd_state.hpp"
 
 namespace azlb::engine {
@@ -62,11 +63,8 @@ Status Registrar::read_peers() {
     if (key == peer_key_) continue;
     // Another program's key, or another version's: whatever is not an
     // address is dropped by the engine.
-    for (std::size_t at = 0; at <= value.size();) {
-      const auto comma = std::min(value.find(',', at), value.size());
-      if (comma > at) peers.push_back(value.substr(at, comma - at));
-      at = comma + 1;
-    }
+    for (auto piece : model::split(value, ','))
+      if (!piece.empty()) peers.emplace_back(piece);
   }
   std::lock_guard lock(mu_);
   peers_ = std::move(peers);

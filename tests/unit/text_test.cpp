@@ -19,3 +19,11 @@ TEST_CASE("a byte that is not UTF-8 renders as U+FFFD, the rest as it was") {
   CHECK(to_valid_utf8("caf\xC3\xA9") == "caf\xC3\xA9");
   CHECK(to_valid_utf8("\xE2\x82") == "\xEF\xBF\xBD\xEF\xBF\xBD");
 }
+
+TEST_CASE("split keeps every piece, empty ones too") {
+  using V = std::vector<std::string_view>;
+  CHECK(azlb::model::split("a,,b", ',') == V{"a", "", "b"});
+  CHECK(azlb::model::split("198.18.1.2", ',') == V{"198.18.1.2"});
+  CHECK(azlb::model::split("", ',') == V{""});
+  CHECK(azlb::model::split("x,", ',') == V{"x", ""});
+}
