@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <tuple>
 
 #include "engine/log.hpp"
 #include "engine/proxy/loop.hpp"
@@ -81,6 +82,20 @@ Status Registrar::put(const std::string& key, const std::string& value) {
   return model::ok();
 }
 
+Status Registrar::put_back(const std::string& key, const std::string& value) {
+  // One transaction that writes only when the key is absent.
+  const auto k = store::base64_encode(key);
+  store::Json put = {{"request_put", {{"key", k}, {"value", store::base64_encode(value)}, {"lease", lease_}}}};
+  store::Json absent = {{"target", "CREATE"}, {"key", k}, {"create_revision", "0"}};
+  store::Json txn = {{"compare", store::Json::array({absent})},
+                     {"success", store::Json::array({put})},
+                     {"failure", store::Json::array()}};
+  AZLB_ASSIGN(reply, client_->call("kv/txn", txn, 3000));
+  if (store::json_true(reply, "succeeded"))
+    log("etcd: this engine's key %s was deleted by another program: put back", key.c_str());
+  return model::ok();
+}
+
 void Registrar::set_value(std::string json) { want(value_, std::move(json)); }
 
 Status Registrar::refresh() {
@@ -111,24 +126,16 @@ Status Registrar::refresh() {
     handoff_written_.clear();
     next_keepalive_ms_ = now + kTtlSeconds * 1000 / 3;
   }
-  if (!handoff.empty() && handoff != handoff_written_) {
-    AZLB_TRY(put(peer_key_, handoff));
-    handoff_written_ = handoff;
-  }
-  if (value != written_) {
-    AZLB_TRY(put(key_, value));
-    written_ = value;
-  } else if (kept_alive) {
-    // With each keepalive: the key put back if another program deleted it
-    // (etcdctl del), in one transaction that writes only then.
-    const auto key = store::base64_encode(key_);
-    store::Json put = {{"request_put", {{"key", key}, {"value", store::base64_encode(value)}, {"lease", lease_}}}};
-    store::Json absent = {{"target", "CREATE"}, {"key", key}, {"create_revision", "0"}};
-    store::Json txn = {{"compare", store::Json::array({absent})},
-                       {"success", store::Json::array({put})},
-                       {"failure", store::Json::array()}};
-    AZLB_ASSIGN(reply, client_->call("kv/txn", txn, 3000));
-    if (store::json_true(reply, "succeeded")) log("etcd: this engine's key %s was deleted by another program: put back", key_.c_str());
+  // Each key written when it changed; else, with each keepalive, put back
+  // if another program deleted it (etcdctl del).
+  for (auto [key, wanted, written] : {std::tuple{&key_, &value, &written_}, {&peer_key_, &handoff, &handoff_written_}}) {
+    if (wanted->empty()) continue;
+    if (*wanted != *written) {
+      AZLB_TRY(put(*key, *wanted));
+      *written = *wanted;
+    } else if (kept_alive) {
+      AZLB_TRY(put_back(*key, *wanted));
+    }
   }
   // Every 2 s: a peer that starts is handed packets within seconds, as one
   // that dies leaves with its key's lease.

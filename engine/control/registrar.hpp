@@ -49,6 +49,7 @@ class Registrar {
  private:
   Registrar(std::unique_ptr<store::EtcdClient>, std::string key, std::string peers_prefix, std::string peer_key);
   model::Status put(const std::string& key, const std::string& value);
+  model::Status put_back(const std::string& key, const std::string& value);
   // Sets what the thread is to write (`wanted`: value_ or handoff_), and wakes it when that changed.
   void want(std::string& wanted, std::string value);
   void run();

@@ -171,6 +171,15 @@ class HandOffBetweenHosts(unittest.TestCase):
             return all(a in out for other in HOSTS if other != h for a in HOSTS[other])
         for h in HOSTS:
             wait_until(lambda: peers(h), timeout=15, what=f"{h}'s hand-off to the other hosts")
+        # Another program deletes h1's hand-off key in etcd: it is put back, and h2 keeps h1 as a peer.
+        def handoff_keys():
+            out = sh("ip", "netns", "exec", self.ns["r"], "etcdctl", "--endpoints", f"{ROUTER[0]}:{self.etcd_port}",
+                     "get", "--prefix", "--keys-only", "/azlb/handoff/handoff/").stdout
+            return [k for k in out.split() if k.startswith("/azlb/handoff/handoff/h1/")]
+        key = handoff_keys()[0]
+        sh("ip", "netns", "exec", self.ns["r"], "etcdctl", "--endpoints", f"{ROUTER[0]}:{self.etcd_port}", "del", key)
+        wait_until(lambda: handoff_keys() == [key], timeout=10, what="h1's hand-off key put back")
+        wait_until(lambda: peers("h2"), timeout=10, what="h2 to hand off to h1 again")
         # Another program removes h2's IPv4 table (nft flush ruleset, a firewall's reload): it is put back.
         name = self.table_name("h2", "ip")
         sh("ip", "netns", "exec", self.ns["h2"], "nft", "delete", "table", "ip", name)
