@@ -1,7 +1,5 @@
-// libcurl, loaded on first use. Linked normally it drags in some thirty
-// shared libraries (TLS, Kerberos, LDAP...) whose loading costs every azlb
-// command about 5 ms, while only `azlb status`, `azlb engine` and the prober
-// talk HTTP (and a state in etcd). Everything else starts without it.
+// libcurl, loaded on first use (store/shared_lib.hpp says why): only a
+// state in etcd, `azlb status`, `azlb engine` and the prober talk HTTP.
 #pragma once
 
 #include <curl/curl.h>

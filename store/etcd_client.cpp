@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <cstdlib>
 #include <mutex>
 #include <cstring>
 
 #include "model/text.hpp"
 #include "store/curl_api.hpp"
+#include "store/prefault.hpp"
 
 namespace azlb::store {
 
@@ -128,6 +130,24 @@ std::string json_text(const Json& j, const char* key) {
   return "";
 }
 
+std::int64_t json_i64(const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return 0;  // proto3 JSON leaves zero out
+  const auto& v = j[key];
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  std::int64_t n = 0;
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    std::from_chars(s.data(), s.data() + s.size(), n);
+  }
+  return n;
+}
+
+std::string json_bytes(const Json& j, const char* key) {
+  std::string out;
+  if (j.is_object() && j.contains(key) && j[key].is_string()) base64_decode(j[key].get_ref<const std::string&>(), out);
+  return out;
+}
+
 std::string prefix_end(std::string p) {
   while (!p.empty()) {
     if (static_cast<unsigned char>(p.back()) < 0xff) {
@@ -198,7 +218,9 @@ EtcdClient::Reply EtcdClient::post(std::size_t i, std::string_view path, const s
   CURL* h = conn.h;
   const std::string url = (loc_.tls ? "https://" : "http://") + loc_.endpoints[i] + "/v3/" + std::string(path);
   std::function<bool(std::string_view)> collect = [&](std::string_view d) {
-    if (r.body.size() + d.size() > (256u << 20)) return false;  // far above any state azlb reads at once
+    const std::size_t need = r.body.size() + d.size();
+    if (need > (256u << 20)) return false;  // far above any state azlb reads at once
+    if (need > r.body.capacity()) reserve_mapped(r.body, std::max(need, 2 * r.body.capacity()));
     r.body.append(d);
     return true;
   };
@@ -274,6 +296,22 @@ Status EtcdClient::authenticate() {
 }
 
 Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeout_ms) {
+  return exchange(path, body, timeout_ms, nullptr);
+}
+
+Result<RangeReply> EtcdClient::range(const Json& request, int timeout_ms) {
+  RangeReply out;
+  bool taken = false;
+  const std::function<bool(std::string_view)> take = [&](std::string_view body) {
+    return taken = scan_range(body, out);
+  };
+  AZLB_ASSIGN(reply, exchange("kv/range", request, timeout_ms, &take));
+  if (!taken) out = range_from_json(reply);
+  return out;
+}
+
+Result<Json> EtcdClient::exchange(std::string_view path, const Json& body, int timeout_ms,
+                                  const std::function<bool(std::string_view)>* take) {
   if (timeout_cap_ms_ > 0) timeout_ms = std::min(timeout_ms, timeout_cap_ms_);
   if (!user_.empty() && token_.empty() && path != "auth/authenticate") AZLB_TRY(authenticate());
   const std::string text = body.dump();
@@ -286,6 +324,11 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
     if (r.transport_failed) {
       failures += (failures.empty() ? "" : "; ") + name + ": " + r.error;
       continue;
+    }
+    if (take && r.http == 200 && (*take)(r.body)) {
+      if (tried) failovers_.fetch_add(1, std::memory_order_relaxed);
+      current_ = i;
+      return Json();
     }
     Json j = Json::parse(r.body, nullptr, false);
     if (j.is_discarded() || !j.is_object())

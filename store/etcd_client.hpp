@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/error.hpp"
+#include "store/etcd_range.hpp"
 #include "store/location.hpp"
 
 namespace azlb::store {
@@ -31,6 +32,9 @@ bool base64_decode(std::string_view in, std::string& out);
 // is not etcd, or a newer one): false or "" then, never an exception.
 bool json_true(const Json&, const char* key);
 std::string json_text(const Json&, const char* key);
+// An int64 (proto3 JSON writes it as a string; 0 when absent) and bytes (base64).
+std::int64_t json_i64(const Json&, const char* key);
+std::string json_bytes(const Json&, const char* key);
 // The end of the range of every key starting with `prefix` (etcd's range_end).
 std::string prefix_end(std::string prefix);
 
@@ -47,6 +51,8 @@ class EtcdClient {
   // etcd finds too large). An endpoint that cannot be reached or has lost
   // its quorum is skipped for the next one.
   model::Result<Json> call(std::string_view path, const Json& body, int timeout_ms = 5000);
+  // kv/range with `request`, its reply read by scan_range (call()'s errors).
+  model::Result<RangeReply> range(const Json& request, int timeout_ms = 5000);
 
   // A streamed call (a watch): `on_message` gets each JSON message and
   // returns false to end it; `stop` is asked about once a second and ends it
@@ -68,6 +74,10 @@ class EtcdClient {
   struct Conn;
   explicit EtcdClient(EtcdLocation, const CurlApi&);
   model::Status authenticate();
+  // call(), where `take` may read a successful reply's body itself (it
+  // returns true): the result is then null.
+  model::Result<Json> exchange(std::string_view path, const Json& body, int timeout_ms,
+                               const std::function<bool(std::string_view)>* take);
   // One POST on one endpoint. `transport` false: an HTTP reply came (maybe an error).
   struct Reply {
     bool transport_failed = false;

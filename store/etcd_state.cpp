@@ -9,6 +9,7 @@
 
 #include "model/rules.hpp"
 #include "model/text.hpp"
+#include "store/prefault.hpp"
 #include "store/toml_codec.hpp"
 
 namespace azlb::store::etcd {
@@ -26,25 +27,6 @@ constexpr int kMaxAttempts = 40;
 constexpr std::int64_t kPageKeys = 5000;
 
 std::string i64(std::int64_t v) { return std::to_string(v); }
-
-std::int64_t json_i64(const Json& j, const char* key) {
-  if (!j.contains(key)) return 0;  // proto3 JSON leaves zero out
-  const auto& v = j[key];
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_string()) {
-    std::int64_t n = 0;
-    const auto& s = v.get_ref<const std::string&>();
-    std::from_chars(s.data(), s.data() + s.size(), n);
-    return n;
-  }
-  return 0;
-}
-
-std::string json_bytes(const Json& j, const char* key) {
-  std::string out;
-  if (j.contains(key) && j[key].is_string()) base64_decode(j[key].get_ref<const std::string&>(), out);
-  return out;
-}
 
 Json range_request(const std::string& key, const std::string& end, std::int64_t revision, std::int64_t limit) {
   Json r = {{"key", base64_encode(key)}};
@@ -338,20 +320,41 @@ std::string objects_prefix(const std::string& prefix) { return prefix + "/object
 std::string engines_prefix(const std::string& prefix) { return prefix + "/engines/"; }
 std::string handoff_prefix(const std::string& prefix) { return prefix + "/handoff/"; }
 
-Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
+Result<Snapshot> read(EtcdClient& c, std::int64_t at, bool serializable) {
   const auto& prefix = c.location().prefix;
   Snapshot snap;
   snap.prefix = prefix;
-  AZLB_ASSIGN(meta, c.call("kv/range", range_request(meta_key(prefix), "", at, 0)));
-  snap.revision = meta.contains("header") ? json_i64(meta["header"], "revision") : 0;
-  if (snap.revision <= 0 || (meta.contains("kvs") && !meta["kvs"].is_array()))
-    return model::runtime_error("etcd at " + c.endpoint() + " answered a range without a revision: is it etcd 3.4+?");
-  if (at > 0) snap.revision = at;
-  if (meta.contains("kvs") && !meta["kvs"].empty()) {
-    const auto& kv = meta["kvs"][0];
-    snap.meta = Value{json_bytes(kv, "value"), json_i64(kv, "mod_revision")};
+  // One range from the objects to the meta key, the last key in it: which
+  // generation is in force is known at its end, and the keys of another (a
+  // writer's, being written) are dropped then. One round trip, not two.
+  const std::string meta = meta_key(prefix);
+  const std::string end = meta + '\0';
+  std::string from = objects_prefix(prefix);
+  std::vector<KeyValue> objects;
+  std::optional<KeyValue> meta_kv;
+  std::size_t bytes = 0;
+  for (;;) {
+    Json request = range_request(from, end, at > 0 ? at : snap.revision, kPageKeys);
+    if (serializable) request["serializable"] = true;
+    // A member that never answers is given up on within the usual 5 s;
+    // the next pages of a large state may take longer.
+    AZLB_ASSIGN(page, c.range(request, snap.revision ? 30000 : 5000));
+    if (page.revision <= 0)
+      return model::runtime_error("etcd at " + c.endpoint() + " answered a range without a revision: is it etcd 3.4+?");
+    if (!snap.revision) snap.revision = at > 0 ? at : page.revision;
+    if (page.kvs.empty()) break;
+    from = page.kvs.back().key + '\0';
+    for (auto& kv : page.kvs) {
+      bytes += kv.value.size();
+      if (kv.key == meta) meta_kv = std::move(kv);
+      else objects.push_back(std::move(kv));
+    }
+    if (!page.more) break;
+  }
+  if (meta_kv) {
+    snap.meta = Value{std::move(meta_kv->value), meta_kv->mod_revision};
     snap.meta_revision = snap.meta->mod_revision;
-    AZLB_ASSIGN(parsed, parse_meta(snap.meta->value, meta_key(prefix)));
+    AZLB_ASSIGN(parsed, parse_meta(snap.meta->value, meta));
     snap.schema_version = parsed.schema;
     snap.generation = parsed.generation;
     snap.written = parsed.written;
@@ -359,19 +362,11 @@ Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
   }
   if (snap.generation.empty()) return snap;
   const std::string base = objects_prefix(prefix) + snap.generation + "/";
-  const std::string end = prefix_end(base);
-  std::string from = base;
-  for (;;) {
-    AZLB_ASSIGN(page, c.call("kv/range", range_request(from, end, snap.revision, kPageKeys), 30000));
-    if (page.contains("kvs") && page["kvs"].is_array())
-      for (const auto& kv : page["kvs"]) {
-        auto key = json_bytes(kv, "key");
-        snap.objects[key] = Value{json_bytes(kv, "value"), json_i64(kv, "mod_revision")};
-        from = key;
-      }
-    if (!json_true(page, "more")) break;
-    from.push_back('\0');
-  }
+  for (auto& kv : objects)  // in key order, as etcd sends them
+    if (kv.key.compare(0, base.size(), base) == 0)
+      snap.objects.emplace_hint(snap.objects.end(), std::move(kv.key), Value{std::move(kv.value), kv.mod_revision});
+  // What the caller does next: assemble and parse the state.
+  prefault_heap(bytes * kParseBytesPerTextByte);
   return snap;
 }
 
@@ -455,18 +450,16 @@ Result<std::int64_t> last_object_revision(EtcdClient& c) {
   const auto objects = objects_prefix(c.location().prefix);
   Json r = range_request(objects, prefix_end(objects), 0, 0);
   r["keys_only"] = true;
-  AZLB_ASSIGN(reply, c.call("kv/range", r, 30000));
+  AZLB_ASSIGN(reply, c.range(r, 30000));
   std::int64_t last = 0;
-  if (reply.contains("kvs") && reply["kvs"].is_array())
-    for (const auto& kv : reply["kvs"]) last = std::max(last, json_i64(kv, "mod_revision"));
+  for (const auto& kv : reply.kvs) last = std::max(last, kv.mod_revision);
   return last;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> list(EtcdClient& c, const std::string& prefix) {
-  AZLB_ASSIGN(reply, c.call("kv/range", range_request(prefix, prefix_end(prefix), 0, 0)));
+  AZLB_ASSIGN(reply, c.range(range_request(prefix, prefix_end(prefix), 0, 0)));
   std::vector<std::pair<std::string, std::string>> out;
-  if (reply.contains("kvs") && reply["kvs"].is_array())
-    for (const auto& kv : reply["kvs"]) out.push_back({json_bytes(kv, "key"), json_bytes(kv, "value")});
+  for (auto& kv : reply.kvs) out.push_back({std::move(kv.key), std::move(kv.value)});
   return out;
 }
 
@@ -480,7 +473,10 @@ Status update(EtcdClient& c, const std::function<Status(State&)>& change) {
   const auto& prefix = c.location().prefix;
   static std::mt19937 rng{std::random_device{}()};
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
-    AZLB_ASSIGN(snap, read(c));
+    // The first read may come from the member's own copy (no round of its
+    // peers): the transaction's guards fail if it was behind, and every
+    // read after that is linearizable.
+    AZLB_ASSIGN(snap, read(c, 0, attempt == 1));
     AZLB_ASSIGN(text, assemble(snap, prefix));
     AZLB_ASSIGN(s, parse_text(text));
     AZLB_TRY(change(s));

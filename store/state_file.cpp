@@ -34,13 +34,9 @@ struct Fd {
   }
 };
 
-// The text, its parsed document and the model take about this many bytes of
-// heap per byte of TOML (60 MB for a 6.8 MB state of 20,000 VMs).
-constexpr std::size_t kTreeBytesPerTextByte = 8;
-
 Result<std::optional<std::string>> read_text(const fs::path& p) {
   AZLB_ASSIGN(text, read_regular_file(p, kMaxStateBytes));
-  if (text && !text->empty()) prefault_heap(text->size() * kTreeBytesPerTextByte);
+  if (text && !text->empty()) prefault_heap(text->size() * kParseBytesPerTextByte);
   return text;
 }
 

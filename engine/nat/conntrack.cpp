@@ -1,7 +1,8 @@
 #include "engine/nat/conntrack.hpp"
 
+#include "engine/nat/nat_libs.hpp"
+
 #include <arpa/inet.h>
-#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <netinet/in.h>
 
@@ -15,17 +16,18 @@ namespace {
 struct Dump {
   std::unordered_map<std::uint32_t, const MemberState*> by_mark;
   NatFlows* out;
+  const ConntrackApi* ct;
 };
 
 int on_flow(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
   auto& d = *static_cast<Dump*>(data);
-  const bool tcp = nfct_get_attr_u8(ct, ATTR_L4PROTO) == IPPROTO_TCP;
+  const bool tcp = d.ct->get_attr_u8(ct, ATTR_L4PROTO) == IPPROTO_TCP;
   if (tcp) {
-    const auto st = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
+    const auto st = d.ct->get_attr_u8(ct, ATTR_TCP_STATE);
     if (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE) return NFCT_CB_CONTINUE;
   }
   // Another engine's flows carry the tag too, with marks of its own.
-  auto it = d.by_mark.find(nfct_get_attr_u32(ct, ATTR_MARK));
+  auto it = d.by_mark.find(d.ct->get_attr_u32(ct, ATTR_MARK));
   if (it == d.by_mark.end()) return NFCT_CB_CONTINUE;
   ++d.out->per_member[it->second];
   ++d.out->total;
@@ -44,33 +46,35 @@ std::int64_t read_number(const char* path) {
 
 NatFlows count_nat_flows(const NatMarks& marks) {
   NatFlows out;
-  Dump d{{}, &out};
+  const ConntrackApi* api = conntrack_api();
+  if (!api) return out;  // not ok: the counts are unknown
+  Dump d{{}, &out, api};
   for (auto& [member, mark] : marks) d.by_mark.emplace(mark, member);
-  nfct_handle* h = nfct_open(CONNTRACK, 0);
+  nfct_handle* h = api->open(CONNTRACK, 0);
   if (!h) return out;
-  nfct_callback_register(h, NFCT_T_ALL, on_flow, &d);
+  api->callback_register(h, NFCT_T_ALL, on_flow, &d);
   // The kernel sends azlb's flows only (their mark's tag): the rest of a
   // large conntrack table never crosses into user space.
-  nfct_filter_dump* filter = nfct_filter_dump_create();
+  nfct_filter_dump* filter = api->filter_dump_create();
   bool ok = filter != nullptr;
   if (ok) {
     nfct_filter_dump_mark tagged{kNatMarkTag, kNatMarkMask};
-    nfct_filter_dump_set_attr(filter, NFCT_FILTER_DUMP_MARK, &tagged);
+    api->filter_dump_set_attr(filter, NFCT_FILTER_DUMP_MARK, &tagged);
     for (std::uint8_t family : {AF_INET, AF_INET6}) {
-      nfct_filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, family);
+      api->filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, family);
       // A dump that the table's changes interrupted is read again, from
       // its start, with the counts of the broken one taken back.
       const NatFlows before = out;
       int rc = -1;
       for (int attempt = 0; attempt < 3 && rc != 0; ++attempt) {
         out = before;
-        rc = nfct_query(h, NFCT_Q_DUMP_FILTER, filter);
+        rc = api->query(h, NFCT_Q_DUMP_FILTER, filter);
       }
       ok = rc == 0 && ok;
     }
-    nfct_filter_dump_destroy(filter);
+    api->filter_dump_destroy(filter);
   }
-  nfct_close(h);
+  api->close(h);
   out.ok = ok;
   return out;
 }

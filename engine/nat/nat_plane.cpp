@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/capability.h>
-#include <nftables/libnftables.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "engine/nat/nat_libs.hpp"
 #include "engine/nat/nft_netlink.hpp"
 
 namespace azlb::engine {
@@ -407,7 +407,7 @@ std::string nat_pins_script(const std::string& table, const std::vector<const Ro
 NatTable::NatTable(std::string name) : name_(std::move(name)) {}
 
 NatTable::~NatTable() {
-  if (ctx_) thread_.call([this] { nft_ctx_free(ctx_); });
+  if (ctx_) thread_.call([this] { nft_api()->ctx_free(ctx_); });
 }
 
 namespace {
@@ -452,19 +452,26 @@ model::Status NatTable::run(const std::string& script) {
   model::Status st = model::ok();
   thread_.call([&] {
     if (!ctx_) {
-      ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
+      std::string why;
+      const NftApi* nft = nft_api(&why);
+      if (!nft) {
+        st = model::runtime_error("cannot program the NAT data plane: " + why + " (Debian's libnftables1)");
+        return;
+      }
+      ctx_ = nft->ctx_new(NFT_CTX_DEFAULT);
       if (!ctx_) {
         st = model::runtime_error("cannot program NAT: libnftables could not start");
         return;
       }
-      nft_ctx_buffer_output(ctx_);
-      nft_ctx_buffer_error(ctx_);
+      nft->ctx_buffer_output(ctx_);
+      nft->ctx_buffer_error(ctx_);
     }
+    const NftApi* nft = nft_api();
     // Each read of a buffer empties it: what a command wrote is read (or
     // dropped) at once, so that the next command's output stands alone.
-    const int rc = nft_run_cmd_from_buffer(ctx_, script.c_str());
-    (void)nft_ctx_get_output_buffer(ctx_);
-    std::string err = nft_ctx_get_error_buffer(ctx_);
+    const int rc = nft->run_cmd_from_buffer(ctx_, script.c_str());
+    (void)nft->ctx_get_output_buffer(ctx_);
+    std::string err = nft->ctx_get_error_buffer(ctx_);
     if (rc != 0) st = nft_failure(err);
   });
   return st;
@@ -476,11 +483,12 @@ std::optional<std::string> NatTable::list(const std::string& command, unsigned f
   int rc = -1;
   std::string text;
   thread_.call([&] {
-    nft_ctx_output_set_flags(ctx_, flags);
-    rc = nft_run_cmd_from_buffer(ctx_, command.c_str());
-    nft_ctx_output_set_flags(ctx_, 0);
-    text = nft_ctx_get_output_buffer(ctx_);
-    (void)nft_ctx_get_error_buffer(ctx_);
+    const NftApi* nft = nft_api();  // loaded: ctx_ was made with it
+    nft->ctx_output_set_flags(ctx_, flags);
+    rc = nft->run_cmd_from_buffer(ctx_, command.c_str());
+    nft->ctx_output_set_flags(ctx_, 0);
+    text = nft->ctx_get_output_buffer(ctx_);
+    (void)nft->ctx_get_error_buffer(ctx_);
   });
   if (rc != 0) return std::nullopt;
   return text;

@@ -1,6 +1,8 @@
 // The etcd backend's pure parts: locations, base64, the key layout and how a
 // snapshot of keys becomes a state (the same codec as the file), and how an
 // error in one value names its key.
+#include <random>
+
 #include "store/etcd_client.hpp"
 #include "store/etcd_state.hpp"
 #include "store/location.hpp"
@@ -154,4 +156,93 @@ TEST_CASE("watch events change the snapshot; a new generation asks for a full re
   Json meta = {{"kv", {{"key", key("/p/state")}, {"value", key("schema_version = 2\ngeneration = \"g2\"\n")}}}};
   snap.apply(meta, reread);
   CHECK(reread);
+}
+
+namespace {
+
+bool same(const azlb::store::RangeReply& a, const azlb::store::RangeReply& b) {
+  if (a.revision != b.revision || a.more != b.more || a.kvs.size() != b.kvs.size()) return false;
+  for (std::size_t i = 0; i < a.kvs.size(); ++i)
+    if (a.kvs[i].key != b.kvs[i].key || a.kvs[i].value != b.kvs[i].value ||
+        a.kvs[i].mod_revision != b.kvs[i].mod_revision)
+      return false;
+  return true;
+}
+
+// A reply as etcd 3.4's gateway writes it.
+std::string range_reply(int keys, bool more) {
+  Json kvs = Json::array();
+  for (int i = 0; i < keys; ++i)
+    kvs.push_back({{"key", azlb::store::base64_encode("/p/objects/g1/vm/0000000" + std::to_string(i) + ".vm")},
+                   {"create_revision", "5"},
+                   {"mod_revision", std::to_string(7 + i)},
+                   {"version", "1"},
+                   {"value", azlb::store::base64_encode("[[vm]]\nname = \"vm" + std::to_string(i) + "\"\n")}});
+  Json reply = {{"header", {{"cluster_id", "14841639068965178418"}, {"member_id", "10276657743932975437"},
+                            {"revision", "42"}, {"raft_term", "2"}}},
+                {"kvs", kvs},
+                {"count", std::to_string(keys)}};
+  if (more) reply["more"] = true;
+  return reply.dump();
+}
+
+}  // namespace
+
+TEST_CASE("a range reply is read without a document, as the document path reads it") {
+  using azlb::store::range_from_json;
+  using azlb::store::RangeReply;
+  using azlb::store::scan_range;
+  for (int keys : {0, 1, 3})
+    for (bool more : {false, true}) {
+      const auto body = range_reply(keys, more);
+      RangeReply fast;
+      REQUIRE(scan_range(body, fast));
+      CHECK(same(fast, range_from_json(Json::parse(body))));
+      CHECK(fast.revision == 42);
+      CHECK(fast.more == more);
+      REQUIRE(fast.kvs.size() == static_cast<std::size_t>(keys));
+      if (keys) CHECK(fast.kvs.back().value == "[[vm]]\nname = \"vm" + std::to_string(keys - 1) + "\"\n");
+    }
+  // Numbers where proto3 JSON has strings, and whitespace between tokens.
+  RangeReply r;
+  CHECK(scan_range(" {\n \"header\" : {\"revision\": 9} , \"kvs\":[ {\"key\":\"YQ==\",\"mod_revision\":3} ] }\n", r));
+  CHECK(r.revision == 9);
+  CHECK(r.kvs.at(0).key == "a");
+  CHECK(r.kvs.at(0).mod_revision == 3);
+}
+
+TEST_CASE("what the range scanner does not know is left to the document path") {
+  azlb::store::RangeReply r;
+  using azlb::store::scan_range;
+  CHECK_FALSE(scan_range(R"({"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"})", r));
+  CHECK_FALSE(scan_range(R"({"header":{"revision":"4"},"kvs":[{"key":"a\/b"}]})", r));  // an escape
+  CHECK_FALSE(scan_range(R"({"header":{"revision":"4"},"newer_field":1})", r));
+  CHECK_FALSE(scan_range(R"({"header":{"revision":"4"},"kvs":[{"key":"%%%="}]})", r));  // not base64
+  CHECK_FALSE(scan_range(R"({"header":{"revision":"4"}} trailing)", r));
+  CHECK_FALSE(scan_range(R"({"kvs":[]})", r));  // no revision
+  CHECK_FALSE(scan_range("", r));
+  // Bytes changed at random: whatever it takes, it reads as the document does.
+  const std::string good = range_reply(3, true);
+  std::mt19937 rng(7);
+  int taken = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string body = good;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const auto at = rng() % body.size();
+      switch (rng() % 3) {
+        case 0: body[at] = static_cast<char>(rng()); break;
+        case 1: body.erase(at, 1 + rng() % 8); break;
+        default: body.insert(at, 1, "{}[]\",:0\\ "[rng() % 10]);
+      }
+    }
+    azlb::store::RangeReply fast;
+    if (!scan_range(body, fast)) continue;
+    ++taken;
+    const Json doc = Json::parse(body, nullptr, false);
+    INFO(body);
+    REQUIRE(!doc.is_discarded());
+    CHECK(same(fast, azlb::store::range_from_json(doc)));
+  }
+  CHECK(taken > 100);  // the edits that keep it valid (a changed digit, a space) are taken
 }
