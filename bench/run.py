@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from timing import run_ms
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AZLB = os.path.join(ROOT, "build", "cli", "azlb")
 # AZLB_BASELINE=/path/to/an/older/azlb adds it as a row of its own ("before"),
@@ -280,13 +282,9 @@ def cli_median_ms():
                       f"  public_port = {1000 + v * 10 + e}", "  private_port = 80"]
     with open(state, "w") as f:
         f.write("\n".join(lines) + "\n")
-    times = []
-    for i in range(21):
-        t = time.perf_counter()
-        subprocess.run([AZLB, "--state", state, "-q", "endpoint", "add", "vm0", "--name", f"new{i}", "--protocol", "tcp",
-                        "--public-port", str(30000 + i), "--private-port", "80"], check=True)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    return statistics.median(run_ms([AZLB, "--state", state, "-q", "endpoint", "add", "vm0", "--name", f"new{i}",
+                                     "--protocol", "tcp", "--public-port", str(30000 + i), "--private-port", "80"],
+                                    limit_s=30) for i in range(21))
 
 
 def machine():

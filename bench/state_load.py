@@ -10,7 +10,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from timing import run_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AZLB = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "cli", "azlb")
@@ -47,13 +48,8 @@ def main():
             path = os.path.join(work, f"state{vms}.toml")
             with open(path, "w") as f:
                 f.write(state_text(vms))
-            times = []
-            for _ in range(5):
-                t = time.perf_counter()
-                subprocess.run([AZLB, "--state", path, "-q", "vm", "show", "vm0-0"], check=True,
-                               stdout=subprocess.DEVNULL, timeout=120)
-                times.append((time.perf_counter() - t) * 1000)
-            ms = statistics.median(times)
+            ms = statistics.median(run_ms([AZLB, "--state", path, "-q", "vm", "show", "vm0-0"], limit_s=120)
+                                   for _ in range(5))
             print(f"| {vms:,} | {os.path.getsize(path) / 1e6:.1f} | {ms:,.0f} | {ms / vms * 1000:.1f} |", flush=True)
     finally:
         subprocess.run(["rm", "-rf", work])

@@ -418,6 +418,9 @@ Result<StateText> assemble(const Snapshot& snap, const std::string& prefix) {
     else if (k->kind == "vm") vms.push_back({*k, &entry});
     else sets[k->service].push_back({*k, &entry});
   }
+  std::size_t bytes = t.text.size();
+  for (auto& entry : snap.objects) bytes += entry.second.value.size() + 2;
+  t.text.reserve(bytes);  // one copy of each value, not one per doubling of the text
   auto by_seq = [](auto& a, auto& b) { return a.first.seq < b.first.seq; };
   std::sort(services.begin(), services.end(), by_seq);
   std::sort(vms.begin(), vms.end(), by_seq);
