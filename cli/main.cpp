@@ -6,8 +6,11 @@
 #include "cli/commands.hpp"
 #include "cli/typos.hpp"
 #include "model/text.hpp"
+#include "store/prefault.hpp"
 
 namespace {
+
+constexpr std::size_t kCommandTreeBytes = 384u << 10;
 
 // Under -o json an error is a JSON object on stderr (the contract: {"error",
 // "exit_code"}), so that a script reads one format; otherwise one line.
@@ -38,6 +41,9 @@ int fail(bool json, const std::string& message, azlb::model::ErrorKind kind) {
 
 int main(int argc, char** argv) {
   using namespace azlb::cli;
+  // The command-line tree below is ~280 KB of small allocations: mapped in
+  // one call, not one page fault (12-16 us on a VM) per page.
+  azlb::store::prefault_heap(kCommandTreeBytes);
   Context ctx;
   CLI::App app{"azlb: classic Azure cloud services, endpoints and load-balanced sets on your own machines", "azlb"};
   app.set_version_flag("--version", "azlb 0.1.0");
