@@ -218,9 +218,10 @@ EtcdClient::Reply EtcdClient::post(std::size_t i, std::string_view path, const s
   CURL* h = conn.h;
   const std::string url = (loc_.tls ? "https://" : "http://") + loc_.endpoints[i] + "/v3/" + std::string(path);
   std::function<bool(std::string_view)> collect = [&](std::string_view d) {
+    constexpr std::size_t kMaxReply = 256u << 20;  // far above any state azlb reads at once
     const std::size_t need = r.body.size() + d.size();
-    if (need > (256u << 20)) return false;  // far above any state azlb reads at once
-    if (need > r.body.capacity()) reserve_mapped(r.body, std::max(need, 2 * r.body.capacity()));
+    if (need > kMaxReply) return false;
+    if (need > r.body.capacity()) reserve_mapped(r.body, std::min(std::max(need, 2 * r.body.capacity()), kMaxReply));
     r.body.append(d);
     return true;
   };
