@@ -326,17 +326,16 @@ Result<Json> EtcdClient::exchange(std::string_view path, const Json& body, int t
       failures += (failures.empty() ? "" : "; ") + name + ": " + r.error;
       continue;
     }
-    if (take && r.http == 200 && (*take)(r.body)) {
-      if (tried) failovers_.fetch_add(1, std::memory_order_relaxed);
-      current_ = i;
-      return Json();
+    const bool taken = take && r.http == 200 && (*take)(r.body);
+    Json j;  // null when `take` read the reply
+    if (!taken) {
+      j = Json::parse(r.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return model::runtime_error("etcd at " + name + " answered HTTP " + std::to_string(r.http) +
+                                    " with what is not JSON: is it an etcd 3.4+ server? (" +
+                                    model::printable(r.body, 120) + ")");
     }
-    Json j = Json::parse(r.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return model::runtime_error("etcd at " + name + " answered HTTP " + std::to_string(r.http) +
-                                  " with what is not JSON: is it an etcd 3.4+ server? (" +
-                                  model::printable(r.body, 120) + ")");
-    if (r.http == 200 && !gateway_error(j)) {
+    if (taken || (r.http == 200 && !gateway_error(j))) {
       if (tried) failovers_.fetch_add(1, std::memory_order_relaxed);
       current_ = i;
       return j;
