@@ -320,7 +320,7 @@ std::string objects_prefix(const std::string& prefix) { return prefix + "/object
 std::string engines_prefix(const std::string& prefix) { return prefix + "/engines/"; }
 std::string handoff_prefix(const std::string& prefix) { return prefix + "/handoff/"; }
 
-Result<Snapshot> read(EtcdClient& c, std::int64_t at, bool serializable) {
+Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
   const auto& prefix = c.location().prefix;
   Snapshot snap;
   snap.prefix = prefix;
@@ -334,8 +334,7 @@ Result<Snapshot> read(EtcdClient& c, std::int64_t at, bool serializable) {
   std::optional<KeyValue> meta_kv;
   std::size_t bytes = 0;
   for (;;) {
-    Json request = range_request(from, end, at > 0 ? at : snap.revision, kPageKeys);
-    if (serializable) request["serializable"] = true;
+    const Json request = range_request(from, end, at > 0 ? at : snap.revision, kPageKeys);
     // A member that never answers is given up on within the usual 5 s;
     // the next pages of a large state may take longer.
     AZLB_ASSIGN(page, c.range(request, snap.revision ? 30000 : 5000));
@@ -476,10 +475,11 @@ Status update(EtcdClient& c, const std::function<Status(State&)>& change) {
   const auto& prefix = c.location().prefix;
   static std::mt19937 rng{std::random_device{}()};
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
-    // The first read may come from the member's own copy (no round of its
-    // peers): the transaction's guards fail if it was behind, and every
-    // read after that is linearizable.
-    AZLB_ASSIGN(snap, read(c, 0, attempt == 1));
+    // Linearizable, never the member's own copy (a serializable read, 0.7 ms
+    // less): a member behind by a write it has not applied yet would fail a
+    // change to what that write made ("no VM"), or find it already done and
+    // write nothing, where the transaction's guards never get to look.
+    AZLB_ASSIGN(snap, read(c));
     AZLB_ASSIGN(text, assemble(snap, prefix));
     AZLB_ASSIGN(s, parse_text(text));
     AZLB_TRY(change(s));

@@ -57,9 +57,7 @@ struct Snapshot {
 };
 
 // At `revision` (0: the latest); an earlier one etcd has compacted is an error.
-// `serializable`: from the member's own copy, which may be behind (a change's
-// first read: its transaction's guards catch that).
-model::Result<Snapshot> read(EtcdClient&, std::int64_t revision = 0, bool serializable = false);
+model::Result<Snapshot> read(EtcdClient&, std::int64_t revision = 0);
 // The state's text to parse, with the key each piece came from.
 model::Result<StateText> assemble(const Snapshot&, const std::string& prefix);
 
