@@ -433,6 +433,35 @@ class NatPlane(EngineCase):
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn("CAP_NET_ADMIN", r.stderr)
 
+    def test_without_libnftables_the_cli_works_and_a_nat_engine_says_which_library(self):
+        """libnftables and libnetfilter_conntrack are loaded when the NAT plane
+        first needs them: a host without them runs every command, and only a
+        NAT engine fails, in one line naming the library."""
+        self.nat_farm(n=1, probe=("--no-probe",))
+        lib = subprocess.run(["sh", "-c", "ldconfig -p | awk '/libnftables.so.1 /{print $NF; exit}'"],
+                             capture_output=True, text=True).stdout.strip()
+        self.assertTrue(lib, "ldconfig knows no libnftables.so.1")
+        empty = os.path.join(self.dir, "empty.so")
+        open(empty, "w").close()
+        # In a mount namespace of its own, the library is an empty file.
+        hide = f"mount --bind {empty} {lib} && exec \"$@\""
+        without = lambda *a: subprocess.run(["unshare", "-m", "sh", "-c", hide, "sh", AZLB, "--state", self.state, *a],
+                                            capture_output=True, text=True, timeout=60)
+        r = without("vm", "list")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("vm1", r.stdout)
+        r = without("-q", "endpoint", "add", "vm1", "--name", "other", "--protocol", "tcp", "--public-port",
+                    str(free_port()), "--private-port", "81")
+        self.assertEqual(r.returncode, 0, r)
+        self.addCleanup(self.azlb, "engine", "stop")
+        r = without("engine", "start")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("libnftables.so.1", r.stderr)
+        stop = self.azlb("engine", "stop")  # nothing was left running
+        self.assertEqual(stop.rc, 1, stop)
+        self.assertIn("no engine runs", stop.err)
+
 
 if __name__ == "__main__":
     unittest.main()
