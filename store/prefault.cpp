@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
@@ -41,9 +42,17 @@ void prefault_heap(std::size_t bytes) {
   // The blocks come from the heap, not mmap, and their pages stay in the
   // process once freed, for the parser's nodes to land on them. In the
   // long-running engine this keeps at most a parse's worth of heap mapped.
+  // (The engine's control thread and its etcd follower may both come here.)
+  static std::mutex mutex;
   static std::size_t trim = 0;
-  mallopt(M_MMAP_THRESHOLD, kBlock);
-  if (2 * bytes > trim) mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min(trim = 2 * bytes, std::size_t{INT32_MAX})));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    mallopt(M_MMAP_THRESHOLD, kBlock);
+    if (2 * bytes > trim) {
+      trim = 2 * bytes;
+      mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min(trim, std::size_t{INT32_MAX})));
+    }
+  }
   void* blocks[kMax / kBlock + 1];
   std::size_t n = 0;
   for (std::size_t done = 0; done < bytes; done += kBlock) {
