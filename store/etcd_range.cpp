@@ -24,10 +24,6 @@ struct Scanner {
     ++p;
     return true;
   }
-  bool peek(char c) {
-    ws();
-    return p < end && *p == c;
-  }
   // A string of printable ASCII without escapes (etcd's base64, digits and
   // field names): anything else, valid JSON or not, is the document's.
   bool string(std::string_view& out) {
