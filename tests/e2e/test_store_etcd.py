@@ -296,6 +296,51 @@ class StateInEtcd(EtcdCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn(f"127.0.0.1:{port}", r.err)
 
+    def test_replies_written_otherwise_read_the_same(self):
+        """etcd's replies through a proxy that writes them as other valid JSON
+        (every '/' escaped, which the range scanner leaves to the document
+        path): the same state, and changes through it land."""
+        import http.client
+        import http.server
+        upstream = self.cluster.endpoints([0])
+
+        class Rewriter(http.server.BaseHTTPRequestHandler):
+            escaped = 0
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                host, port = upstream.split(":")
+                c = http.client.HTTPConnection(host, int(port), timeout=10)
+                c.request("POST", self.path, body, {"Content-Type": "application/json"})
+                r = c.getresponse()
+                out = r.read()
+                if self.path == "/v3/kv/range":
+                    Rewriter.escaped += out.count(b"/")
+                    out = out.replace(b"/", b"\\/")  # only strings hold '/' in JSON
+                self.send_response(r.status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rewriter)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        proxied = {"AZLB_STATE": f"etcd://127.0.0.1:{srv.server_address[1]}{self.prefix}"}
+        self.farm(2)
+        direct = self.export()
+        self.assertIn("/", direct)  # the state's text itself holds a '/' (its subnet)
+        self.assertEqual(self.ok("state", "export", env=proxied).out, direct)
+        self.ok("endpoint", "add", "vm2", "--name", "extra", "--protocol", "tcp", "--public-port", "7000",
+                "--private-port", "70", env=proxied)
+        after = self.export()
+        self.assertIn('name = "extra"', after)
+        self.assertEqual(self.ok("state", "export", env=proxied).out, after)
+        self.assertGreater(Rewriter.escaped, 0)  # base64 has '/' among its 64 letters
+
     def test_a_server_that_is_not_etcd(self):
         """An HTML page, JSON of another shape, a server that never answers: one line, exit 1."""
         import http.server
