@@ -17,6 +17,29 @@ from etcd_cluster import EtcdCluster, make_certs
 from harness import AZLB, TIME_SCALE
 
 
+def serve_http(case, answer):
+    """An HTTP server on a loopback port of its own, shut down after the test:
+    `answer(path, body)` gives each POST's (status, body)."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            status, out = answer(self.path, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    case.addCleanup(srv.server_close)
+    case.addCleanup(srv.shutdown)
+    return srv
+
+
 class EtcdCase(EngineCase):
     """Each test gets a prefix of its own on the class's cluster."""
     cluster = None
@@ -302,8 +325,8 @@ class StateInEtcd(EtcdCase):
         scanner leaves to the document path): the same state, and a change
         through it lands."""
         import http.client
-        import http.server
         upstream = self.cluster.endpoints([0])
+        rewritten = []
 
         def escaped(o):
             if isinstance(o, str):
@@ -314,31 +337,18 @@ class StateInEtcd(EtcdCase):
                 return "[" + ",".join(escaped(v) for v in o) + "]"
             return json.dumps(o)
 
-        class Rewriter(http.server.BaseHTTPRequestHandler):
-            rewritten = 0
+        def relay(path, body):
+            host, port = upstream.split(":")
+            c = http.client.HTTPConnection(host, int(port), timeout=10)
+            c.request("POST", path, body, {"Content-Type": "application/json"})
+            r = c.getresponse()
+            out = r.read()
+            if path == "/v3/kv/range" and r.status == 200:
+                out = escaped(json.loads(out)).encode()
+                rewritten.append(path)
+            return r.status, out
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                host, port = upstream.split(":")
-                c = http.client.HTTPConnection(host, int(port), timeout=10)
-                c.request("POST", self.path, body, {"Content-Type": "application/json"})
-                r = c.getresponse()
-                out = r.read()
-                if self.path == "/v3/kv/range" and r.status == 200:
-                    out = escaped(json.loads(out)).encode()
-                    Rewriter.rewritten += 1
-                self.send_response(r.status)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *a):
-                pass
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rewriter)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
+        srv = serve_http(self, relay)
         proxied = {"AZLB_STATE": f"etcd://127.0.0.1:{srv.server_address[1]}{self.prefix}"}
         self.farm(2)
         direct = self.export()
@@ -348,29 +358,14 @@ class StateInEtcd(EtcdCase):
         after = self.export()
         self.assertIn('name = "extra"', after)
         self.assertEqual(self.ok("state", "export", env=proxied).out, after)
-        self.assertGreaterEqual(Rewriter.rewritten, 3)
+        self.assertGreaterEqual(len(rewritten), 3)
 
     def test_a_server_that_is_not_etcd(self):
         """An HTML page, JSON of another shape, a server that never answers: one line, exit 1."""
-        import http.server
         import socket as sk
         answers = {"/html": (404, b"<html>not here</html>"), "/array": (200, b"[1, 2]"),
                    "/shape": (200, b'{"header": [], "kvs": {"x": 1}, "succeeded": "yes"}')}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                code, body = answers[self.server.mode]
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.shutdown)
+        srv = serve_http(self, lambda path, body: answers[srv.mode])
         url = f"etcd://127.0.0.1:{srv.server_address[1]}/azlb/x"
         for mode in answers:
             srv.mode = mode
