@@ -1,13 +1,13 @@
 #include "engine/nat/conntrack.hpp"
 
-#include "engine/nat/nat_libs.hpp"
-
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <netinet/in.h>
 
 #include <fstream>
 #include <unordered_map>
+
+#include "engine/nat/nat_libs.hpp"
 
 namespace azlb::engine {
 

@@ -451,13 +451,13 @@ model::Status NatTable::run(const std::string& script) {
   if (!has_net_admin()) return model::runtime_error(kNeedsNetAdmin);
   model::Status st = model::ok();
   thread_.call([&] {
+    std::string why;
+    const NftApi* nft = nft_api(&why);
+    if (!nft) {
+      st = model::runtime_error("cannot program the NAT data plane: " + why + " (Debian's libnftables1)");
+      return;
+    }
     if (!ctx_) {
-      std::string why;
-      const NftApi* nft = nft_api(&why);
-      if (!nft) {
-        st = model::runtime_error("cannot program the NAT data plane: " + why + " (Debian's libnftables1)");
-        return;
-      }
       ctx_ = nft->ctx_new(NFT_CTX_DEFAULT);
       if (!ctx_) {
         st = model::runtime_error("cannot program NAT: libnftables could not start");
@@ -466,7 +466,6 @@ model::Status NatTable::run(const std::string& script) {
       nft->ctx_buffer_output(ctx_);
       nft->ctx_buffer_error(ctx_);
     }
-    const NftApi* nft = nft_api();
     // Each read of a buffer empties it: what a command wrote is read (or
     // dropped) at once, so that the next command's output stands alone.
     const int rc = nft->run_cmd_from_buffer(ctx_, script.c_str());
