@@ -31,34 +31,36 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return out;
 }
 
-// The listening addresses of a state, as the engine builds them.
-std::set<engine::ListenKey> listen_keys(const model::State& s) {
-  engine::Registry registry;
-  const auto cfg = engine::build_config(s, registry, 1, 60000);  // held: a range-for would not keep it alive
-  std::set<engine::ListenKey> out;
-  for (auto& r : cfg->routes) out.insert(r.key);
-  return out;
-}
-
-// After a change, with an engine running: it applies the change now, and a
-// listener the change added that it cannot bind is named.
+// After a change to a file, with an engine running: it applies the change
+// now, and a listener the change added that it cannot bind is named.
+// A change to etcd is done once etcd has it: every engine of the state, this
+// host's as any other's, applies it from its watch (milliseconds, within a
+// second) and `azlb status` names a listener one could not bind. Waiting here
+// for this host's engine would cost each command the engine's work on the
+// whole configuration, for a view of one host in many.
 void tell_engine(const Context& ctx, const store::Location& state, const model::State& before,
                  const model::State& after) {
+  if (state.is_etcd()) return;
   const auto path = state.absolute();
   if (!engine::running_pid(path)) return;
   auto r = engine::admin_request(path, "POST", "/v1/reload", 3000);
   if (!r || r->status != 200) return;  // a failed reload is the engine's to log; the file is written
-  auto st = engine::admin_request(path, "GET", "/v1/status", 3000);
-  if (!st || st->status != 200) return;
-  const auto j = nlohmann::json::parse(st->body, nullptr, false);
-  if (!j.is_object() || !j.contains("unbound")) return;
-  const auto old_keys = listen_keys(before);
-  for (auto& k : listen_keys(after)) {
-    if (old_keys.contains(k)) continue;
-    for (auto& u : j["unbound"])
-      if (u.value("address", std::string()) == k.to_string())
-        ctx.warn("the engine " + u.value("error", std::string()) + "; it serves the rest and retries every 5 s");
+  std::vector<engine::ListenKey> added;
+  const auto old_keys = engine::proxy_listen_keys(before);
+  for (auto& k : engine::proxy_listen_keys(after))
+    if (!old_keys.contains(k)) added.push_back(k);
+  if (added.empty()) return;
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("unbound")) {  // an engine of a version before the reload said it
+    auto st = engine::admin_request(path, "GET", "/v1/status", 3000);
+    if (!st || st->status != 200) return;
+    j = nlohmann::json::parse(st->body, nullptr, false);
   }
+  if (!j.is_object() || !j.contains("unbound") || !j["unbound"].is_array()) return;
+  for (auto& k : added)
+    for (auto& u : j["unbound"])
+      if (u.is_object() && u.value("address", std::string()) == k.to_string())
+        ctx.warn("the engine " + u.value("error", std::string()) + "; it serves the rest and retries every 5 s");
 }
 
 // On a terminal, a change that removes something asks first; scripts (no

@@ -57,7 +57,22 @@ Upstream upstream_for(Registry& reg, Config& cfg, MemberKey key, const Vm& vm, c
   return u;
 }
 
+// An endpoint of no set has a listener of its own once published.
+bool routed_alone(const model::Endpoint& ep) { return ep.lbset.empty() && published(ep); }
+
 }  // namespace
+
+std::set<ListenKey> proxy_listen_keys(const State& s) {
+  std::set<ListenKey> out;
+  for (auto& svc : s.services) {
+    if (svc.dataplane == Dataplane::Nat) continue;
+    for (auto* vm : vms_of(s, svc))
+      for (auto& ep : vm->endpoints)
+        if (routed_alone(ep)) out.insert({ep.protocol, svc.vip, ep.public_port});
+    for (auto& set : svc.lbsets) out.insert({set.protocol, svc.vip, set.public_port});
+  }
+  return out;
+}
 
 std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_t generation,
                                      std::uint32_t idle_unit_ms) {
@@ -67,7 +82,7 @@ std::shared_ptr<Config> build_config(const State& s, Registry& reg, std::uint64_
     auto& routes = svc.dataplane == Dataplane::Nat ? cfg->nat_routes : cfg->routes;
     for (auto* vm : vms_of(s, svc))
       for (auto& ep : vm->endpoints) {
-        if (!ep.lbset.empty() || !published(ep)) continue;
+        if (!routed_alone(ep)) continue;
         Route r;
         r.key = {ep.protocol, svc.vip, ep.public_port};
         r.name = svc.name + "/" + vm->name + "/" + ep.name;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <optional>
 #include <vector>
 
@@ -84,6 +85,10 @@ class Registry {
   std::map<MemberKey, std::shared_ptr<MemberState>> members_;
   std::map<ListenKey, std::shared_ptr<ListenerState>> listeners_;
 };
+
+// The proxy plane's listening addresses of a state, as build_config makes
+// them, without its work (member tables, probes).
+std::set<ListenKey> proxy_listen_keys(const model::State&);
 
 // Routes and probes for every endpoint and set of the state. Members without
 // a probe (plain endpoints, --no-probe sets) are marked up.

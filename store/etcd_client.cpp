@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 
 #include "model/text.hpp"
 #include "store/curl_api.hpp"
+#include "store/etcd_relay.hpp"
 #include "store/prefault.hpp"
 
 namespace azlb::store {
@@ -170,19 +172,12 @@ struct EtcdClient::Conn {
   }
 };
 
-EtcdClient::EtcdClient(EtcdLocation loc, const CurlApi& c) : loc_(std::move(loc)), c_(c) {
-  for (std::size_t i = 0; i < loc_.endpoints.size(); ++i) conns_.push_back(std::make_unique<Conn>(c_));
-}
+EtcdClient::EtcdClient(EtcdLocation loc) : loc_(std::move(loc)) {}
 
 EtcdClient::~EtcdClient() = default;
 
 Result<std::unique_ptr<EtcdClient>> EtcdClient::open(const EtcdLocation& loc) {
-  const char* why = nullptr;
-  const CurlApi* c = curl_api(&why);
-  if (!c) return model::runtime_error(std::string("cannot load libcurl to reach etcd: ") + why);
-  static std::once_flag once;
-  std::call_once(once, [c] { c->global_init(CURL_GLOBAL_DEFAULT); });
-  std::unique_ptr<EtcdClient> client(new EtcdClient(loc, *c));
+  std::unique_ptr<EtcdClient> client(new EtcdClient(loc));
   client->cacert_ = env("AZLB_ETCD_CACERT");
   client->cert_ = env("AZLB_ETCD_CERT");
   client->key_ = env("AZLB_ETCD_KEY");
@@ -203,11 +198,35 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::open(const EtcdLocation& loc) {
     client->user_ = u.substr(0, colon);
     client->password_ = u.substr(colon + 1);
   }
-  for (auto& conn : client->conns_) {
-    if (!conn->h) return model::runtime_error("cannot make a libcurl handle");
-    conn->headers = c->slist_append(nullptr, "Content-Type: application/json");
-  }
   return client;
+}
+
+Status EtcdClient::load_curl() {
+  if (c_) return model::ok();
+  const char* why = nullptr;
+  const CurlApi* c = curl_api(&why);
+  if (!c) return model::runtime_error(std::string("cannot load libcurl to reach etcd: ") + why);
+  static std::once_flag once;
+  std::call_once(once, [c] { c->global_init(CURL_GLOBAL_DEFAULT); });
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (std::size_t i = 0; i < loc_.endpoints.size(); ++i) {
+    conns.push_back(std::make_unique<Conn>(*c));
+    if (!conns.back()->h) return model::runtime_error("cannot make a libcurl handle");
+    conns.back()->headers = c->slist_append(nullptr, "Content-Type: application/json");
+  }
+  conns_ = std::move(conns);
+  c_ = c;
+  return model::ok();
+}
+
+std::string EtcdClient::identity() const {
+  auto endpoints = loc_.endpoints;  // the same members in another order are the same cluster
+  std::sort(endpoints.begin(), endpoints.end());
+  std::string out = "azlb-relay/1\n";
+  out += loc_.tls ? "https" : "http";
+  for (auto& e : endpoints) out += "\n" + e;
+  for (auto* f : {&loc_.prefix, &cacert_, &cert_, &key_, &user_, &password_}) out += "\n" + std::to_string(f->size()) + ":" + *f;
+  return out;
 }
 
 EtcdClient::Reply EtcdClient::post(std::size_t i, std::string_view path, const std::string& body, int timeout_ms,
@@ -232,49 +251,49 @@ EtcdClient::Reply EtcdClient::post(std::size_t i, std::string_view path, const s
   std::string auth_header;
   if (!token_.empty()) {
     auth_header = "Authorization: " + token_;
-    auth = c_.slist_append(nullptr, "Content-Type: application/json");
-    auth = c_.slist_append(auth, auth_header.c_str());
+    auth = c_->slist_append(nullptr, "Content-Type: application/json");
+    auth = c_->slist_append(auth, auth_header.c_str());
     headers = auth;
   }
-  c_.easy_setopt(h, CURLOPT_URL, url.c_str());
-  c_.easy_setopt(h, CURLOPT_POST, 1L);
-  c_.easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-  c_.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  c_.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  c_.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  c_.easy_setopt(h, CURLOPT_WRITEDATA, sink ? sink : &collect);
-  c_.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  c_.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  c_->easy_setopt(h, CURLOPT_URL, url.c_str());
+  c_->easy_setopt(h, CURLOPT_POST, 1L);
+  c_->easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+  c_->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  c_->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  c_->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  c_->easy_setopt(h, CURLOPT_WRITEDATA, sink ? sink : &collect);
+  c_->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  c_->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   // A stream (timeout 0) connects within 2 s too: a member that drops packets must not hold it for curl's 300 s.
-  c_.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms > 0 ? std::min(timeout_ms, 2000) : 2000));
-  c_.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(sink ? 0 : timeout_ms));
-  c_.easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  c_.easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
-  c_.easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
-  c_.easy_setopt(h, CURLOPT_PROTOCOLS_STR, loc_.tls ? "https" : "http");
-  c_.easy_setopt(h, CURLOPT_NOPROGRESS, stop ? 0L : 1L);
-  c_.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-  c_.easy_setopt(h, CURLOPT_XFERINFODATA, stop);
+  c_->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms > 0 ? std::min(timeout_ms, 2000) : 2000));
+  c_->easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(sink ? 0 : timeout_ms));
+  c_->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  c_->easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
+  c_->easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
+  c_->easy_setopt(h, CURLOPT_PROTOCOLS_STR, loc_.tls ? "https" : "http");
+  c_->easy_setopt(h, CURLOPT_NOPROGRESS, stop ? 0L : 1L);
+  c_->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+  c_->easy_setopt(h, CURLOPT_XFERINFODATA, stop);
   if (loc_.tls) {
-    if (!cacert_.empty()) c_.easy_setopt(h, CURLOPT_CAINFO, cacert_.c_str());
-    if (!cert_.empty()) c_.easy_setopt(h, CURLOPT_SSLCERT, cert_.c_str());
-    if (!key_.empty()) c_.easy_setopt(h, CURLOPT_SSLKEY, key_.c_str());
+    if (!cacert_.empty()) c_->easy_setopt(h, CURLOPT_CAINFO, cacert_.c_str());
+    if (!cert_.empty()) c_->easy_setopt(h, CURLOPT_SSLCERT, cert_.c_str());
+    if (!key_.empty()) c_->easy_setopt(h, CURLOPT_SSLKEY, key_.c_str());
   }
-  const CURLcode rc = c_.easy_perform(h);
+  const CURLcode rc = c_->easy_perform(h);
   // Nothing of this request stays in the handle that is kept for the next.
-  c_.easy_setopt(h, CURLOPT_HTTPHEADER, conn.headers);
-  c_.easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-  if (auth) c_.slist_free_all(auth);
+  c_->easy_setopt(h, CURLOPT_HTTPHEADER, conn.headers);
+  c_->easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+  if (auth) c_->slist_free_all(auth);
   if (rc != CURLE_OK) {
     r.transport_failed = true;
-    r.error = errbuf[0] ? errbuf : c_.easy_strerror(rc);
+    r.error = errbuf[0] ? errbuf : c_->easy_strerror(rc);
     if (rc == CURLE_ABORTED_BY_CALLBACK || (sink && rc == CURLE_WRITE_ERROR)) r.error.clear();  // we ended it
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
         rc == CURLE_SSL_CONNECT_ERROR)
       r.error = "TLS: " + r.error + " (check AZLB_ETCD_CACERT, AZLB_ETCD_CERT and AZLB_ETCD_KEY)";
     return r;
   }
-  c_.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.http);
+  c_->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.http);
   return r;
 }
 
@@ -297,7 +316,17 @@ Status EtcdClient::authenticate() {
 }
 
 Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeout_ms) {
-  return exchange(path, body, timeout_ms, nullptr);
+  return exchange(path, body.dump(), timeout_ms, nullptr);
+}
+
+Result<std::string> EtcdClient::forward(std::string_view path, const std::string& body, int timeout_ms) {
+  std::string out;
+  const std::function<bool(std::string_view)> take = [&](std::string_view reply) {
+    out.assign(reply);
+    return true;
+  };
+  AZLB_TRY(exchange(path, body, timeout_ms, &take));
+  return out;
 }
 
 Result<RangeReply> EtcdClient::range(const Json& request, int timeout_ms) {
@@ -306,16 +335,37 @@ Result<RangeReply> EtcdClient::range(const Json& request, int timeout_ms) {
   const std::function<bool(std::string_view)> take = [&](std::string_view body) {
     return taken = scan_range(body, out);
   };
-  AZLB_ASSIGN(reply, exchange("kv/range", request, timeout_ms, &take));
+  AZLB_ASSIGN(reply, exchange("kv/range", request.dump(), timeout_ms, &take));
   if (!taken) out = range_from_json(reply);
   return out;
 }
 
-Result<Json> EtcdClient::exchange(std::string_view path, const Json& body, int timeout_ms,
+std::optional<Result<Json>> EtcdClient::exchange_relayed(std::string_view path, const std::string& body,
+                                                         int timeout_ms,
+                                                         const std::function<bool(std::string_view)>* take) {
+  // The relay may try every endpoint, each for up to timeout_ms.
+  const int wait_ms = timeout_ms * static_cast<int>(std::max<std::size_t>(1, loc_.endpoints.size())) + 2000;
+  auto answer = ask_relay(relay_, RelayRequest{identity(), std::string(path), body, timeout_ms}, wait_ms);
+  if (!answer) {
+    relay_.clear();  // no engine, or one that did not answer: etcd itself from now on
+    return std::nullopt;
+  }
+  if (answer->kind == RelayAnswer::Failed) return Result<Json>(model::Error{answer->error, std::move(answer->body)});
+  if (take && (*take)(answer->body)) return Result<Json>(Json());
+  Json j = Json::parse(answer->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || gateway_error(j))
+    return Result<Json>(model::runtime_error("etcd (through the engine's relay " + relay_.string() +
+                                             ") answered what azlb cannot read: " + model::printable(answer->body, 120)));
+  return Result<Json>(std::move(j));
+}
+
+Result<Json> EtcdClient::exchange(std::string_view path, const std::string& text, int timeout_ms,
                                   const std::function<bool(std::string_view)>* take) {
   if (timeout_cap_ms_ > 0) timeout_ms = std::min(timeout_ms, timeout_cap_ms_);
+  if (!relay_.empty() && path != "auth/authenticate")
+    if (auto relayed = exchange_relayed(path, text, timeout_ms, take)) return std::move(*relayed);
+  AZLB_TRY(load_curl());
   if (!user_.empty() && token_.empty() && path != "auth/authenticate") AZLB_TRY(authenticate());
-  const std::string text = body.dump();
   std::string failures;
   bool reauthenticated = false;
   for (std::size_t tried = 0; tried < conns_.size(); ++tried) {
@@ -371,6 +421,7 @@ Result<Json> EtcdClient::exchange(std::string_view path, const Json& body, int t
 
 Status EtcdClient::stream(std::string_view path, const Json& body, const std::function<bool(const Json&)>& on_message,
                           const std::function<bool()>& stop) {
+  AZLB_TRY(load_curl());
   if (!user_.empty() && token_.empty()) AZLB_TRY(authenticate());
   const std::string text = body.dump();
   std::string failures;

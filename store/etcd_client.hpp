@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -40,7 +42,8 @@ std::string prefix_end(std::string prefix);
 
 class EtcdClient {
  public:
-  // Loads libcurl and reads the environment; contacts nothing yet.
+  // Reads the environment; contacts nothing yet. libcurl is loaded by the
+  // first request that goes to etcd itself.
   static model::Result<std::unique_ptr<EtcdClient>> open(const EtcdLocation&);
   ~EtcdClient();
   EtcdClient(const EtcdClient&) = delete;
@@ -60,6 +63,15 @@ class EtcdClient {
   model::Status stream(std::string_view path, const Json& body, const std::function<bool(const Json&)>& on_message,
                        const std::function<bool()>& stop);
 
+  // Requests go through the engine's relay at `socket` (store/etcd_relay.hpp)
+  // while it answers; the first time it does not, to etcd itself.
+  void relay_through(std::filesystem::path socket) { relay_ = std::move(socket); }
+  // For the relay: kv/range or kv/txn with `body` as the command sent it,
+  // etcd's reply as it came (call()'s errors).
+  model::Result<std::string> forward(std::string_view path, const std::string& body, int timeout_ms);
+  // The location and the credentials' values: what the relay compares.
+  std::string identity() const;
+
   const EtcdLocation& location() const { return loc_; }
   // No request of this client waits longer than this for one endpoint (a
   // thread that must not block long: the engine's control thread).
@@ -72,12 +84,16 @@ class EtcdClient {
 
  private:
   struct Conn;
-  explicit EtcdClient(EtcdLocation, const CurlApi&);
+  explicit EtcdClient(EtcdLocation);
+  model::Status load_curl();
   model::Status authenticate();
   // call(), where `take` may read a successful reply's body itself (it
   // returns true): the result is then null.
-  model::Result<Json> exchange(std::string_view path, const Json& body, int timeout_ms,
+  model::Result<Json> exchange(std::string_view path, const std::string& body, int timeout_ms,
                                const std::function<bool(std::string_view)>* take);
+  // The same through the relay; nullopt when it did not answer.
+  std::optional<model::Result<Json>> exchange_relayed(std::string_view path, const std::string& body, int timeout_ms,
+                                                      const std::function<bool(std::string_view)>* take);
   // One POST on one endpoint. `transport` false: an HTTP reply came (maybe an error).
   struct Reply {
     bool transport_failed = false;
@@ -89,7 +105,8 @@ class EtcdClient {
              const std::function<bool(std::string_view)>* sink = nullptr, const std::function<bool()>* stop = nullptr);
 
   EtcdLocation loc_;
-  const CurlApi& c_;
+  const CurlApi* c_ = nullptr;  // loaded by the first request to etcd itself
+  std::filesystem::path relay_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::size_t current_ = 0;
   std::atomic<std::uint64_t> failovers_{0};

@@ -118,7 +118,8 @@ Companions companions_of(const fs::path& state) {
     p += suffix;
     return p;
   };
-  return {with(".lock"), with(".engine.lock"), with(".engine.pid"), with(".engine.sock"), with(".engine.log")};
+  return {with(".lock"), with(".engine.lock"), with(".engine.pid"), with(".engine.sock"), with(".engine.log"),
+          with(".engine.relay")};
 }
 
 Result<std::optional<std::string>> read_state_text(const fs::path& state) { return read_text(state); }

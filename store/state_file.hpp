@@ -23,6 +23,7 @@ struct Companions {
   std::filesystem::path engine_pid;
   std::filesystem::path engine_sock;  // admin socket
   std::filesystem::path engine_log;
+  std::filesystem::path engine_relay;  // the engine's etcd relay (a state in etcd only)
 };
 Companions companions_of(const std::filesystem::path& state);
 

@@ -42,6 +42,14 @@ std::string companion_name(const std::string& prefix) {
   return name + buf;
 }
 
+// A command's client: through the engine of this host that follows the
+// same state, when one runs (store/etcd_relay.hpp).
+Result<std::unique_ptr<EtcdClient>> open_client(const Location& loc) {
+  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  client->relay_through(companions_of(loc).engine_relay);
+  return client;
+}
+
 }  // namespace
 
 Result<State> parse_text(const StateText& t) {
@@ -87,13 +95,13 @@ Result<State> parse_text(const StateText& t) {
 
 Result<State> load(const Location& loc) {
   if (!loc.is_etcd()) return load(loc.file());
-  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  AZLB_ASSIGN(client, open_client(loc));
   return etcd::load(*client);
 }
 
 Status update(const Location& loc, const std::function<Status(State&)>& change) {
   if (!loc.is_etcd()) return update(loc.file(), change);
-  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  AZLB_ASSIGN(client, open_client(loc));
   return etcd::update(*client, change);
 }
 
@@ -103,7 +111,7 @@ Result<std::optional<StateText>> read_text(const Location& loc) {
     if (!text) return std::optional<StateText>{};
     return std::optional<StateText>(StateText{std::move(*text), loc.file().string(), {}, {}});
   }
-  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  AZLB_ASSIGN(client, open_client(loc));
   AZLB_ASSIGN(snap, etcd::read(*client));
   AZLB_ASSIGN(text, etcd::assemble(snap, loc.etcd().prefix));
   return std::optional<StateText>(std::move(text));
@@ -112,7 +120,7 @@ Result<std::optional<StateText>> read_text(const Location& loc) {
 Result<std::vector<std::string>> registered_engines(const Location& loc) {
   std::vector<std::string> out;
   if (!loc.is_etcd()) return out;
-  AZLB_ASSIGN(client, EtcdClient::open(loc.etcd()));
+  AZLB_ASSIGN(client, open_client(loc));
   AZLB_ASSIGN(values, etcd::list(*client, etcd::engines_prefix(loc.etcd().prefix)));
   for (auto& [key, value] : values) out.push_back(std::move(value));
   return out;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 
+#include "engine/control/unix_listen.hpp"
 #include "engine/log.hpp"
 #include "engine/proxy/sockets.hpp"
 
@@ -35,26 +36,7 @@ constexpr std::size_t kMaxRequest = 8192;
 }  // namespace
 
 model::Result<std::unique_ptr<AdminServer>> AdminServer::open(const std::filesystem::path& path, Handler h) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.string().size() >= sizeof sa.sun_path)
-    return model::runtime_error("admin socket path " + path.string() + " is too long for a Unix socket (" +
-                                std::to_string(sizeof sa.sun_path - 1) + " bytes at most); use a shorter --state path");
-  std::strcpy(sa.sun_path, path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return model::runtime_error(std::string("cannot create the admin socket: ") + std::strerror(errno));
-  // A stale socket of a dead engine (the engine lock says none runs), or
-  // anything planted at its name: unlink removes a link itself, never its target.
-  ::unlink(path.c_str());
-  // Only the owner may talk to the engine: create the socket 0600 from the start.
-  mode_t old = ::umask(0177);
-  int r = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  ::umask(old);
-  if (r != 0 || ::listen(fd, kBacklog) != 0) {
-    int e = errno;
-    ::close(fd);
-    return model::runtime_error("cannot open admin socket " + path.string() + ": " + std::strerror(e));
-  }
+  AZLB_ASSIGN(fd, listen_unix(path, kBacklog, "admin socket"));
   return std::unique_ptr<AdminServer>(new AdminServer(path, fd, std::move(h)));
 }
 

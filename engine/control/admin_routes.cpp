@@ -18,8 +18,8 @@ HttpResponse serve_admin(const std::string& method, const std::string& path,
   if (path == "/v1/reload") {
     if (method != "POST") return {405, "text/plain", "use POST\n"};
     auto r = reload();
-    if (!r.error.empty()) return {422, "application/json", reload_json(false, r.generation, r.error)};
-    return {200, "application/json", reload_json(r.changed, r.generation, "")};
+    if (!r.error.empty()) return {422, "application/json", reload_json(false, r.generation, r.error, r.unbound)};
+    return {200, "application/json", reload_json(r.changed, r.generation, "", r.unbound)};
   }
   if (path == "/v1/withdraw" || path == "/v1/announce") {
     if (method != "POST") return {405, "text/plain", "use POST\n"};

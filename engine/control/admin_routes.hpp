@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "engine/control/admin.hpp"
@@ -15,6 +16,7 @@ struct ReloadOutcome {
   std::string error;  // empty: applied (or nothing to apply)
   bool changed = false;
   std::uint64_t generation = 0;
+  std::map<ListenKey, std::string> unbound;
 };
 
 HttpResponse serve_admin(const std::string& method, const std::string& path,

@@ -1,13 +1,15 @@
 #include "engine/control/control.hpp"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -15,18 +17,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/curl_api.hpp"
+#include "store/socket_io.hpp"
 #include "engine/control/process_files.hpp"
 #include "store/state_store.hpp"
 
 namespace azlb::engine {
 
 namespace {
-
-std::size_t append(char* p, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, size * n);
-  return size * n;
-}
 
 // Gone, or a zombie: its exit is complete, only the reaping is left.
 bool exited(long pid) {
@@ -118,40 +115,58 @@ model::Result<long> stop_engine(const store::Location& state, int timeout_ms,
   return *pid;
 }
 
+// The admin socket is this project's own server (admin.cpp): one request
+// per connection, a status line, Content-Length and "Connection: close". A
+// few lines of socket code read it; loading libcurl for them cost a command
+// beside a running engine more than all the rest of its work.
 model::Result<AdminReply> admin_request(const store::Location& state, const std::string& method,
                                         const std::string& path, int deadline_ms) {
-  auto sock = store::companions_of(state).engine_sock;
-  const char* why = nullptr;
-  const store::CurlApi* c = store::curl_api(&why);
-  if (!c) return model::runtime_error(std::string("cannot load libcurl to ask the engine: ") + why);
-  // A full backlog (clients that connect and never send, thousands of
-  // them) refuses a connect with EAGAIN; the engine makes room by closing
-  // the longest idle, so a busy socket is tried again until the deadline.
+  const auto sock = store::companions_of(state).engine_sock;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (sock.native().size() >= sizeof sa.sun_path)
+    return model::runtime_error("the engine's admin socket path " + sock.string() + " is too long for a Unix socket");
+  std::memcpy(sa.sun_path, sock.c_str(), sock.native().size());
+  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: azlb\r\nContent-Length: 0\r\n" +
+                              "Connection: close\r\n\r\n";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  auto fail = [&](const std::string& why) {
+    return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " + why);
+  };
   for (int attempt = 0;; ++attempt) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    CURL* e = c->easy_init();
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail(std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      const int e = errno;
+      ::close(fd);
+      // A full backlog (clients that connect and never send, thousands of
+      // them) refuses a connect with EAGAIN; the engine makes room by closing
+      // the longest idle, so a busy socket is tried again until the deadline.
+      const bool busy = e == EAGAIN || e == EWOULDBLOCK;
+      if (!busy || std::chrono::steady_clock::now() >= deadline)
+        return fail(std::string(std::strerror(e)) + (busy ? " (its backlog stayed full)" : ""));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 * (attempt + 1), 100)));
+      continue;
+    }
+    auto left_ms = [&] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    };
+    std::string in;
+    bool ok = store::send_all(fd, request, store::monotonic_ms() + std::max<long long>(left_ms(), 100));
+    while (ok) {
+      const auto n = store::recv_some(fd, in, 64u << 20, store::monotonic_ms() + std::max<long long>(left_ms(), 100));
+      if (n == 0) break;  // the end: Connection: close
+      ok = n > 0;
+    }
+    ::close(fd);
+    if (!ok) return fail("no whole answer within " + std::to_string(deadline_ms) + " ms");
+    const auto head_end = in.find("\r\n\r\n");
     AdminReply reply;
-    c->easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock.c_str());
-    std::string url = "http://azlb" + path;
-    c->easy_setopt(e, CURLOPT_URL, url.c_str());
-    c->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (method == "POST") c->easy_setopt(e, CURLOPT_POSTFIELDS, "");
-    c->easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(left.count(), 100)));
-    c->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    c->easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
-    c->easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
-    CURLcode rc = c->easy_perform(e);
-    long os_errno = 0;
-    c->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
-    c->easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
-    c->easy_cleanup(e);
-    if (rc == CURLE_OK) return reply;
-    const bool busy = rc == CURLE_COULDNT_CONNECT && (os_errno == EAGAIN || os_errno == EWOULDBLOCK);
-    if (!busy || std::chrono::steady_clock::now() >= deadline)
-      return model::runtime_error("cannot reach the engine's admin socket " + sock.string() + ": " +
-                                  c->easy_strerror(rc) + (busy ? " (its backlog stayed full)" : ""));
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 * (attempt + 1), 100)));
+    if (in.compare(0, 9, "HTTP/1.1 ") != 0 || head_end == std::string::npos ||
+        std::from_chars(in.data() + 9, in.data() + std::min<std::size_t>(in.size(), 12), reply.status).ec != std::errc())
+      return fail("an answer that is not HTTP");
+    reply.body = in.substr(head_end + 4);
+    return reply;
   }
 }
 

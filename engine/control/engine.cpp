@@ -32,6 +32,7 @@
 #include "engine/control/state_watcher.hpp"
 #include "engine/proxy/worker.hpp"
 #include "model/text.hpp"
+#include "engine/control/etcd_relay_server.hpp"
 #include "engine/control/registrar.hpp"
 #include "engine/control/announcer.hpp"
 #include "engine/nat/dsr_routes.hpp"
@@ -111,6 +112,11 @@ class Engine {
   // seconds, does.
   StoreHealth store_health() {
     auto h = watcher_.health();
+    if (relay_) {
+      h.relay_socket = relay_->socket().string();
+      h.relayed = relay_->forwarded();
+      h.relay_refused = relay_->refused();
+    }
     if (registrar_ && h.reachable)
       if (auto [e, since] = registrar_->error(); !e.empty()) {
         h.reachable = false;
@@ -165,6 +171,7 @@ class Engine {
   std::unique_ptr<AdminServer> metrics_;  // --metrics-listen: /metrics only
   std::optional<store::StateText> state_text_;
   std::unique_ptr<Registrar> registrar_;  // etcd: this engine's key
+  std::unique_ptr<EtcdRelayServer> relay_;  // etcd: this host's commands' requests
   std::string host_;
   std::time_t started_unix_ = 0;
   std::int64_t next_registration_ms_ = 0;
@@ -235,12 +242,16 @@ bool Engine::wait_for_workers(std::uint64_t generation, int timeout_ms) {
 
 // Workers may hold what the limit leaves once the control thread's share is
 // set aside: what was open at start, the listening sockets, and a reserve
-// for the admin socket, a reload and one probe per probed member.
+// for the admin socket, a reload and one probe per probed member (and, over
+// etcd, the relay's connections and its workers' connections to etcd).
 // Under a tiny limit (a test's ulimit -n 64) the reserve is at most half of
 // what is left, so that the engine still serves.
 void Engine::update_fd_budget() {
   const auto left = fd_limit_ - fd_base_ - static_cast<std::int64_t>(listeners_->descriptors());
-  const auto wanted = static_cast<std::int64_t>(opt_.fd_reserve + (config_ ? config_->probes.size() : 0));
+  auto wanted = static_cast<std::int64_t>(opt_.fd_reserve + (config_ ? config_->probes.size() : 0));
+  if (opt_.state.is_etcd())
+    wanted += static_cast<std::int64_t>(EtcdRelayServer::kMaxConnections +
+                                        EtcdRelayServer::kWorkers * opt_.state.etcd().endpoints.size());
   fds_.set_limit(left - std::min(wanted, std::max<std::int64_t>(8, left / 2)));
 }
 
@@ -374,6 +385,11 @@ Status Engine::start() {
     for (auto& a : handoff_addresses_) addresses += (addresses.empty() ? "" : ",") + a.to_string();
     registrar_->set_handoff(addresses);
     register_engine();
+    // An accelerator: without it commands go to etcd themselves.
+    if (auto relay = EtcdRelayServer::start(opt_.state.etcd(), files_.engine_relay))
+      relay_ = std::move(*relay);
+    else
+      log("etcd relay off (commands on this host go to etcd themselves): %s", relay.error().message.c_str());
   }
   // A start that cannot program the NAT plane fails, with what is missing.
   if (!nat_error_.empty()) return model::runtime_error(nat_error_);
@@ -381,7 +397,7 @@ Status Engine::start() {
     return serve_admin(m, p, [this] { return snapshot(); }, [this] {
       auto before = generation_;
       auto st = reload("admin request");
-      return ReloadOutcome{st ? "" : st.error().message, generation_ != before, generation_};
+      return ReloadOutcome{st ? "" : st.error().message, generation_ != before, generation_, listeners_->unbound()};
     }, [this] { return drain_info(true); }, [this](bool withdraw) { return on_announce(withdraw); });
   });
   if (!admin) return admin.error();

@@ -28,6 +28,8 @@ struct StoreHealth {
   std::string error;           // why not, the last failure
   std::int64_t since = 0;      // unix time it became unreachable
   std::int64_t revision = 0;   // etcd: the revision the engine's copy is at
+  std::string relay_socket;    // etcd: the relay's socket, empty when it is off
+  std::uint64_t relayed = 0, relay_refused = 0;
 };
 
 class EtcdFollower {

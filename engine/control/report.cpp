@@ -14,6 +14,12 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
+Json unbound_json(const std::map<ListenKey, std::string>& unbound) {
+  Json out = Json::array();
+  for (auto& [key, why] : unbound) out.push_back({{"address", key.to_string()}, {"error", why}});
+  return out;
+}
+
 // Names, paths and descriptions are whatever bytes a user gave: a byte that is
 // not UTF-8 is shown as U+FFFD rather than thrown as an exception.
 std::string dump(const Json& j, int indent) {
@@ -142,8 +148,7 @@ std::string status_json(const EngineSnapshot& s) {
       members.push_back(std::move(j));
     }
   });
-  Json unbound = Json::array();
-  for (auto& [key, why] : s.unbound) unbound.push_back({{"address", key.to_string()}, {"error", why}});
+  Json unbound = unbound_json(s.unbound);
   Json reload = {{"ok", s.last_reload.ok}, {"at", iso8601(s.last_reload.at)}};
   if (!s.last_reload.ok) reload["error"] = s.last_reload.error;
   Json j = {{"pid", s.pid},
@@ -183,7 +188,13 @@ std::string status_json(const EngineSnapshot& s) {
     store["error"] = s.store.error;
     store["since"] = iso8601(s.store.since);
   }
-  if (s.store.etcd) store["revision"] = s.store.revision;
+  if (s.store.etcd) {
+    store["revision"] = s.store.revision;
+    store["relay"] = s.store.relay_socket.empty() ? Json(nullptr)
+                                                  : Json{{"socket", s.store.relay_socket},
+                                                         {"forwarded", s.store.relayed},
+                                                         {"refused", s.store.relay_refused}};
+  }
   j["store"] = store;
   j["access_log"] = s.access_log.path.empty()
                         ? Json(nullptr)
@@ -336,8 +347,9 @@ std::string metrics_text(const EngineSnapshot& s) {
   return out;
 }
 
-std::string reload_json(bool changed, std::uint64_t generation, const std::string& error) {
-  Json j = {{"ok", error.empty()}, {"changed", changed}, {"generation", generation}};
+std::string reload_json(bool changed, std::uint64_t generation, const std::string& error,
+                        const std::map<ListenKey, std::string>& unbound) {
+  Json j = {{"ok", error.empty()}, {"changed", changed}, {"generation", generation}, {"unbound", unbound_json(unbound)}};
   if (!error.empty()) j["error"] = error;
   return dump(j, -1);
 }

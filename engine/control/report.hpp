@@ -115,6 +115,9 @@ std::string registration_json(const Config&, const EngineIdentity&, const std::m
                               const AnnounceInfo&);
 std::string announce_json(const AnnounceInfo&);
 std::string metrics_text(const EngineSnapshot&);
-std::string reload_json(bool changed, std::uint64_t generation, const std::string& error);
+// The answer to a reload, with the listeners of the state that could not
+// bind (a command that added one names it).
+std::string reload_json(bool changed, std::uint64_t generation, const std::string& error,
+                        const std::map<ListenKey, std::string>& unbound);
 
 }  // namespace azlb::engine

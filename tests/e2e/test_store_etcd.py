@@ -535,5 +535,180 @@ class EtcdSecurity(EngineCase):
         self.assertNotIn("pa55-word", r.err + r.out)
 
 
+class EtcdRelay(EtcdCase):
+    """Commands typed beside a running engine hand their etcd requests to it
+    (store/etcd_relay.hpp): the same answers as from etcd itself, only for
+    the engine's own user with the engine's own location and credentials,
+    and never a wait on a relay that does not answer."""
+
+    def files(self, suffix):
+        run = os.path.join(self.dir, "run")
+        return [os.path.join(run, f) for f in os.listdir(run) if f.endswith(suffix)]
+
+    def relay_path(self):
+        """Where this state's relay listens on this "host" (store::companions_of)."""
+        h = 2166136261
+        for c in self.prefix.encode():
+            h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+        name = "etcd" + self.prefix[:48].replace("/", "_") + f"-{h:08x}"
+        return os.path.join(self.dir, "run", name + ".engine.relay")
+
+    def relay_counts(self):
+        import admin_socket
+        relay = admin_socket.status(self.files(".engine.sock")[0])["store"]["relay"]
+        return relay["forwarded"], relay["refused"]
+
+    def identity(self, prefix):
+        """What a command of this test's environment sends (EtcdClient::identity)."""
+        endpoints = sorted(self.cluster.endpoints().split(","))
+        fields = [prefix, "", "", "", "", ""]
+        return "\n".join(["azlb-relay/1", "http", *endpoints] + [f"{len(f)}:{f}" for f in fields])
+
+    @staticmethod
+    def ask(sock_path, payload, timeout=5):
+        """One frame to the relay and its answer frame (b"" when it closed without one)."""
+        import socket
+        import struct
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(timeout)
+            s.connect(sock_path)
+            s.sendall(struct.pack("<I", len(payload)) + payload)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        if len(data) < 4:
+            return b""
+        n = struct.unpack("<I", data[:4])[0]
+        return data[4:4 + n]
+
+    def test_commands_through_the_engine_answer_as_etcd_does(self):
+        self.farm(2)
+        self.start_engine()
+        relay = self.files(".engine.relay")
+        self.assertEqual(len(relay), 1, os.listdir(os.path.join(self.dir, "run")))
+        self.assertEqual(os.stat(relay[0]).st_mode & 0o777, 0o600)
+        before, _ = self.relay_counts()
+        # A change, a read, and each error of the contract, as without the engine.
+        self.ok("endpoint", "add", "vm2", "--name", "extra", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", "81")
+        self.assertIn("extra", self.ok("vm", "show", "vm2").out)
+        self.fails(3, "vm", "show", "nosuch", mentions="nosuch")
+        self.fails(4, "vm", "create", "vm1", "--cloud-service", "web", mentions="vm1")
+        forwarded, _ = self.relay_counts()
+        self.assertGreaterEqual(forwarded - before, 5, "the commands went to etcd themselves")
+        # etcd has the change: read by another "host" (no engine there).
+        other = {"AZLB_RUN_DIR": os.path.join(self.dir, "host-b")}
+        self.assertIn("extra", self.ok("vm", "show", "vm2", env=other).out)
+        self.assertEqual(self.ok("state", "export").out, self.ok("state", "export", env=other).out)
+        # The engine follows the change by its watch (no reload asked).
+        wait_until(lambda: any(e["endpoint"] == "extra" for e in self.ok("status", "-o", "json").json()["engines"][0]
+                               .get("members", [])), timeout=5 * TIME_SCALE, what="the engine's view of the change")
+
+    def test_another_location_or_user_is_not_served_with_the_engines_rights(self):
+        self.farm(1)
+        self.start_engine()
+        forwarded, refused = self.relay_counts()
+        # The same prefix through a list of endpoints that is not the engine's:
+        # refused, and the command reaches etcd itself (past the dead endpoint).
+        dead = f"127.0.0.1:{free_port()}"
+        url = f"etcd://{dead},{self.cluster.endpoints()}{self.prefix}"
+        self.assertIn("vm1", self.ok("vm", "list", env={"AZLB_STATE": url}).out)
+        self.assertEqual(self.relay_counts(), (forwarded, refused + 1))
+        # A request for anything but kv/range and kv/txn, even with the
+        # engine's identity, is refused; so is a frame that is not a request.
+        sock = self.files(".engine.relay")[0]
+        ident = self.identity(self.prefix).encode()
+        answer = self.ask(sock, ident + b"\0auth/enable\0" + b"1000\0{}")
+        self.assertTrue(answer.startswith(b"R"), answer)
+        self.assertTrue(self.ask(sock, b"\xff" * 64).startswith(b"R"))
+        # The engine's identity and kv/range: what etcd says, as it says it.
+        answer = self.ask(sock, ident + b"\0kv/range\0" + b"1000\0" + json.dumps({"key": "AA=="}).encode())
+        self.assertTrue(answer.startswith(b"O{"), answer)
+        self.assertIn("header", json.loads(answer[1:]))
+        # A frame longer than any request: the connection is closed, nothing forwarded.
+        import socket
+        import struct
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(struct.pack("<I", 64 << 20))
+            self.assertEqual(s.recv(16), b"")
+        self.assertEqual(self.relay_counts()[0], forwarded + 1)
+
+    def test_a_relay_that_does_not_answer_costs_no_wait(self):
+        self.farm(1)
+        self.start_engine()
+        import socket
+        sock = self.files(".engine.relay")[0]
+        # Clients that connect and never send hold every worker and the queue.
+        idle = []
+        for _ in range(40):
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.setblocking(False)
+                s.connect(sock)
+            except OSError:
+                s.close()
+                break
+            idle.append(s)
+        self.addCleanup(lambda: [s.close() for s in idle])
+        t = time.monotonic()
+        self.assertIn("vm1", self.ok("vm", "list").out)
+        self.assertLess(time.monotonic() - t, 3 * TIME_SCALE, "a command waited on a busy relay")
+        # A relay socket with no engine behind it (killed): at once to etcd.
+        for s in idle:
+            s.close()
+        pid = self.ok("status", "-o", "json").json()["engine"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+        wait_until(gone, timeout=5 * TIME_SCALE, what="the engine gone")
+        self.assertTrue(os.path.exists(sock), "the test needs the dead engine's socket left behind")
+        t = time.monotonic()
+        self.assertIn("vm1", self.ok("vm", "list").out)
+        self.assertLess(time.monotonic() - t, 2 * TIME_SCALE)
+
+    def test_a_socket_of_another_user_at_the_relays_name_is_never_used(self):
+        self.farm(1)
+        run = os.path.join(self.dir, "run")
+        os.makedirs(run, exist_ok=True)
+        os.chmod(run, 0o1777)
+        os.chmod(self.dir, 0o755)
+        # Where this state's relay would be, another user listens and answers
+        # every request with a forged state.
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read)
+                os.setgid(65534)
+                os.setuid(65534)
+                import socket
+                import struct
+                srv = socket.socket(socket.AF_UNIX)
+                srv.bind(self.relay_path())
+                srv.listen(16)
+                os.write(write, b"1")
+                forged = b'O{"header":{"revision":"1"},"kvs":[],"count":"0"}'
+                while True:
+                    c, _ = srv.accept()
+                    c.recv(1 << 20)
+                    c.sendall(struct.pack("<I", len(forged)) + forged)
+                    c.close()
+            finally:
+                os._exit(0)
+        os.close(write)
+        self.addCleanup(lambda: (os.kill(pid, signal.SIGKILL), os.waitpid(pid, 0)))
+        self.assertEqual(os.read(read, 1), b"1")
+        os.close(read)
+        self.assertIn("vm1", self.ok("vm", "list").out)  # the forged (empty) state would list none
+        self.assertEqual(self.ok("vm", "list", "-o", "json").json()["vms"][0]["name"], "vm1")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "store/etcd_client.hpp"
+#include "store/etcd_relay.hpp"
 #include "store/etcd_state.hpp"
 #include "store/location.hpp"
 #include "store/toml_codec.hpp"
@@ -245,4 +246,59 @@ TEST_CASE("what the range scanner does not know is left to the document path") {
     CHECK(same(fast, azlb::store::range_from_json(doc)));
   }
   CHECK(taken > 100);  // the edits that keep it valid (a changed digit, a space) are taken
+}
+
+TEST_CASE("the relay's frames: what is encoded decodes the same, and anything else is no request") {
+  using namespace azlb::store;
+  using namespace std::literals;
+  const RelayRequest req{"azlb-relay/1\nhttp\n127.0.0.1:2379\n5:/azlb", "kv/txn", std::string("{\"x\":\0\"y\"}"sv), 2500};
+  auto back = decode_request(encode_request(req));
+  REQUIRE(back);
+  CHECK(back->identity == req.identity);
+  CHECK(back->path == req.path);
+  CHECK(back->body == req.body);  // a NUL in the body stays in it
+  CHECK(back->timeout_ms == 2500);
+  CHECK_FALSE(decode_request(""));
+  CHECK_FALSE(decode_request("id\0kv/range\0"sv));                // no timeout field
+  CHECK_FALSE(decode_request("id\0kv/range\0-5\0{}"sv));          // a negative timeout
+  CHECK_FALSE(decode_request("id\0kv/range\0" "12x\0{}"sv));      // not a number
+  CHECK_FALSE(decode_request("id\0\0" "100\0{}"sv));              // no path
+  CHECK_FALSE(decode_request("id\0kv/range\0" "99999999999\0{}"sv));  // out of range
+  for (auto kind : {azlb::model::ErrorKind::Runtime, azlb::model::ErrorKind::Usage, azlb::model::ErrorKind::NotFound,
+                    azlb::model::ErrorKind::Conflict}) {
+    const RelayAnswer a{RelayAnswer::Failed, "etcd at 127.0.0.1:2379: no leader", kind};
+    auto b = decode_answer(answer_head(a) + a.body);
+    REQUIRE(b);
+    CHECK(b->kind == RelayAnswer::Failed);
+    CHECK(b->error == kind);
+    CHECK(b->body == a.body);
+  }
+  auto ok = decode_answer(answer_head({RelayAnswer::Reply, {}}) + "{\"header\":{}}");
+  REQUIRE(ok);
+  CHECK(ok->kind == RelayAnswer::Reply);
+  CHECK(ok->body == "{\"header\":{}}");
+  CHECK(decode_answer("Rbusy")->kind == RelayAnswer::Refused);
+  CHECK_FALSE(decode_answer(""));
+  CHECK_FALSE(decode_answer("E9no such kind"));
+  CHECK_FALSE(decode_answer("E"));
+  CHECK_FALSE(decode_answer("Xwhat"));
+}
+
+TEST_CASE("a command's identity for the relay: the members in any order, every credential's value") {
+  using namespace azlb::store;
+  auto identity = [](std::vector<std::string> endpoints, std::string prefix) {
+    auto c = EtcdClient::open(EtcdLocation{std::move(endpoints), false, std::move(prefix)});
+    REQUIRE(c);
+    return (*c)->identity();
+  };
+  CHECK(identity({"127.0.0.1:1", "127.0.0.1:2"}, "/a") == identity({"127.0.0.1:2", "127.0.0.1:1"}, "/a"));
+  CHECK(identity({"127.0.0.1:1"}, "/a") != identity({"127.0.0.1:1", "127.0.0.1:2"}, "/a"));
+  CHECK(identity({"127.0.0.1:1"}, "/a") != identity({"127.0.0.1:1"}, "/b"));
+  // A length before each field: no two different credentials read alike.
+  ::setenv("AZLB_ETCD_USER", "ops:pw", 1);
+  const auto with_user = identity({"127.0.0.1:1"}, "/a");
+  ::setenv("AZLB_ETCD_USER", "ops:pw2", 1);
+  CHECK(identity({"127.0.0.1:1"}, "/a") != with_user);
+  ::unsetenv("AZLB_ETCD_USER");
+  CHECK(identity({"127.0.0.1:1"}, "/a") != with_user);
 }

@@ -1,0 +1,124 @@
+#include "store/etcd_relay.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+#include "store/prefault.hpp"
+#include "store/socket_io.hpp"
+
+namespace azlb::store {
+
+std::string encode_request(const RelayRequest& r) {
+  std::string out;
+  out.reserve(r.identity.size() + r.path.size() + r.body.size() + 16);
+  out.append(r.identity).push_back('\0');
+  out.append(r.path).push_back('\0');
+  out.append(std::to_string(r.timeout_ms)).push_back('\0');
+  out.append(r.body);
+  return out;
+}
+
+std::optional<RelayRequest> decode_request(std::string_view f) {
+  RelayRequest r;
+  std::string_view field[3];
+  for (auto& v : field) {
+    const auto nul = f.find('\0');
+    if (nul == std::string_view::npos) return std::nullopt;
+    v = f.substr(0, nul);
+    f.remove_prefix(nul + 1);
+  }
+  const auto [end, ec] = std::from_chars(field[2].data(), field[2].data() + field[2].size(), r.timeout_ms);
+  if (ec != std::errc() || end != field[2].data() + field[2].size() || r.timeout_ms < 0 || field[1].empty())
+    return std::nullopt;
+  r.identity = field[0];
+  r.path = field[1];
+  r.body = f;
+  return r;
+}
+
+std::string answer_head(const RelayAnswer& a) {
+  std::string out;
+  if (a.kind == RelayAnswer::Reply) out += 'O';
+  if (a.kind == RelayAnswer::Failed) {
+    out += 'E';
+    out += static_cast<char>('0' + static_cast<int>(a.error));
+  }
+  if (a.kind == RelayAnswer::Refused) out += 'R';
+  return out;
+}
+
+std::optional<RelayAnswer> decode_answer(std::string_view f) {
+  RelayAnswer a;
+  if (f.empty()) return std::nullopt;
+  const char tag = f[0];
+  f.remove_prefix(1);
+  if (tag == 'O') {
+    a.kind = RelayAnswer::Reply;
+  } else if (tag == 'R') {
+    a.kind = RelayAnswer::Refused;
+  } else if (tag == 'E' && !f.empty() && f[0] >= '1' && f[0] <= '4') {
+    a.kind = RelayAnswer::Failed;
+    a.error = static_cast<model::ErrorKind>(f[0] - '0');
+    f.remove_prefix(1);
+  } else {
+    return std::nullopt;
+  }
+  a.body = f;
+  return a;
+}
+
+bool peer_is_own_user(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred &&
+         cred.uid == ::geteuid();
+}
+
+bool write_frame(int fd, std::string_view head, std::string_view body, std::int64_t deadline_ms) {
+  if (head.size() + body.size() > UINT32_MAX) return false;
+  const auto n = static_cast<std::uint32_t>(head.size() + body.size());
+  const unsigned char len[4] = {static_cast<unsigned char>(n), static_cast<unsigned char>(n >> 8),
+                                static_cast<unsigned char>(n >> 16), static_cast<unsigned char>(n >> 24)};
+  return send_all(fd, std::string_view(reinterpret_cast<const char*>(len), 4), deadline_ms) &&
+         send_all(fd, head, deadline_ms) && send_all(fd, body, deadline_ms);
+}
+
+bool read_frame(int fd, std::string& out, std::size_t max, std::int64_t deadline_ms) {
+  unsigned char len[4];
+  if (!recv_exact(fd, reinterpret_cast<char*>(len), 4, deadline_ms)) return false;
+  const std::size_t n = len[0] | (std::size_t(len[1]) << 8) | (std::size_t(len[2]) << 16) | (std::size_t(len[3]) << 24);
+  if (n > max) return false;
+  out.clear();
+  if (n > (64u << 10)) reserve_mapped(out, n);  // a state's range: its pages mapped at once, not fault by fault
+  out.resize(n);
+  return recv_exact(fd, out.data(), n, deadline_ms);
+}
+
+std::optional<RelayAnswer> ask_relay(const std::filesystem::path& socket, const RelayRequest& req, int wait_ms) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (socket.native().size() >= sizeof sa.sun_path) return std::nullopt;
+  std::memcpy(sa.sun_path, socket.c_str(), socket.native().size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return std::nullopt;
+  std::optional<RelayAnswer> out;
+  const auto deadline = monotonic_ms() + wait_ms;
+  std::string frame;
+  // A full backlog (EAGAIN) or no engine: at once to etcd, never a wait.
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && peer_is_own_user(fd) &&
+      write_frame(fd, encode_request(req), {}, monotonic_ms() + 2000) &&
+      read_frame(fd, frame, kRelayMaxReply + 2, deadline)) {
+    out = decode_answer(frame);
+    if (out && out->kind == RelayAnswer::Refused) out.reset();
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace azlb::store
