@@ -225,7 +225,13 @@ std::string EtcdClient::identity() const {
   std::string out = "azlb-relay/1\n";
   out += loc_.tls ? "https" : "http";
   for (auto& e : endpoints) out += "\n" + e;
-  for (auto* f : {&loc_.prefix, &cacert_, &cert_, &key_, &user_, &password_}) out += "\n" + std::to_string(f->size()) + ":" + *f;
+  // A relative file name means another file in another folder.
+  auto absolute = [](const std::string& f) {
+    std::error_code ec;
+    return f.empty() ? f : std::filesystem::absolute(f, ec).string();
+  };
+  for (const auto& f : {loc_.prefix, absolute(cacert_), absolute(cert_), absolute(key_), user_, password_})
+    out += "\n" + std::to_string(f.size()) + ":" + f;
   return out;
 }
 
