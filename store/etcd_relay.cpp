@@ -53,23 +53,23 @@ std::string answer_head(const RelayAnswer& a) {
   return out;
 }
 
-std::optional<RelayAnswer> decode_answer(std::string_view f) {
+std::optional<RelayAnswer> decode_answer(std::string f) {
   RelayAnswer a;
   if (f.empty()) return std::nullopt;
-  const char tag = f[0];
-  f.remove_prefix(1);
-  if (tag == 'O') {
+  std::size_t head = 1;
+  if (f[0] == 'O') {
     a.kind = RelayAnswer::Reply;
-  } else if (tag == 'R') {
+  } else if (f[0] == 'R') {
     a.kind = RelayAnswer::Refused;
-  } else if (tag == 'E' && !f.empty() && f[0] >= '1' && f[0] <= '4') {
+  } else if (f[0] == 'E' && f.size() > 1 && f[1] >= '1' && f[1] <= '4') {
     a.kind = RelayAnswer::Failed;
-    a.error = static_cast<model::ErrorKind>(f[0] - '0');
-    f.remove_prefix(1);
+    a.error = static_cast<model::ErrorKind>(f[1] - '0');
+    head = 2;
   } else {
     return std::nullopt;
   }
-  a.body = f;
+  f.erase(0, head);
+  a.body = std::move(f);
   return a;
 }
 
@@ -80,19 +80,25 @@ bool peer_is_own_user(int fd) {
          cred.uid == ::geteuid();
 }
 
-bool write_frame(int fd, std::string_view head, std::string_view body, std::int64_t deadline_ms) {
-  if (head.size() + body.size() > UINT32_MAX) return false;
-  const auto n = static_cast<std::uint32_t>(head.size() + body.size());
-  const unsigned char len[4] = {static_cast<unsigned char>(n), static_cast<unsigned char>(n >> 8),
-                                static_cast<unsigned char>(n >> 16), static_cast<unsigned char>(n >> 24)};
-  return send_all(fd, std::string_view(reinterpret_cast<const char*>(len), 4), deadline_ms) &&
-         send_all(fd, head, deadline_ms) && send_all(fd, body, deadline_ms);
+std::string frame_of(std::string_view head, std::string_view body) {
+  const auto n = static_cast<std::uint32_t>(head.size() + body.size());  // far below 4 GiB: kRelayMaxReply
+  std::string out;
+  out.reserve(4 + n);
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+  out.append(head);
+  out.append(body);
+  return out;
+}
+
+std::size_t frame_length(std::string_view b) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data());
+  return p[0] | (std::size_t(p[1]) << 8) | (std::size_t(p[2]) << 16) | (std::size_t(p[3]) << 24);
 }
 
 bool read_frame(int fd, std::string& out, std::size_t max, std::int64_t deadline_ms) {
-  unsigned char len[4];
-  if (!recv_exact(fd, reinterpret_cast<char*>(len), 4, deadline_ms)) return false;
-  const std::size_t n = len[0] | (std::size_t(len[1]) << 8) | (std::size_t(len[2]) << 16) | (std::size_t(len[3]) << 24);
+  char len[4];
+  if (!recv_exact(fd, len, 4, deadline_ms)) return false;
+  const std::size_t n = frame_length(std::string_view(len, 4));
   if (n > max) return false;
   out.clear();
   if (n > (64u << 10)) reserve_mapped(out, n);  // a state's range: its pages mapped at once, not fault by fault
@@ -112,9 +118,9 @@ std::optional<RelayAnswer> ask_relay(const std::filesystem::path& socket, const 
   std::string frame;
   // A full backlog (EAGAIN) or no engine: at once to etcd, never a wait.
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && peer_is_own_user(fd) &&
-      write_frame(fd, encode_request(req), {}, monotonic_ms() + 2000) &&
+      send_all(fd, frame_of(encode_request(req), {}), monotonic_ms() + 2000) &&
       read_frame(fd, frame, kRelayMaxReply + 2, deadline)) {
-    out = decode_answer(frame);
+    out = decode_answer(std::move(frame));
     if (out && out->kind == RelayAnswer::Refused) out.reset();
   }
   ::close(fd);

@@ -49,14 +49,18 @@ struct RelayAnswer {
 };
 // An answer's frame is its head (the tag, and an error's digit) and its body.
 std::string answer_head(const RelayAnswer&);
-std::optional<RelayAnswer> decode_answer(std::string_view frame);
+// Takes the frame's payload (a reply's body keeps its memory, mapped ahead).
+std::optional<RelayAnswer> decode_answer(std::string payload);
 
 // The other end of a connected Unix socket runs as this process's user.
 bool peer_is_own_user(int fd);
 
-// Whole frames on a non-blocking socket, within an absolute deadline
-// (store/socket_io.hpp); false on timeout, error, end or a frame over `max`.
-bool write_frame(int fd, std::string_view head, std::string_view body, std::int64_t deadline_ms);
+// A frame: the payload's length (u32, little endian), then `head` and `body`.
+std::string frame_of(std::string_view head, std::string_view body);
+// The length a frame's first four bytes announce.
+std::size_t frame_length(std::string_view first4);
+// A whole frame's payload from a non-blocking socket, within an absolute
+// deadline (store/socket_io.hpp); false on timeout, error, end or over `max`.
 bool read_frame(int fd, std::string& out, std::size_t max, std::int64_t deadline_ms);
 
 // The command's side: one request to the relay at `socket`. nullopt: no

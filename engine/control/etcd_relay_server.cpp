@@ -20,20 +20,6 @@ namespace azlb::engine {
 
 using store::RelayAnswer;
 
-namespace {
-
-std::string frame(const std::string& head, std::string_view body) {
-  std::string out;
-  const auto n = static_cast<std::uint32_t>(head.size() + body.size());
-  out.reserve(4 + n);
-  for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
-  out += head;
-  out.append(body);
-  return out;
-}
-
-}  // namespace
-
 struct EtcdRelayServer::Conn {
   int fd = -1;
   std::int64_t deadline_ms = 0;
@@ -93,7 +79,7 @@ EtcdRelayServer::Shared::~Shared() {
 
 std::string EtcdRelayServer::Shared::refusal(const char* why) {
   refused.fetch_add(1, std::memory_order_relaxed);
-  return frame(store::answer_head({RelayAnswer::Refused, {}}), why);
+  return store::frame_of(store::answer_head({RelayAnswer::Refused, {}}), why);
 }
 
 void EtcdRelayServer::io_loop() {
@@ -179,8 +165,7 @@ void EtcdRelayServer::io_loop() {
       if (r < 0) continue;
       c.in.append(buf, static_cast<std::size_t>(r));
       if (c.in.size() < 4) continue;
-      const auto* p = reinterpret_cast<const unsigned char*>(c.in.data());
-      const std::size_t n = p[0] | (std::size_t(p[1]) << 8) | (std::size_t(p[2]) << 16) | (std::size_t(p[3]) << 24);
+      const std::size_t n = store::frame_length(c.in);
       if (n > store::kRelayMaxRequest || c.in.size() > 4 + n) {
         close_conn(it);  // more than a request: nothing forwarded
         continue;
@@ -250,8 +235,8 @@ std::string EtcdRelayServer::Shared::serve(const std::string& request, std::uniq
   if (req->identity != client->identity()) return refusal("another location or other credentials");
   auto reply = client->forward(req->path, req->body, std::clamp(req->timeout_ms, 1, kEtcdTimeoutMs));
   forwarded.fetch_add(1, std::memory_order_relaxed);
-  if (reply) return frame(store::answer_head({RelayAnswer::Reply, {}}), *reply);
-  return frame(store::answer_head({RelayAnswer::Failed, {}, reply.error().kind}), reply.error().message);
+  if (reply) return store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), *reply);
+  return store::frame_of(store::answer_head({RelayAnswer::Failed, {}, reply.error().kind}), reply.error().message);
 }
 
 }  // namespace azlb::engine
