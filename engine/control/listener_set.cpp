@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "engine/log.hpp"
 #include "engine/proxy/sockets.hpp"
@@ -44,8 +45,10 @@ model::Status ListenerSet::prepare(Config& cfg, bool starting) {
 }
 
 void ListenerSet::close_unused(const Config& cfg) {
+  std::set<ListenKey> used_keys;  // one lookup per socket, not a scan of every route
+  for (auto& r : cfg.routes) used_keys.insert(used_keys.end(), r.key);  // routes come sorted by key
   for (auto it = sockets_.begin(); it != sockets_.end();) {
-    bool used = std::any_of(cfg.routes.begin(), cfg.routes.end(), [&](auto& r) { return r.key == it->first; });
+    const bool used = used_keys.contains(it->first);
     if (used) {
       ++it;
       continue;

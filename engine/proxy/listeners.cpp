@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 #include "engine/log.hpp"
 
@@ -12,11 +13,18 @@ namespace azlb::engine {
 
 std::vector<std::uint64_t> Listeners::apply(const Config& c, bool draining) {
   std::vector<bool> kept(slots_.size(), false);
+  // A listener's slot by its socket, looked up once per route: this runs on
+  // the worker between completions, and a scan of every slot per route made
+  // a change to a state of 1,000 listeners stall each worker for 2 ms
+  // (10,000: 200 ms).
+  std::unordered_map<int, std::uint32_t> live;
+  live.reserve(slots_.size());
+  for (std::uint32_t s = 0; s < slots_.size(); ++s)
+    if (slots_[s].fd >= 0 && !slots_[s].removed) live[slots_[s].fd] = s;
   for (std::size_t r = 0; r < c.routes.size(); ++r) {
     const int fd = c.fds[r][loop_.opt.id];
-    std::uint32_t slot = UINT32_MAX;
-    for (std::uint32_t s = 0; s < slots_.size(); ++s)
-      if (slots_[s].fd == fd && !slots_[s].removed) slot = s;
+    const auto found = live.find(fd);
+    std::uint32_t slot = found == live.end() ? UINT32_MAX : found->second;
     if (slot == UINT32_MAX) {
       if (free_.empty()) {
         slots_.emplace_back();
@@ -28,6 +36,7 @@ std::vector<std::uint64_t> Listeners::apply(const Config& c, bool draining) {
         slots_[slot] = ListenerSlot{};
       }
       slots_[slot].fd = fd;
+      live[fd] = slot;
       slots_[slot].id = next_id_++;
       slots_[slot].protocol = c.routes[r].key.protocol;
       slots_[slot].route = &c.routes[r];
