@@ -224,14 +224,14 @@ std::string EtcdClient::identity() const {
   std::sort(endpoints.begin(), endpoints.end());
   std::string out = "azlb-relay/1\n";
   out += loc_.tls ? "https" : "http";
-  for (auto& e : endpoints) out += "\n" + e;
+  for (auto& e : endpoints) (out += '\n') += e;
   // A relative file name means another file in another folder.
   auto absolute = [](const std::string& f) {
     std::error_code ec;
     return f.empty() ? f : std::filesystem::absolute(f, ec).string();
   };
   for (const auto& f : {loc_.prefix, absolute(cacert_), absolute(cert_), absolute(key_), user_, password_})
-    out += "\n" + std::to_string(f.size()) + ":" + f;
+    (((out += '\n') += std::to_string(f.size())) += ':') += f;
   return out;
 }
 
@@ -325,14 +325,16 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body, int timeo
   return exchange(path, body.dump(), timeout_ms, nullptr);
 }
 
-Result<std::string> EtcdClient::forward(std::string_view path, const std::string& body, int timeout_ms) {
-  std::string out;
+Status EtcdClient::forward(std::string_view path, const std::string& body, int timeout_ms, std::string& into) {
+  const std::size_t at = into.size();
   const std::function<bool(std::string_view)> take = [&](std::string_view reply) {
-    out.assign(reply);
+    into.resize(at);  // a reply from an endpoint tried before does not count
+    reserve_mapped(into, at + reply.size());
+    into.append(reply);
     return true;
   };
   AZLB_TRY(exchange(path, body, timeout_ms, &take));
-  return out;
+  return model::ok();
 }
 
 Result<RangeReply> EtcdClient::range(const Json& request, int timeout_ms) {

@@ -66,9 +66,9 @@ class EtcdClient {
   // Requests go through the engine's relay at `socket` (store/etcd_relay.hpp)
   // while it answers; the first time it does not, to etcd itself.
   void relay_through(std::filesystem::path socket) { relay_ = std::move(socket); }
-  // For the relay: kv/range or kv/txn with `body` as the command sent it,
-  // etcd's reply as it came (call()'s errors).
-  model::Result<std::string> forward(std::string_view path, const std::string& body, int timeout_ms);
+  // For the relay: kv/range or kv/txn with `body` as the command sent it;
+  // etcd's reply as it came is appended to `into` (call()'s errors).
+  model::Status forward(std::string_view path, const std::string& body, int timeout_ms, std::string& into);
   // The location and the credentials' values: what the relay compares.
   std::string identity() const;
 

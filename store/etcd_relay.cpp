@@ -81,13 +81,17 @@ bool peer_is_own_user(int fd) {
 }
 
 std::string frame_of(std::string_view head, std::string_view body) {
-  const auto n = static_cast<std::uint32_t>(head.size() + body.size());  // far below 4 GiB: kRelayMaxReply
-  std::string out;
-  out.reserve(4 + n);
-  for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+  std::string out(4, '\0');
+  out.reserve(4 + head.size() + body.size());
   out.append(head);
   out.append(body);
+  seal_frame(out);
   return out;
+}
+
+void seal_frame(std::string& f) {
+  const auto n = static_cast<std::uint32_t>(f.size() - 4);  // far below 4 GiB: kRelayMaxReply
+  for (int i = 0; i < 4; ++i) f[i] = static_cast<char>((n >> (8 * i)) & 0xff);
 }
 
 std::size_t frame_length(std::string_view b) {

@@ -57,6 +57,9 @@ bool peer_is_own_user(int fd);
 
 // A frame: the payload's length (u32, little endian), then `head` and `body`.
 std::string frame_of(std::string_view head, std::string_view body);
+// Sets a frame's length to what follows its first four bytes (a frame made
+// by frame_of and appended to).
+void seal_frame(std::string& frame);
 // The length a frame's first four bytes announce.
 std::size_t frame_length(std::string_view first4);
 // A whole frame's payload from a non-blocking socket, within an absolute

@@ -1,5 +1,6 @@
 #include "engine/control/etcd_relay_server.hpp"
 
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -88,7 +89,12 @@ void EtcdRelayServer::io_loop() {
   std::int64_t accept_paused_until = 0;
   auto close_conn = [&](std::map<std::uint64_t, Conn>::iterator it) {
     ::close(it->second.fd);
-    return conns.erase(it);
+    const bool big = it->second.out.capacity() > (1u << 20);
+    auto next = conns.erase(it);
+    // A state's range (megabytes, in a worker's arena and here) is given
+    // back to the system, not kept by the allocator for the engine's life.
+    if (big) ::malloc_trim(0);
+    return next;
   };
   // Queued for a worker, or refused at once.
   auto submit = [&](std::uint64_t id, Conn& c) {
@@ -233,10 +239,14 @@ std::string EtcdRelayServer::Shared::serve(const std::string& request, std::uniq
     client = std::move(*opened);
   }
   if (req->identity != client->identity()) return refusal("another location or other credentials");
-  auto reply = client->forward(req->path, req->body, std::clamp(req->timeout_ms, 1, kEtcdTimeoutMs));
+  // The reply lands after its frame's head, whose length is set after: a
+  // state's range (megabytes) is not copied once more.
+  std::string out = store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), {});
+  auto st = client->forward(req->path, req->body, std::clamp(req->timeout_ms, 1, kEtcdTimeoutMs), out);
   forwarded.fetch_add(1, std::memory_order_relaxed);
-  if (reply) return store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), *reply);
-  return store::frame_of(store::answer_head({RelayAnswer::Failed, {}, reply.error().kind}), reply.error().message);
+  if (!st) return store::frame_of(store::answer_head({RelayAnswer::Failed, {}, st.error().kind}), st.error().message);
+  store::seal_frame(out);
+  return out;
 }
 
 }  // namespace azlb::engine
