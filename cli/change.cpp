@@ -33,16 +33,9 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 
 // After a change to a file, with an engine running: it applies the change
 // now, and a listener the change added that it cannot bind is named.
-// A change to etcd is done once etcd has it: every engine of the state, this
-// host's as any other's, applies it from its watch (milliseconds, within a
-// second) and `azlb status` names a listener one could not bind. Waiting here
-// for this host's engine would cost each command the engine's work on the
-// whole configuration, for a view of one host in many.
 void tell_engine(const Context& ctx, const store::Location& state, const model::State& before,
                  const model::State& after) {
-  if (state.is_etcd()) return;
   const auto path = state.absolute();
-  if (!engine::running_pid(path)) return;
   auto r = engine::admin_request(path, "POST", "/v1/reload", 3000);
   if (!r || r->status != 200) return;  // a failed reload is the engine's to log; the file is written
   std::vector<engine::ListenKey> added;
@@ -174,18 +167,25 @@ model::Status Context::change(const std::function<model::Status(model::State&)>&
     AZLB_TRY(fn(trial));
     if (!confirmed(removed_objects(current, trial))) return model::runtime_error("cancelled: nothing changed");
   }
-  model::State before, after;
+  // A change to etcd is done once etcd has it: every engine of the state,
+  // this host's as any other's, applies it from its watch (milliseconds,
+  // within a second) and `azlb status` names a listener one could not bind.
+  // Waiting for this host's engine would cost each command the engine's
+  // work on the whole configuration, for a view of one host in many.
+  // An engine that starts meanwhile reads the state as it starts.
+  const bool tell = !path.is_etcd() && engine::running_pid(path.absolute());
+  model::State before, after;  // copies of the whole state: only to tell the engine
   AZLB_TRY(store::update(path, [&](model::State& s) -> model::Status {
-    before = s;
+    if (tell) before = s;
     AZLB_TRY(fn(s));
     // Every engine of the state hashes flows with this seed; a state gets
     // one, at random (so that nobody outside can aim flows at one member),
     // with its first change.
     if (!s.hash_seed) s.hash_seed = new_hash_seed();
-    after = s;
+    if (tell) after = s;
     return model::ok();
   }));
-  tell_engine(*this, path, before, after);
+  if (tell) tell_engine(*this, path, before, after);
   return model::ok();
 }
 
