@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <set>
 
 #include "engine/config.hpp"
 #include "engine/control/config_diff.hpp"
@@ -25,6 +26,26 @@ TEST_CASE("every plain endpoint and every set becomes one route on the VIP") {
   CHECK(dns.upstreams.at(0).state->health == Health::Up);  // a plain endpoint has no probe
   CHECK(cfg->probes.size() == 2);
   CHECK(cfg->probes[0].probe.port == 80);
+}
+
+TEST_CASE("the proxy plane's listening addresses are the routes' keys, without building the routes") {
+  State s = web_farm();
+  must(join_lbset(s, {"webset", "vm2", std::nullopt, std::nullopt, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("dns", 53, 5353, Protocol::Udp), std::nullopt, "", {}, std::nullopt}));
+  must(add_endpoint(s, {"vm3", spec("ssh", 2222, 22), std::nullopt, "", {}, std::nullopt}));
+  auto keys_of = [](const State& st) {
+    Registry reg;
+    std::set<ListenKey> out;
+    const auto cfg = build_config(st, reg, 1, 60000);  // held: a range-for would not keep it alive
+    for (auto& r : cfg->routes) out.insert(r.key);
+    return out;
+  };
+  CHECK(proxy_listen_keys(s) == keys_of(s));
+  CHECK(proxy_listen_keys(s).size() == 3);
+  // A service on the NAT plane has no proxy listener.
+  s.services[0].dataplane = azlb::model::Dataplane::Nat;
+  CHECK(proxy_listen_keys(s).empty());
+  CHECK(keys_of(s).empty());
 }
 
 TEST_CASE("health and counters survive a rebuild; a --no-probe set's members are up") {
