@@ -183,6 +183,35 @@ class StateInEtcd(EtcdCase):
         self.assertIn(b"200", self.response(c), "an established connection was cut by the change")
         c.close()
 
+    def test_a_burst_of_changes_is_applied_together_and_soon(self):
+        self.farm(1)
+        self.start_engine()
+        run = os.path.join(self.dir, "run")
+        log = next(os.path.join(run, f) for f in os.listdir(run) if f.endswith(".engine.log"))
+        def applies():
+            with open(log, errors="replace") as f:
+                return sum("(state changed)" in line for line in f)
+        before = applies()
+        # Another host adds ten endpoints as fast as it can (each a listener of this host's engine).
+        elsewhere = {"AZLB_RUN_DIR": os.path.join(self.dir, "otherhost")}
+        ports = [free_port() for _ in range(10)]
+        procs = [subprocess.Popen([AZLB, "-q", "endpoint", "add", "vm1", "--name", f"burst{i}", "--protocol", "tcp",
+                                   "--public-port", str(p), "--private-port", str(self.bport)],
+                                  env=dict(os.environ, AZLB_STATE=self.state, **elsewhere)) for i, p in enumerate(ports)]
+        for p in procs:
+            self.assertEqual(p.wait(timeout=60), 0)
+        # Every one is served within a second of the burst...
+        t = time.monotonic()
+        def served(port):
+            try:
+                return http_get(port, timeout=1) == "vm1"
+            except OSError:
+                return False
+        wait_until(lambda: all(served(p) for p in ports), timeout=5 * TIME_SCALE, what="the burst served")
+        self.assertLess(time.monotonic() - t, 1.5 * TIME_SCALE)
+        # ...by fewer applies than changes (each reads and rebuilds the whole configuration).
+        self.assertLess(applies() - before, len(ports), "each change of the burst was applied on its own")
+
     @staticmethod
     def response(c):
         """One whole response on a kept-alive connection (the backend ends its body with a line break)."""
