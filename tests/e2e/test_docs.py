@@ -49,6 +49,21 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class TestSuites(unittest.TestCase):
+    def test_every_test_class_runs_under_ctest(self):
+        # A module split into parts in tests/CMakeLists.txt (NAME=module.Class
+        # ...) runs only the classes it names: a class added to the module and
+        # not to a part would never run.
+        cmake = open(os.path.join(SOURCE, "tests", "CMakeLists.txt")).read()
+        parts = re.findall(r'"[a-z_]+=([^"]+)"', cmake)
+        named = {c for p in parts for c in p.split()}
+        for module in {c.split(".")[0] for c in named}:
+            text = open(os.path.join(SOURCE, "tests", "e2e", module + ".py")).read()
+            for cls in re.findall(r"^class (\w+)\((?:\w+Case|unittest\.TestCase)\)", text, re.M):
+                if "def test_" in text.split(f"class {cls}(", 1)[1].split("\nclass ", 1)[0]:
+                    self.assertIn(f"{module}.{cls}", named, f"{module}.{cls} is in no ctest suite")
+
+
 class ShippedConfigs(unittest.TestCase):
     """dist/'s BGP configs as they ship are valid for the daemons they are for
     (BIRD's is also run by test_engine_announce and test_cluster)."""

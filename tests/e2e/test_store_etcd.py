@@ -81,6 +81,29 @@ class EtcdCase(EngineCase):
     def export(self):
         return self.ok("state", "export").out
 
+    def thirty_writers(self):
+        net = random_subnet()
+        self.ok("service", "create", "web", "--subnet", f"{net}.0/24")
+        procs = []
+        for i in range(30):
+            order = [i % 3, (i + 1) % 3, (i + 2) % 3]  # through all three endpoints
+            env = dict(os.environ, AZLB_STATE=self.cluster.url(self.prefix, order=order))
+            procs.append(subprocess.Popen([AZLB, "vm", "create", f"w{i}", "--cloud-service", "web"],
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        acked = []
+        for i, p in enumerate(procs):
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, f"writer {i}: {err}")
+            acked.append(f"w{i}")
+        vms = self.ok("vm", "list", "-o", "json").json()["vms"]
+        names = [v["name"] for v in vms]
+        self.assertEqual(sorted(names), sorted(acked), "an acknowledged change was lost")
+        ips = [v["private_ip"] for v in vms]
+        self.assertEqual(len(set(ips)), len(ips), f"a private IP given twice: {ips}")
+        # Public ports of the default SSH endpoints are unique too (a rule spanning VMs).
+        ports = [e["public_port"] for v in vms for e in self.ok("vm", "show", v["name"], "-o", "json").json()["endpoints"]]
+        self.assertEqual(len(set(ports)), len(ports))
+
 
 class StateInEtcd(EtcdCase):
     def test_four_steps_lists_and_errors_as_over_a_file(self):
@@ -235,41 +258,6 @@ class StateInEtcd(EtcdCase):
 
     def test_thirty_concurrent_writers_lose_nothing(self):
         self.thirty_writers()
-
-    def test_thirty_concurrent_writers_through_this_hosts_engine_lose_nothing(self):
-        # Writers on the engine's host hand their requests to its relay (4 at a
-        # time, 16 waiting, the rest told it is busy and going to etcd
-        # themselves): conflicts and retries through it lose nothing either.
-        self.ok("service", "create", "lb", "--subnet", f"{random_subnet()}.0/24")
-        self.start_engine()
-        self.thirty_writers()
-        import admin_socket
-        run = os.path.join(self.dir, "run")
-        sock = next(os.path.join(run, f) for f in os.listdir(run) if f.endswith(".engine.sock"))
-        self.assertGreater(admin_socket.status(sock)["store"]["relay"]["forwarded"], 30)
-
-    def thirty_writers(self):
-        net = random_subnet()
-        self.ok("service", "create", "web", "--subnet", f"{net}.0/24")
-        procs = []
-        for i in range(30):
-            order = [i % 3, (i + 1) % 3, (i + 2) % 3]  # through all three endpoints
-            env = dict(os.environ, AZLB_STATE=self.cluster.url(self.prefix, order=order))
-            procs.append(subprocess.Popen([AZLB, "vm", "create", f"w{i}", "--cloud-service", "web"],
-                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        acked = []
-        for i, p in enumerate(procs):
-            out, err = p.communicate(timeout=120)
-            self.assertEqual(p.returncode, 0, f"writer {i}: {err}")
-            acked.append(f"w{i}")
-        vms = self.ok("vm", "list", "-o", "json").json()["vms"]
-        names = [v["name"] for v in vms]
-        self.assertEqual(sorted(names), sorted(acked), "an acknowledged change was lost")
-        ips = [v["private_ip"] for v in vms]
-        self.assertEqual(len(set(ips)), len(ips), f"a private IP given twice: {ips}")
-        # Public ports of the default SSH endpoints are unique too (a rule spanning VMs).
-        ports = [e["public_port"] for v in vms for e in self.ok("vm", "show", v["name"], "-o", "json").json()["endpoints"]]
-        self.assertEqual(len(set(ports)), len(ports))
 
     def test_export_import_round_trip_is_byte_identical(self):
         self.farm(3)
@@ -688,6 +676,18 @@ class EtcdRelay(EtcdCase):
             s.sendall(struct.pack("<I", 64 << 20))
             self.assertEqual(s.recv(16), b"")
         self.assertEqual(self.relay_counts()[0], forwarded + 1)
+
+    def test_thirty_concurrent_writers_through_this_hosts_engine_lose_nothing(self):
+        # Writers on the engine's host hand their requests to its relay (4 at a
+        # time, 16 waiting, the rest told it is busy and going to etcd
+        # themselves): conflicts and retries through it lose nothing either.
+        self.ok("service", "create", "lb", "--subnet", f"{random_subnet()}.0/24")
+        self.start_engine()
+        self.thirty_writers()
+        import admin_socket
+        run = os.path.join(self.dir, "run")
+        sock = next(os.path.join(run, f) for f in os.listdir(run) if f.endswith(".engine.sock"))
+        self.assertGreater(admin_socket.status(sock)["store"]["relay"]["forwarded"], 30)
 
     def test_a_relay_that_does_not_answer_costs_no_wait(self):
         self.farm(1)
