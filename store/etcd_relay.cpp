@@ -4,10 +4,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <ctime>
 
 #include "store/prefault.hpp"
 #include "store/socket_io.hpp"
