@@ -354,7 +354,7 @@ std::optional<Result<Json>> EtcdClient::exchange_relayed(std::string_view path, 
   // The relay may try every endpoint, each for up to timeout_ms.
   const int wait_ms = timeout_ms * static_cast<int>(std::max<std::size_t>(1, loc_.endpoints.size())) + 2000;
   auto answer = ask_relay(relay_, RelayRequest{identity(), std::string(path), body, timeout_ms}, wait_ms);
-  if (!answer) {
+  if (!answer || answer->kind == RelayAnswer::Refused) {
     relay_.clear();  // no engine, or one that did not answer: etcd itself from now on
     return std::nullopt;
   }
@@ -365,6 +365,20 @@ std::optional<Result<Json>> EtcdClient::exchange_relayed(std::string_view path, 
     return Result<Json>(model::runtime_error("etcd (through the engine's relay " + relay_.string() +
                                              ") answered what azlb cannot read: " + model::printable(answer->body, 120)));
   return Result<Json>(std::move(j));
+}
+
+std::optional<std::string> EtcdClient::relayed_snapshot() {
+  if (relay_.empty()) return std::nullopt;
+  // The engine waits up to 200 ms for its watch to catch up with its writes.
+  auto answer = ask_relay(relay_, RelayRequest{identity(), std::string(kRelaySnapshotPath), {}, 0}, 2000);
+  if (!answer) {
+    relay_.clear();
+    return std::nullopt;
+  }
+  // A refusal (an engine out of reach of etcd, behind, or older) is no reason
+  // not to relay the requests that follow.
+  if (answer->kind != RelayAnswer::Reply) return std::nullopt;
+  return std::move(answer->body);
 }
 
 Result<Json> EtcdClient::exchange(std::string_view path, const std::string& text, int timeout_ms,

@@ -69,6 +69,9 @@ class EtcdClient {
   // For the relay: kv/range or kv/txn with `body` as the command sent it;
   // etcd's reply as it came is appended to `into` (call()'s errors).
   model::Status forward(std::string_view path, const std::string& body, int timeout_ms, std::string& into);
+  // The relay's engine's copy of the state (store/etcd_snapshot_wire.hpp),
+  // nullopt when there is no relay or it has none to give.
+  std::optional<std::string> relayed_snapshot();
   // The location and the credentials' values: what the relay compares.
   std::string identity() const;
 

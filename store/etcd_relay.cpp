@@ -123,7 +123,6 @@ std::optional<RelayAnswer> ask_relay(const std::filesystem::path& socket, const 
       send_all(fd, frame_of(encode_request(req), {}), monotonic_ms() + 2000) &&
       read_frame(fd, frame, kRelayMaxReply + 2, deadline)) {
     out = decode_answer(std::move(frame));
-    if (out && out->kind == RelayAnswer::Refused) out.reset();
   }
   ::close(fd);
   return out;

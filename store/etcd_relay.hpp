@@ -13,6 +13,14 @@
 // message (an error of the contract's kind, as EtcdClient words it), or 'R'
 // and why the engine will not forward it (busy, another identity).
 //
+// A change also asks first for the engine's copy of the state (path
+// kRelaySnapshotPath, store/etcd_snapshot_wire.hpp), which the engine keeps
+// by its watch: no range for etcd to produce. The copy may be a moment
+// behind; the change's transaction compares what it read as always, so a
+// copy that was behind costs a read from etcd and nothing else (see
+// etcd::update). The engine hands it only once its watch has seen what it
+// last wrote for a command (this host's commands read their own writes).
+//
 // Trust: both ends check the other's user (SO_PEERCRED) and talk only to
 // their own. The identity holds the location and the credentials' values
 // (the password too): the relay forwards only for a command that would
@@ -33,6 +41,7 @@
 namespace azlb::store {
 
 inline constexpr std::size_t kRelayMaxRequest = 4u << 20;  // above etcd's 1.5 MiB request limit
+inline constexpr std::string_view kRelaySnapshotPath = "azlb/snapshot";
 inline constexpr std::size_t kRelayMaxReply = 256u << 20;  // EtcdClient's own limit on a reply
 
 struct RelayRequest {
@@ -68,7 +77,7 @@ bool read_frame(int fd, std::string& out, std::size_t max, std::int64_t deadline
 
 // The command's side: one request to the relay at `socket`. nullopt: no
 // answer (no engine, another user's socket, refused before reading, or
-// gone before answering): go to etcd directly.
+// gone before answering): go to etcd directly. A refusal is an answer.
 std::optional<RelayAnswer> ask_relay(const std::filesystem::path& socket, const RelayRequest&, int wait_ms);
 
 }  // namespace azlb::store

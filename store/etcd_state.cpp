@@ -9,6 +9,7 @@
 
 #include "model/rules.hpp"
 #include "model/text.hpp"
+#include "store/etcd_snapshot_wire.hpp"
 #include "store/prefault.hpp"
 #include "store/toml_codec.hpp"
 
@@ -320,6 +321,17 @@ std::string objects_prefix(const std::string& prefix) { return prefix + "/object
 std::string engines_prefix(const std::string& prefix) { return prefix + "/engines/"; }
 std::string handoff_prefix(const std::string& prefix) { return prefix + "/handoff/"; }
 
+Status Snapshot::set_meta(Value v) {
+  AZLB_ASSIGN(parsed, parse_meta(v.value, meta_key(prefix)));
+  meta = std::move(v);
+  meta_revision = meta->mod_revision;
+  schema_version = parsed.schema;
+  generation = parsed.generation;
+  written = parsed.written;
+  hash_seed = parsed.hash_seed;
+  return model::ok();
+}
+
 Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
   const auto& prefix = c.location().prefix;
   Snapshot snap;
@@ -350,15 +362,7 @@ Result<Snapshot> read(EtcdClient& c, std::int64_t at) {
     }
     if (!page.more) break;
   }
-  if (meta_kv) {
-    snap.meta = Value{std::move(meta_kv->value), meta_kv->mod_revision};
-    snap.meta_revision = snap.meta->mod_revision;
-    AZLB_ASSIGN(parsed, parse_meta(snap.meta->value, meta));
-    snap.schema_version = parsed.schema;
-    snap.generation = parsed.generation;
-    snap.written = parsed.written;
-    snap.hash_seed = parsed.hash_seed;
-  }
+  if (meta_kv) AZLB_TRY(snap.set_meta(Value{std::move(meta_kv->value), meta_kv->mod_revision}));
   if (snap.generation.empty()) return snap;
   const std::string base = objects_prefix(prefix) + snap.generation + "/";
   for (auto& kv : objects)  // in key order, as etcd sends them
@@ -471,37 +475,74 @@ Result<State> load(EtcdClient& c) {
   return parse_text(text);
 }
 
-Status update(EtcdClient& c, const std::function<Status(State&)>& change) {
+namespace {
+
+enum class Outcome { Written, Unchanged, Conflict };
+
+// One try of a change on `snap`: Conflict when another writer was first.
+// `sent`: a transaction went to etcd (an error after it may hide a write).
+Result<Outcome> attempt(EtcdClient& c, const Snapshot& snap, const std::function<Status(State&)>& change,
+                        bool& sent) {
   const auto& prefix = c.location().prefix;
+  AZLB_ASSIGN(text, assemble(snap, prefix));
+  AZLB_ASSIGN(s, parse_text(text));
+  AZLB_TRY(change(s));
+  std::optional<Json> ops;
+  if (!snap.generation.empty() && snap.schema_version == model::kSchemaVersion) {
+    auto planned = plan(s, objects_prefix(prefix) + snap.generation + "/", &snap.objects);
+    if (planned) ops = small_change(snap, s, *planned, prefix);
+  }
+  if (ops) {
+    if (ops->empty()) return Outcome::Unchanged;
+    sent = true;
+    AZLB_ASSIGN(reply, txn(c, guards(snap, prefix), *ops));
+    return succeeded(reply) ? Outcome::Written : Outcome::Conflict;
+  }
+  if (snap.generation.empty() && s.services.empty() && s.vms.empty()) return Outcome::Unchanged;
+  sent = true;
+  AZLB_ASSIGN(ok, write_generation(c, snap, s, prefix));
+  return ok ? Outcome::Written : Outcome::Conflict;
+}
+
+// This host's engine's copy of the state, when its relay has one.
+std::optional<Snapshot> engine_copy(EtcdClient& c) {
+  auto wire = c.relayed_snapshot();
+  if (!wire) return std::nullopt;
+  auto snap = decode_snapshot(*wire, c.location().prefix);
+  if (!snap || !snap->meta) return std::nullopt;
+  std::size_t bytes = 0;
+  for (const auto& [key, v] : snap->objects) bytes += v.value.size();
+  prefault_heap(bytes * kParseBytesPerTextByte);
+  return snap;
+}
+
+}  // namespace
+
+Status update(EtcdClient& c, const std::function<Status(State&)>& change) {
+  // First from this host's engine's copy (no range for etcd to produce).
+  // Only a write settles it: the guards have then compared every key it
+  // read, so the copy was current. Anything else (a conflict, an error of
+  // the change, nothing to change) may be the copy's lag, not the state's:
+  // it is done again from etcd. An error of the transaction itself is the
+  // command's (etcd may have taken the write), as it is below.
+  if (auto copy = engine_copy(c)) {
+    bool sent = false;
+    auto outcome = attempt(c, *copy, change, sent);
+    if (outcome && *outcome == Outcome::Written) return model::ok();
+    if (!outcome && sent) return outcome.error();
+  }
   static std::mt19937 rng{std::random_device{}()};
-  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
+  for (int attempt_no = 1; attempt_no <= kMaxAttempts; ++attempt_no) {
     // Linearizable, never the member's own copy (a serializable read, 0.7 ms
     // less): a member behind by a write it has not applied yet would fail a
     // change to what that write made ("no VM"), or find it already done and
     // write nothing, where the transaction's guards never get to look.
     AZLB_ASSIGN(snap, read(c));
-    AZLB_ASSIGN(text, assemble(snap, prefix));
-    AZLB_ASSIGN(s, parse_text(text));
-    AZLB_TRY(change(s));
-    std::optional<Json> ops;
-    std::optional<std::vector<Planned>> planned;
-    if (!snap.generation.empty() && snap.schema_version == model::kSchemaVersion) {
-      planned = plan(s, objects_prefix(prefix) + snap.generation + "/", &snap.objects);
-      if (planned) ops = small_change(snap, s, *planned, prefix);
-    }
-    bool done;
-    if (ops) {
-      if (ops->empty()) return model::ok();
-      AZLB_ASSIGN(reply, txn(c, guards(snap, prefix), *ops));
-      done = succeeded(reply);
-    } else {
-      if (snap.generation.empty() && s.services.empty() && s.vms.empty()) return model::ok();
-      AZLB_ASSIGN(ok, write_generation(c, snap, s, prefix));
-      done = ok;
-    }
-    if (done) return model::ok();
+    bool sent = false;
+    AZLB_ASSIGN(outcome, attempt(c, snap, change, sent));
+    if (outcome != Outcome::Conflict) return model::ok();
     // Another writer was first: read its change and apply ours to it.
-    std::uniform_int_distribution<int> wait(1, 5 * std::min(attempt, 20));
+    std::uniform_int_distribution<int> wait(1, 5 * std::min(attempt_no, 20));
     std::this_thread::sleep_for(std::chrono::milliseconds(wait(rng)));
   }
   return model::conflict("the state at " + Location(c.location()).display() + " kept changing under this change (" +

@@ -54,6 +54,9 @@ struct Snapshot {
   // An event of a watch: true if it changed the state. A new generation (or
   // a meta key that does not parse) sets `reread`: read the whole state again.
   bool apply(const Json& event, bool& reread);
+  // The meta key's value: which generation and schema are in force (a
+  // value azlb did not write is an error naming the key).
+  model::Status set_meta(Value);
 };
 
 // At `revision` (0: the latest); an earlier one etcd has compacted is an error.

@@ -124,6 +124,7 @@ class Engine {
       h.relay_socket = relay_->socket().string();
       h.relayed = relay_->forwarded();
       h.relay_refused = relay_->refused();
+      h.relay_copies = relay_->copies();
     }
     if (registrar_ && h.reachable)
       if (auto [e, since] = registrar_->error(); !e.empty()) {
@@ -396,7 +397,7 @@ Status Engine::start() {
     registrar_->set_handoff(addresses);
     register_engine();
     // An accelerator: without it commands go to etcd themselves.
-    if (auto relay = EtcdRelayServer::start(opt_.state.etcd(), files_.engine_relay))
+    if (auto relay = EtcdRelayServer::start(opt_.state.etcd(), files_.engine_relay, watcher_.followed_copy()))
       relay_ = std::move(*relay);
     else
       log("etcd relay off (commands on this host go to etcd themselves): %s", relay.error().message.c_str());

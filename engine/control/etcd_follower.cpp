@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <ctime>
@@ -31,7 +32,12 @@ Result<std::unique_ptr<EtcdFollower>> EtcdFollower::start(const store::EtcdLocat
 }
 
 EtcdFollower::EtcdFollower(std::unique_ptr<store::EtcdClient> c, etcd::Snapshot s)
-    : client_(std::move(c)), prefix_(client_->location().prefix), snap_(std::move(s)) {
+    : client_(std::move(c)),
+      prefix_(client_->location().prefix),
+      copy_(std::make_shared<FollowedCopy>()),
+      snap_(copy_->snap) {
+  snap_ = std::move(s);
+  copy_->exact = snap_.revision;
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   health_.etcd = true;
 }
@@ -78,6 +84,11 @@ void EtcdFollower::publish(bool changed) {
   // (etcdctl del) is a missing state, as a deleted file is: never "serve
   // nothing", the engine keeps what is in force.
   if (snap_.meta) had_meta_ = true;
+  {
+    std::lock_guard lock(copy_->mu);
+    copy_->usable = snap_.meta.has_value();
+  }
+  copy_->changed.notify_all();
   auto text = had_meta_ && !snap_.meta
                   ? Result<store::StateText>(model::runtime_error(
                         "the state's key " + etcd::meta_key(prefix_) +
@@ -109,6 +120,10 @@ void EtcdFollower::publish(bool changed) {
 void EtcdFollower::set_unreachable(const std::string& why) {
   bool first = false;
   {
+    std::lock_guard lock(copy_->mu);
+    copy_->usable = false;
+  }
+  {
     std::lock_guard lock(mu_);
     first = health_.reachable || health_.error != why;
     if (health_.reachable) health_.since = std::time(nullptr);
@@ -138,7 +153,11 @@ void EtcdFollower::run() {
         backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
         continue;
       }
-      snap_ = std::move(*snap);
+      {
+        std::lock_guard lock(copy_->mu);
+        snap_ = std::move(*snap);
+        copy_->exact = snap_.revision;
+      }
       need_read = false;
       publish(true);
     }
@@ -173,8 +192,12 @@ void EtcdFollower::run() {
         return true;
       }
       bool changed = false, reread = false;
+      std::unique_lock lock(copy_->mu);
       if (r.contains("events"))
-        for (const auto& e : r["events"]) changed |= snap_.apply(e, reread);
+        for (const auto& e : r["events"]) {
+          changed |= snap_.apply(e, reread);
+          if (e.contains("kv")) copy_->exact = std::max(copy_->exact, store::json_i64(e["kv"], "mod_revision"));
+        }
       if (r.contains("header") && r["header"].contains("revision")) {
         const auto& h = r["header"]["revision"];
         std::int64_t rev = 0;
@@ -183,6 +206,8 @@ void EtcdFollower::run() {
                                                 h.get_ref<const std::string&>().data() + h.get_ref<const std::string&>().size(), rev);
         if (rev > snap_.revision) snap_.revision = rev;
       }
+      lock.unlock();
+      if (!changed && !reread) copy_->changed.notify_all();  // an event outside the copy: still newer
       if (reread) {
         ended = "a new generation of the state";
         need_read = true;

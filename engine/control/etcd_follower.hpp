@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "engine/control/followed_copy.hpp"
 #include "model/error.hpp"
 #include "store/etcd_client.hpp"
 #include "store/etcd_state.hpp"
@@ -29,7 +30,7 @@ struct StoreHealth {
   std::int64_t since = 0;      // unix time it became unreachable
   std::int64_t revision = 0;   // etcd: the revision the engine's copy is at
   std::string relay_socket;    // etcd: the relay's socket, empty when it is off
-  std::uint64_t relayed = 0, relay_refused = 0;
+  std::uint64_t relayed = 0, relay_refused = 0, relay_copies = 0;
 };
 
 class EtcdFollower {
@@ -54,6 +55,8 @@ class EtcdFollower {
   // answers: for when the registrar finds etcd silent while the watch's
   // connection still looks open (a member cut off without a reset).
   void restart_watch() { restart_ = true; }
+  // The copy it keeps, for the relay to hand to this host's commands.
+  std::shared_ptr<FollowedCopy> copy() const { return copy_; }
 
  private:
   EtcdFollower(std::unique_ptr<store::EtcdClient>, store::etcd::Snapshot);
@@ -64,7 +67,8 @@ class EtcdFollower {
   std::unique_ptr<store::EtcdClient> client_;
   std::atomic<bool> had_meta_{false};  // the state key was seen once: its absence is a missing state
   std::string prefix_;
-  store::etcd::Snapshot snap_;  // the thread's
+  std::shared_ptr<FollowedCopy> copy_;
+  store::etcd::Snapshot& snap_;  // copy_'s: the thread changes it holding copy_->mu, reads it without
   mutable std::mutex mu_;
   store::StateText text_;
   std::optional<model::Error> text_error_;

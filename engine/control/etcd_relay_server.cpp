@@ -16,10 +16,27 @@
 #include "engine/log.hpp"
 #include "store/etcd_client.hpp"
 #include "store/etcd_relay.hpp"
+#include "store/etcd_snapshot_wire.hpp"
 
 namespace azlb::engine {
 
 using store::RelayAnswer;
+
+namespace {
+
+// A transaction that succeeded wrote at its reply's revision: the copy
+// handed out next must have seen it (a command reads its own writes).
+void note_written(std::string_view reply, std::atomic<std::int64_t>& written) {
+  if (reply.size() > (64u << 10)) return;  // azlb's transactions answer in a few hundred bytes
+  const auto j = store::Json::parse(reply, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !store::json_true(j, "succeeded") || !j.contains("header")) return;
+  const auto rev = store::json_i64(j["header"], "revision");
+  auto seen = written.load();
+  while (rev > seen && !written.compare_exchange_weak(seen, rev)) {
+  }
+}
+
+}  // namespace
 
 struct EtcdRelayServer::Conn {
   int fd = -1;
@@ -30,11 +47,13 @@ struct EtcdRelayServer::Conn {
 };
 
 model::Result<std::unique_ptr<EtcdRelayServer>> EtcdRelayServer::start(const store::EtcdLocation& loc,
-                                                                       const std::filesystem::path& socket) {
+                                                                       const std::filesystem::path& socket,
+                                                                       std::shared_ptr<FollowedCopy> copy) {
   // The engine's own client says now whether its environment is usable.
   AZLB_TRY(store::EtcdClient::open(loc));
   auto shared = std::make_shared<Shared>();
   shared->loc = loc;
+  shared->copy = std::move(copy);
   shared->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   const int stop = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (shared->wake_fd < 0 || stop < 0) {
@@ -232,13 +251,16 @@ void EtcdRelayServer::Shared::work() {
 std::string EtcdRelayServer::Shared::serve(const std::string& request, std::unique_ptr<store::EtcdClient>& client) {
   auto req = store::decode_request(request);
   if (!req) return refusal("not a relay request");
-  if (req->path != "kv/range" && req->path != "kv/txn") return refusal("only kv/range and kv/txn are relayed");
+  const bool copy_asked = req->path == store::kRelaySnapshotPath;
+  if (req->path != "kv/range" && req->path != "kv/txn" && !copy_asked)
+    return refusal("only kv/range and kv/txn are relayed");
   if (!client) {
     auto opened = store::EtcdClient::open(loc);
     if (!opened) return refusal("the engine cannot open an etcd client");
     client = std::move(*opened);
   }
   if (req->identity != client->identity()) return refusal("another location or other credentials");
+  if (copy_asked) return hand_copy();
   // The reply lands after its frame's head, whose length is set after: a
   // state's range (megabytes) is not copied once more.
   std::string out = store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), {});
@@ -246,6 +268,23 @@ std::string EtcdRelayServer::Shared::serve(const std::string& request, std::uniq
   forwarded.fetch_add(1, std::memory_order_relaxed);
   if (!st) return store::frame_of(store::answer_head({RelayAnswer::Failed, {}, st.error().kind}), st.error().message);
   store::seal_frame(out);
+  if (req->path == "kv/txn") note_written(std::string_view(out).substr(4 + 1), written);
+  return out;
+}
+
+std::string EtcdRelayServer::Shared::hand_copy() {
+  if (!copy) return refusal("the engine keeps no copy");
+  const auto want = written.load();
+  std::unique_lock lock(copy->mu);
+  copy->changed.wait_for(lock, std::chrono::milliseconds(kCopyWaitMs),
+                         [&] { return copy->exact >= want || stopping.load(); });
+  if (!copy->usable) return refusal("the engine's copy is not current (etcd out of reach, or no state)");
+  if (copy->exact < want) return refusal("the engine's copy is behind what it wrote");
+  std::string out = store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), {});
+  store::etcd::encode_snapshot(copy->snap, copy->exact, out);
+  lock.unlock();
+  store::seal_frame(out);
+  copies.fetch_add(1, std::memory_order_relaxed);
   return out;
 }
 

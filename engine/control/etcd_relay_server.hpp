@@ -12,7 +12,9 @@
 // waiting longest for its request makes room. At most kQueued requests wait
 // for a worker; one more is told "busy" and goes to etcd itself. Only
 // kv/range and kv/txn are forwarded, for a peer of the engine's own user
-// whose identity (location and credentials) is the engine's.
+// whose identity (location and credentials) is the engine's; to the same
+// peer the engine hands its followed copy of the state, once that copy has
+// seen the last change the relay wrote (within kCopyWaitMs, or refused).
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/control/followed_copy.hpp"
 #include "model/error.hpp"
 #include "store/location.hpp"
 
@@ -41,9 +44,14 @@ class EtcdRelayServer {
   static constexpr std::int64_t kRequestMs = 2000;
   static constexpr std::int64_t kAnswerMs = 5000;
   static constexpr int kEtcdTimeoutMs = 30000;  // per endpoint, as a command's own longest
+  // A watch brings a change within milliseconds; a copy longer behind is
+  // not worth the wait (the command reads etcd).
+  static constexpr int kCopyWaitMs = 200;
 
+  // `copy`: the follower's (null: none to hand out).
   static model::Result<std::unique_ptr<EtcdRelayServer>> start(const store::EtcdLocation&,
-                                                               const std::filesystem::path& socket);
+                                                               const std::filesystem::path& socket,
+                                                               std::shared_ptr<FollowedCopy> copy);
   // Stops accepting and removes the socket; waits a moment for the requests
   // in hand, and not longer: a worker in a long etcd request ends on its own
   // (it holds what it needs).
@@ -54,6 +62,7 @@ class EtcdRelayServer {
   const std::filesystem::path& socket() const { return path_; }
   std::uint64_t forwarded() const { return shared_->forwarded.load(std::memory_order_relaxed); }
   std::uint64_t refused() const { return shared_->refused.load(std::memory_order_relaxed); }
+  std::uint64_t copies() const { return shared_->copies.load(std::memory_order_relaxed); }
 
  private:
   struct Job {
@@ -75,9 +84,12 @@ class EtcdRelayServer {
     std::deque<Job> jobs;
     std::deque<Done> done;
     int alive = 0;  // workers
-    std::atomic<std::uint64_t> forwarded{0}, refused{0};
+    std::atomic<std::uint64_t> forwarded{0}, refused{0}, copies{0};
+    std::shared_ptr<FollowedCopy> copy;
+    std::atomic<std::int64_t> written{0};  // the revision of the last change the relay wrote
     void work();
     std::string serve(const std::string& request, std::unique_ptr<store::EtcdClient>& client);
+    std::string hand_copy();
     std::string refusal(const char* why);
     ~Shared();
   };

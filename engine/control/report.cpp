@@ -193,7 +193,8 @@ std::string status_json(const EngineSnapshot& s) {
     store["relay"] = s.store.relay_socket.empty() ? Json(nullptr)
                                                   : Json{{"socket", s.store.relay_socket},
                                                          {"forwarded", s.store.relayed},
-                                                         {"refused", s.store.relay_refused}};
+                                                         {"refused", s.store.relay_refused},
+                                                         {"copies", s.store.relay_copies}};
   }
   j["store"] = store;
   j["access_log"] = s.access_log.path.empty()

@@ -29,6 +29,8 @@ class StateWatcher {
   // of reach, is an error: the engine keeps what it runs.
   model::Result<store::StateText> read(bool fresh);
   StoreHealth health() const;
+  // etcd: the copy the follower keeps (null for a file).
+  std::shared_ptr<FollowedCopy> followed_copy() const { return follower_ ? follower_->copy() : nullptr; }
   void restart_watch() {
     if (follower_) follower_->restart_watch();
   }

@@ -600,6 +600,10 @@ class EtcdRelay(EtcdCase):
         relay = admin_socket.status(self.files(".engine.sock")[0])["store"]["relay"]
         return relay["forwarded"], relay["refused"]
 
+    def relay_copies(self):
+        import admin_socket
+        return admin_socket.status(self.files(".engine.sock")[0])["store"]["relay"]["copies"]
+
     def identity(self, prefix):
         """What a command of this test's environment sends (EtcdClient::identity)."""
         endpoints = sorted(self.cluster.endpoints().split(","))
@@ -630,6 +634,7 @@ class EtcdRelay(EtcdCase):
         self.assertEqual(len(relay), 1, os.listdir(os.path.join(self.dir, "run")))
         self.assertEqual(os.stat(relay[0]).st_mode & 0o777, 0o600)
         before, _ = self.relay_counts()
+        copies = self.relay_copies()
         # A change, a read, and each error of the contract, as without the engine.
         self.ok("endpoint", "add", "vm2", "--name", "extra", "--protocol", "tcp", "--public-port", str(free_port()),
                 "--private-port", "81")
@@ -637,7 +642,10 @@ class EtcdRelay(EtcdCase):
         self.fails(3, "vm", "show", "nosuch", mentions="nosuch")
         self.fails(4, "vm", "create", "vm1", "--cloud-service", "web", mentions="vm1")
         forwarded, _ = self.relay_counts()
-        self.assertGreaterEqual(forwarded - before, 5, "the commands went to etcd themselves")
+        # The two changes started from the engine's copy (no range), the
+        # failed one read etcd again to be sure (store::etcd::update).
+        self.assertEqual(self.relay_copies() - copies, 2)
+        self.assertGreaterEqual(forwarded - before, 4, "the commands went to etcd themselves")
         # etcd has the change: read by another "host" (no engine there).
         other = {"AZLB_RUN_DIR": os.path.join(self.dir, "host-b")}
         self.assertIn("extra", self.ok("vm", "show", "vm2", env=other).out)
@@ -726,6 +734,97 @@ class EtcdRelay(EtcdCase):
         t = time.monotonic()
         self.assertIn("vm1", self.ok("vm", "list").out)
         self.assertLess(time.monotonic() - t, 2 * TIME_SCALE)
+
+    def test_changes_start_from_the_engines_copy_and_read_their_own_writes(self):
+        # A change on the engine's host asks the engine for its copy of the
+        # state (kept by its watch) instead of a range from etcd; the copy is
+        # handed out only once the watch has seen the relay's last write, so
+        # back-to-back changes each see the one before.
+        self.farm(2)
+        self.start_engine()
+        copies = self.relay_copies()
+        forwarded, _ = self.relay_counts()
+        ports = [free_port() for _ in range(12)]
+        for i, port in enumerate(ports):
+            self.ok("endpoint", "add", "vm2", "--name", f"e{i}", "--protocol", "tcp", "--public-port", str(port),
+                    "--private-port", "81")
+        # Each depended on the ones before: the same port again is refused.
+        self.fails(4, "endpoint", "add", "vm1", "--name", "again", "--protocol", "tcp", "--public-port",
+                   str(ports[-1]), "--private-port", "81", mentions=str(ports[-1]))
+        shown = [e["name"] for e in self.ok("vm", "show", "vm2", "-o", "json").json()["endpoints"]]
+        self.assertEqual(shown, ["http"] + [f"e{i}" for i in range(12)])
+        # From the copy, with one transaction each (no range): a broken copy
+        # or one behind would show as reads of etcd or refusals.
+        self.assertGreaterEqual(self.relay_copies() - copies, 10)
+        self.assertLessEqual(self.relay_counts()[0] - forwarded, 12 + 6)
+
+    def test_a_copy_behind_etcd_never_decides_a_change(self):
+        # An engine's copy a moment behind etcd (its watch not there yet, or
+        # a hand edit not seen): every change made from it compares what it
+        # read, fails, and is made again from etcd. Here the copy is one taken
+        # from the engine and served later, after changes made elsewhere.
+        import socket
+        import struct
+        import threading
+        self.farm(2)
+        self.start_engine()
+        sock = self.files(".engine.relay")[0]
+        ident = self.identity(self.prefix).encode()
+        old = self.ask(sock, ident + b"\0azlb/snapshot\0" + b"0\0")
+        self.assertTrue(old.startswith(b"Oazlb-snapshot/1\n"), old[:40])
+        self.ok("engine", "stop")
+        # Another host: a new VM; a hand edit (etcdctl) that gives vm1 an
+        # endpoint on port `taken`, without touching the state's meta key.
+        other = {"AZLB_RUN_DIR": os.path.join(self.dir, "host-b")}
+        self.ok("vm", "create", "late", "--cloud-service", "web", "--no-default-endpoints", env=other)
+        taken = free_port()
+        vm1 = next(k for k in self.keys() if k.endswith(".vm1"))
+        value = self.cluster.ctl("get", vm1, "--print-value-only").stdout.rstrip("\n") + "\n"
+        value += (f'\n  [[vm.endpoint]]\n  name = "hand"\n  protocol = "tcp"\n  public_port = {taken}\n'
+                  '  private_port = 80\n  idle_timeout_min = 4\n')
+        self.cluster.ctl("put", vm1, value)
+        self.assertIn("hand", self.ok("vm", "show", "vm1", env=other).out)
+        # This host's "engine" now hands out the old copy and relays nothing else.
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(self.relay_path())
+        srv.listen(8)
+        served = []
+
+        def serve():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                with c:
+                    data = b""
+                    while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    path = data[4:].split(b"\0")[1] if data.count(b"\0") >= 3 else b""
+                    answer = old if path == b"azlb/snapshot" else b"Rtest: not relayed"
+                    served.append(path)
+                    c.sendall(struct.pack("<I", len(answer)) + answer)
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        self.addCleanup(lambda: (srv.close(), t.join(5)))
+        # A VM the copy has not seen: made from etcd's state, not refused.
+        self.ok("endpoint", "add", "late", "--name", "a", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", "80")
+        # The hand edit's port, which the copy does not hold: still refused.
+        self.fails(4, "endpoint", "add", "vm2", "--name", "b", "--protocol", "tcp", "--public-port", str(taken),
+                   "--private-port", "80", mentions=str(taken))
+        # A change the copy would take: written only if nothing changed since it,
+        # so from etcd here, keeping everything made elsewhere.
+        self.ok("endpoint", "add", "vm2", "--name", "c", "--protocol", "tcp", "--public-port", str(free_port()),
+                "--private-port", "80")
+        self.assertGreaterEqual(served.count(b"azlb/snapshot"), 3, served)
+        self.assertIn("hand", self.ok("vm", "show", "vm1", env=other).out)
+        self.assertIn("a", [e["name"] for e in self.ok("vm", "show", "late", "-o", "json", env=other).json()["endpoints"]])
+        names = [e["name"] for e in self.ok("vm", "show", "vm2", "-o", "json", env=other).json()["endpoints"]]
+        self.assertEqual(names, ["http", "c"])
 
     def test_a_socket_of_another_user_at_the_relays_name_is_never_used(self):
         self.farm(1)

@@ -5,6 +5,7 @@
 
 #include "store/etcd_client.hpp"
 #include "store/etcd_relay.hpp"
+#include "store/etcd_snapshot_wire.hpp"
 #include "store/etcd_state.hpp"
 #include "store/location.hpp"
 #include "store/toml_codec.hpp"
@@ -301,4 +302,57 @@ TEST_CASE("a command's identity for the relay: the members in any order, every c
   CHECK(identity({"127.0.0.1:1"}, "/a") != with_user);
   ::unsetenv("AZLB_ETCD_USER");
   CHECK(identity({"127.0.0.1:1"}, "/a") != with_user);
+}
+
+TEST_CASE("an engine's copy on the relay's wire: decodes to the same snapshot, and nothing else decodes") {
+  State s = web_farm();
+  auto snap = snapshot_of(s);
+  snap.revision = 40;
+  snap.objects.begin()->second.mod_revision = 37;
+  std::string wire = "head";  // encoded after a frame's head
+  etcd::encode_snapshot(snap, 39, wire);
+  auto back = etcd::decode_snapshot(std::string_view(wire).substr(4), "/p");
+  REQUIRE(back);
+  CHECK(back->revision == 39);  // the revision it is exact at, not the watch's newest
+  REQUIRE(back->meta);
+  CHECK(back->meta->value == snap.meta->value);
+  CHECK(back->generation == "g1");
+  CHECK(back->objects.size() == snap.objects.size());
+  for (auto& [key, v] : snap.objects) {
+    REQUIRE(back->objects.count(key));
+    CHECK(back->objects[key].value == v.value);
+    CHECK(back->objects[key].mod_revision == v.mod_revision);
+  }
+  auto text = etcd::assemble(*back, "/p");
+  REQUIRE(text);
+  auto state = azlb::store::parse_text(*text);
+  REQUIRE(state);
+  CHECK(azlb::store::format_state(*state) == azlb::store::format_state(s));
+
+  const std::string good = wire.substr(4);
+  // Cut anywhere, one byte more, another version, another prefix: no copy.
+  for (std::size_t n = 0; n < good.size(); n += 1 + n / 16) CHECK_FALSE(etcd::decode_snapshot(good.substr(0, n), "/p"));
+  CHECK_FALSE(etcd::decode_snapshot(good + "x", "/p"));
+  auto other = good;
+  other[13] = '2';  // "azlb-snapshot/2"
+  CHECK_FALSE(etcd::decode_snapshot(other, "/p"));
+  CHECK_FALSE(etcd::decode_snapshot(good, "/q"));  // its keys are not below /q's objects
+  // A key changed after the revision the copy claims, or a meta key that is not azlb's.
+  auto later = snap;
+  later.objects.begin()->second.mod_revision = 41;
+  std::string w2;
+  etcd::encode_snapshot(later, 40, w2);
+  CHECK_FALSE(etcd::decode_snapshot(w2, "/p"));
+  auto broken = snap;
+  broken.meta->value = "schema_version = \"two\"\n";
+  std::string w3;
+  etcd::encode_snapshot(broken, 40, w3);
+  CHECK_FALSE(etcd::decode_snapshot(w3, "/p"));
+  // Random bytes after the tag never crash it.
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    auto fuzzed = good;
+    for (int k = 0; k < 4; ++k) fuzzed[16 + rng() % (fuzzed.size() - 16)] = static_cast<char>(rng());
+    (void)etcd::decode_snapshot(fuzzed, "/p");
+  }
 }
