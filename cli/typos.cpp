@@ -22,6 +22,16 @@ bool takes_value(CLI::App* app, const std::string& word) {
 
 }  // namespace
 
+std::optional<std::string> first_command_word(CLI::App& app, int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") return std::nullopt;
+    if (word.empty() || word[0] != '-') return word;
+    if (takes_value(&app, word)) ++i;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> unknown_command(CLI::App& app, int argc, const char* const* argv) {
   CLI::App* at = &app;
   std::string path = "azlb";

@@ -13,4 +13,8 @@ namespace azlb::cli {
 // where one is expected, or nullopt when every command word is known.
 std::optional<std::string> unknown_command(CLI::App& app, int argc, const char* const* argv);
 
+// The first word of the command line that is neither an option of `app`
+// nor an option's value: the command group typed (nullopt: none).
+std::optional<std::string> first_command_word(CLI::App& app, int argc, const char* const* argv);
+
 }  // namespace azlb::cli

@@ -508,11 +508,10 @@ Result<Outcome> attempt(EtcdClient& c, const Snapshot& snap, const std::function
 std::optional<Snapshot> engine_copy(EtcdClient& c) {
   auto wire = c.relayed_snapshot();
   if (!wire) return std::nullopt;
+  // The keys' copies and then the parser's work land on pages mapped at once.
+  prefault_heap(wire->size() * (kParseBytesPerTextByte + 2));
   auto snap = decode_snapshot(*wire, c.location().prefix);
   if (!snap || !snap->meta) return std::nullopt;
-  std::size_t bytes = 0;
-  for (const auto& [key, v] : snap->objects) bytes += v.value.size();
-  prefault_heap(bytes * kParseBytesPerTextByte);
   return snap;
 }
 

@@ -98,6 +98,13 @@ class Errors(AzlbCase):
         # Options and their values are not commands: a state path named like one is fine.
         self.ok("--state", self.state, "-o", "json", "vm", "list")
         self.ok("-q", "--dry-run", "vm", "ls")  # flags take no value: the next word is the command
+        # Only the typed group is built (cli/main.cpp): an option's value that
+        # names a group is still a value, and each group's help is whole.
+        self.fails(USAGE, "-o", "vm", "list", mentions="'azlb list'")
+        self.assertEqual(len(self.ok("vm", "list", "-o", "json").json()["vms"]), 3)  # a global option after the group
+        help_text = self.ok("endpoint", "--help").out
+        for cmd in ("add", "list", "show", "set", "remove", "acl"):
+            self.assertIn(cmd, help_text)
 
     def test_under_json_output_an_error_is_a_json_object_on_stderr(self):
         import json
