@@ -24,7 +24,61 @@ void populate(void* from, std::size_t bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
 }
 
+// The short-lived command line's heap on transparent huge pages (see
+// heap_on_huge_pages): the region of the heap already on them.
+constexpr std::uintptr_t kHuge = 2u << 20;
+constexpr std::size_t kMaxHuge = 16u << 20;  // larger requests take the 4 KB path
+bool huge_heap = false;
+std::uintptr_t huge_begin = 0, huge_end = 0;
+
+std::uintptr_t huge_up(std::uintptr_t a) { return (a + kHuge - 1) & ~(kHuge - 1); }
+
+// The heap's next `bytes` on transparent huge pages. A block taken from the
+// top of the heap is cut where a 2 MB page can begin (the part below stays
+// allocated and untouched: address space, not memory), and the pages from
+// there are advised and mapped; the block's rest goes back to the top, where
+// the next allocations come from.
+void prefault_huge(std::size_t bytes) {
+  const std::size_t span = huge_up(bytes) + kHuge;  // a 2 MB page begins in its first 2 MB
+  void* block = std::malloc(span);
+  if (!block) return;
+  const auto at = reinterpret_cast<std::uintptr_t>(block);
+  std::uintptr_t from = huge_up(at);
+  const bool more = at >= huge_begin && at < huge_end;
+  if (more) {
+    from = huge_end;  // the top is on huge pages already: more from their end
+  } else if (from - at >= 64) {
+    // The remainder's chunk header sits just below `from`.
+    void* head = std::realloc(block, from - at - 32);
+    if (head != block) {  // moved (never for a shrink in glibc): the block is freed, nothing is advised
+      std::free(head);
+      return;
+    }
+    block = nullptr;
+    huge_begin = from;
+  }
+  // Within the block either way: from + huge_up(bytes) <= at + span.
+  const std::uintptr_t end = huge_up((more ? at : from) + bytes);
+  std::free(block);
+  if (end <= from) return;
+  // Inside the heap: the block reached at + span.
+  ::madvise(reinterpret_cast<void*>(from), end - from, MADV_HUGEPAGE);
+  ::madvise(reinterpret_cast<void*>(from), end - from, MADV_POPULATE_WRITE);
+  huge_end = end;
+}
+
 }  // namespace
+
+// Why: on a VM a page never touched costs ~8 us at its first write even when
+// MADV_POPULATE_WRITE mapped it (the host backs it then), ~17 us when it
+// faults too; a 2 MB page costs ~0.1 ms in all. A command on a 1,000-endpoint
+// state touches ~2 MB of new heap: 9.6 -> 7.4 ms for `vm show` on a file.
+void heap_on_huge_pages(bool on) {
+  huge_heap = on;
+  // The heap's top is never given back while on (its huge pages would be
+  // split); glibc's default when off.
+  mallopt(M_TRIM_THRESHOLD, on ? INT32_MAX : 128 * 1024);
+}
 
 // Why: loading a large state builds a document and a model about eight times
 // the size of the text, and taking one page fault per new page costs more
@@ -48,7 +102,11 @@ void prefault_heap(std::size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mutex);
     mallopt(M_MMAP_THRESHOLD, kBlock);
-    if (2 * bytes > trim) {
+    if (huge_heap && bytes <= kMaxHuge) {
+      prefault_huge(bytes);
+      return;
+    }
+    if (2 * bytes > trim && !huge_heap) {
       trim = 2 * bytes;
       mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min(trim, std::size_t{INT32_MAX})));
     }

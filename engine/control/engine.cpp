@@ -33,6 +33,7 @@
 #include "engine/proxy/worker.hpp"
 #include "model/text.hpp"
 #include "engine/control/etcd_relay_server.hpp"
+#include "store/prefault.hpp"
 #include "engine/control/registrar.hpp"
 #include "engine/control/announcer.hpp"
 #include "engine/nat/dsr_routes.hpp"
@@ -943,6 +944,8 @@ int Engine::loop() {
 }  // namespace
 
 int run_engine(const EngineOptions& opt, const std::function<void(const model::Status&)>& ready) {
+  // A long life and many threads: the command line's heap on huge pages, never trimmed, is not for it.
+  store::heap_on_huge_pages(false);
   // Each proxied connection holds two descriptors: use all the process may have.
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
