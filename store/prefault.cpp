@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -28,8 +29,8 @@ void populate(void* from, std::size_t bytes) {
 // heap_on_huge_pages): the region of the heap already on them.
 constexpr std::uintptr_t kHuge = 2u << 20;
 constexpr std::size_t kMaxHuge = 16u << 20;  // larger requests take the 4 KB path
-bool huge_heap = false;
-std::uintptr_t huge_begin = 0, huge_end = 0;
+std::atomic<bool> huge_heap{false};
+std::uintptr_t huge_begin = 0, huge_end = 0;  // under prefault_heap's mutex
 
 std::uintptr_t huge_up(std::uintptr_t a) { return (a + kHuge - 1) & ~(kHuge - 1); }
 
@@ -47,14 +48,16 @@ void prefault_huge(std::size_t bytes) {
   const bool more = at >= huge_begin && at < huge_end;
   if (more) {
     from = huge_end;  // the top is on huge pages already: more from their end
-  } else if (from - at >= 64) {
-    // The remainder's chunk header sits just below `from`.
-    void* head = std::realloc(block, from - at - 32);
-    if (head != block) {  // moved (never for a shrink in glibc): the block is freed, nothing is advised
-      std::free(head);
-      return;
+  } else {
+    if (from - at >= 64) {
+      // The remainder's chunk header sits just below `from`.
+      void* head = std::realloc(block, from - at - 32);
+      if (head != block) {  // moved (never for a shrink in glibc; ASan's does): nothing is advised
+        std::free(head);
+        return;
+      }
+      block = nullptr;
     }
-    block = nullptr;
     huge_begin = from;
   }
   // Within the block either way: from + huge_up(bytes) <= at + span.

@@ -123,6 +123,7 @@ void EtcdFollower::set_unreachable(const std::string& why) {
     std::lock_guard lock(copy_->mu);
     copy_->usable = false;
   }
+  copy_->changed.notify_all();  // a relay waiting on it refuses now, not at its deadline
   {
     std::lock_guard lock(mu_);
     first = health_.reachable || health_.error != why;
