@@ -35,20 +35,29 @@ std::uintptr_t huge_begin = 0, huge_end = 0;  // under prefault_heap's mutex
 std::uintptr_t huge_up(std::uintptr_t a) { return (a + kHuge - 1) & ~(kHuge - 1); }
 
 // The heap's next `bytes` on transparent huge pages. A block taken from the
-// top of the heap is cut where a 2 MB page can begin (the part below stays
-// allocated and untouched: address space, not memory), and the pages from
-// there are advised and mapped; the block's rest goes back to the top, where
-// the next allocations come from.
+// top of the heap is cut where a 2 MB page can begin above every page the
+// process has touched (the part below stays allocated: address space, not
+// new memory), and the pages from there are advised and mapped; the block's
+// rest goes back to the top, where the next allocations come from. A 2 MB
+// range with a page already in it would stay on 4 KB pages.
 void prefault_huge(std::size_t bytes) {
-  const std::size_t span = huge_up(bytes) + kHuge;  // a 2 MB page begins in its first 2 MB
-  void* block = std::malloc(span);
+  const auto brk0 = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const std::size_t want = huge_up(bytes);
+  void* block = std::malloc(want + kHuge);
   if (!block) return;
   const auto at = reinterpret_cast<std::uintptr_t>(block);
-  std::uintptr_t from = huge_up(at);
   const bool more = at >= huge_begin && at < huge_end;
-  if (more) {
-    from = huge_end;  // the top is on huge pages already: more from their end
-  } else {
+  const std::uintptr_t from = more ? huge_end : huge_up(std::max(at, brk0));
+  const std::uintptr_t end = more ? huge_up(at + bytes) : from + want;
+  // The block must reach `end`: a block at the heap's top grows in place.
+  if (end > at + want + kHuge) {
+    void* grown = std::realloc(block, end - at);
+    if (grown != block) {  // moved: not at the top (or ASan's allocator); nothing is advised
+      std::free(grown ? grown : block);
+      return;
+    }
+  }
+  if (!more) {
     if (from - at >= 64) {
       // The remainder's chunk header sits just below `from`.
       void* head = std::realloc(block, from - at - 32);
@@ -60,11 +69,9 @@ void prefault_huge(std::size_t bytes) {
     }
     huge_begin = from;
   }
-  // Within the block either way: from + huge_up(bytes) <= at + span.
-  const std::uintptr_t end = huge_up((more ? at : from) + bytes);
   std::free(block);
   if (end <= from) return;
-  // Inside the heap: the block reached at + span.
+  // Inside the heap: the block reached `end`.
   ::madvise(reinterpret_cast<void*>(from), end - from, MADV_HUGEPAGE);
   ::madvise(reinterpret_cast<void*>(from), end - from, MADV_POPULATE_WRITE);
   huge_end = end;
