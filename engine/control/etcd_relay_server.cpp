@@ -26,6 +26,8 @@ namespace {
 
 // A transaction that succeeded wrote at its reply's revision: the copy
 // handed out next must have seen it (a command reads its own writes).
+constexpr const char* kHeldRefusal = "busy: the answers waiting to be read are at their bound";
+
 void note_written(std::string_view reply, std::atomic<std::int64_t>& written) {
   if (reply.size() > (64u << 10)) return;  // azlb's transactions answer in a few hundred bytes
   const auto j = store::Json::parse(reply, nullptr, false);
@@ -44,6 +46,7 @@ struct EtcdRelayServer::Conn {
   bool working = false;  // its request is with a worker
   std::string in, out;
   std::size_t out_off = 0;
+  std::size_t held = 0;  // out's size, counted in Shared::held
 };
 
 model::Result<std::unique_ptr<EtcdRelayServer>> EtcdRelayServer::start(const store::EtcdLocation& loc,
@@ -108,6 +111,7 @@ void EtcdRelayServer::io_loop() {
   std::int64_t accept_paused_until = 0;
   auto close_conn = [&](std::map<std::uint64_t, Conn>::iterator it) {
     ::close(it->second.fd);
+    shared_->held.fetch_sub(it->second.held);
     const bool big = it->second.out.capacity() > (1u << 20);
     auto next = conns.erase(it);
     // A state's range (megabytes, in a worker's arena and here) is given
@@ -119,7 +123,7 @@ void EtcdRelayServer::io_loop() {
   auto submit = [&](std::uint64_t id, Conn& c) {
     auto payload = std::string_view(c.in).substr(4);
     std::unique_lock lock(shared_->mu);
-    if (shared_->jobs.size() >= kQueued) {
+    if (shared_->jobs.size() >= kQueued || shared_->held.load() >= kMaxHeldBytes) {
       lock.unlock();
       c.out = shared_->refusal("busy");
       c.deadline_ms = store::monotonic_ms() + kAnswerMs;
@@ -166,6 +170,8 @@ void EtcdRelayServer::io_loop() {
         if (auto it = conns.find(d.id); it != conns.end()) {
           it->second.working = false;
           it->second.out = std::move(d.answer);
+          it->second.held = it->second.out.size();
+          shared_->held.fetch_add(it->second.held);
           it->second.deadline_ms = store::monotonic_ms() + kAnswerMs;
         }
     }
@@ -269,7 +275,15 @@ std::string EtcdRelayServer::Shared::serve(const std::string& request, std::uniq
   if (!st) return store::frame_of(store::answer_head({RelayAnswer::Failed, {}, st.error().kind}), st.error().message);
   store::seal_frame(out);
   if (req->path == "kv/txn") note_written(std::string_view(out).substr(4 + 1), written);
+  else if (too_many_held(out.size())) return refusal(kHeldRefusal);  // a read: the command reads etcd itself
   return out;
+}
+
+// A client that never reads holds its answer until its deadline: a read's
+// answer that would take those waiting past the bound is refused. Never a
+// transaction's: it has happened, and its answer is a few hundred bytes.
+bool EtcdRelayServer::Shared::too_many_held(std::size_t bytes) const {
+  return bytes > (64u << 10) && held.load() + bytes > kMaxHeldBytes;
 }
 
 std::string EtcdRelayServer::Shared::hand_copy() {
@@ -283,6 +297,7 @@ std::string EtcdRelayServer::Shared::hand_copy() {
   std::string out = store::frame_of(store::answer_head({RelayAnswer::Reply, {}}), {});
   store::etcd::encode_snapshot(copy->snap, copy->exact, out);
   lock.unlock();
+  if (too_many_held(out.size())) return refusal(kHeldRefusal);
   store::seal_frame(out);
   copies.fetch_add(1, std::memory_order_relaxed);
   return out;

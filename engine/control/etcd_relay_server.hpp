@@ -10,7 +10,9 @@
 // worker: it is closed at its deadline (kRequestMs to bring the request,
 // kAnswerMs to take the answer), and when kMaxConnections are open the one
 // waiting longest for its request makes room. At most kQueued requests wait
-// for a worker; one more is told "busy" and goes to etcd itself. Only
+// for a worker; one more is told "busy" and goes to etcd itself, as is one
+// whose answer would take the answers waiting to be read past
+// kMaxHeldBytes (a state's range or copy is megabytes). Only
 // kv/range and kv/txn are forwarded, for a peer of the engine's own user
 // whose identity (location and credentials) is the engine's; to the same
 // peer the engine hands its followed copy of the state, once that copy has
@@ -41,6 +43,7 @@ class EtcdRelayServer {
   static constexpr int kWorkers = 4;
   static constexpr std::size_t kQueued = 16;
   static constexpr std::size_t kMaxConnections = 64;  // counted in the engine's descriptor reserve
+  static constexpr std::size_t kMaxHeldBytes = 64u << 20;
   static constexpr std::int64_t kRequestMs = 2000;
   static constexpr std::int64_t kAnswerMs = 5000;
   static constexpr int kEtcdTimeoutMs = 30000;  // per endpoint, as a command's own longest
@@ -85,11 +88,13 @@ class EtcdRelayServer {
     std::deque<Done> done;
     int alive = 0;  // workers
     std::atomic<std::uint64_t> forwarded{0}, refused{0}, copies{0};
+    std::atomic<std::size_t> held{0};  // bytes of answers waiting for their connection to read them
     std::shared_ptr<FollowedCopy> copy;
     std::atomic<std::int64_t> written{0};  // the revision of the last change the relay wrote
     void work();
     std::string serve(const std::string& request, std::unique_ptr<store::EtcdClient>& client);
     std::string hand_copy();
+    bool too_many_held(std::size_t bytes) const;
     std::string refusal(const char* why);
     ~Shared();
   };

@@ -826,6 +826,54 @@ class EtcdRelay(EtcdCase):
         names = [e["name"] for e in self.ok("vm", "show", "vm2", "-o", "json", env=other).json()["endpoints"]]
         self.assertEqual(names, ["http", "c"])
 
+    def test_answers_waiting_to_be_read_are_bounded(self):
+        # A state whose copy is ~2 MB (5,000 VMs with long image labels and no
+        # endpoint: nothing to bind), and 40 clients that ask for it and never
+        # read: the relay holds 64 MB of answers at most, tells the rest it is
+        # busy, and a command meanwhile reads etcd itself.
+        import socket
+        import struct
+        a = random.randint(20, 250)
+        lines = ["schema_version = 2", "", "[[cloud_service]]", 'name = "wide"', f'vip = "{random_subnet()}.9"',
+                 f'subnet = "10.{a}.0.0/16"']
+        label = "x" * 250
+        for v in range(5000):
+            lines += ["", "[[vm]]", f'name = "w{v}"', 'cloud_service = "wide"',
+                      f'private_ip = "10.{a}.{v // 250}.{4 + v % 250}"', 'os = "linux"', f'image = "{label}"',
+                      'created_by = "quick"']
+        path = os.path.join(self.dir, "wide.toml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.ok("state", "import", path)
+        self.start_engine()
+        sock = self.files(".engine.relay")[0]
+        request = self.identity(self.prefix).encode() + b"\0azlb/snapshot\0" + b"0\0"
+        frame = struct.pack("<I", len(request)) + request
+        _, refused = self.relay_counts()
+        copies = self.relay_copies()
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        # One at a time (never 16 waiting for a worker, which is "busy" too),
+        # each answered before the next: copy or refusal.
+        for i in range(40):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.sendall(frame)
+            idle.append(s)
+            wait_until(lambda: self.relay_copies() - copies + self.relay_counts()[1] - refused >= i + 1,
+                       timeout=5 * TIME_SCALE, what=f"request {i} answered")
+        handed = self.relay_copies() - copies
+        self.assertLessEqual(handed * 2 << 20, 64 << 20, f"{handed} copies of ~2 MB held at once")
+        self.assertGreaterEqual(40 - handed, 5)
+        self.assertIn("w1", self.ok("vm", "show", "w1").out)
+        # Answers taken or given up, the relay hands its copy again.
+        for s in idle:
+            s.close()
+        copies = self.relay_copies()
+        wait_until(lambda: (self.ok("vm", "create", f"n{time.monotonic_ns()}", "--cloud-service", "wide",
+                                    "--no-default-endpoints") and self.relay_copies() > copies),
+                   timeout=10 * TIME_SCALE, what="a copy handed out again")
+
     def test_a_socket_of_another_user_at_the_relays_name_is_never_used(self):
         self.farm(1)
         run = os.path.join(self.dir, "run")
