@@ -40,11 +40,13 @@ std::uintptr_t huge_up(std::uintptr_t a) { return (a + kHuge - 1) & ~(kHuge - 1)
 // new memory), and the pages from there are advised and mapped; the block's
 // rest goes back to the top, where the next allocations come from. A 2 MB
 // range with a page already in it would stay on 4 KB pages.
-void prefault_huge(std::size_t bytes) {
+// False when the heap is not glibc's (a sanitizer's allocator moves a block
+// it shrinks): the 4 KB path then.
+bool prefault_huge(std::size_t bytes) {
   const auto brk0 = reinterpret_cast<std::uintptr_t>(::sbrk(0));
   const std::size_t want = huge_up(bytes);
   void* block = std::malloc(want + kHuge);
-  if (!block) return;
+  if (!block) return true;
   const auto at = reinterpret_cast<std::uintptr_t>(block);
   const bool more = at >= huge_begin && at < huge_end;
   const std::uintptr_t from = more ? huge_end : huge_up(std::max(at, brk0));
@@ -52,9 +54,9 @@ void prefault_huge(std::size_t bytes) {
   // The block must reach `end`: a block at the heap's top grows in place.
   if (end > at + want + kHuge) {
     void* grown = std::realloc(block, end - at);
-    if (grown != block) {  // moved: not at the top (or ASan's allocator); nothing is advised
+    if (grown != block) {  // moved: not at the top (or not glibc's allocator); nothing is advised
       std::free(grown ? grown : block);
-      return;
+      return false;
     }
   }
   if (!more) {
@@ -63,18 +65,19 @@ void prefault_huge(std::size_t bytes) {
       void* head = std::realloc(block, from - at - 32);
       if (head != block) {  // moved (never for a shrink in glibc; ASan's does): nothing is advised
         std::free(head);
-        return;
+        return false;
       }
       block = nullptr;
     }
     huge_begin = from;
   }
   std::free(block);
-  if (end <= from) return;
+  if (end <= from) return true;
   // Inside the heap: the block reached `end`.
   ::madvise(reinterpret_cast<void*>(from), end - from, MADV_HUGEPAGE);
   ::madvise(reinterpret_cast<void*>(from), end - from, MADV_POPULATE_WRITE);
   huge_end = end;
+  return true;
 }
 
 }  // namespace
@@ -112,10 +115,7 @@ void prefault_heap(std::size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mutex);
     mallopt(M_MMAP_THRESHOLD, kBlock);
-    if (huge_heap && bytes <= kMaxHuge) {
-      prefault_huge(bytes);
-      return;
-    }
+    if (huge_heap && bytes <= kMaxHuge && prefault_huge(bytes)) return;
     if (2 * bytes > trim && !huge_heap) {
       trim = 2 * bytes;
       mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min(trim, std::size_t{INT32_MAX})));
