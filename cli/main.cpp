@@ -45,8 +45,8 @@ int fail(bool json, const std::string& message, azlb::model::ErrorKind kind) {
 
 int main(int argc, char** argv) {
   using namespace azlb::cli;
-  // The command-line tree below is small allocations: mapped in one call,
-  // not one page fault (12-16 us on a VM) per page.
+  // A command lives milliseconds: its heap on huge pages, mapped ahead of
+  // the command-line tree's small allocations (store/prefault.hpp).
   azlb::store::heap_on_huge_pages(true);
   azlb::store::prefault_heap(kOneGroupTreeBytes);
   Context ctx;

@@ -24,10 +24,10 @@ using store::RelayAnswer;
 
 namespace {
 
-// A transaction that succeeded wrote at its reply's revision: the copy
-// handed out next must have seen it (a command reads its own writes).
 constexpr const char* kHeldRefusal = "busy: the answers waiting to be read are at their bound";
 
+// A transaction that succeeded wrote at its reply's revision: the copy
+// handed out next must have seen it (a command reads its own writes).
 void note_written(std::string_view reply, std::atomic<std::int64_t>& written) {
   if (reply.size() > (64u << 10)) return;  // azlb's transactions answer in a few hundred bytes
   const auto j = store::Json::parse(reply, nullptr, false);
