@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -119,8 +120,10 @@ std::optional<RelayAnswer> ask_relay(const std::filesystem::path& socket, const 
   const auto deadline = monotonic_ms() + wait_ms;
   std::string frame;
   // A full backlog (EAGAIN) or no engine: at once to etcd, never a wait.
+  char ack = 0;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && peer_is_own_user(fd) &&
       send_all(fd, frame_of(encode_request(req), {}), monotonic_ms() + 2000) &&
+      recv_exact(fd, &ack, 1, std::min(deadline, monotonic_ms() + kRelayAckMs)) && ack == kRelayAck &&
       read_frame(fd, frame, kRelayMaxReply + 2, deadline)) {
     out = decode_answer(std::move(frame));
   }

@@ -8,8 +8,9 @@
 //
 // One request per connection, on a Unix socket of the engine's (mode 0600,
 // next to its admin socket): a frame (u32 length, little endian, then the
-// bytes) holding `identity \0 path \0 timeout_ms \0 body`, answered by one
-// frame: 'O' and etcd's reply (HTTP 200), 'E', the exit code's digit and a
+// bytes) holding `identity \0 path \0 timeout_ms \0 body`, acknowledged at
+// once by one byte (kRelayAck: an engine that is frozen or gone is known in
+// kRelayAckMs, not after etcd's longest wait), then answered by one frame: 'O' and etcd's reply (HTTP 200), 'E', the exit code's digit and a
 // message (an error of the contract's kind, as EtcdClient words it), or 'R'
 // and why the engine will not forward it (busy, another identity).
 //
@@ -42,6 +43,8 @@ namespace azlb::store {
 
 inline constexpr std::size_t kRelayMaxRequest = 4u << 20;  // above etcd's 1.5 MiB request limit
 inline constexpr std::string_view kRelaySnapshotPath = "azlb/snapshot";
+inline constexpr char kRelayAck = '\x06';
+inline constexpr int kRelayAckMs = 2000;
 inline constexpr std::size_t kRelayMaxReply = 256u << 20;  // EtcdClient's own limit on a reply
 
 struct RelayRequest {

@@ -121,6 +121,9 @@ void EtcdRelayServer::io_loop() {
   };
   // Queued for a worker, or refused at once.
   auto submit = [&](std::uint64_t id, Conn& c) {
+    // Taken: said at once (one byte into an empty socket buffer), so that a
+    // command knows a live engine from a frozen one before etcd's longest wait.
+    (void)!::send(c.fd, &store::kRelayAck, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     auto payload = std::string_view(c.in).substr(4);
     std::unique_lock lock(shared_->mu);
     if (shared_->jobs.size() >= kQueued || shared_->held.load() >= kMaxHeldBytes) {
@@ -226,7 +229,10 @@ void EtcdRelayServer::io_loop() {
       Conn c;
       c.fd = fd;
       c.deadline_ms = later + kRequestMs;
-      if (!store::peer_is_own_user(fd)) c.out = shared_->refusal("the relay serves its own user only");
+      if (!store::peer_is_own_user(fd)) {
+        c.out = shared_->refusal("the relay serves its own user only");
+        c.out.insert(c.out.begin(), store::kRelayAck);
+      }
       conns.emplace(next_id++, std::move(c));
     }
   }

@@ -622,7 +622,8 @@ class EtcdRelay(EtcdCase):
 
     @staticmethod
     def ask(sock_path, payload, timeout=5):
-        """One frame to the relay and its answer frame (b"" when it closed without one)."""
+        """One frame to the relay and its answer frame (b"" when it closed without one),
+        after the byte that acknowledges the request (store::kRelayAck)."""
         import socket
         import struct
         with socket.socket(socket.AF_UNIX) as s:
@@ -632,10 +633,10 @@ class EtcdRelay(EtcdCase):
             data = b""
             while chunk := s.recv(65536):
                 data += chunk
-        if len(data) < 4:
+        if len(data) < 5 or data[:1] != b"\x06":
             return b""
-        n = struct.unpack("<I", data[:4])[0]
-        return data[4:4 + n]
+        n = struct.unpack("<I", data[1:5])[0]
+        return data[5:5 + n]
 
     def test_commands_through_the_engine_answer_as_etcd_does(self):
         self.farm(2)
@@ -816,7 +817,7 @@ class EtcdRelay(EtcdCase):
                     path = data[4:].split(b"\0")[1] if data.count(b"\0") >= 3 else b""
                     answer = old if path == b"azlb/snapshot" else b"Rtest: not relayed"
                     served.append(path)
-                    c.sendall(struct.pack("<I", len(answer)) + answer)
+                    c.sendall(b"\x06" + struct.pack("<I", len(answer)) + answer)
         t = threading.Thread(target=serve, daemon=True)
         t.start()
         self.addCleanup(lambda: (srv.close(), t.join(5)))
@@ -884,6 +885,26 @@ class EtcdRelay(EtcdCase):
                                     "--no-default-endpoints") and self.relay_copies() > copies),
                    timeout=10 * TIME_SCALE, what="a copy handed out again")
 
+    def test_a_frozen_engine_costs_a_command_seconds_not_etcds_longest_wait(self):
+        # A frozen engine's socket still takes connections and requests: the
+        # missing acknowledgment (store::kRelayAck, within 2 s) sends the
+        # command to etcd itself, where it waited for etcd's longest wait
+        # (5 s per member, 17 s here) before.
+        self.farm(1)
+        self.start_engine()
+        pid = self.ok("status", "-o", "json").json()["engine"]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for args in (("vm", "show", "vm1"),
+                         ("endpoint", "add", "vm1", "--name", "late", "--protocol", "tcp", "--public-port",
+                          str(free_port()), "--private-port", "80")):
+                t = time.monotonic()
+                self.ok(*args)
+                self.assertLess(time.monotonic() - t, 5 * TIME_SCALE, f"azlb {' '.join(args)} waited on a frozen engine")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertIn("late", self.ok("vm", "show", "vm1").out)
+
     def test_a_socket_of_another_user_at_the_relays_name_is_never_used(self):
         self.farm(1)
         run = os.path.join(self.dir, "run")
@@ -909,7 +930,7 @@ class EtcdRelay(EtcdCase):
                 while True:
                     c, _ = srv.accept()
                     c.recv(1 << 20)
-                    c.sendall(struct.pack("<I", len(forged)) + forged)
+                    c.sendall(b"\x06" + struct.pack("<I", len(forged)) + forged)
                     c.close()
             finally:
                 os._exit(0)
