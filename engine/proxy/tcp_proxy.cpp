@@ -256,6 +256,8 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
     return send(ci, d);
   }
   if (has_buf) bufs.recycle(bid);
+  // A FIN goes out with the held-back bytes (pass_fin); anything else sends them now.
+  if (res != 0) uncork(ci, d);
   if (res == 0) {
     h.fin_seen = true;
   } else if (res == -ENOBUFS) {
@@ -273,12 +275,19 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
 // MSG_DONTWAIT: the send completes at once, whole, short, or -EAGAIN, and
 // never sits in the kernel holding a pool buffer for a reader that may never
 // read (io_uring would otherwise park it on a poll).
+//
+// MSG_MORE when the source holds more already (a server's FIN behind its
+// response, most often): the kernel keeps the last partial segment back, and
+// the next receive's data or FIN, which is there, goes out in it. A response
+// and its FIN then cost the client one segment, not two, and one ACK. A bulk
+// half never holds back.
 void TcpProxy::send(std::uint32_t ci, unsigned d) {
   Conn& c = conns_[ci];
   Half& h = c.half[d];
   auto* s = loop_.sqe();
+  h.corked = h.more && !h.bulk;
   io_uring_prep_send(s, c.dst(d), loop_.tcp_bufs->data(static_cast<std::uint16_t>(h.buf)) + h.off, h.len - h.off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                     MSG_NOSIGNAL | MSG_DONTWAIT | (h.corked ? MSG_MORE : 0));
   io_uring_sqe_set_data64(s, pack(Op::Send, ci, d));
   ++c.pending;
 }
@@ -301,6 +310,17 @@ void TcpProxy::on_send(std::uint32_t ci, unsigned d, int res) {
   feed_starved();
 }
 
+// What `more` promised did not come as data or a FIN (the receive found the
+// socket empty or no pool buffer was free): the held-back tail goes now.
+// Setting TCP_NODELAY again pushes what is queued.
+void TcpProxy::uncork(std::uint32_t ci, unsigned d) {
+  Conn& c = conns_[ci];
+  Half& h = c.half[d];
+  if (!h.corked) return;
+  h.corked = false;
+  set_nodelay(c.dst(d));
+}
+
 // The reader takes no more. The rest of the buffer leaves the shared pool for
 // the half's spill, and the half reads nothing until the destination has
 // taken it.
@@ -312,6 +332,7 @@ void TcpProxy::block(std::uint32_t ci, unsigned d) {
   bufs.recycle(static_cast<std::uint16_t>(h.buf));
   h.buf = -1;
   h.spill_off = 0;
+  h.corked = false;  // the spill's last send, a plain one, pushes everything
   h.state = HalfState::Blocked;
   ThreadCounters::add(listener(c).stalled, 1);
   arm_poll(ci, d, c.dst(d), POLLOUT);

@@ -52,6 +52,7 @@ struct Half {
   bool fin_seen = false;  // the source finished: pass its FIN once everything is sent
   bool bulk = false;      // a receive filled a whole buffer: splice once the half is drained
   bool more = false;      // the last receive left data or a FIN in the socket: receive again at once
+  bool corked = false;    // the last send held its tail back (MSG_MORE) for what `more` promised
   // The pool buffer being sent (its send is in flight).
   std::int32_t buf = -1;
   std::uint32_t off = 0, len = 0;
@@ -120,6 +121,7 @@ class TcpProxy {
   void on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe*);
   void send(std::uint32_t ci, unsigned d);
   void on_send(std::uint32_t ci, unsigned d, int res);
+  void uncork(std::uint32_t ci, unsigned d);
   void block(std::uint32_t ci, unsigned d);
   void drain_spill(std::uint32_t ci, unsigned d);
   // Nothing is in flight to the destination: receive, splice or pass the FIN.

@@ -3,6 +3,7 @@ transfers, UDP flows and an IPv6 VIP."""
 import collections
 import hashlib
 import socket
+import struct
 import threading
 import time
 
@@ -91,6 +92,29 @@ class Traffic(EngineCase):
             while chunk := s.recv(1024):
                 reply += chunk
         self.assertEqual(reply.decode(), hashlib.sha256(payload).hexdigest())
+
+    def test_a_response_and_the_members_fin_reach_the_client_in_one_segment(self):
+        """A member that answers and closes: its FIN, already behind the
+        answer, leaves the engine in the answer's segment, not in one more."""
+        def answer_and_close(c):
+            c.recv(1024)
+            time.sleep(0.2)  # the engine's ACK of the request has long gone out on its own
+            c.send(b"answer", socket.MSG_MORE)
+            c.shutdown(socket.SHUT_WR)  # the answer and the FIN in one segment
+            c.recv(1024)
+
+        self.plain_endpoint(answer_and_close)
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(b"question")
+                got = b""
+                while chunk := s.recv(1024):
+                    got += chunk
+                self.assertEqual(got, b"answer")
+                info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+                segs_in, data_segs_in = struct.unpack_from("<I", info, 140)[0], struct.unpack_from("<I", info, 152)[0]
+                # The SYN-ACK and the ACK of the request; a FIN of its own would be a third.
+                self.assertEqual((data_segs_in, segs_in - data_segs_in), (1, 2))
 
     def test_bursts_of_small_messages_and_a_fin_arrive_whole_and_in_order(self):
         """Segments that land while a send is still in flight queue behind it;
