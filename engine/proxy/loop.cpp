@@ -1,5 +1,8 @@
 #include "engine/proxy/loop.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,6 +78,41 @@ void Loop::enable() {
   // file table this process's threads share. Older kernels: the plain fd works.
   io_uring_register_ring_fd(&ring);
   now_ms = monotonic_ms();
+  sockopt_through_ring = probe_sockopt();
+}
+
+namespace {
+// SOCKET_URING_OP_SETSOCKOPT of <linux/io_uring.h> since Linux 6.7; liburing
+// 2.3's headers predate it.
+constexpr std::uint32_t kSocketUringOpSetsockopt = 3;
+}  // namespace
+
+void Loop::prep_setsockopt(io_uring_sqe* s, int fd, int level, int name, const int* val) {
+  io_uring_prep_rw(IORING_OP_URING_CMD, s, fd, nullptr, 0, 0);
+  s->cmd_op = kSocketUringOpSetsockopt;
+  s->addr = (std::uint64_t(std::uint32_t(name)) << 32) | std::uint32_t(level);  // level, then optname
+  s->splice_fd_in = sizeof(int);                                                // optlen
+  s->addr3 = reinterpret_cast<std::uintptr_t>(val);                             // optval
+}
+
+// One option set through the ring on a throwaway socket, before anything
+// else is in flight: an older kernel answers -EINVAL or -EOPNOTSUPP, and the
+// engine then makes the same calls as system calls.
+bool Loop::probe_sockopt() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  static constexpr int kOne = 1;
+  io_uring_sqe* s = io_uring_get_sqe(&ring);
+  prep_setsockopt(s, fd, IPPROTO_TCP, TCP_NODELAY, &kOne);
+  io_uring_sqe_set_data64(s, 0);
+  io_uring_cqe* cqe = nullptr;
+  bool ok = io_uring_submit_and_wait(&ring, 1) == 1 && io_uring_peek_cqe(&ring, &cqe) == 0;
+  if (ok) {
+    ok = cqe->res == 0;
+    io_uring_cqe_seen(&ring, cqe);
+  }
+  ::close(fd);
+  return ok;
 }
 
 io_uring_sqe* Loop::sqe() {

@@ -28,6 +28,7 @@ enum class Op : std::uint8_t {
   Send,            // a half's send to its destination
   Poll,            // a half waits for a socket: blocked destination, or splice
   CancelConn,      // cancelling a closing connection's operations
+  SockOpt,         // a socket option set through the ring
   Closed,          // a socket closed through the ring; nothing to do
   UdpListen,       // multishot recvmsg on a UDP listener
   UdpReply,        // multishot recv on a flow's upstream socket
@@ -98,6 +99,9 @@ class Loop {
   void enable();
   // A free submission entry; submits what is queued if none is left.
   io_uring_sqe* sqe();
+  // setsockopt(2) as a submission: `val` must live until it is submitted.
+  // Only where `sockopt_through_ring` (Linux 6.7).
+  void prep_setsockopt(io_uring_sqe*, int fd, int level, int name, const int* val);
   // Submits, waits for at least one completion, and calls f on each.
   template <class F>
   void run_once(F&& f);
@@ -109,6 +113,11 @@ class Loop {
   FdBudget& fds;
   Generations gens;
   std::int64_t now_ms = 0;
+  // The kernel takes socket options through the ring (found by enable()).
+  bool sockopt_through_ring = false;
+
+ private:
+  bool probe_sockopt();
 };
 
 std::int64_t monotonic_ms();

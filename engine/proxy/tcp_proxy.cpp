@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +19,10 @@
 #include "model/acl.hpp"
 
 namespace azlb::engine {
+
+namespace {
+constexpr int kOne = 1;  // an option's value; lives as long as any submission reading it
+}  // namespace
 
 const char* to_string(HalfState s) {
   switch (s) {
@@ -151,7 +156,23 @@ void TcpProxy::connect_next(std::uint32_t ci) {
     close_conn(ci, End::Error);
     return;
   }
-  set_nodelay(c.up);
+  if (loop_.sockopt_through_ring) {
+    // Both options go before the connect, in its chain, as submissions
+    // rather than system calls. TCP_DEFER_ACCEPT on a connecting socket
+    // holds the handshake's last ACK back for the first bytes sent upstream
+    // (the client's request, mostly there already): one segment fewer, and
+    // the member accepts the connection and reads the request in one wake-up.
+    for (int opt : {TCP_NODELAY, TCP_DEFER_ACCEPT}) {
+      auto* o = loop_.sqe();
+      loop_.prep_setsockopt(o, c.up, IPPROTO_TCP, opt, &kOne);
+      io_uring_sqe_set_data64(o, pack(Op::SockOpt, ci));
+      o->flags |= IOSQE_IO_LINK;
+      ++c.pending;
+    }
+    c.ack_held = true;
+  } else {
+    set_nodelay(c.up);
+  }
   auto* s = loop_.sqe();
   io_uring_prep_connect(s, c.up, reinterpret_cast<const sockaddr*>(&c.upstream->addr), c.upstream->addr_len);
   io_uring_sqe_set_data64(s, pack(Op::Connect, ci));
@@ -182,6 +203,18 @@ void TcpProxy::on_connect(std::uint32_t ci, int res) {
   start_relay(ci);
 }
 
+// The client has sent nothing yet (a protocol whose server speaks first, or a
+// slow client): the held ACK goes now, since the member cannot accept the
+// connection before it has it. TCP_QUICKACK sends an ACK that is due.
+void TcpProxy::ack_now(std::uint32_t ci) {
+  Conn& c = conns_[ci];
+  c.ack_held = false;
+  auto* o = loop_.sqe();
+  loop_.prep_setsockopt(o, c.up, IPPROTO_TCP, TCP_QUICKACK, &kOne);
+  io_uring_sqe_set_data64(o, pack(Op::SockOpt, ci));
+  ++c.pending;
+}
+
 // Before anything else on the connection, so that it comes before the
 // client's first byte and also reaches a server that speaks first. A new
 // connection's send buffer is empty: the header (at most 108 bytes) goes
@@ -191,6 +224,7 @@ bool TcpProxy::send_proxy_header(std::uint32_t ci) {
   char header[kProxyHeaderMax];
   const std::size_t n = proxy_header(c.route->proxy_protocol, c.client, c.local, header);
   if (n == 0) return true;
+  c.ack_held = false;  // the header carries it
   return ::send(c.up, header, n, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(n);
 }
 
@@ -221,7 +255,10 @@ void TcpProxy::start_relay(std::uint32_t ci) {
 void TcpProxy::arm_recv(std::uint32_t ci, unsigned d, bool poll_first) {
   Conn& c = conns_[ci];
   auto* s = loop_.sqe();
-  io_uring_prep_recv(s, c.src(d), nullptr, loop_.tcp_bufs->size(), 0);
+  // While the upstream ACK is held, the client's first receive must not
+  // wait for bytes that may never come before the member speaks: it answers
+  // -EAGAIN at once instead, and the ACK goes.
+  io_uring_prep_recv(s, c.src(d), nullptr, loop_.tcp_bufs->size(), d == 0 && c.ack_held ? MSG_DONTWAIT : 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = loop_.tcp_bufs->group();
   if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
@@ -246,6 +283,7 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
   if (res > 0 && has_buf) {
     const auto n = static_cast<std::uint32_t>(res);
     c.last_active_ms = loop_.now_ms;
+    if (d == 0) c.ack_held = false;  // the send upstream carries it
     h.bulk = n == bufs.size();
     // TCP's receive-queue hint counts a pending FIN too: a response followed
     // by its close is read at once instead of through a poll.
@@ -258,6 +296,14 @@ void TcpProxy::on_recv(std::uint32_t ci, unsigned d, const io_uring_cqe* cqe) {
   if (has_buf) bufs.recycle(bid);
   // A FIN goes out with the held-back bytes (pass_fin); anything else sends them now.
   if (res != 0) uncork(ci, d);
+  if (d == 0 && c.ack_held) {
+    // The client's FIN carries the ACK upstream; nothing to read yet, or no
+    // buffer to read into, sends it now.
+    if (res == 0 || (res < 0 && res != -EAGAIN && res != -ENOBUFS && res != -EINTR))
+      c.ack_held = false;
+    else
+      ack_now(ci);
+  }
   if (res == 0) {
     h.fin_seen = true;
   } else if (res == -ENOBUFS) {
@@ -433,6 +479,7 @@ void TcpProxy::on_completion(Op op, std::uint32_t ci, unsigned d, const io_uring
   switch (op) {
     case Op::Connect: return on_connect(ci, cqe->res);
     case Op::ConnectTimeout:  // the connect's own completion decides what happens
+    case Op::SockOpt:         // a failure cancels the connect linked behind it, which decides
     case Op::CancelConn:
       --conns_[ci].pending;
       return maybe_finish_close(ci);

@@ -73,6 +73,9 @@ struct Conn {
   std::uint8_t tried[kMaxAttempts]{};
   bool counted = false;       // counted as active on its upstream
   bool nonblocking = false;   // sockets switched to O_NONBLOCK (splice, spill)
+  // The upstream handshake's last ACK waits for the first bytes sent upstream
+  // (TCP_DEFER_ACCEPT on a connecting socket), or for ack_now().
+  bool ack_held = false;
   Half half[2];               // [0] client -> upstream, [1] upstream -> client
   std::uint64_t client_hash = 0;
   std::int64_t started_ms = 0, last_active_ms = 0;
@@ -113,6 +116,7 @@ class TcpProxy {
   void connect_next(std::uint32_t ci);
   void on_connect(std::uint32_t ci, int res);
   bool send_proxy_header(std::uint32_t ci);
+  void ack_now(std::uint32_t ci);
   void start_relay(std::uint32_t ci);
   void moved(Conn&, unsigned d, std::uint64_t n);
 

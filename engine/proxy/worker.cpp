@@ -101,6 +101,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::Send:
     case Op::Poll:
     case Op::CancelConn:
+    case Op::SockOpt:
       tcp_.on_completion(op, i, dir_of(ud), cqe);
       break;
     case Op::UdpReply:

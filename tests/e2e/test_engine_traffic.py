@@ -116,6 +116,24 @@ class Traffic(EngineCase):
                 # The SYN-ACK and the ACK of the request; a FIN of its own would be a third.
                 self.assertEqual((data_segs_in, segs_in - data_segs_in), (1, 2))
 
+    def test_a_member_that_speaks_first_is_heard_at_once(self):
+        """The engine holds the member's handshake ACK back for the client's
+        first bytes; a server that speaks first (SSH, SMTP, MySQL) must not
+        wait for a delayed-ACK timer (200 ms) before it can accept."""
+        def greet(c):
+            c.sendall(b"SSH-2.0-member\r\n")
+            c.recv(1024)
+
+        self.plain_endpoint(greet)
+        waits = []
+        for _ in range(10):
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                self.assertEqual(s.recv(1024), b"SSH-2.0-member\r\n")
+                waits.append(time.monotonic() - started)
+                s.sendall(b"bye")
+        self.assertLess(max(waits), 0.1, f"greetings took {[round(w, 3) for w in waits]} s")
+
     def test_bursts_of_small_messages_and_a_fin_arrive_whole_and_in_order(self):
         """Segments that land while a send is still in flight queue behind it;
         a FIN right behind them must wait until they are all sent."""
