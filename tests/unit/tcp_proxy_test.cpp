@@ -3,6 +3,8 @@
 // and the test plays both the client and the upstream.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -207,4 +209,30 @@ TEST_CASE("both FINs end the connection and give its descriptors back") {
   REQUIRE(rig.run_until([&] { return rig.tcp.live() == 0; }));
   CHECK(rig.fds.in_use() == 0);
   CHECK(rig.member.totals().active == 0);
+}
+
+TEST_CASE("a socket option set through the ring takes effect, where the kernel has socket commands") {
+  FdBudget fds;
+  Loop loop{small_pool(), fds};
+  loop.enable();
+  if (!loop.sockopt_through_ring) {
+    MESSAGE("this kernel has no socket commands (Linux 6.7): the engine sets options with system calls");
+    return;
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  static constexpr int kOne = 1;
+  int value = 0;
+  socklen_t len = sizeof value;
+  REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) == 0);
+  CHECK(value == 0);
+  loop.prep_setsockopt(loop.sqe(), fd, IPPROTO_TCP, TCP_NODELAY, &kOne);
+  io_uring_cqe* cqe = nullptr;
+  REQUIRE(io_uring_submit_and_wait(&loop.ring, 1) == 1);
+  REQUIRE(io_uring_peek_cqe(&loop.ring, &cqe) == 0);
+  CHECK(cqe->res == 0);
+  io_uring_cqe_seen(&loop.ring, cqe);
+  REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) == 0);
+  CHECK(value == 1);
+  ::close(fd);
 }
