@@ -195,6 +195,21 @@ class Hostile(EngineCase):
         clients[0].sendto(b"again", ("127.0.0.1", port))
         self.assertEqual(clients[0].recvfrom(100)[0], b"vm1: again")
 
+    def test_an_idle_engine_of_16_workers_sleeps(self):
+        """Sixteen workers with nothing to do use next to no CPU: a worker's
+        wait for a batch of completions must never turn into a spin."""
+        self.farm(2)
+        self.ok("engine", "start", "--threads", "16")
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        self.assertEqual(http_get(self.port)[:2], "vm")  # every worker has had its start
+        pid = engine_pid(self.state)
+        cpu_before, started = cpu_seconds(pid), time.monotonic()
+        time.sleep(3)
+        cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
+        self.assertLess(cpu, 0.05, f"an idle engine used {cpu:.2f} cores")
+
     def test_at_the_descriptor_limit_the_admin_socket_and_probes_keep_working(self):
         backends = self.farm(2)
         self.start_engine(nofile=64)
