@@ -6,8 +6,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
 #include <ctime>
 #include <cstring>
 #include <stdexcept>
@@ -17,11 +15,6 @@ namespace azlb::engine {
 
 namespace {
 constexpr std::uint16_t kTcpGroup = 1, kUdpGroup = 2;
-// IORING_FEAT_MIN_TIMEOUT (Linux 6.12), after liburing 2.3's headers.
-constexpr std::uint32_t kFeatMinTimeout = 1u << 15;
-// A worker sleeps until this many completions are ready, or this long has
-// passed with at least one: see submit_and_wait().
-constexpr unsigned kBatch = 8, kBatchWaitUs = 20;
 }
 
 // The coarse clock: every timer here counts milliseconds at best and seconds
@@ -83,8 +76,7 @@ void Loop::enable() {
     ::syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
   // Every io_uring_enter then skips looking the ring's descriptor up in a
   // file table this process's threads share. Older kernels: the plain fd works.
-  ring_registered_ = io_uring_register_ring_fd(&ring) == 1;
-  batch_wait_ = ring.features & kFeatMinTimeout;
+  io_uring_register_ring_fd(&ring);
   now_ms = monotonic_ms();
   sockopt_through_ring = probe_sockopt();
 }
@@ -121,46 +113,6 @@ bool Loop::probe_sockopt() {
   }
   ::close(fd);
   return ok;
-}
-
-// Waking a sleeping worker is most of what a completion costs the program
-// that caused it (the wake-up of another CPU; on a VM an exit to the
-// hypervisor), and a worker woken for each completion sleeps again after
-// each. A worker sleeps until kBatch completions are ready, or kBatchWaitUs
-// have passed with at least one (the kernel's min_wait, Linux 6.12): the
-// first completion of a quiet moment waits at most that long, and the
-// programs feeding a busy worker stop paying a wake-up each. Measured on 2
-// shared vCPUs, alternating with a wake-up per completion: more requests and
-// new connections per second, a lower p50 and p99 at 8,000 requests per
-// second (bench/README.md); 50 us cost the p50 about that much, 20 us does
-// not. Older kernels wait for one completion.
-void Loop::submit_and_wait() {
-  if (!batch_wait_) {
-    io_uring_submit_and_wait(&ring, 1);
-    return;
-  }
-  // liburing 2.3 has no call that passes min_wait_usec: publish the queued
-  // submissions (as io_uring_submit does) and enter the ring ourselves.
-  io_uring_sq& sq = ring.sq;
-  const unsigned tail = sq.sqe_tail;
-  if (sq.sqe_head != tail) {
-    sq.sqe_head = tail;
-    __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
-  }
-  const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
-  // With no overall timeout the kernel ends the wait with -ETIME when
-  // min_wait passes with nothing ready (an idle worker would spin); with one,
-  // it goes on waiting for the first completion. The worker's tick (250 ms)
-  // comes before this one.
-  static constexpr __kernel_timespec kWaitAtMost{1, 0};
-  io_uring_getevents_arg arg{};
-  arg.sigmask_sz = _NSIG / 8;
-  arg.pad = kBatchWaitUs;  // min_wait_usec since Linux 6.12
-  arg.ts = reinterpret_cast<std::uintptr_t>(&kWaitAtMost);
-  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-  if (ring_registered_) flags |= IORING_ENTER_REGISTERED_RING;
-  const long r = ::syscall(__NR_io_uring_enter, ring.enter_ring_fd, to_submit, kBatch, flags, &arg, sizeof arg);
-  if (r < 0 && errno == EINVAL) batch_wait_ = false;  // not this kernel's after all: wait for one from now on
 }
 
 io_uring_sqe* Loop::sqe() {

@@ -118,17 +118,13 @@ class Loop {
 
  private:
   bool probe_sockopt();
-  void submit_and_wait();
-
-  bool ring_registered_ = false;
-  bool batch_wait_ = false;  // the kernel waits for a batch with a bound (Linux 6.12)
 };
 
 std::int64_t monotonic_ms();
 
 template <class F>
 void Loop::run_once(F&& f) {
-  submit_and_wait();
+  io_uring_submit_and_wait(&ring, 1);
   now_ms = monotonic_ms();
   unsigned head, seen = 0;
   io_uring_cqe* cqe;
