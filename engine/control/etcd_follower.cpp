@@ -1,4 +1,5 @@
 #include "engine/control/etcd_follower.hpp"
+#include "engine/thread_name.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -27,7 +28,10 @@ Result<std::unique_ptr<EtcdFollower>> EtcdFollower::start(const store::EtcdLocat
   std::unique_ptr<EtcdFollower> f(new EtcdFollower(std::move(client), std::move(snap)));
   if (f->event_fd_ < 0) return model::runtime_error("eventfd: cannot make one");
   f->publish(true);
-  f->thread_ = std::thread([p = f.get()] { p->run(); });
+  f->thread_ = std::thread([p = f.get()] {
+    name_this_thread("azlb-etcd-watch");
+    p->run();
+  });
   return f;
 }
 

@@ -1,4 +1,5 @@
 #include "engine/control/etcd_relay_server.hpp"
+#include "engine/thread_name.hpp"
 
 #include <malloc.h>
 #include <poll.h>
@@ -70,9 +71,16 @@ model::Result<std::unique_ptr<EtcdRelayServer>> EtcdRelayServer::start(const sto
     return fd.error();
   }
   shared->alive = kWorkers;
-  for (int i = 0; i < kWorkers; ++i) std::thread([shared] { shared->work(); }).detach();
+  for (int i = 0; i < kWorkers; ++i)
+    std::thread([shared] {
+      name_this_thread("azlb-etcd-relay");
+      shared->work();
+    }).detach();
   std::unique_ptr<EtcdRelayServer> s(new EtcdRelayServer(std::move(shared), socket, *fd, stop));
-  s->io_ = std::thread([p = s.get()] { p->io_loop(); });
+  s->io_ = std::thread([p = s.get()] {
+    name_this_thread("azlb-relay-io");
+    p->io_loop();
+  });
   return s;
 }
 

@@ -1,4 +1,5 @@
 #include "engine/control/registrar.hpp"
+#include "engine/thread_name.hpp"
 
 #include <chrono>
 #include <ctime>
@@ -18,7 +19,10 @@ model::Result<std::unique_ptr<Registrar>> Registrar::start(const store::EtcdLoca
   AZLB_ASSIGN(client, store::EtcdClient::open(loc));
   std::unique_ptr<Registrar> r(
       new Registrar(std::move(client), std::move(key), std::move(peers_prefix), std::move(peer_key)));
-  r->thread_ = std::thread([p = r.get()] { p->run(); });
+  r->thread_ = std::thread([p = r.get()] {
+    name_this_thread("azlb-registrar");
+    p->run();
+  });
   return r;
 }
 

@@ -1,4 +1,5 @@
 #include "engine/nat/low_fd_thread.hpp"
+#include "engine/thread_name.hpp"
 
 #include <sched.h>
 #include <signal.h>
@@ -25,6 +26,7 @@ LowFdThread::~LowFdThread() {
 }
 
 void LowFdThread::main() {
+  name_this_thread("azlb-nat");
   // Made before the engine masks its signals: none may come here, where
   // their default action would end the process.
   sigset_t all;

@@ -1,4 +1,5 @@
 #include "engine/proxy/access_log.hpp"
+#include "engine/thread_name.hpp"
 
 #include <unistd.h>
 
@@ -99,7 +100,10 @@ model::Result<std::unique_ptr<AccessLog>> AccessLog::open(const std::filesystem:
 
 AccessLog::AccessLog(std::filesystem::path path, int fd, unsigned workers) : path_(std::move(path)), fd_(fd) {
   for (unsigned i = 0; i < workers; ++i) buffers_.push_back(std::make_unique<Buffer>());
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    name_this_thread("azlb-access-log");
+    run();
+  });
 }
 
 void AccessLog::stop() {

@@ -1,5 +1,6 @@
 // The worker's event loop: submit, wait, dispatch each completion by its Op.
 #include "engine/proxy/worker.hpp"
+#include "engine/thread_name.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@ void Worker::arm_tick() {
 }
 
 void Worker::run() {
+  name_this_thread("azlb-worker" + std::to_string(loop_.opt.id));
   loop_.enable();
   arm_wake();
   arm_tick();

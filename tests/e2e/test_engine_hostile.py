@@ -209,6 +209,10 @@ class Hostile(EngineCase):
         time.sleep(3)
         cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
         self.assertLess(cpu, 0.05, f"an idle engine used {cpu:.2f} cores")
+        # Each worker is named, so that top -H and perf tell them apart.
+        names = sorted(open(f"/proc/{pid}/task/{t}/comm").read().strip() for t in os.listdir(f"/proc/{pid}/task"))
+        self.assertEqual([n for n in names if n.startswith("azlb-worker")],
+                         sorted(f"azlb-worker{i}" for i in range(16)), names)
 
     def test_at_the_descriptor_limit_the_admin_socket_and_probes_keep_working(self):
         backends = self.farm(2)
