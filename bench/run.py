@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+import machine_counters as mc
 from timing import run_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +35,8 @@ NAT = os.geteuid() == 0
 HTTP_PORT, IPERF_PORT = 8000, 5201
 PP_PORT = 8001  # the same backends, expecting a PROXY protocol header
 PORTS = {"azlb": (28101, 28201), "haproxy": (28102, 28202), "nginx": (28103, 28203), "before": (28104, 28204),
-         "azlb-pp": (28105, 28205), "azlb-log": (28106, 28206), "nat": (28107, 28207)}
+         "azlb-pp": (28105, 28205), "azlb-log": (28106, 28206), "nat": (28107, 28207),
+         "azlb2": (28108, 28208), "haproxy2": (28109, 28209), "nginx2": (28110, 28210)}
 # The cost of azlb's optional features, each an engine of its own beside a
 # plain one: PROXY protocol v2 to the members, and the access log.
 FEATURES = ["azlb", "azlb-pp", "azlb-log"]
@@ -43,6 +45,10 @@ ONLY_FEATURES = os.environ.get("AZLB_BENCH_ONLY") == "features"
 FEATURE_ROUNDS = int(os.environ.get("AZLB_BENCH_FEATURE_ROUNDS", "3"))
 NAT_ROUNDS = 3  # pairs of NAT and direct runs
 THREADS = 1          # worker threads (processes) for every balancer
+# The same job with two workers each (azlb --threads 2, HAProxy nbthread 2,
+# nginx worker_processes 2): whether the ratios hold, and whether the
+# listeners' SO_REUSEPORT spreads the connections evenly over the workers.
+TWO = ["azlb2", "haproxy2", "nginx2"]
 DURATION = 5         # seconds per throughput run
 IDLE_CONNS = 8000
 work = tempfile.mkdtemp(prefix="azlb-bench-")
@@ -56,7 +62,7 @@ def start(cmd, **kw):
 
 
 def stop_all():
-    for state in ("state.toml", "pp.toml", "log.toml", "nat.toml"):
+    for state in ("state.toml", "state2.toml", "pp.toml", "log.toml", "nat.toml"):
         subprocess.run([AZLB, "--state", f"{work}/{state}", "engine", "stop"], capture_output=True)
     if BASELINE:
         subprocess.run([BASELINE, "--state", f"{work}/before.toml", "engine", "stop"], capture_output=True)
@@ -109,7 +115,7 @@ http {{ access_log off; default_type text/plain;
     wait_port(VMS[0], IPERF_PORT)
 
 
-def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=HTTP_PORT, nat=False):
+def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=HTTP_PORT, nat=False, threads=THREADS):
     az = lambda *a: subprocess.run([binary, "--state", state, "-q", *a], check=True)
     http, bulk = PORTS[name]
     if nat:
@@ -123,7 +129,7 @@ def azlb_balancer(binary, state, name, set_args=(), start_args=(), private_port=
     az("lbset", "join", "farm", "--vm", "vm3")
     az("endpoint", "add", "vm1", "--name", "iperf", "--protocol", "tcp", "--public-port", str(bulk),
        "--private-port", str(IPERF_PORT))
-    az("engine", "start", "--threads", str(THREADS), *start_args)
+    az("engine", "start", "--threads", str(threads), *start_args)
 
 
 def nat_balancer():
@@ -138,16 +144,18 @@ def feature_balancers():
         wait_port("127.0.0.1", PORTS[name][0])
 
 
-def balancers():
+def balancers(threads=THREADS):
     """The same job for each: random over the three backends with health
-    checks, and a plain forward to the iperf3 server."""
-    azlb_balancer(AZLB, f"{work}/state.toml", "azlb")
-    if BASELINE:
+    checks, and a plain forward to the iperf3 server. With threads=2, the
+    rows of TWO."""
+    sfx = "" if threads == THREADS else str(threads)
+    azlb_balancer(AZLB, f"{work}/state{sfx}.toml", "azlb" + sfx, threads=threads)
+    if BASELINE and not sfx:
         azlb_balancer(BASELINE, f"{work}/before.toml", "before")
-    http, bulk = PORTS["haproxy"]
+    http, bulk = PORTS["haproxy" + sfx]
     servers = "\n".join(f"  server vm{i + 1} {ip}:{HTTP_PORT} check inter 1s fall 3 rise 1" for i, ip in enumerate(VMS))
-    conf = write("haproxy.cfg", f"""global
-  nbthread {THREADS}
+    conf = write(f"haproxy{sfx}.cfg", f"""global
+  nbthread {threads}
   maxconn 9000   # haproxy reserves two descriptors a connection; 20,000 is the limit here
 defaults
   mode tcp
@@ -166,12 +174,12 @@ listen bulk
 """)
     start(["haproxy", "-db", "-f", conf])
 
-    http, bulk = PORTS["nginx"]
+    http, bulk = PORTS["nginx" + sfx]
     # nginx's open-source stream module checks passively: a failed connect
     # takes the server out for fail_timeout.
     servers = "\n".join(f"    server {ip}:{HTTP_PORT} max_fails=1 fail_timeout=3s;" for ip in VMS)
-    conf = write("nginx-lb.conf", f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes {THREADS}; pid {work}/lb.pid; error_log {work}/lb.err;
+    conf = write(f"nginx-lb{sfx}.conf", f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes {threads}; pid {work}/lb{sfx}.pid; error_log {work}/lb{sfx}.err;
 worker_rlimit_nofile 20000;
 events {{ worker_connections 19000; }}
 stream {{
@@ -183,9 +191,8 @@ stream {{
 }}
 """)
     start(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"])
-    for name, (http, bulk) in PORTS.items():
-        if (name == "before" and not BASELINE) or name in FEATURES or name == "nat":
-            continue
+    for name in ("azlb" + sfx, "haproxy" + sfx, "nginx" + sfx, *(["before"] if BASELINE and not sfx else [])):
+        http, bulk = PORTS[name]
         wait_port("127.0.0.1", http)
         wait_port("127.0.0.1", bulk)
     time.sleep(1.5)  # first health checks
@@ -222,15 +229,27 @@ def latency(host, port, rate):
 
 
 def pids_of(name):
-    if name in ("azlb", "before", "azlb-pp", "azlb-log", "nat"):
-        state = {"azlb": "state.toml", "before": "before.toml", "azlb-pp": "pp.toml", "azlb-log": "log.toml",
-                 "nat": "nat.toml"}[name]
-        return [int(open(f"{work}/{state}.engine.pid").read())]
-    pat = "haproxy.cfg" if name == "haproxy" else "nginx-lb.conf"
+    states = {"azlb": "state.toml", "azlb2": "state2.toml", "before": "before.toml", "azlb-pp": "pp.toml",
+              "azlb-log": "log.toml", "nat": "nat.toml"}
+    if name in states:
+        return [int(open(f"{work}/{states[name]}.engine.pid").read())]
+    pat = {"haproxy": "haproxy.cfg", "haproxy2": "haproxy2.cfg", "nginx": "nginx-lb.conf",
+           "nginx2": "nginx-lb2.conf"}[name]
     out = subprocess.run(["pgrep", "-f", pat], capture_output=True, text=True).stdout.split()
     root = [int(p) for p in out]
     kids = subprocess.run(["pgrep", "-P", ",".join(map(str, root))], capture_output=True, text=True).stdout.split()
     return root + [int(k) for k in kids]
+
+
+def worker_ticks(name):
+    """CPU ticks so far of each of a balancer's workers: azlb's worker
+    threads, HAProxy's threads, nginx's worker processes."""
+    pids = pids_of(name)
+    if name.startswith("azlb"):
+        return mc.thread_ticks(pids, "azlb-worker")
+    if name.startswith("nginx"):
+        return mc.thread_ticks(pids[1:])  # the master does no forwarding
+    return mc.thread_ticks(pids)
 
 
 def cpu_seconds(pids):
@@ -324,6 +343,23 @@ def nat_pairs(res, notes):
         res["nat"]["ratio_" + key] = statistics.median(ratios[key])
 
 
+def two_workers(res, notes):
+    """The rows of TWO, alternating, best of two rounds, with how much of
+    the workers' CPU the busiest worker took in the run kept."""
+    for rnd, n in alternating(TWO):
+        res.setdefault(n, {})
+        host, port, _, _ = target(n)
+        for key, close in (("keepalive", False), ("newconn", True)):
+            before = worker_ticks(n)
+            rps, err = wrk(host, port, close)
+            if rps > res[n].get(key, 0):
+                res[n][key] = rps
+                res[n][key + "_busiest"] = mc.busiest_share(before, worker_ticks(n))
+            if err.strip():
+                notes.append(f"{n} {key} round {rnd + 1}: {err.strip()}")
+        print(f"two workers round {rnd + 1} {n}: {res[n]}", file=sys.stderr)
+
+
 def features(res, notes):
     """Keep-alive and new connections through the three azlb engines,
     alternating, FEATURE_ROUNDS rounds each; the median of each."""
@@ -355,6 +391,8 @@ def main():
     try:
         backends()
         balancers()
+        if not ONLY_FEATURES:
+            balancers(threads=2)
         nat_balancer()
         feature_balancers()
         if ONLY_FEATURES:
@@ -364,11 +402,14 @@ def main():
             host, port, _, _ = target(n)
             pids = pids_of(n) if n != "direct" else []
             for key, close in (("keepalive", False), ("newconn", True)):
-                used, started = cpu_seconds(pids), time.monotonic()
+                used, started, machine_before = cpu_seconds(pids), time.monotonic(), mc.snapshot()
                 rps, err = wrk(host, port, close)
+                took = time.monotonic() - started
                 if pids:  # the balancer's own CPU time per request, kernel included
-                    us = (cpu_seconds(pids) - used) / (rps * (time.monotonic() - started)) * 1e6
+                    us = (cpu_seconds(pids) - used) / (rps * took) * 1e6
                     res[n][key + "_cpu"] = min(res[n].get(key + "_cpu", us), us)
+                if rps > res[n].get(key, 0):  # what the machine did in the run whose figure is kept
+                    res[n][key + "_machine"] = mc.per_request(machine_before, mc.snapshot(), rps * took)
                 res[n][key] = max(res[n].get(key, 0), rps)
                 if err.strip():
                     notes.append(f"{n} {key} round {rnd + 1}: {err.strip()}")
@@ -396,6 +437,7 @@ def main():
         for n in ("azlb", *peers):
             res[n]["rss"] = idle_memory(n)
         res["azlb"]["cli"] = cli_median_ms()
+        two_workers(res, notes)
         features(res, notes)
     finally:
         stop_all()
@@ -430,6 +472,71 @@ def report_nat(res, peers):
             f"has no CPU row of its own. Requests: {NAT_ROUNDS} pairs of a direct and a NAT run, seconds apart, "
             "in alternating order; the medians, and the median of the pairs' ratios (NAT / direct). Bulk and latency "
             "as in the table above. The best proxy: of the table above (best of two rounds).\n")
+
+
+def report_machine(res, peers):
+    """Where a request's time went, per row: the balancer's CPU, and what the
+    whole machine did around it (machine_counters.py), in the run whose
+    figure the first table keeps."""
+    cols = ["direct", "azlb", *peers]
+    head = "| per request | " + " | ".join("direct" if c == "direct" else NAMES.get(c, c) for c in cols) + " |"
+    out = []
+    text = []
+    for title, key in (("keep-alive", "keepalive"), ("new connection", "newconn")):
+        m = {c: res[c].get(key + "_machine") for c in cols}
+        if not all(m.values()):
+            continue
+        out += [f"**{title}**", "", head, "|---" * (len(cols) + 1) + "|"]
+        cell = lambda c, v, fmt: "-" if v is None else fmt.format(v)
+        for label, get, fmt in (("requests/s", lambda c: res[c][key], "{:,.0f}"),
+                                ("balancer CPU (µs)", lambda c: res[c].get(key + "_cpu"), "{:.1f}"),
+                                ("CPUs idle (%)", lambda c: m[c]["idle"], "{:.1f}"),
+                                ("context switches (machine)", lambda c: m[c]["switches"], "{:.2f}"),
+                                ("wake-up interrupts (machine)", lambda c: m[c]["ipis"], "{:.3f}"),
+                                ("TCP segments sent (machine)", lambda c: m[c]["segments"], "{:.1f}")):
+            out.append(f"| {label} | " + " | ".join(cell(c, get(c), fmt) for c in cols) + " |")
+        out.append("")
+        peer = max(peers, key=lambda p: res[p][key])
+        a, b = m["azlb"], m[peer]
+        cpu_ratio = res["azlb"][key + "_cpu"] / res[peer][key + "_cpu"]
+        served = res["azlb"][key] / res[peer][key]
+        line = (f"{title.capitalize()}: azlb took {cpu_ratio:.2f} of {NAMES[peer]}'s CPU per request "
+                f"({res['azlb'][key + '_cpu']:.1f} against {res[peer][key + '_cpu']:.1f} µs) and served "
+                f"{served:.2f} as many; the CPUs stood idle {a['idle']:.0f}% of the run with azlb and "
+                f"{b['idle']:.0f}% with {NAMES[peer]}, with {a['switches']:.2f} against {b['switches']:.2f} "
+                f"context switches and {a['ipis']:.3f} against {b['ipis']:.3f} wake-up interrupts per request")
+        if a["idle"] > b["idle"] + 2:
+            busy = res["azlb"][key] * (1 - b["idle"] / 100) / (1 - a["idle"] / 100)
+            line += (f". The time azlb saved went partly into waiting: wrk, the balancer and the backend "
+                     f"share the CPUs, and each sleep of one is a wake-up another pays for. Had the CPUs been "
+                     f"as busy as with {NAMES[peer]}, the same CPU per request would have served "
+                     f"{busy:,.0f} requests/s ({busy / res[peer][key]:.2f} of {NAMES[peer]}).")
+        else:
+            line += "."
+        text.append(line)
+    if "newconn_machine" in res["azlb"]:
+        segs = ", ".join(f"{'direct' if c == 'direct' else NAMES.get(c, c)} {res[c]['newconn_machine']['segments']:.1f}"
+                         for c in cols)
+        text.append(f"TCP segments per new connection, both sides' together: {segs}.")
+    return "\n".join(out) + "\n" + "\n\n".join(text) + "\n"
+
+
+def report_two(res):
+    """The rows of TWO: requests against the best peer, and the spread."""
+    if not all(res.get(n, {}).get("newconn") for n in TWO):
+        return ""
+    out = ["| figure | azlb | HAProxy | nginx | azlb / best peer |", "|---|---|---|---|---|"]
+    for label, key in (("keep-alive requests/s", "keepalive"), ("new connections/s", "newconn")):
+        best = max(res[n][key] for n in TWO[1:])
+        out.append(f"| {label} | " + " | ".join(f"{res[n][key]:,.0f}" for n in TWO) + f" | {res[TWO[0]][key] / best:.2f} |")
+    for label, key in (("busiest worker's share of the workers' CPU, keep-alive", "keepalive_busiest"),
+                       ("busiest worker's share of the workers' CPU, new connections", "newconn_busiest")):
+        vals = [res[n].get(key) for n in TWO]
+        out.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in vals) + " | |")
+    return ("\n".join(out) + "\n\nThe same job with two workers each (azlb --threads 2, HAProxy nbthread 2, nginx "
+            "worker_processes 2), wrk -t1 -c64 for {} s, best of two alternating rounds. An even spread of the "
+            "work over two workers is a share of 0.50 (azlb's workers: the threads named azlb-worker*; HAProxy's "
+            "threads; nginx's worker processes).\n".format(DURATION))
 
 
 def report_features(res):
@@ -488,6 +595,10 @@ def report(res, peers, rate, notes):
              f"Machine: {machine()}; each balancer with {THREADS} worker; wrk -t1 -c64 for {DURATION} s and iperf3 "
              f"for 4 s, best of two alternating rounds; latency open-loop at half the slowest balancer's keep-alive "
              f"rate over 16 connections, median of three alternating runs.\n")
+    text += "\n### Where a request's time goes\n\n" + report_machine(res, peers)
+    two = report_two(res)
+    if two:
+        text += "\n### Two workers each\n\n" + two
     if "nat" in res and res["nat"]:
         text += "\n### The NAT data plane\n\n" + report_nat(res, peers)
     text += "\n### What the optional features cost\n\n" + report_features(res)
@@ -498,6 +609,9 @@ def report(res, peers, rate, notes):
     with open(os.path.join(ROOT, "bench", "results.svg"), "w") as f:
         f.write(svg(chart))
     print(text)
+
+
+NAMES = {"azlb": "azlb", "haproxy": "HAProxy", "nginx": "nginx"}
 
 
 def svg(chart):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: installs what it needs from Debian's packages, builds azlb
-# and the latency tool, and runs bench/run.py (about 5 minutes, at most 8).
+# and the latency tool, and runs bench/run.py (about 9 minutes, at most 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -18,4 +18,4 @@ fi
 scripts/build.sh build
 g++ -O2 -std=c++20 -o build/bench-latency bench/latency.cpp
 # AZLB_BASELINE=path/to/older/azlb adds that build as a row ("before"), in the same run.
-exec timeout "$([ -n "${AZLB_BASELINE:-}" ] && echo 600 || echo 540)" python3 bench/run.py
+exec timeout "$([ -n "${AZLB_BASELINE:-}" ] && echo 780 || echo 720)" python3 bench/run.py
