@@ -14,43 +14,21 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import balancer_calls as calls  # noqa: E402
 import run as R  # noqa: E402  (bench/run.py: backends, balancers, their ports)
 
 WINDOW = 4  # seconds counted, inside a wrk run of WINDOW + 2
-EVENTS = ["raw_syscalls:sys_enter", "io_uring:io_uring_submit_req", "sched:sched_switch", "task-clock"]
 
 
 def pids(name):
-    if name == "azlb":
-        return R.pids_of("azlb")
-    if name == "haproxy":
-        return R.pids_of("haproxy")
-    # nginx: the balancer's worker, not the backends' (its master runs nginx-lb.conf)
-    masters = subprocess.run(["pgrep", "-f", "nginx-lb.conf"], capture_output=True, text=True).stdout.split()
-    return [int(c) for m in masters
-            for c in subprocess.run(["pgrep", "-P", m], capture_output=True, text=True).stdout.split()]
+    if name == "nginx":  # the balancer's workers, not the backends' (its master runs nginx-lb.conf)
+        return R.pids_of("nginx")[1:]
+    return R.pids_of(name)
 
 
 def measure(name, close):
     _, port, _, _ = R.target(name)
-    cmd = ["wrk", "-t1", "-c64", f"-d{WINDOW + 2}s", f"http://127.0.0.1:{port}/"]
-    if close:
-        cmd[1:1] = ["-H", "Connection: close"]
-    load = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    time.sleep(1)
-    stat = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(EVENTS), "-p",
-                           ",".join(map(str, pids(name))), "--", "sleep", str(WINDOW)],
-                          capture_output=True, text=True).stderr
-    out = load.communicate(timeout=60)[0]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    counts = {}
-    for line in stat.splitlines():
-        f = line.split(",")
-        if len(f) > 2 and f[2] in EVENTS and f[0] not in ("<not counted>", "<not supported>"):
-            counts[f[2]] = float(f[0])
-    n = rps * WINDOW
-    return {"rps": rps, "syscalls": counts.get(EVENTS[0], 0) / n, "ring": counts.get(EVENTS[1], 0) / n,
-            "switches": counts.get(EVENTS[2], 0) / n, "cpu_us": counts.get(EVENTS[3], 0) * 1000 / n}
+    return calls.count(pids(name), f"http://127.0.0.1:{port}/", close, WINDOW)
 
 
 def split_of_azlb(close):

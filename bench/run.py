@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+import balancer_calls
 import machine_counters as mc
 from timing import run_ms
 
@@ -343,6 +344,17 @@ def nat_pairs(res, notes):
         res["nat"]["ratio_" + key] = statistics.median(ratios[key])
 
 
+def kernel_calls(res, peers):
+    """System calls and io_uring submissions per request of each balancer's
+    own processes (perf stat), in a run of their own for each."""
+    for _, n in alternating(["azlb", *peers], rounds=1):
+        pids = pids_of(n)[1:] if n == "nginx" else pids_of(n)  # nginx's master forwards nothing
+        _, port, _, _ = target(n)
+        for key, close in (("keepalive", False), ("newconn", True)):
+            res[n][key + "_calls"] = balancer_calls.count(pids, f"http://127.0.0.1:{port}/", close)
+        print(f"kernel calls {n}: {res[n]['keepalive_calls']} {res[n]['newconn_calls']}", file=sys.stderr)
+
+
 def two_workers(res, notes):
     """The rows of TWO, alternating, best of two rounds, with how much of
     the workers' CPU the busiest worker took in the run kept."""
@@ -438,6 +450,8 @@ def main():
             res[n]["rss"] = idle_memory(n)
         res["azlb"]["cli"] = cli_median_ms()
         two_workers(res, notes)
+        if NAT and balancer_calls.available():  # perf's tracepoints need root
+            kernel_calls(res, peers)
         features(res, notes)
     finally:
         stop_all()
@@ -495,6 +509,11 @@ def report_machine(res, peers):
                                 ("wake-up interrupts (machine)", lambda c: m[c]["ipis"], "{:.3f}"),
                                 ("TCP segments sent (machine)", lambda c: m[c]["segments"], "{:.1f}")):
             out.append(f"| {label} | " + " | ".join(cell(c, get(c), fmt) for c in cols) + " |")
+        if all(res[c].get(key + "_calls") for c in cols[1:]):
+            for label, field in (("system calls (balancer) *", "syscalls"),
+                                 ("io_uring submissions (balancer) *", "ring")):
+                vals = [None] + [res[c][key + "_calls"][field] for c in cols[1:]]
+                out.append(f"| {label} | " + " | ".join(cell(c, v, "{:.2f}") for c, v in zip(cols, vals)) + " |")
         out.append("")
         peer = max(peers, key=lambda p: res[p][key])
         a, b = m["azlb"], m[peer]
@@ -505,6 +524,10 @@ def report_machine(res, peers):
                 f"{served:.2f} as many; the CPUs stood idle {a['idle']:.0f}% of the run with azlb and "
                 f"{b['idle']:.0f}% with {NAMES[peer]}, with {a['switches']:.2f} against {b['switches']:.2f} "
                 f"context switches and {a['ipis']:.3f} against {b['ipis']:.3f} wake-up interrupts per request")
+        ca, cb = res["azlb"].get(key + "_calls"), res[peer].get(key + "_calls")
+        if ca and cb:
+            line += (f"; azlb's own processes made {ca['syscalls']:.1f} system calls and {ca['ring']:.1f} "
+                     f"io_uring submissions per request, {NAMES[peer]}'s {cb['syscalls']:.1f} system calls")
         if a["idle"] > b["idle"] + 2:
             busy = res["azlb"][key] * (1 - b["idle"] / 100) / (1 - a["idle"] / 100)
             line += (f". The time azlb saved went partly into waiting: wrk, the balancer and the backend "
@@ -514,6 +537,10 @@ def report_machine(res, peers):
         else:
             line += "."
         text.append(line)
+    if res["azlb"].get("newconn_calls"):
+        text.append("\\* counted by `perf stat` on the balancer's own processes, in a run of "
+                    "wrk -t1 -c64 of its own after the others (`bench/balancer_calls.py`); a new "
+                    "connection's system calls include azlb's `io_uring_enter`, one for a batch.")
     if "newconn_machine" in res["azlb"]:
         segs = ", ".join(f"{'direct' if c == 'direct' else NAMES.get(c, c)} {res[c]['newconn_machine']['segments']:.1f}"
                          for c in cols)

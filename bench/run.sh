@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 need=()
-for p in haproxy nginx libnginx-mod-stream wrk iperf3 procps; do
+for p in haproxy nginx libnginx-mod-stream wrk iperf3 procps linux-perf; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
