@@ -511,7 +511,8 @@ def report_machine(res, peers):
             out.append(f"| {label} | " + " | ".join(cell(c, get(c), fmt) for c in cols) + " |")
         if all(res[c].get(key + "_calls") for c in cols[1:]):
             for label, field in (("system calls (balancer) *", "syscalls"),
-                                 ("io_uring submissions (balancer) *", "ring")):
+                                 ("io_uring submissions (balancer) *", "ring"),
+                                 ("context switches (balancer) *", "switches")):
                 vals = [None] + [res[c][key + "_calls"][field] for c in cols[1:]]
                 out.append(f"| {label} | " + " | ".join(cell(c, v, "{:.2f}") for c, v in zip(cols, vals)) + " |")
         out.append("")
