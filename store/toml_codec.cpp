@@ -431,6 +431,9 @@ Result<State> parse_state(std::string_view text, std::string_view path, bool fas
     return usage_error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
                        model::printable(message, 1024));
   };
+  // A byte order mark opens the file when a Windows editor saved it: it
+  // says only that the text is UTF-8, which it must be anyway.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::string ascii;
   if (auto bad = prescan_toml(text, ascii)) return at(bad->line, bad->column, bad->message);
   const std::string_view toml_text = ascii.empty() ? text : std::string_view(ascii);

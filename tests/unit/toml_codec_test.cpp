@@ -443,6 +443,21 @@ void same_either_way(const std::string& text) {
 
 }  // namespace
 
+TEST_CASE("a file that a Windows editor saved, with a byte order mark and CRLF line ends, loads the same") {
+  const std::string base = format_state(rich_state());
+  std::string crlf;
+  for (char c : base) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  for (const std::string& text : {"\xEF\xBB\xBF" + base, "\xEF\xBB\xBF" + crlf, crlf}) {
+    auto s = parse_state(text, "s.toml");
+    REQUIRE_MESSAGE(s, s.error().message);
+    CHECK(format_state(*s) == base);
+  }
+  // Only at the start: anywhere else it is a character outside ASCII where TOML allows none.
+  auto late = parse_state("\n\xEF\xBB\xBF" + base, "s.toml");
+  REQUIRE_FALSE(late);
+  CHECK(late.error().message.find("s.toml:2:1:") == 0);
+}
+
 TEST_CASE("what azlb writes is read by the fast parser") {
   azlb::store::doc::Doc d;
   CHECK(azlb::store::parse_canonical(format_state(rich_state()), d));
