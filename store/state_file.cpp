@@ -34,9 +34,16 @@ struct Fd {
   }
 };
 
+// Nothing but blanks: a file made empty for azlb to fill (mktemp, touch, a
+// test's temporary file), read as no file at all: an empty state for a
+// command, and for a running engine a file it does not replace its
+// configuration with.
+bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
 Result<std::optional<std::string>> read_text(const fs::path& p) {
   AZLB_ASSIGN(text, read_regular_file(p, kMaxStateBytes));
-  if (text && !text->empty()) prefault_heap(text->size() * kParseBytesPerTextByte);
+  if (text && blank(*text)) return std::optional<std::string>{};
+  if (text) prefault_heap(text->size() * kParseBytesPerTextByte);
   return text;
 }
 

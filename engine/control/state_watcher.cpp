@@ -1,5 +1,7 @@
 #include "engine/control/state_watcher.hpp"
 
+#include <filesystem>
+
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -55,7 +57,11 @@ model::Result<store::StateText> StateWatcher::read(bool fresh) {
   AZLB_ASSIGN(text, store::read_text(state_));
   // A deleted state file is an accident or a move in progress, never "serve
   // nothing": the VIPs stay up on what is in force.
-  if (!text) return model::runtime_error("the state file " + state_.display() + " is missing");
+  if (!text) {
+    std::error_code ec;
+    const bool there = !state_.is_etcd() && std::filesystem::exists(state_.file(), ec);
+    return model::runtime_error("the state file " + state_.display() + (there ? " is empty" : " is missing"));
+  }
   return std::move(*text);
 }
 

@@ -1,5 +1,6 @@
 """The four portal steps typed as a user would, and what azlb shows after."""
 import os
+import tempfile
 
 from harness import AzlbCase
 
@@ -195,6 +196,22 @@ class FourSteps(AzlbCase):
         self.ok("vm", "create", "vm1", "--cloud-service", "web")
         self.write(self.read().replace('image = "Ubuntu Server 24.04 LTS"', 'image = "Debian 12"'))
         self.assertEqual(self.ok("vm", "show", "vm1", "-o", "json").json()["image"], "Debian 12")
+
+    def test_an_empty_file_made_for_the_state_is_an_empty_state(self):
+        """mktemp, touch or a test's temporary file: the first command fills it."""
+        fd, path = tempfile.mkstemp(dir=self.dir)
+        os.close(fd)
+        self.assertEqual(self.ok("--state", path, "vm", "list", "-o", "json").json(), {"vms": []})
+        self.ok("--state", path, "vm", "create", "vm1", "--cloud-service", "web")
+        self.assertIn('name = "vm1"', self.read(path))
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)  # mkstemp's mode, kept
+        # A file of blanks too; one of anything else is not a state and stays as it is.
+        self.write("\n  \r\n")
+        self.ok("service", "create", "a")
+        self.write("# my notes\n")
+        r = self.fails(2, "service", "create", "b")
+        self.assertIn("no schema_version", r.err)
+        self.assertEqual(self.read(), "# my notes\n")
 
     def test_version_and_help(self):
         self.assertIn("azlb", self.ok("--version").out)

@@ -261,6 +261,20 @@ class Hostile(EngineCase):
         self.assertFalse(st["last_reload"]["ok"])
         self.assertEqual(len(st["listeners"]), 1)
 
+    def test_emptying_the_state_file_keeps_the_vip_up(self):
+        """An editor's truncating write, or `: > state.toml`, is not "serve nothing"."""
+        self.farm(2)
+        self.start_engine()
+        self.wait_health({"vm1": "up", "vm2": "up"})
+        with open(self.state, "w"):
+            pass
+        time.sleep(1.5)
+        self.assertIn(http_get(self.port), ("vm1", "vm2"))
+        self.assertIn("is empty", self.read(self.state + ".engine.log"))
+        st = self.admin_json()
+        self.assertFalse(st["last_reload"]["ok"])
+        self.assertEqual(len(st["listeners"]), 1)
+
     def test_a_state_path_that_is_not_utf8_renders_safely(self):
         folder = os.path.join(self.dir, "caf\udcff\udcfe")  # bytes 0xff 0xfe in the file name
         os.mkdir(folder)
