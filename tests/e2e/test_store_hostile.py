@@ -34,6 +34,17 @@ class StoreHostile(AzlbCase):
         self.assertEqual(self.read(victim), "untouched\n")
         self.assertIn("vm4", self.read())
 
+    def test_a_state_file_that_is_a_link_is_read_through_it_and_replaced_not_written_through(self):
+        target = os.path.join(self.dir, "elsewhere.toml")
+        self.ok("--state", target, "vm", "create", "vm1", "--cloud-service", "web")
+        before = self.read(target)
+        os.symlink(target, self.state)
+        self.assertEqual([v["name"] for v in self.ok("vm", "list", "-o", "json").json()["vms"]], ["vm1"])
+        self.ok("vm", "create", "vm2", "--cloud-service", "web")
+        self.assertEqual(self.read(target), before)
+        self.assertFalse(os.path.islink(self.state))
+        self.assertIn('name = "vm2"', self.read())
+
     def test_a_link_at_the_lock_file_is_refused(self):
         victim = self.victim()
         os.symlink(victim, self.state + ".lock")
