@@ -63,7 +63,8 @@ struct Config {
   // Keep what routes point to alive for as long as this config is in use.
   std::vector<std::shared_ptr<MemberState>> members;
   std::vector<std::shared_ptr<ListenerState>> listeners;
-  // Per route, one listening socket per worker (owned by the engine).
+  // Per route, each worker's listening socket (owned by the engine): its own,
+  // one that all share, or -1 where another worker serves it (listener_set.hpp).
   std::vector<std::vector<int>> fds;
 };
 

@@ -10,33 +10,51 @@
 
 namespace azlb::engine {
 
+ListenerSet::Sockets ListenerSet::spread(const ListenKey& key, std::vector<int> bound) {
+  Sockets s{std::move(bound), {}};
+  if (s.own.size() == threads_) {
+    s.per_worker = s.own;
+  } else if (key.protocol == model::Protocol::Tcp) {
+    s.per_worker.assign(threads_, s.own[0]);
+  } else {
+    s.per_worker.assign(threads_, -1);
+    s.per_worker[next_udp_owner_++ % threads_] = s.own[0];
+  }
+  return s;
+}
+
 model::Status ListenerSet::prepare(Config& cfg, bool starting) {
-  std::map<ListenKey, std::vector<int>> added;
+  std::map<ListenKey, Sockets> added;
   std::map<ListenKey, std::string> unbound;
+  std::size_t in_use = descriptors_;
   for (auto& r : cfg.routes) {
     if (auto it = sockets_.find(r.key); it != sockets_.end()) {
-      cfg.fds.push_back(it->second);
+      cfg.fds.push_back(it->second.per_worker);
       continue;
     }
     int bind_errno = 0;
     const bool marked = r.key.protocol == model::Protocol::Tcp && !r.key.address.is_unspecified();
-    auto fds = bind_listeners(r.key, threads_, &bind_errno, marked ? tcp_mark_ : 0);
+    const unsigned count = in_use + threads_ <= per_worker_cap_ ? threads_ : 1;
+    auto fds = bind_listeners(r.key, count, &bind_errno, marked ? tcp_mark_ : 0);
     if (!fds && starting && !bind_may_succeed_later(bind_errno)) {
       for (auto& [k, v] : added)
-        for (int fd : v) ::close(fd);
+        for (int fd : v.own) ::close(fd);
       return fds.error();
     }
     if (!fds) {
       unbound[r.key] = fds.error().message;
       continue;
     }
-    added[r.key] = *fds;
-    cfg.fds.push_back(*fds);
+    in_use += fds->size();
+    auto& s = added[r.key] = spread(r.key, std::move(*fds));
+    cfg.fds.push_back(s.per_worker);
   }
   std::erase_if(cfg.routes, [&](const Route& r) { return unbound.contains(r.key); });
   for (auto& [k, v] : added) {
-    sockets_[k] = v;
-    log("listening on %s", k.to_string().c_str());
+    descriptors_ += v.own.size();
+    log("listening on %s%s", k.to_string().c_str(),
+        v.own.size() < threads_ ? " (one socket for every worker: the per-worker share of descriptors is spent)" : "");
+    sockets_[k] = std::move(v);
   }
   for (auto& [k, why] : unbound)
     if (!unbound_.contains(k)) log("%s; the rest of the change is in force, retrying every 5 s", why.c_str());
@@ -54,17 +72,19 @@ void ListenerSet::close_unused(const Config& cfg) {
       continue;
     }
     log("stopped listening on %s", it->first.to_string().c_str());
-    for (int fd : it->second) ::close(fd);
+    for (int fd : it->second.own) ::close(fd);
+    descriptors_ -= it->second.own.size();
     it = sockets_.erase(it);
   }
 }
 
 void ListenerSet::close_all() {
-  for (auto& [k, fds] : sockets_)
-    for (int fd : fds) ::close(fd);
+  for (auto& [k, s] : sockets_)
+    for (int fd : s.own) ::close(fd);
   sockets_.clear();
+  descriptors_ = 0;
 }
 
-std::size_t ListenerSet::descriptors() const { return sockets_.size() * threads_; }
+std::size_t ListenerSet::descriptors() const { return descriptors_; }
 
 }  // namespace azlb::engine

@@ -1,10 +1,17 @@
 // The listening sockets of the control thread: one per worker for each
-// address the config listens on (SO_REUSEPORT). It binds what a new config
-// adds, keeps what stays, and closes what is gone once no worker uses it. A
-// listener that cannot bind is left out and retried, at start as on a
-// reload: one busy port (sshd on the VIP's port 22) never holds back the rest.
+// address the config listens on (SO_REUSEPORT), while they stay within the
+// share of the descriptor limit set for them; beyond it, one per address:
+// a TCP one that every worker accepts from (the kernel wakes one of them
+// per connection), a UDP one that one worker serves (a client's datagrams
+// must all reach the worker that holds its flow). 1,000 endpoints on 16
+// workers would otherwise be 16,000 descriptors of 20,000, and 1,300 more
+// than the limit. It binds what a new config adds, keeps what stays, and
+// closes what is gone once no worker uses it. A listener that cannot bind is
+// left out and retried, at start as on a reload: one busy port (sshd on the
+// VIP's port 22) never holds back the rest.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +24,9 @@ class ListenerSet {
  public:
   // `tcp_mark`: each TCP listener of a VIP (not a wildcard) carries it (SO_MARK).
   explicit ListenerSet(unsigned threads, std::uint32_t tcp_mark = 0) : threads_(threads), tcp_mark_(tcp_mark) {}
+  // How many descriptors the listeners may take before new ones are one per
+  // address (a quarter of the limit leaves the rest to connections).
+  void set_per_worker_cap(std::size_t descriptors) { per_worker_cap_ = descriptors; }
   ~ListenerSet() { close_all(); }
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;
@@ -33,9 +43,18 @@ class ListenerSet {
   std::size_t descriptors() const;
 
  private:
+  struct Sockets {
+    std::vector<int> own;         // what was bound, closed when the address goes
+    std::vector<int> per_worker;  // each worker's, -1 where it serves none
+  };
+  Sockets spread(const ListenKey&, std::vector<int> bound);
+
   unsigned threads_;
   std::uint32_t tcp_mark_;
-  std::map<ListenKey, std::vector<int>> sockets_;
+  std::size_t per_worker_cap_ = SIZE_MAX;
+  std::size_t descriptors_ = 0;
+  unsigned next_udp_owner_ = 0;
+  std::map<ListenKey, Sockets> sockets_;
   std::map<ListenKey, std::string> unbound_;
 };
 

@@ -23,6 +23,7 @@ std::vector<std::uint64_t> Listeners::apply(const Config& c, bool draining) {
     if (slots_[s].fd >= 0 && !slots_[s].removed) live[slots_[s].fd] = s;
   for (std::size_t r = 0; r < c.routes.size(); ++r) {
     const int fd = c.fds[r][loop_.opt.id];
+    if (fd < 0) continue;  // another worker serves this address (listener_set.hpp)
     const auto found = live.find(fd);
     std::uint32_t slot = found == live.end() ? UINT32_MAX : found->second;
     if (slot == UINT32_MAX) {

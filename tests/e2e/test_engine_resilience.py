@@ -72,6 +72,79 @@ class BigHost(EngineCase):
         self.assertIn("1000 listeners", r.out)
         self.serves_first_and_last()
 
+    def test_2000_endpoints_on_16_threads_start_within_the_descriptor_limit(self):
+        """A socket per worker for each of 2,000 addresses would be 32,000
+        descriptors, over the 20,000 a process may have here: past a quarter
+        of the limit an address gets one socket that every worker accepts from."""
+        vip = f"127.{random.randint(20, 250)}.{random.randint(1, 250)}.1"
+        base, bport = random.randint(10000, 29000), free_port()
+        many_endpoints(self.state, 2000, vip, base, bport)
+        for ip, name in (("127.0.9.4", "vm0"), ("127.0.9.23", "vm19")):
+            b = HttpBackend(ip, bport, name)
+            self.addCleanup(b.stop)
+        r = self.ok("engine", "start", "--threads", "16", timeout=60 * TIME_SCALE, nofile=20000)
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        self.assertIn("2000 listeners", r.out)
+        for _ in range(8):  # whichever worker takes the connection
+            self.assertEqual(http_get(base, host=vip), "vm0")
+            self.assertEqual(http_get(base + 1999, host=vip), "vm19")
+        pid = int(self.read(self.state + ".engine.pid"))
+        self.assertLess(len(os.listdir(f"/proc/{pid}/fd")), 10000)
+        self.assertIn("one socket for every worker", self.read(self.state + ".engine.log"))
+        limits = self.admin_json()["limits"]
+        self.assertGreater(limits["descriptors_for_connections"], 10000)
+
+    def test_shared_listeners_serve_tcp_and_keep_a_udp_clients_datagrams_in_one_flow(self):
+        """Under a low limit most addresses get one socket: a TCP one every
+        worker accepts from, a UDP one a single worker serves, so that a
+        client's datagrams all go through the same flow to its member."""
+        net = random_subnet()
+        tports, uports = [free_port() for _ in range(8)], [free_port() for _ in range(8)]
+        bport, uport = free_port(), free_port()
+        lines = ["schema_version = 2\n", f'[[cloud_service]]\nname = "web"\nvip = "127.0.0.1"\nsubnet = "{net}.0/24"\n',
+                 f'[[vm]]\nname = "vm1"\ncloud_service = "web"\nprivate_ip = "{net}.4"\n']
+        for i, p in enumerate(tports):
+            lines.append(f'  [[vm.endpoint]]\n  name = "t{i}"\n  protocol = "tcp"\n  public_port = {p}\n'
+                         f'  private_port = {bport}\n')
+        for i, p in enumerate(uports):
+            lines.append(f'  [[vm.endpoint]]\n  name = "u{i}"\n  protocol = "udp"\n  public_port = {p}\n'
+                         f'  private_port = {uport}\n')
+        self.write("".join(lines))
+        web = HttpBackend(f"{net}.4", bport, "vm1")
+        self.addCleanup(web.stop)
+        member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        member.bind((f"{net}.4", uport))
+        self.addCleanup(member.close)
+        peers = []
+
+        def answer():
+            while True:
+                try:
+                    data, peer = member.recvfrom(100)
+                except OSError:
+                    return
+                peers.append(peer)
+                member.sendto(b"vm1: " + data, peer)
+        threading.Thread(target=answer, daemon=True).start()
+        self.ok("engine", "start", "--threads", "16", nofile=256)
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        self.assertIn("one socket for every worker", self.read(self.state + ".engine.log"))
+        for p in tports:
+            for _ in range(4):
+                self.assertEqual(http_get(p), "vm1")
+        for p in uports:
+            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(client.close)
+            client.settimeout(2)
+            del peers[:]
+            for i in range(5):
+                client.sendto(b"d%d" % i, ("127.0.0.1", p))
+                data, src = client.recvfrom(100)
+                self.assertEqual((data, src), (b"vm1: d%d" % i, ("127.0.0.1", p)))
+            self.assertEqual(len(set(peers)), 1, f"port {p}: the member saw {set(peers)}")
+
     @unittest.skipUnless(nat_ready(), "needs root and nftables with NAT (CI runs as root)")
     def test_1000_endpoints_on_16_threads_with_a_nat_service_and_a_table_left_over(self):
         self.big_state(nat=True)
