@@ -380,7 +380,7 @@ Status Engine::start() {
   // The workers' rings, buffers and eventfds are made by the first publish:
   // count them in too (two descriptors each, and a margin).
   fd_base_ = open_descriptors() + 2 * static_cast<std::int64_t>(opt_.threads) + 8;
-  listeners_->set_per_worker_cap(static_cast<std::size_t>(fd_limit_ / 4));
+  listeners_->set_descriptor_limit(static_cast<std::size_t>(fd_limit_));
   AZLB_TRY(reload("start"));
   if (opt_.announce_table) {
     announcer_ = std::make_unique<Announcer>(*opt_.announce_table);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include "engine/log.hpp"
@@ -36,6 +37,13 @@ model::Status ListenerSet::prepare(Config& cfg, bool starting) {
     const bool marked = r.key.protocol == model::Protocol::Tcp && !r.key.address.is_unspecified();
     const unsigned count = in_use + threads_ <= per_worker_cap_ ? threads_ : 1;
     auto fds = bind_listeners(r.key, count, &bind_errno, marked ? tcp_mark_ : 0);
+    if (!fds && (bind_errno == EMFILE || bind_errno == ENFILE))
+      fds = model::runtime_error(
+          "cannot listen on " + r.key.to_string() + ": " + std::to_string(cfg.routes.size()) +
+          " listening addresses do not fit in the engine's limit of open files" +
+          (limit_ ? " (" + std::to_string(limit_) + ", ulimit -n)" : std::string()) +
+          (bind_errno == ENFILE ? " or the system's (fs.file-max)" : "") +
+          "; raise it, or serve some services through the nat data plane, which needs no socket");
     if (!fds && starting && !bind_may_succeed_later(bind_errno)) {
       for (auto& [k, v] : added)
         for (int fd : v.own) ::close(fd);

@@ -24,9 +24,12 @@ class ListenerSet {
  public:
   // `tcp_mark`: each TCP listener of a VIP (not a wildcard) carries it (SO_MARK).
   explicit ListenerSet(unsigned threads, std::uint32_t tcp_mark = 0) : threads_(threads), tcp_mark_(tcp_mark) {}
-  // How many descriptors the listeners may take before new ones are one per
-  // address (a quarter of the limit leaves the rest to connections).
-  void set_per_worker_cap(std::size_t descriptors) { per_worker_cap_ = descriptors; }
+  // The process's limit of open files: listeners are one per worker while
+  // they take at most a quarter of it, leaving the rest to connections.
+  void set_descriptor_limit(std::size_t limit) {
+    limit_ = limit;
+    per_worker_cap_ = limit / 4;
+  }
   ~ListenerSet() { close_all(); }
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;
@@ -51,7 +54,7 @@ class ListenerSet {
 
   unsigned threads_;
   std::uint32_t tcp_mark_;
-  std::size_t per_worker_cap_ = SIZE_MAX;
+  std::size_t limit_ = 0, per_worker_cap_ = SIZE_MAX;
   std::size_t descriptors_ = 0;
   unsigned next_udp_owner_ = 0;
   std::map<ListenKey, Sockets> sockets_;

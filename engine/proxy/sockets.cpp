@@ -22,7 +22,10 @@ model::Result<int> bind_one(const ListenKey& key, Bind how, int* bind_errno) {
   int family = key.address.family == model::Family::V4 ? AF_INET : AF_INET6;
   int type = key.protocol == model::Protocol::Tcp ? SOCK_STREAM : SOCK_DGRAM;
   int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return model::runtime_error("cannot create socket for " + key.to_string() + ": " + std::strerror(errno));
+  if (fd < 0) {
+    if (bind_errno) *bind_errno = errno;
+    return model::runtime_error("cannot create socket for " + key.to_string() + ": " + std::strerror(errno));
+  }
   // TCP: past connections in TIME_WAIT do not hold the port. (For UDP the
   // option means sharing: not for a probe.)
   if (type == SOCK_STREAM || how == Bind::Shared) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

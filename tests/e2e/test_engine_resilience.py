@@ -95,6 +95,13 @@ class BigHost(EngineCase):
         limits = self.admin_json()["limits"]
         self.assertGreater(limits["descriptors_for_connections"], 10000)
 
+    def test_more_addresses_than_the_limit_of_open_files_fail_the_start_saying_so(self):
+        many_endpoints(self.state, 100, "127.0.0.1", random.randint(10000, 29000), free_port())
+        r = self.azlb("engine", "start", "--threads", "1", nofile=64)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+        self.assertIn("100 listening addresses do not fit in the engine's limit of open files (64", r.err)
+
     def test_shared_listeners_serve_tcp_and_keep_a_udp_clients_datagrams_in_one_flow(self):
         """Under a low limit most addresses get one socket: a TCP one every
         worker accepts from, a UDP one a single worker serves, so that a
