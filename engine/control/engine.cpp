@@ -466,7 +466,7 @@ EngineSnapshot Engine::snapshot() {
                         listeners_->unbound(),
                         Limits{fd_limit_, fds_.limit(), fds_.in_use(), paused, worker_opt_.loop.tcp_buffers,
                                worker_opt_.loop.tcp_buffer_size, worker_opt_.loop.max_pipes,
-                               worker_opt_.max_flows * opt_.threads},
+                               worker_opt_.max_flows * opt_.threads, fds_.udp_flows()},
                         access_log_ ? AccessLogInfo{access_log_->path().string(), access_log_->lines_written(),
                                                     access_log_->lines_lost()}
                                     : AccessLogInfo{},

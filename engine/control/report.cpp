@@ -169,7 +169,10 @@ std::string status_json(const EngineSnapshot& s) {
               {"buffers_per_worker", s.limits.buffers_per_worker},
               {"buffer_bytes", s.limits.buffer_bytes},
               {"pipes_per_worker", s.limits.pipes_per_worker},
-              {"udp_flows", s.limits.udp_flows}}},
+              {"udp_flows", s.limits.udp_flows},
+              // A flood of forged UDP clients leaves TCP the other half (fd_budget.hpp).
+              {"descriptors_for_udp_flows", s.limits.fd_budget / 2},
+              {"udp_flow_descriptors_in_use", s.limits.udp_flow_fds}}},
             {"members", members}};
   Json nat_routes = Json::array();
   for (auto& r : s.config.nat_routes) nat_routes.push_back({{"address", r.key.to_string()}, {"route", r.name}});
@@ -334,6 +337,9 @@ std::string metrics_text(const EngineSnapshot& s) {
   out += "azlb_descriptors_in_use " + std::to_string(s.limits.fd_in_use) + "\n";
   family("azlb_descriptors_for_connections", "gauge", "Descriptors the workers may hold; the rest is kept for probes and the admin socket.");
   out += "azlb_descriptors_for_connections " + std::to_string(s.limits.fd_budget) + "\n";
+  family("azlb_udp_flow_descriptors_in_use", "gauge",
+         "Descriptors held by UDP flows; they may hold at most half of azlb_descriptors_for_connections.");
+  out += "azlb_udp_flow_descriptors_in_use " + std::to_string(s.limits.udp_flow_fds) + "\n";
   family("azlb_listeners_paused", "gauge", "Worker listeners not accepting for want of descriptors.");
   out += "azlb_listeners_paused " + std::to_string(s.limits.paused_listeners) + "\n";
   if (!s.access_log.path.empty()) {

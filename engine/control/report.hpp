@@ -26,6 +26,7 @@ struct Limits {
   std::uint64_t paused_listeners = 0;  // worker listeners not accepting for want of descriptors
   std::uint32_t buffers_per_worker = 0, buffer_bytes = 0, pipes_per_worker = 0;
   std::uint32_t udp_flows = 0;    // in all (per worker times workers)
+  std::int64_t udp_flow_fds = 0;  // descriptors UDP flows hold now (at most half of fd_budget)
 };
 
 // The access log, when the engine writes one.

@@ -34,8 +34,25 @@ class FdBudget {
   // Fewer than `margin` left before the limit.
   bool near(std::int64_t margin) const { return in_use() + margin >= limit(); }
 
+  // A UDP flow's socket: UDP flows take at most half of the limit, since a
+  // datagram's source costs its sender nothing to forge and a flood of
+  // forged clients must not leave TCP without descriptors.
+  bool take_udp_flow() {
+    if (udp_.fetch_add(1, std::memory_order_relaxed) + 1 > limit() / 2 || !take()) {
+      udp_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void give_udp_flow() {
+    udp_.fetch_sub(1, std::memory_order_relaxed);
+    give();
+  }
+  std::int64_t udp_flows() const { return udp_.load(std::memory_order_relaxed); }
+
  private:
   std::atomic<std::int64_t> used_{0};
+  std::atomic<std::int64_t> udp_{0};
   std::atomic<std::int64_t> limit_{INT64_MAX / 2};
 };
 

@@ -111,7 +111,7 @@ UdpProxy::UdpProxy(Loop& loop, Listeners& listeners, std::uint32_t max_flows, Ac
 
 UdpProxy::~UdpProxy() {
   for (auto& f : flows_)
-    if (f.fd >= 0) ::close(f.fd), loop_.fds.give();
+    if (f.fd >= 0) ::close(f.fd), loop_.fds.give_udp_flow();
 }
 
 void UdpProxy::on_datagram(std::uint32_t slot, const io_uring_cqe* cqe) {
@@ -212,17 +212,20 @@ std::uint32_t UdpProxy::open_flow(std::uint32_t slot, const Route& route, const 
   }
   const auto& up = route.upstreams[idx];
   int fd = -1;
-  if (loop_.fds.take()) {
+  if (loop_.fds.take_udp_flow()) {
     fd = ::socket(up.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&up.addr), up.addr_len) != 0) {
       ::close(fd);
       fd = -1;
     }
-    if (fd < 0) loop_.fds.give();
+    if (fd < 0) loop_.fds.give_udp_flow();
   }
   if (fd < 0) {
     ThreadCounters::add(lc.dropped, 1);
-    log_ratelimited("%s: no descriptor for a new UDP flow: dropped", route.key.to_string().c_str());
+    log_ratelimited("%s: no descriptor for a new UDP flow (UDP flows hold %lld; they may take half of the %lld the "
+                    "workers may hold): dropped",
+                    route.key.to_string().c_str(), static_cast<long long>(loop_.fds.udp_flows()),
+                    static_cast<long long>(loop_.fds.limit()));
     return UINT32_MAX;
   }
   std::uint32_t fi;
@@ -336,7 +339,7 @@ void UdpProxy::maybe_free(std::uint32_t fi) {
   Flow& f = flows_[fi];
   if (!f.closing || f.pending > 0) return;
   ::close(f.fd);
-  loop_.fds.give();
+  loop_.fds.give_udp_flow();
   ThreadCounters::sub(f.upstream->state->per_thread[loop_.opt.id].active, 1);
   if (access_log_)
     access_log_->write(loop_.opt.id, {"udp", &f.client, f.route, f.upstream, f.bytes[0], f.bytes[1],

@@ -195,6 +195,46 @@ class Hostile(EngineCase):
         clients[0].sendto(b"again", ("127.0.0.1", port))
         self.assertEqual(clients[0].recvfrom(100)[0], b"vm1: again")
 
+    def test_a_flood_of_udp_clients_leaves_tcp_half_the_descriptors(self):
+        """A datagram's source costs nothing to forge: however many UDP
+        clients come, their flows take at most half of the descriptors, and
+        TCP clients are still served."""
+        port = self.udp_endpoint(UdpEcho)
+        tport, bport = free_port(), free_port()
+        web = HttpBackend(f"{self.net}.4", bport, "web")
+        self.addCleanup(web.stop)
+        self.ok("endpoint", "add", "vm1", "--name", "web", "--protocol", "tcp", "--public-port", str(tport),
+                "--private-port", str(bport))
+        self.ok("engine", "start", "--threads", "1", nofile=160)
+        self.addCleanup(self.check_engine_log)
+        self.addCleanup(self.azlb, "engine", "stop")
+        flood = []
+        self.addCleanup(lambda: [c.close() for c in flood])
+        for _ in range(150):  # each its own client (source port): a flow each, for the 4-minute idle timeout
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.sendto(b"x", ("127.0.0.1", port))
+            flood.append(c)
+        limits = {}
+
+        def flows_settled():
+            limits.update(self.admin_json()["limits"])
+            return limits["udp_flow_descriptors_in_use"] == limits["descriptors_for_udp_flows"]
+        wait_until(flows_settled, timeout=10, what="the UDP flows to take their share")
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+        for _ in range(15):  # fifteen TCP clients at once (30 descriptors), each served
+            c = socket.create_connection(("127.0.0.1", tport), timeout=5)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append(c)
+        for c in held:
+            got = b""
+            while b"\r\n\r\nweb" not in got:
+                chunk = c.recv(4096)
+                self.assertTrue(chunk, f"a TCP client got {got!r} and then the end")
+                got += chunk
+        self.assertIn("no descriptor for a new UDP flow", self.read(self.state + ".engine.log"))
+        self.assertIn("azlb_udp_flow_descriptors_in_use %d" % limits["descriptors_for_udp_flows"], self.metrics())
+
     def test_an_idle_engine_of_16_workers_sleeps(self):
         """Sixteen workers with nothing to do use next to no CPU: a worker's
         wait for a batch of completions must never turn into a spin."""
