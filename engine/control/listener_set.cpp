@@ -60,8 +60,10 @@ model::Status ListenerSet::prepare(Config& cfg, bool starting) {
   std::erase_if(cfg.routes, [&](const Route& r) { return unbound.contains(r.key); });
   for (auto& [k, v] : added) {
     descriptors_ += v.own.size();
-    log("listening on %s%s", k.to_string().c_str(),
-        v.own.size() < threads_ ? " (one socket for every worker: the per-worker share of descriptors is spent)" : "");
+    const char* shared = k.protocol == model::Protocol::Tcp
+                             ? " (one socket for every worker: the per-worker share of descriptors is spent)"
+                             : " (one socket, one worker serves it: the per-worker share of descriptors is spent)";
+    log("listening on %s%s", k.to_string().c_str(), v.own.size() < threads_ ? shared : "");
     sockets_[k] = std::move(v);
   }
   for (auto& [k, why] : unbound)
