@@ -37,6 +37,13 @@ def per_request(before, after, requests):
     return out
 
 
+def ticks(stat_path):
+    """User plus system CPU ticks of a process or thread (/proc/.../stat)."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+    return int(fields[11]) + int(fields[12])
+
+
 def thread_ticks(pids, prefix=None):
     """CPU ticks so far of each thread of the processes (only those whose
     name starts with prefix, if given): {(pid, tid): ticks}."""
@@ -50,12 +57,11 @@ def thread_ticks(pids, prefix=None):
             try:
                 with open(f"/proc/{pid}/task/{tid}/comm") as f:
                     comm = f.read().strip()
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
+                used = ticks(f"/proc/{pid}/task/{tid}/stat")
             except OSError:
                 continue
             if prefix is None or comm.startswith(prefix):
-                out[(pid, tid)] = int(fields[11]) + int(fields[12])
+                out[(pid, tid)] = used
     return out
 
 

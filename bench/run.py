@@ -255,12 +255,7 @@ def worker_ticks(name):
 
 def cpu_seconds(pids):
     """User plus system time the processes have used so far."""
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(mc.ticks(f"/proc/{pid}/stat") for pid in pids) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pids):
